@@ -1,0 +1,70 @@
+/**
+ * Every default of the engine, in one place. Each option that takes one of these documents it
+ * with `@default`.
+ */
+
+/** Wire protocol version carried in every frame. */
+export const PROTOCOL_VERSION = 1
+
+/** libp2p protocol id (and the name of the protocol in logs). */
+export const PROTOCOL_ID = '/hearsay/sync/1.0.0'
+
+/**
+ * Largest frame a node sends or accepts, in bytes. Larger messages are split across frames;
+ * a single document update larger than this travels in chunks.
+ */
+export const MAX_FRAME_BYTES = 1024 * 1024
+
+/** Smallest allowed value of `maxFrameBytes`: a frame must hold at least one digest range. */
+export const MIN_FRAME_BYTES = 1024
+
+/** Largest document update accepted from a peer after reassembling its chunks. */
+export const MAX_UPDATE_BYTES = 64 * 1024 * 1024
+
+/** Longest document id, in UTF-8 bytes. */
+export const MAX_DOC_ID_BYTES = 512
+
+/** Default anti-entropy mode. */
+export const ANTI_ENTROPY_MODE = 'push-pull'
+
+/** Default interval between periodic anti-entropy rounds, in ms. */
+export const ANTI_ENTROPY_INTERVAL_MS = 1000
+
+/** Each round waits `interval * (1 ± jitter)`, so peers do not fall into lock-step. */
+export const ANTI_ENTROPY_JITTER = 0.25
+
+/** How long one anti-entropy exchange may take before it is abandoned, in ms. */
+export const EXCHANGE_TIMEOUT_MS = 30_000
+
+/** Most messages one exchange may take before it is abandoned as runaway. */
+export const MAX_EXCHANGE_MESSAGES = 256
+
+/** Exchanges a node answers at once per peer; more are refused. */
+export const MAX_CONCURRENT_EXCHANGES = 8
+
+/** Branching factor of the collection digest tree (nibbles of the document key hash). */
+export const DIGEST_FANOUT = 16
+
+/** A digest range holding at most this many documents is sent as a list instead of split further. */
+export const DIGEST_LEAF_SIZE = 8
+
+/** A digest tree bucket splits into children above this many documents. */
+export const DIGEST_BUCKET_SIZE = 32
+
+/** How long local updates wait to be batched into one live frame, in ms (0: next tick). */
+export const LIVE_BATCH_MS = 0
+
+/** Most bytes of live updates queued per disconnected peer; past this the queue is dropped and anti-entropy repairs. */
+export const RETRY_QUEUE_BYTES = 4 * 1024 * 1024
+
+/** Most bytes queued for sending on one channel before live frames for that peer are shed (anti-entropy repairs). */
+export const SEND_QUEUE_BYTES = 8 * 1024 * 1024
+
+/** After local changes, peers are told the new digest root at most this often, in ms. */
+export const STATUS_INTERVAL_MS = 200
+
+/** Updates written to storage are batched for this long, in ms. `flush()` forces a write. */
+export const STORAGE_BATCH_MS = 10
+
+/** Memory storage compacts a document's updates into one snapshot past this many updates. */
+export const MEMORY_COMPACT_UPDATES = 500

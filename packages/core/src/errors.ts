@@ -1,0 +1,84 @@
+/**
+ * Typed errors. Callers branch on `err.name`, never on message text.
+ */
+
+/** Base class of every error Hearsay throws. */
+export class HearsayError extends Error {
+  static readonly code: string = 'HearsayError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = (this.constructor as typeof HearsayError).code
+  }
+}
+
+/** A frame from a peer could not be decoded: truncated, corrupted, oversized or of an unknown type. */
+export class FrameError extends HearsayError {
+  static override readonly code: string = 'FrameError'
+}
+
+/** A frame is larger than the configured maximum. */
+export class FrameTooLargeError extends FrameError {
+  static override readonly code: string = 'FrameTooLargeError'
+  constructor (readonly size: number, readonly limit: number) {
+    super(`frame of ${size} bytes exceeds the limit of ${limit} bytes`)
+  }
+}
+
+/** The peer speaks a protocol version this node does not. */
+export class ProtocolVersionError extends FrameError {
+  static override readonly code: string = 'ProtocolVersionError'
+  constructor (readonly version: number, readonly supported: number) {
+    super(`protocol version ${version} is not supported (this node speaks ${supported})`)
+  }
+}
+
+/** A well-formed frame broke the protocol: wrong order, wrong identity, unknown exchange. */
+export class ProtocolError extends HearsayError {
+  static override readonly code: string = 'ProtocolError'
+}
+
+/** A Yjs update from a peer or from storage could not be decoded or applied. */
+export class InvalidUpdateError extends HearsayError {
+  static override readonly code: string = 'InvalidUpdateError'
+  constructor (readonly docId: string, message: string, options?: { cause?: unknown }) {
+    super(`invalid update for document "${docId}": ${message}`, options)
+  }
+}
+
+/** A document id is empty, too long or not valid UTF-8. */
+export class InvalidDocIdError extends HearsayError {
+  static override readonly code: string = 'InvalidDocIdError'
+}
+
+/** An option passed to a factory is out of range or of the wrong type. */
+export class ConfigError extends HearsayError {
+  static override readonly code: string = 'ConfigError'
+}
+
+/** The peer is not connected (or the session closed while waiting). */
+export class PeerUnavailableError extends HearsayError {
+  static override readonly code: string = 'PeerUnavailableError'
+}
+
+/** The node is not started, or was stopped while the operation ran. */
+export class NotStartedError extends HearsayError {
+  static override readonly code: string = 'NotStartedError'
+}
+
+/** An operation did not finish in time. */
+export class TimeoutError extends HearsayError {
+  static override readonly code: string = 'TimeoutError'
+}
+
+/** Stored data for a document could not be read back. Names the document; other documents keep working. */
+export class StorageCorruptionError extends HearsayError {
+  static override readonly code: string = 'StorageCorruptionError'
+  constructor (readonly docId: string | undefined, message: string, options?: { cause?: unknown }) {
+    super(docId === undefined ? message : `document "${docId}": ${message}`, options)
+  }
+}
+
+/** The storage backend failed (could not open, disk full, closed). */
+export class StorageError extends HearsayError {
+  static override readonly code: string = 'StorageError'
+}

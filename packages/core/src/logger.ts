@@ -1,0 +1,66 @@
+/**
+ * Injected, namespaced logging. Library code never writes to the console: it asks the
+ * logger it was given for a component (`logger.forComponent('hearsay:session')`).
+ */
+
+export interface Log {
+  (message: string, ...args: unknown[]): void
+  error(message: string, ...args: unknown[]): void
+  warn(message: string, ...args: unknown[]): void
+  trace(message: string, ...args: unknown[]): void
+}
+
+export interface Logger {
+  forComponent(name: string): Log
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error'
+
+const noop = (): void => {}
+
+/** A logger that drops everything: the default. */
+export function silentLogger (): Logger {
+  const log = Object.assign(noop.bind(null), { error: noop, warn: noop, trace: noop }) as Log
+  return { forComponent: () => log }
+}
+
+const LEVELS: Record<LogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 }
+
+export interface WriterLoggerOptions {
+  /** Lowest level written. @default 'info' */
+  level?: LogLevel
+  /** Where lines go. @default process.stderr */
+  write?: (line: string) => void
+  /** Only components whose name starts with one of these prefixes. @default all */
+  components?: string[]
+}
+
+/**
+ * A logger that writes one line per entry, `time level component message`.
+ * The plain call `log(...)` is the debug level.
+ */
+export function writerLogger (options: WriterLoggerOptions = {}): Logger {
+  const min = LEVELS[options.level ?? 'info']
+  const write = options.write ?? ((line: string) => { process.stderr.write(line + '\n') })
+  const prefixes = options.components
+  const format = (args: unknown[]): string => args.map(a =>
+    a instanceof Error ? `${a.name}: ${a.message}` : typeof a === 'string' ? a : safeJson(a)).join(' ')
+  return {
+    forComponent (name) {
+      const enabled = prefixes === undefined || prefixes.some(p => name.startsWith(p))
+      const at = (level: LogLevel) => (message: string, ...args: unknown[]): void => {
+        if (!enabled || LEVELS[level] < min) return
+        write(`${new Date().toISOString()} ${level.padEnd(5)} ${name} ${message}${args.length > 0 ? ' ' + format(args) : ''}`)
+      }
+      return Object.assign(at('debug'), { error: at('error'), warn: at('warn'), trace: at('trace') })
+    }
+  }
+}
+
+function safeJson (value: unknown): string {
+  try {
+    return JSON.stringify(value, (_k, v: unknown) => typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `<${v.length} bytes>` : v)
+  } catch {
+    return String(value)
+  }
+}

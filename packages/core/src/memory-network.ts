@@ -1,0 +1,237 @@
+/**
+ * An in-process network for the engine's tests and the simulator. Every `transport(id)` it hands
+ * out is a real `Transport`; frames are delivered asynchronously, in order per link, with the
+ * interleaving across links chosen by a seeded PRNG so a run replays from its seed.
+ *
+ * By default every started transport is connected to every other one (like peers that found each
+ * other on a LAN); `disconnect`, `partition` and `heal` cut and restore links.
+ */
+import { PeerUnavailableError } from './errors.js'
+import { createRandom } from './random.js'
+import type { Channel, ChannelHandler, Transport, TransportHandler } from './transport.js'
+
+export interface MemoryNetworkOptions {
+  /** Seed of every random choice the network makes. @default 1 */
+  seed?: number
+  /** Connect every started transport to every other one. @default true */
+  autoConnect?: boolean
+  /** Probability that a frame is silently lost. @default 0 */
+  loss?: number
+  /** Probability that a frame is delivered twice. @default 0 */
+  duplicate?: number
+}
+
+export interface MemoryNetworkStats {
+  framesSent: number
+  framesDelivered: number
+  framesLost: number
+  bytesDelivered: number
+}
+
+export interface MemoryNetwork {
+  transport(id: string): Transport
+  /** Open a channel between two started transports (no-op when open or partitioned apart). */
+  connect(a: string, b: string): void
+  /** Cut the link between two transports: both sides see the channel close, frames in flight are lost. */
+  disconnect(a: string, b: string, reason?: string): void
+  /** Split the network into groups that cannot reach each other; closes the links between groups. */
+  partition(groups: string[][]): void
+  /** Remove partitions and, with `autoConnect`, reconnect every pair of started transports. */
+  heal(): void
+  /** Whether a channel between the two is open. */
+  connected(a: string, b: string): boolean
+  /** Deliver raw bytes to `to` as if `from` sent them on their open channel (for tests of bad input). */
+  inject(from: string, to: string, frame: Uint8Array): void
+  /** Resolves when no frame is in flight. */
+  settled(): Promise<void>
+  readonly stats: MemoryNetworkStats
+}
+
+interface Endpoint {
+  id: string
+  handler: TransportHandler | undefined
+  links: Map<string, Link>
+}
+
+/** One direction of a channel pair. */
+interface HalfLink {
+  from: string
+  to: string
+  handler: ChannelHandler | undefined
+  queue: Array<Uint8Array | { close: string | undefined }>
+}
+
+interface Link { a: HalfLink, b: HalfLink, open: boolean }
+
+const key = (a: string, b: string): string => a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`
+
+export function createMemoryNetwork (options: MemoryNetworkOptions = {}): MemoryNetwork {
+  const rng = createRandom(options.seed ?? 1)
+  const autoConnect = options.autoConnect ?? true
+  const loss = options.loss ?? 0
+  const duplicate = options.duplicate ?? 0
+  const endpoints = new Map<string, Endpoint>()
+  const links = new Map<string, Link>()
+  let groups: Map<string, number> | undefined
+  const stats: MemoryNetworkStats = { framesSent: 0, framesDelivered: 0, framesLost: 0, bytesDelivered: 0 }
+  const busy = new Set<HalfLink>()
+  let pumping = false
+  let idleWaiters: Array<() => void> = []
+
+  const reachable = (a: string, b: string): boolean => groups === undefined || groups.get(a) === groups.get(b)
+
+  const schedule = (): void => {
+    if (pumping) return
+    pumping = true
+    setImmediate(pump)
+  }
+
+  // Deliver frames one at a time, choosing among links with frames waiting by the seeded PRNG.
+  function pump (): void {
+    for (let steps = 0; steps < 64 && busy.size > 0; steps++) {
+      const half = rng.pick([...busy])
+      const item = half.queue.shift()
+      if (half.queue.length === 0) busy.delete(half)
+      if (item === undefined) continue
+      if (item instanceof Uint8Array) {
+        stats.framesDelivered++
+        stats.bytesDelivered += item.length
+        half.handler?.onFrame(item)
+      } else {
+        const h = half.handler
+        half.handler = undefined
+        h?.onClose(item.close)
+      }
+    }
+    if (busy.size > 0) {
+      setImmediate(pump)
+    } else {
+      pumping = false
+      const w = idleWaiters
+      idleWaiters = []
+      for (const f of w) f()
+    }
+  }
+
+  const enqueue = (half: HalfLink, item: Uint8Array | { close: string | undefined }): void => {
+    half.queue.push(item)
+    busy.add(half)
+    schedule()
+  }
+
+  function makeChannel (link: Link, out: HalfLink, back: HalfLink): Channel {
+    return {
+      remoteId: out.to,
+      async send (frame) {
+        if (!link.open) throw new PeerUnavailableError(`channel to ${out.to} is closed`)
+        stats.framesSent++
+        if (loss > 0 && rng.next() < loss) {
+          stats.framesLost++
+          return
+        }
+        const copy = frame.slice()
+        enqueue(out, copy)
+        if (duplicate > 0 && rng.next() < duplicate) enqueue(out, copy)
+      },
+      close (reason) {
+        if (!link.open) return
+        closeLink(link, out, back, reason, true)
+      }
+    }
+  }
+
+  /** Close a link opened by `closer` (graceful: the remote gets frames already sent, then the close). */
+  function closeLink (link: Link, out: HalfLink, back: HalfLink, reason: string | undefined, graceful: boolean): void {
+    link.open = false
+    links.delete(key(out.from, out.to))
+    endpoints.get(out.from)?.links.delete(out.to)
+    endpoints.get(out.to)?.links.delete(out.from)
+    back.queue.length = 0
+    busy.delete(back)
+    const local = back.handler
+    back.handler = undefined
+    if (!graceful) {
+      out.queue.length = 0
+      busy.delete(out)
+    }
+    enqueue(out, { close: reason })
+    queueMicrotask(() => local?.onClose(reason))
+  }
+
+  function connect (a: string, b: string): void {
+    if (a === b) return
+    const ea = endpoints.get(a)
+    const eb = endpoints.get(b)
+    if (ea?.handler === undefined || eb?.handler === undefined) return
+    if (!reachable(a, b) || links.has(key(a, b))) return
+    const ab: HalfLink = { from: a, to: b, handler: undefined, queue: [] }
+    const ba: HalfLink = { from: b, to: a, handler: undefined, queue: [] }
+    const link: Link = { a: ab, b: ba, open: true }
+    links.set(key(a, b), link)
+    ea.links.set(b, link)
+    eb.links.set(a, link)
+    // frames sent by a travel on ab and are handled by b's handler
+    ab.handler = eb.handler.onChannel(makeChannel(link, ba, ab))
+    ba.handler = ea.handler.onChannel(makeChannel(link, ab, ba))
+  }
+
+  function disconnect (a: string, b: string, reason = 'link down'): void {
+    const link = links.get(key(a, b))
+    if (link === undefined) return
+    closeLink(link, link.a, link.b, reason, false)
+  }
+
+  function connectAll (id: string): void {
+    if (!autoConnect) return
+    for (const [other, e] of endpoints) if (other !== id && e.handler !== undefined) connect(id, other)
+  }
+
+  return {
+    stats,
+    transport (id) {
+      if (endpoints.has(id)) throw new Error(`memory network already has a transport "${id}"`)
+      const ep: Endpoint = { id, handler: undefined, links: new Map() }
+      endpoints.set(id, ep)
+      return {
+        localId: id,
+        async start (handler) {
+          if (ep.handler !== undefined) return
+          ep.handler = handler
+          connectAll(id)
+        },
+        async stop () {
+          if (ep.handler === undefined) return
+          for (const other of [...ep.links.keys()]) disconnect(id, other, 'peer stopped')
+          ep.handler = undefined
+        },
+        async connect (peerId) {
+          connect(id, peerId)
+          if (!links.has(key(id, peerId))) throw new PeerUnavailableError(`cannot reach ${peerId}`)
+        }
+      }
+    },
+    connect,
+    disconnect,
+    partition (parts) {
+      groups = new Map()
+      parts.forEach((g, i) => { for (const id of g) groups?.set(id, i) })
+      for (const link of [...links.values()]) {
+        if (!reachable(link.a.from, link.a.to)) disconnect(link.a.from, link.a.to, 'partitioned')
+      }
+    },
+    heal () {
+      groups = undefined
+      for (const id of endpoints.keys()) connectAll(id)
+    },
+    connected: (a, b) => links.get(key(a, b))?.open === true,
+    inject (from, to, frame) {
+      const link = links.get(key(from, to))
+      if (link === undefined) throw new PeerUnavailableError(`${from} and ${to} are not connected`)
+      enqueue(link.a.from === from ? link.a : link.b, frame.slice())
+    },
+    settled () {
+      if (!pumping && busy.size === 0) return Promise.resolve()
+      return new Promise(resolve => { idleWaiters.push(resolve) })
+    }
+  }
+}

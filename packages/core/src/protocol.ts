@@ -1,0 +1,261 @@
+/**
+ * The wire protocol: numbered message types with paired encode/decode functions.
+ * The grammar is written down in ../PROTOCOL.md; keep the two in step.
+ *
+ * Frame: version:u8 type:u8 payload crc32:u32be (CRC over version, type and payload).
+ */
+import { Reader, Writer, crc32 } from './bytes.js'
+import { MAX_DOC_ID_BYTES, PROTOCOL_VERSION } from './constants.js'
+import { FrameError, FrameTooLargeError, ProtocolVersionError } from './errors.js'
+
+export const MessageType = {
+  Hello: 1,
+  Live: 2,
+  Sync: 3,
+  Status: 4,
+  Close: 5
+} as const
+export type MessageType = typeof MessageType[keyof typeof MessageType]
+
+export const ItemKind = {
+  RangeFingerprint: 1,
+  RangeList: 2,
+  DocRequest: 3,
+  DocUpdate: 4,
+  Abort: 5
+} as const
+
+export type AntiEntropyMode = 'push' | 'pull' | 'push-pull'
+const MODES: AntiEntropyMode[] = ['push', 'pull', 'push-pull']
+
+/** Length of a document fingerprint and of a digest range fingerprint. */
+export const FINGERPRINT_BYTES = 16
+/** Deepest digest prefix, in nibbles (the document key is 8 bytes). */
+export const MAX_PREFIX_DEPTH = 16
+
+/** A digest tree position: the first `depth` nibbles of a document key. */
+export interface Prefix { depth: number, bits: Uint8Array }
+
+export interface HelloMessage {
+  type: typeof MessageType.Hello
+  nodeId: string
+  maxFrameBytes: number
+  root: Uint8Array
+  docCount: number
+}
+
+export interface LiveEntry { docId: string, update: Uint8Array }
+export interface LiveMessage { type: typeof MessageType.Live, entries: LiveEntry[] }
+
+export interface ListedDoc { docId: string, fingerprint: Uint8Array, stateVector: Uint8Array }
+
+export type SyncItem =
+  | { kind: typeof ItemKind.RangeFingerprint, prefix: Prefix, fingerprint: Uint8Array, count: number }
+  | { kind: typeof ItemKind.RangeList, prefix: Prefix, docs: ListedDoc[] }
+  | { kind: typeof ItemKind.DocRequest, docId: string, stateVector: Uint8Array }
+  | { kind: typeof ItemKind.DocUpdate, docId: string, update: Uint8Array, partial: boolean }
+  | { kind: typeof ItemKind.Abort, reason: string }
+
+export interface SyncMessage {
+  type: typeof MessageType.Sync
+  exchangeId: number
+  /** Sent by the side that started the exchange. */
+  fromInitiator: boolean
+  /** More frames of this message follow; the peer answers only after the last one. */
+  more: boolean
+  mode: AntiEntropyMode
+  items: SyncItem[]
+}
+
+export interface StatusMessage { type: typeof MessageType.Status, root: Uint8Array, docCount: number }
+export interface CloseMessage { type: typeof MessageType.Close, reason: string }
+
+export type Message = HelloMessage | LiveMessage | SyncMessage | StatusMessage | CloseMessage
+
+const SYNC_FROM_INITIATOR = 1
+const SYNC_MORE = 2
+const UPDATE_PARTIAL = 1
+
+/** Bytes a frame adds around its payload: version, type, CRC. */
+export const FRAME_OVERHEAD = 6
+
+function frame (type: MessageType, payload: (w: Writer) => void, sizeHint = 64): Uint8Array {
+  const w = new Writer(sizeHint + FRAME_OVERHEAD)
+  w.u8(PROTOCOL_VERSION).u8(type)
+  payload(w)
+  const body = w.finish()
+  const out = new Uint8Array(body.length + 4)
+  out.set(body)
+  new DataView(out.buffer).setUint32(body.length, crc32(body))
+  return out
+}
+
+function writePrefix (w: Writer, p: Prefix): void {
+  w.u8(p.depth).raw(p.bits.subarray(0, Math.ceil(p.depth / 2)))
+}
+
+function readPrefix (r: Reader): Prefix {
+  const depth = r.u8('prefix depth')
+  if (depth > MAX_PREFIX_DEPTH) throw new FrameError(`malformed prefix: depth ${depth} exceeds ${MAX_PREFIX_DEPTH}`)
+  const bits = new Uint8Array(8)
+  bits.set(r.raw(Math.ceil(depth / 2), 'prefix'))
+  if (depth % 2 === 1 && ((bits[(depth - 1) >> 1] as number) & 0x0f) !== 0) throw new FrameError('malformed prefix: bits set past its depth')
+  return { depth, bits }
+}
+
+function readDocId (r: Reader): string {
+  const id = r.string('document id', MAX_DOC_ID_BYTES)
+  if (id.length === 0) throw new FrameError('malformed document id: empty')
+  return id
+}
+
+export function encodeHello (m: Omit<HelloMessage, 'type'>): Uint8Array {
+  return frame(MessageType.Hello, w => w.string(m.nodeId).varuint(m.maxFrameBytes).raw(m.root).varuint(m.docCount))
+}
+
+export function encodeLive (entries: LiveEntry[]): Uint8Array {
+  let size = 8
+  for (const e of entries) size += e.docId.length * 3 + e.update.length + 10
+  return frame(MessageType.Live, w => {
+    w.varuint(entries.length)
+    for (const e of entries) w.string(e.docId).bytes(e.update)
+  }, size)
+}
+
+export function encodeSync (m: Omit<SyncMessage, 'type'>): Uint8Array {
+  return frame(MessageType.Sync, w => {
+    w.varuint(m.exchangeId).u8((m.fromInitiator ? SYNC_FROM_INITIATOR : 0) | (m.more ? SYNC_MORE : 0)).u8(MODES.indexOf(m.mode))
+    w.varuint(m.items.length)
+    for (const item of m.items) writeItem(w, item)
+  }, m.items.reduce((n, i) => n + itemSizeEstimate(i), 16))
+}
+
+export function encodeStatus (m: Omit<StatusMessage, 'type'>): Uint8Array {
+  return frame(MessageType.Status, w => w.raw(m.root).varuint(m.docCount))
+}
+
+export function encodeClose (reason: string): Uint8Array {
+  return frame(MessageType.Close, w => w.string(reason.slice(0, 1000)))
+}
+
+function writeItem (w: Writer, item: SyncItem): void {
+  w.u8(item.kind)
+  switch (item.kind) {
+    case ItemKind.RangeFingerprint:
+      writePrefix(w, item.prefix)
+      w.raw(item.fingerprint).varuint(item.count)
+      break
+    case ItemKind.RangeList:
+      writePrefix(w, item.prefix)
+      w.varuint(item.docs.length)
+      for (const d of item.docs) w.string(d.docId).raw(d.fingerprint).bytes(d.stateVector)
+      break
+    case ItemKind.DocRequest:
+      w.string(item.docId).bytes(item.stateVector)
+      break
+    case ItemKind.DocUpdate:
+      w.string(item.docId).u8(item.partial ? UPDATE_PARTIAL : 0).bytes(item.update)
+      break
+    case ItemKind.Abort:
+      w.string(item.reason.slice(0, 1000))
+      break
+  }
+}
+
+/** An upper bound of the bytes `item` takes on the wire (used to split messages into frames). */
+export function itemSizeEstimate (item: SyncItem): number {
+  switch (item.kind) {
+    case ItemKind.RangeFingerprint: return 1 + 9 + FINGERPRINT_BYTES + 8
+    case ItemKind.RangeList: return 1 + 9 + 8 + item.docs.reduce((n, d) => n + d.docId.length * 3 + 8 + FINGERPRINT_BYTES + d.stateVector.length + 8, 0)
+    case ItemKind.DocRequest: return 1 + item.docId.length * 3 + 8 + item.stateVector.length + 8
+    case ItemKind.DocUpdate: return 1 + item.docId.length * 3 + 8 + 1 + item.update.length + 8
+    case ItemKind.Abort: return 1 + item.reason.length * 3 + 8
+  }
+}
+
+/** Bytes of a sync frame around its items. */
+export const SYNC_HEADER_BYTES = FRAME_OVERHEAD + 8 + 2 + 8
+
+function readItem (r: Reader): SyncItem {
+  const kind = r.u8('item kind')
+  switch (kind) {
+    case ItemKind.RangeFingerprint:
+      return { kind, prefix: readPrefix(r), fingerprint: r.raw(FINGERPRINT_BYTES, 'range fingerprint'), count: r.varuint('range count') }
+    case ItemKind.RangeList: {
+      const prefix = readPrefix(r)
+      const n = r.varuint('list length')
+      if (n > r.remaining) throw new FrameError(`malformed list: ${n} documents cannot fit in ${r.remaining} bytes`)
+      const docs: ListedDoc[] = []
+      for (let i = 0; i < n; i++) docs.push({ docId: readDocId(r), fingerprint: r.raw(FINGERPRINT_BYTES, 'document fingerprint'), stateVector: r.bytes('state vector') })
+      return { kind, prefix, docs }
+    }
+    case ItemKind.DocRequest:
+      return { kind, docId: readDocId(r), stateVector: r.bytes('state vector') }
+    case ItemKind.DocUpdate: {
+      const docId = readDocId(r)
+      const flags = r.u8('update flags')
+      if ((flags & ~UPDATE_PARTIAL) !== 0) throw new FrameError(`malformed update flags: ${flags}`)
+      return { kind, docId, partial: (flags & UPDATE_PARTIAL) !== 0, update: r.bytes('update') }
+    }
+    case ItemKind.Abort:
+      return { kind, reason: r.string('abort reason') }
+    default:
+      throw new FrameError(`unknown sync item kind ${kind}`)
+  }
+}
+
+/**
+ * Decode one frame. Throws `FrameTooLargeError` past `maxFrameBytes`, `ProtocolVersionError` for
+ * another version, and `FrameError` for anything else that is not exactly a valid message.
+ */
+export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message {
+  if (bytes.length > maxFrameBytes) throw new FrameTooLargeError(bytes.length, maxFrameBytes)
+  if (bytes.length < FRAME_OVERHEAD) throw new FrameError(`truncated frame: ${bytes.length} bytes`)
+  const end = bytes.length - 4
+  const expected = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(end)
+  if (crc32(bytes, 0, end) !== expected) throw new FrameError('corrupted frame: checksum mismatch')
+  const r = new Reader(bytes, 0, end)
+  const version = r.u8('version')
+  if (version !== PROTOCOL_VERSION) throw new ProtocolVersionError(version, PROTOCOL_VERSION)
+  const type = r.u8('type')
+  let message: Message
+  switch (type) {
+    case MessageType.Hello: {
+      const nodeId = r.string('node id', MAX_DOC_ID_BYTES)
+      message = { type, nodeId, maxFrameBytes: r.varuint('max frame'), root: r.raw(FINGERPRINT_BYTES, 'root'), docCount: r.varuint('document count') }
+      break
+    }
+    case MessageType.Live: {
+      const n = r.varuint('entry count')
+      if (n > r.remaining) throw new FrameError(`malformed live frame: ${n} entries cannot fit in ${r.remaining} bytes`)
+      const entries: LiveEntry[] = []
+      for (let i = 0; i < n; i++) entries.push({ docId: readDocId(r), update: r.bytes('update') })
+      message = { type, entries }
+      break
+    }
+    case MessageType.Sync: {
+      const exchangeId = r.varuint('exchange id')
+      const flags = r.u8('sync flags')
+      if ((flags & ~(SYNC_FROM_INITIATOR | SYNC_MORE)) !== 0) throw new FrameError(`malformed sync flags: ${flags}`)
+      const modeIndex = r.u8('mode')
+      const mode = MODES[modeIndex]
+      if (mode === undefined) throw new FrameError(`unknown anti-entropy mode ${modeIndex}`)
+      const n = r.varuint('item count')
+      if (n > r.remaining) throw new FrameError(`malformed sync frame: ${n} items cannot fit in ${r.remaining} bytes`)
+      const items: SyncItem[] = []
+      for (let i = 0; i < n; i++) items.push(readItem(r))
+      message = { type, exchangeId, fromInitiator: (flags & SYNC_FROM_INITIATOR) !== 0, more: (flags & SYNC_MORE) !== 0, mode, items }
+      break
+    }
+    case MessageType.Status:
+      message = { type, root: r.raw(FINGERPRINT_BYTES, 'root'), docCount: r.varuint('document count') }
+      break
+    case MessageType.Close:
+      message = { type, reason: r.string('close reason') }
+      break
+    default:
+      throw new FrameError(`unknown message type ${type}`)
+  }
+  r.done(`message type ${type}`)
+  return message
+}

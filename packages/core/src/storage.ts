@@ -1,0 +1,44 @@
+/**
+ * The storage contract. A store keeps, per document, an append-only list of Yjs updates plus the
+ * document's fingerprint after the last write, so a node can start and answer digest exchanges
+ * from `list()` alone without loading any document. It also keeps small metadata records
+ * (per-peer checkpoints, identity).
+ *
+ * Implementations: `createMemoryStorage()` in core and `@hearsay/leveldb`. Both pass
+ * `runStorageTests`.
+ */
+
+export interface StoredDocInfo {
+  /** Document id. */
+  readonly id: string
+  /** Fingerprint of the document state after its last write (see `fingerprint.ts`). */
+  readonly fingerprint: Uint8Array
+}
+
+export interface Storage {
+  /** Open the store. Idempotent. Rejects with `StorageError` when it cannot be opened. */
+  open(): Promise<void>
+  /** Flush and close. Idempotent. */
+  close(): Promise<void>
+  /** Every stored document with its last fingerprint, in no particular order. */
+  list(): Promise<StoredDocInfo[]>
+  /**
+   * Every update stored for a document, oldest first (a compacted snapshot counts as one update).
+   * `[]` for an unknown document. Rejects with `StorageCorruptionError` naming the document when
+   * its records cannot be read back.
+   */
+  load(docId: string): Promise<Uint8Array[]>
+  /**
+   * Append updates to a document atomically together with the fingerprint of the state they lead
+   * to. Resolves when the write is durable by the store's own contract.
+   */
+  append(docId: string, updates: Uint8Array[], fingerprint: Uint8Array): Promise<void>
+  /** Replace everything stored for a document with one snapshot of the same state (compaction). */
+  replace(docId: string, snapshot: Uint8Array, fingerprint: Uint8Array): Promise<void>
+  /** Remove a document and its records. */
+  delete(docId: string): Promise<void>
+  /** Read a metadata record. */
+  getMeta(key: string): Promise<Uint8Array | undefined>
+  /** Write a metadata record. */
+  setMeta(key: string, value: Uint8Array): Promise<void>
+}

@@ -1,0 +1,5 @@
+export { runTransportTests } from './transport-suite.js'
+export type { TransportPair } from './transport-suite.js'
+export { runStorageTests } from './storage-suite.js'
+export type { StorageSetup } from './storage-suite.js'
+export { waitFor } from './wait.js'
