@@ -273,17 +273,17 @@ export class Documents {
 }
 
 
-/** Decode an update fully without applying it; throws `InvalidUpdateError` when it is not one. */
+/**
+ * Parse an update fully (every struct and the delete set) without applying it; throws
+ * `InvalidUpdateError` when it is not a well-formed Yjs update.
+ */
 export function validateUpdate (docId: string, update: Uint8Array): void {
   if (update.length < 2) throw new InvalidUpdateError(docId, `${update.length} bytes is too short to be an update`)
   try {
-    const { structs, ds } = Y.decodeUpdate(update)
-    for (const s of structs) {
-      if (!Number.isSafeInteger(s.id.client) || !Number.isSafeInteger(s.id.clock) || !(s.length > 0)) throw new Error('struct with a bad id or length')
-    }
-    for (const [client, items] of ds.clients) {
-      if (!Number.isSafeInteger(client)) throw new Error('delete set with a bad client')
-      for (const it of items) if (!Number.isSafeInteger(it.clock) || !(it.len > 0)) throw new Error('delete set with a bad range')
+    const { from, to } = Y.parseUpdateMeta(update)
+    for (const [client, clock] of to) {
+      const start = from.get(client)
+      if (!Number.isSafeInteger(client) || !Number.isSafeInteger(clock) || start === undefined || !(clock >= start)) throw new Error('structs with a bad client or clock')
     }
   } catch (err) {
     throw new InvalidUpdateError(docId, err instanceof Error ? err.message : 'could not be decoded', { cause: err })
