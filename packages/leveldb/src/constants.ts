@@ -45,6 +45,12 @@ export const WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 /** Most table files LevelDB keeps open at once (lower it on devices with a small fd limit). */
 export const MAX_OPEN_FILES = 1000
 
+/**
+ * Heads (counters and fingerprint) of recently written documents kept in memory, so an append
+ * costs no read. Least recently used ones beyond this are dropped once no write is in flight.
+ */
+export const HEAD_CACHE_ENTRIES = 4096
+
 /** Version of the on-disk layout written by this package. */
 export const FORMAT_VERSION = 1
 

@@ -22,6 +22,7 @@ import {
   LOG_COMPONENT,
   MAX_COMMIT_BYTES,
   MAX_DOC_ID_BYTES,
+  HEAD_CACHE_ENTRIES,
   MAX_OPEN_FILES,
   WRITE_BUFFER_BYTES
 } from './constants.js'
@@ -147,6 +148,10 @@ interface DocState {
   fingerprint: Uint8Array | undefined
   /** Settles when the last write queued for this document has been committed (or failed). */
   lastWrite: Promise<void>
+  /** Writes queued and not yet settled. The entry may leave the cache only at 0. */
+  pending: number
+  /** A write of this document failed: re-read the head once its queued writes settle. */
+  stale: boolean
 }
 
 class Aborted extends Error {}
@@ -407,7 +412,10 @@ export class LevelStorageImpl implements LevelStorage {
         const e = this.wrapIo(err, 'write')
         this.log.error('write of %d operations failed: %s', ops.length, messageOf(err))
         for (const w of take) {
-          for (const id of w.docIds) this.docs.delete(id)
+          for (const id of w.docIds) {
+            const st = this.docs.get(id)
+            if (st !== undefined) st.stale = true
+          }
           w.reject(e)
         }
       }
@@ -418,16 +426,46 @@ export class LevelStorageImpl implements LevelStorage {
   /** The cached state of a document, read from its head on first use. Call under the doc lock. */
   private async docState (db: Db, docId: string, id: Uint8Array): Promise<DocState> {
     const cached = this.docs.get(docId)
-    if (cached !== undefined) return cached
+    if (cached !== undefined && !cached.stale) {
+      this.docs.delete(docId) // most recently used last
+      this.docs.set(docId, cached)
+      return cached
+    }
+    if (cached !== undefined) await cached.lastWrite
     const st = await this.readHead(db, docId, id)
+    if (cached !== undefined) {
+      st.lastWrite = cached.lastWrite
+      st.pending = cached.pending
+    }
     this.docs.set(docId, st)
     return st
+  }
+
+  /** Records a queued write of a document; the head cache is trimmed once it settles. */
+  private track (docId: string, st: DocState, write: Promise<void>): void {
+    st.pending++
+    st.lastWrite = write.then(() => {}, () => {}).finally(() => {
+      st.pending--
+      this.trimCache()
+    })
+  }
+
+  /** Drops least recently used heads beyond `HEAD_CACHE_ENTRIES` that have no write or lock in flight. */
+  private trimCache (): void {
+    let excess = this.docs.size - HEAD_CACHE_ENTRIES
+    if (excess <= 0) return
+    for (const [docId, st] of this.docs) {
+      if (excess <= 0) break
+      if (st.pending > 0 || this.locks.has(docId)) continue
+      this.docs.delete(docId)
+      excess--
+    }
   }
 
   private async readHead (db: Db, docId: string, id: Uint8Array): Promise<DocState> {
     const key = headKey(id)
     const raw = await db.get(key)
-    const fresh: DocState = { id, exists: false, nextSeq: 0, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined, lastWrite: Promise.resolve() }
+    const fresh: DocState = { id, exists: false, nextSeq: 0, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined, lastWrite: Promise.resolve(), pending: 0, stale: false }
     if (raw === undefined) {
       const last = await db.keys({ ...updateRange(id), reverse: true, limit: 1 }).all()
       if (last.length === 0) return fresh
@@ -549,7 +587,7 @@ export class LevelStorageImpl implements LevelStorage {
         st.fingerprint = fingerprint.slice()
         ops.push(this.headOps(st, st.fingerprint))
         write = this.commit(ops, size, [docId])
-        st.lastWrite = write.catch(() => {})
+        this.track(docId, st, write)
       })
       await write
       if (st !== undefined) this.maybeScheduleCompaction(docId, st)
@@ -569,7 +607,7 @@ export class LevelStorageImpl implements LevelStorage {
           Object.assign(st, { exists: true, records: 1, bytes: snapshot.length, tailBytes: 0, fingerprint: fingerprint.slice() })
           ops.push(this.headOps(st, fingerprint))
           const write = this.commit(ops, snapshot.length, [docId])
-          st.lastWrite = write.catch(() => {})
+          this.track(docId, st, write)
           await write
         } catch (err) {
           throw this.wrapIo(err, 'replace')
@@ -589,7 +627,7 @@ export class LevelStorageImpl implements LevelStorage {
           ops.push({ type: 'del', key: headKey(id) })
           Object.assign(st, { exists: false, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined })
           const write = this.commit(ops, 0, [docId])
-          st.lastWrite = write.catch(() => {})
+          this.track(docId, st, write)
           await write
           this.toCompact.delete(docId)
         } catch (err) {
@@ -687,7 +725,7 @@ export class LevelStorageImpl implements LevelStorage {
       Object.assign(st, { records: 1, bytes: merged.length, tailBytes: 0 })
       ops.push(this.headOps(st, st.fingerprint))
       const write = this.commit(ops, merged.length, [docId])
-      st.lastWrite = write.catch(() => {})
+      this.track(docId, st, write)
       await write
       this.log('compacted document %s: %d records, %d bytes -> 1 record, %d bytes in %d ms', docId, keys.length, before, merged.length, Math.round(performance.now() - started))
       return this.statsOf(st)

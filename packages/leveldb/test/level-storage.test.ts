@@ -132,6 +132,20 @@ describe('createLevelStorage', () => {
     expect(await s.stats('doc')).toMatchObject({ records: 300 })
   })
 
+  it('a failed write rejects with StorageError and leaves the document consistent for the next ones', async () => {
+    const s = await openStore(await dir())
+    const us = smallUpdates(4)
+    await s.append('a', us.slice(0, 2), fp(1))
+    const db = (s as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
+    const batch = db.batch.bind(db)
+    db.batch = async () => { db.batch = batch; throw new Error('disk full (simulated)') }
+    await expect(s.append('a', [us[2] as Uint8Array], fp(2))).rejects.toMatchObject({ name: 'StorageError', message: expect.stringContaining('disk full') })
+    await s.append('a', [us[2] as Uint8Array, us[3] as Uint8Array], fp(3))
+    expect(textOf(await s.load('a'))).toBe('xxxx')
+    expect(await s.stats('a')).toMatchObject({ records: 4 })
+    expect((await s.verify()).corrupt).toEqual([])
+  })
+
   it('an append with no updates only moves the fingerprint', async () => {
     const s = await openStore(await dir())
     await s.append('a', smallUpdates(1), fp(1))
