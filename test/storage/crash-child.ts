@@ -6,13 +6,15 @@
  *   ack <docId> <label>        the append of `label` into document `docId` resolved
  *   meta <key> <value>         setMeta(key, value) resolved
  *
- * argv: <path> <seed> <generation> <process|power>. Runs until killed.
+ * argv: <path> <seed> <generation> <process|power> <storage|node>. Runs until killed.
+ * In `storage` mode it appends Yjs updates itself; in `node` mode it edits documents of a real
+ * node (`createNode`) and acknowledges an edit once `node.flush()` resolved.
  */
-import { createRandom } from '@hearsay/core'
+import { createMemoryNetwork, createNode, createRandom } from '@hearsay/core'
 import { createLevelStorage } from '@hearsay/leveldb'
 import * as Y from 'yjs'
 
-const [path, seedArg, genArg, durabilityArg] = process.argv.slice(2)
+const [path, seedArg, genArg, durabilityArg, modeArg] = process.argv.slice(2)
 if (path === undefined || seedArg === undefined || genArg === undefined) throw new Error('usage: crash-child <path> <seed> <generation> [durability]')
 const gen = Number(genArg)
 const rnd = createRandom(Number(seedArg) * 1000 + gen)
@@ -21,11 +23,18 @@ const DOCS = Array.from({ length: 12 }, (_, i) => `doc/${i}/ü`)
 const WRITERS = 4
 
 const storage = createLevelStorage({ path, durability, compactAfterUpdates: 40, compactionMergeBatch: 8 })
+const node = modeArg === 'node'
+  ? createNode({ id: 'crash', transport: createMemoryNetwork({ seed: 1 }).transport('crash'), storage, antiEntropy: { enabled: false } })
+  : undefined
 const docs = new Map<string, Promise<Y.Doc>>()
 const out = (line: string): void => { process.stdout.write(line + '\n') }
 
 async function docFor (id: string): Promise<Y.Doc> {
   let p = docs.get(id)
+  if (p === undefined && node !== undefined) {
+    p = node.open(id)
+    docs.set(id, p)
+  }
   if (p === undefined) {
     p = storage.load(id).then(updates => {
       const doc = new Y.Doc()
@@ -57,7 +66,8 @@ async function writer (): Promise<void> {
     text.insert(text.length, label + ';')
     doc.off('update', grab)
     if (update === undefined) throw new Error('no update')
-    await storage.append(id, [update], fingerprintOf(doc))
+    if (node !== undefined) await node.flush()
+    else await storage.append(id, [update], fingerprintOf(doc))
     out(`ack ${id} ${label}`)
     if (rnd.int(10) === 0) {
       const key = `checkpoint/${rnd.int(3)}`
@@ -67,6 +77,7 @@ async function writer (): Promise<void> {
   }
 }
 
-await storage.open()
+if (node !== undefined) await node.start()
+else await storage.open()
 out('ready')
 await Promise.all(Array.from({ length: WRITERS }, writer))

@@ -1,7 +1,9 @@
 /**
  * Crash safety with a real child process: the child writes continuously and prints every
  * acknowledged write; we SIGKILL it at seeded random moments, 20 times, on the same directory, and
- * check after each kill that the store opens cleanly and holds every acknowledged write.
+ * check after each kill that the store opens cleanly and holds every acknowledged write. Once with
+ * the child appending to the storage itself, once with edits through a real node acknowledged by
+ * `node.flush()`. Replay a failure with HEARSAY_SEED=<seed>.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -27,8 +29,8 @@ interface Run {
   stderr: string[]
 }
 
-function start (path: string, gen: number, durability: string): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', CHILD, path, String(SEED), String(gen), durability], {
+function start (path: string, gen: number, durability: string, mode: string): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', CHILD, path, String(SEED), String(gen), durability, mode], {
     cwd: here,
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -51,9 +53,9 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true })
 })
 
-describe('crash safety (SIGKILL)', () => {
+describe.each(['storage', 'node'])('crash safety (SIGKILL), writes through %s', mode => {
   it(`keeps every acknowledged write across ${KILLS} kills at random moments (seed ${SEED})`, async () => {
-    const rnd = createRandom(SEED)
+    const rnd = createRandom(SEED + (mode === 'node' ? 1 : 0))
     const path = await mkdtemp(join(tmpdir(), 'hearsay-crash-'))
     dirs.push(path)
     const acked = new Map<string, string[]>() // docId -> labels
@@ -63,7 +65,7 @@ describe('crash safety (SIGKILL)', () => {
 
     for (let gen = 0; gen < KILLS; gen++) {
       const durability = gen % 2 === 0 ? 'process' : 'power'
-      const run = start(path, gen, durability)
+      const run = start(path, gen, durability, mode)
       // the kill moment: mostly after a seeded number of acknowledged writes, sometimes right at
       // 'ready' (writers starting), sometimes during start-up and LevelDB recovery
       const roll = rnd.next()
@@ -139,6 +141,6 @@ describe('crash safety (SIGKILL)', () => {
     await store.close()
     expect(compacted.length).toBeGreaterThan(0)
     // eslint-disable-next-line no-console -- test report
-    console.log(`crash test: ${KILLS} kills, ${totalAcks} acknowledged writes kept, ${Date.now() - started} ms`)
+    console.log(`crash test (${mode}): ${KILLS} kills, ${totalAcks} acknowledged writes kept, ${Date.now() - started} ms`)
   })
 })
