@@ -53,6 +53,29 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true })
 })
 
+describe('a store held by another process', () => {
+  it('fails to open with a StorageError naming the path and the lock', async () => {
+    const path = await mkdtemp(join(tmpdir(), 'hearsay-lock-'))
+    dirs.push(path)
+    const run = start(path, 0, 'process', 'storage')
+    try {
+      await waitFor(() => run.lines.length > 0 || run.child.exitCode !== null, { timeoutMs: 20_000, message: 'child ready' })
+      expect(run.lines[0], run.stderr.join('')).toBe('ready')
+      const err = await createLevelStorage({ path }).open().then(() => undefined, (e: unknown) => e as Error)
+      expect(err?.name).toBe('StorageError')
+      expect(err?.message).toContain(path)
+      expect(err?.message).toMatch(/locked/)
+    } finally {
+      run.child.kill('SIGKILL')
+      await run.exited
+    }
+    // the lock dies with the process
+    const store = createLevelStorage({ path })
+    await store.open()
+    await store.close()
+  })
+})
+
 describe.each(['storage', 'node'])('crash safety (SIGKILL), writes through %s', mode => {
   it(`keeps every acknowledged write across ${KILLS} kills at random moments (seed ${SEED})`, async () => {
     const rnd = createRandom(SEED + (mode === 'node' ? 1 : 0))

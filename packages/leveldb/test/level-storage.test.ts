@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { createLevelStorage } from '../src/index.js'
+import { createLevelStorage, repairLevelStorage } from '../src/index.js'
 import type { LevelStorage, LevelStorageOptions } from '../src/index.js'
 import { fp, smallUpdates, tempDir, textOf } from './helpers.js'
 
@@ -299,6 +299,26 @@ describe('corruption', () => {
     await tamper(path, k => k[0] === 0x6d, v => { v[4] = 9; return v })
     const again = await openStore(path)
     await expect(again.getMeta('peer/x')).rejects.toMatchObject({ name: 'StorageCorruptionError', message: expect.stringContaining('peer/x') })
+  })
+
+  it('a damaged LevelDB manifest fails open with a StorageError pointing to repairLevelStorage, which brings the data back', async () => {
+    const path = await dir()
+    let s = createLevelStorage({ path })
+    await s.open()
+    await s.append('a', smallUpdates(3), fp(1))
+    await s.setMeta('k', new Uint8Array([5]))
+    await s.close()
+    await writeFile(join(path, 'CURRENT'), 'MANIFEST-garbage') // no trailing newline: LevelDB calls it corrupt
+    s = createLevelStorage({ path })
+    const err = await s.open().then(() => undefined, (e: unknown) => e as Error)
+    expect(err?.name).toBe('StorageError')
+    expect(err?.message).toContain(path)
+    expect(err?.message).toContain('repairLevelStorage')
+    await repairLevelStorage(path)
+    const again = await openStore(path)
+    expect(textOf(await again.load('a'))).toBe('xxx')
+    expect(await again.getMeta('k')).toEqual(new Uint8Array([5]))
+    expect((await again.verify()).corrupt).toEqual([])
   })
 
   it('a bit flipped inside a LevelDB table file is caught by the record checksum', async () => {
