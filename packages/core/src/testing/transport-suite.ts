@@ -90,7 +90,9 @@ export function runTransportTests (name: string, setup: () => Promise<TransportP
       await Promise.all(sent.map(f => ca?.send(f)))
       await cb?.send(new Uint8Array([7, 7, 7]))
       await waitFor(() => rb.frames.length === sent.length && ra.frames.length === 1, { timeoutMs: 30_000, message: 'all frames' })
-      for (let i = 0; i < sent.length; i++) expect(rb.frames[i]).toEqual(sent[i])
+      const same = (x: Uint8Array | undefined, y: Uint8Array | undefined): boolean =>
+        x !== undefined && y !== undefined && x.length === y.length && Buffer.from(x.buffer, x.byteOffset, x.length).equals(Buffer.from(y.buffer, y.byteOffset, y.length))
+      for (let i = 0; i < sent.length; i++) expect(same(rb.frames[i], sent[i]), `frame ${i}`).toBe(true)
       expect(ra.frames[0]).toEqual(new Uint8Array([7, 7, 7]))
     })
 
