@@ -19,7 +19,6 @@ const fp = (n: number): Uint8Array => new Uint8Array(16).fill(n)
 
 function updates (n: number, text = 'x'): Uint8Array[] {
   const doc = new Y.Doc()
-  doc.clientID = 1 // deterministic: updates(n) extends updates(m) for m < n, as the replace test assumes
   const out: Uint8Array[] = []
   doc.on('update', (u: Uint8Array) => out.push(u))
   for (let i = 0; i < n; i++) doc.getText('t').insert(i, text)
