@@ -1,0 +1,224 @@
+/**
+ * Daemon configuration: defaults, then the config file, then `HEARSAY_*` environment variables,
+ * then command-line flags. Every bad value throws a `ConfigError` naming the field, where it came
+ * from and how to fix it.
+ */
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { ConfigError } from '@hearsay/core'
+import {
+  CONFIG_FILE,
+  DEFAULT_DATA_DIR,
+  HTTP_HOST,
+  HTTP_PORT,
+  STORAGE_BATCH_MS
+} from './constants.js'
+
+export type Durability = 'power' | 'process'
+export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error'
+
+export interface DaemonConfig {
+  /** Where the identity, swarm key, config file and documents live. @default `~/.hearsay` */
+  dataDir: string
+  /** Interface of the local HTTP/WebSocket endpoint. @default HTTP_HOST ('127.0.0.1') */
+  httpHost: string
+  /** Port of the local endpoint; 0 picks a free one. @default HTTP_PORT (4410) */
+  httpPort: number
+  /** libp2p listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen: string[]
+  /** Find peers on the LAN by mDNS. @default true */
+  mdns: boolean
+  /** Peers to dial at start and keep connected (multiaddrs with `/p2p/<id>`). @default [] */
+  bootstrap: string[]
+  /** Only these peer ids may connect; empty means everyone in the swarm. @default [] */
+  allowPeers: string[]
+  /** Swarm key file (relative to dataDir); `hearsay init` writes `swarm.key`. @default 'swarm.key' when present */
+  swarmKeyFile: string | undefined
+  /** What a stored write survives: `power` (fsync) or `process` (kill -9 only). @default 'power' */
+  durability: Durability
+  /** Storage write batching, in ms: larger values mean fewer writes (SD cards). @default STORAGE_BATCH_MS (10) */
+  storageBatchMs: number
+  /** Log level on stderr. @default 'info' */
+  logLevel: LogLevelName
+  /** Directory of static files served at `/` (a web app). @default none */
+  staticDir: string | undefined
+}
+
+/** Where each field's value came from, for error messages and `hearsay status`. */
+export type ConfigSource = 'default' | 'file' | 'env' | 'flag'
+
+interface FieldSpec {
+  env: string
+  kind: 'string' | 'port' | 'number' | 'boolean' | 'list' | 'durability' | 'logLevel'
+  help: string
+}
+
+/** Every field, its environment variable and what it takes. */
+export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
+  dataDir: { env: 'HEARSAY_DATA_DIR', kind: 'string', help: 'a directory path' },
+  httpHost: { env: 'HEARSAY_HTTP_HOST', kind: 'string', help: 'an interface address such as 127.0.0.1' },
+  httpPort: { env: 'HEARSAY_HTTP_PORT', kind: 'port', help: 'an integer from 0 to 65535 (0 picks a free port)' },
+  listen: { env: 'HEARSAY_LISTEN', kind: 'list', help: 'multiaddrs such as /ip4/0.0.0.0/tcp/4001 (comma-separated in the environment)' },
+  mdns: { env: 'HEARSAY_MDNS', kind: 'boolean', help: 'true or false' },
+  bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs ending in /p2p/<peer id> (comma-separated in the environment)' },
+  allowPeers: { env: 'HEARSAY_ALLOW_PEERS', kind: 'list', help: 'peer ids (comma-separated in the environment)' },
+  swarmKeyFile: { env: 'HEARSAY_SWARM_KEY_FILE', kind: 'string', help: 'a path to a swarm key file written by `hearsay init`' },
+  durability: { env: 'HEARSAY_DURABILITY', kind: 'durability', help: "'power' (fsync every batch) or 'process' (survives kill -9, not power loss)" },
+  storageBatchMs: { env: 'HEARSAY_STORAGE_BATCH_MS', kind: 'number', help: 'a number of milliseconds >= 0' },
+  logLevel: { env: 'HEARSAY_LOG_LEVEL', kind: 'logLevel', help: 'trace, debug, info, warn or error' },
+  staticDir: { env: 'HEARSAY_STATIC_DIR', kind: 'string', help: 'a directory of static files' }
+}
+
+export function defaultConfig (): DaemonConfig {
+  return {
+    dataDir: join(homedir(), DEFAULT_DATA_DIR),
+    httpHost: HTTP_HOST,
+    httpPort: HTTP_PORT,
+    listen: ['/ip4/0.0.0.0/tcp/0'],
+    mdns: true,
+    bootstrap: [],
+    allowPeers: [],
+    swarmKeyFile: undefined,
+    durability: 'power',
+    storageBatchMs: STORAGE_BATCH_MS,
+    logLevel: 'info',
+    staticDir: undefined
+  }
+}
+
+function where (source: ConfigSource, field: keyof DaemonConfig, file?: string): string {
+  switch (source) {
+    case 'file': return `"${field}" in ${file ?? 'the config file'}`
+    case 'env': return `${CONFIG_FIELDS[field].env}`
+    case 'flag': return `--${kebab(field)}`
+    default: return `"${field}"`
+  }
+}
+
+export function kebab (field: string): string {
+  return field.replace(/[A-Z]/g, c => '-' + c.toLowerCase())
+}
+
+/**
+ * Check one value. Strings from the environment or flags are parsed (`'4410'` → 4410,
+ * `'a,b'` → ['a', 'b']); values from the JSON file must already have the right type.
+ */
+export function parseField<K extends keyof DaemonConfig> (field: K, raw: unknown, source: ConfigSource, file?: string): DaemonConfig[K] {
+  const spec = CONFIG_FIELDS[field]
+  const fromText = source === 'env' || source === 'flag'
+  const fail = (got: string): never => {
+    throw new ConfigError(`${where(source, field, file)} must be ${spec.help}; got ${got}. Fix it there, or remove it to use the default.`)
+  }
+  const shown = (): string => JSON.stringify(raw) ?? String(raw)
+  switch (spec.kind) {
+    case 'string': {
+      if (typeof raw !== 'string' || raw.trim() === '') fail(shown())
+      return raw as DaemonConfig[K]
+    }
+    case 'port':
+    case 'number': {
+      const n = fromText && typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) fail(shown())
+      if (spec.kind === 'port' && (!Number.isInteger(n) || (n as number) > 65535)) fail(shown())
+      return n as DaemonConfig[K]
+    }
+    case 'boolean': {
+      if (typeof raw === 'boolean') return raw as DaemonConfig[K]
+      if (fromText && typeof raw === 'string') {
+        const v = raw.trim().toLowerCase()
+        if (['1', 'true', 'yes', 'on'].includes(v)) return true as DaemonConfig[K]
+        if (['0', 'false', 'no', 'off'].includes(v)) return false as DaemonConfig[K]
+      }
+      return fail(shown())
+    }
+    case 'list': {
+      if (fromText && typeof raw === 'string') return raw.split(',').map(s => s.trim()).filter(s => s.length > 0) as DaemonConfig[K]
+      if (!Array.isArray(raw) || raw.some(s => typeof s !== 'string' || s.trim() === '')) fail(shown())
+      return raw as DaemonConfig[K]
+    }
+    case 'durability': {
+      if (raw !== 'power' && raw !== 'process') fail(shown())
+      return raw as DaemonConfig[K]
+    }
+    case 'logLevel': {
+      if (typeof raw !== 'string' || !['trace', 'debug', 'info', 'warn', 'error'].includes(raw)) fail(shown())
+      return raw as DaemonConfig[K]
+    }
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Config file; `<dataDir>/config.json` when absent (a missing default file is fine). */
+  configFile?: string
+  /** Environment, usually `process.env`. */
+  env?: Record<string, string | undefined>
+  /** Values from command-line flags, as strings. */
+  flags?: Partial<Record<keyof DaemonConfig, string>>
+}
+
+export interface LoadedConfig {
+  config: DaemonConfig
+  /** The file read, if any. */
+  file: string | undefined
+  sources: Record<keyof DaemonConfig, ConfigSource>
+}
+
+/** Build the configuration: defaults < file < environment < flags. */
+export function loadConfig (options: LoadConfigOptions = {}): LoadedConfig {
+  const env = options.env ?? {}
+  const flags = options.flags ?? {}
+  const config = defaultConfig()
+  const sources = Object.fromEntries(Object.keys(config).map(k => [k, 'default'])) as Record<keyof DaemonConfig, ConfigSource>
+  const fields = Object.keys(CONFIG_FIELDS) as Array<keyof DaemonConfig>
+
+  // the data dir decides where the default config file is, so settle it first
+  let dataDir = config.dataDir
+  if (env.HEARSAY_DATA_DIR !== undefined) dataDir = parseField('dataDir', env.HEARSAY_DATA_DIR, 'env')
+  if (flags.dataDir !== undefined) dataDir = parseField('dataDir', flags.dataDir, 'flag')
+
+  const explicit = options.configFile ?? env.HEARSAY_CONFIG
+  const file = explicit !== undefined ? resolve(explicit) : join(dataDir, CONFIG_FILE)
+  let fileValues: Record<string, unknown> = {}
+  let read: string | undefined
+  try {
+    const text = readFileSync(file, 'utf8')
+    read = file
+    try {
+      fileValues = JSON.parse(text) as Record<string, unknown>
+    } catch (err) {
+      throw new ConfigError(`${file} is not valid JSON (${(err as Error).message}). Fix the file, or run \`hearsay init --force\` to write a fresh one.`)
+    }
+    if (fileValues === null || typeof fileValues !== 'object' || Array.isArray(fileValues)) {
+      throw new ConfigError(`${file} must hold a JSON object of settings such as {"httpPort": 4410}.`)
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    if (explicit !== undefined) throw new ConfigError(`config file ${file} does not exist. Check --config / HEARSAY_CONFIG, or run \`hearsay init\`.`)
+  }
+  for (const key of Object.keys(fileValues)) {
+    if (!(key in CONFIG_FIELDS)) {
+      throw new ConfigError(`unknown setting "${key}" in ${file}. Known settings: ${fields.join(', ')}.`)
+    }
+  }
+  const set = <K extends keyof DaemonConfig>(field: K, value: DaemonConfig[K], source: ConfigSource): void => {
+    config[field] = value
+    sources[field] = source
+  }
+  for (const field of fields) {
+    if (fileValues[field] !== undefined) set(field, parseField(field, fileValues[field], 'file', file), 'file')
+    const e = env[CONFIG_FIELDS[field].env]
+    if (e !== undefined && e !== '') set(field, parseField(field, e, 'env'), 'env')
+    const f = flags[field]
+    if (f !== undefined) set(field, parseField(field, f, 'flag'), 'flag')
+  }
+  config.dataDir = resolve(config.dataDir)
+  if (config.staticDir !== undefined) config.staticDir = resolve(config.dataDir, config.staticDir)
+  return { config, file: read, sources }
+}
+
+/** The URL of a daemon's endpoint as seen from this machine. */
+export function endpointUrl (config: Pick<DaemonConfig, 'httpHost' | 'httpPort'>): string {
+  const host = config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost
+  return `http://${host}:${config.httpPort}`
+}

@@ -1,0 +1,31 @@
+/** Defaults of the daemon; every one is documented in the README. */
+
+/** Interface of the local endpoint: loopback only unless configured otherwise. */
+export const HTTP_HOST = '127.0.0.1'
+
+/** Port of the local endpoint (HTTP, y-websocket, /status, /metrics). */
+export const HTTP_PORT = 4410
+
+/** Data directory under the home directory. */
+export const DEFAULT_DATA_DIR = '.hearsay'
+
+/** Config file inside the data directory. */
+export const CONFIG_FILE = 'config.json'
+
+/** Swarm key file inside the data directory, written by `hearsay init`. */
+export const SWARM_KEY_FILE = 'swarm.key'
+
+/** Documents directory (LevelDB) inside the data directory. */
+export const DOCS_DIR = 'docs'
+
+/** Storage write batching, in ms. */
+export const STORAGE_BATCH_MS = 10
+
+/** A disconnected peer heard from within this window is "suspect"; older is "dead". */
+export const SUSPECT_MS = 30_000
+
+/** Shared type that `hearsay set` writes and `hearsay get` reads first. */
+export const DATA_MAP = 'data'
+
+/** Largest request body the endpoint accepts (`set` values). */
+export const MAX_BODY_BYTES = 1024 * 1024

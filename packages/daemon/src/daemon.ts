@@ -1,0 +1,270 @@
+/**
+ * The daemon: a Hearsay node plus a local HTTP endpoint.
+ *
+ * - `ws://host:port/<docId>`: the y-websocket protocol (sync + awareness) on `node.open(docId)`
+ * - `GET /status`: JSON status (peers, sync progress, discovery)
+ * - `GET /metrics`: Prometheus metrics
+ * - `GET /api/docs`, `GET /api/docs/<docId>`, `PUT /api/docs/<docId>/<key>`, `GET /api/watch/<docId>`
+ * - anything else: static files from `staticDir`, when configured
+ */
+import { readFile, stat } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { extname, join, normalize, sep } from 'node:path'
+import { silentLogger, validateDocId } from '@hearsay/core'
+import type { Logger } from '@hearsay/core'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { WebSocketServer } from 'ws'
+import * as Y from 'yjs'
+import { DATA_MAP, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
+import { docToJSON, parseValue } from './content.js'
+import { DocHandles } from './handles.js'
+import { buildStatus } from './status.js'
+import type { DaemonNode, DaemonStatus } from './status.js'
+import { YWebsocketRooms } from './ywebsocket.js'
+
+export const VERSION = '0.1.0'
+
+export interface DaemonOptions {
+  /** A node, started or not; the daemon starts it and stops it on `close()`. */
+  node: DaemonNode
+  /** @default HTTP_HOST ('127.0.0.1') */
+  host?: string
+  /** 0 picks a free port. @default 0 */
+  port?: number
+  /** Static files served at `/`. */
+  staticDir?: string
+  /** Name of the transport, shown in status. @default 'libp2p' */
+  transport?: string
+  logger?: Logger
+}
+
+export interface Daemon {
+  readonly node: DaemonNode
+  /** `http://host:port` */
+  readonly url: string
+  readonly port: number
+  status(): DaemonStatus
+  /** Close clients, flush every write to storage, stop the node and the endpoint. */
+  close(): Promise<void>
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.map': 'application/json'
+}
+
+class HttpError extends Error {
+  constructor (readonly status: number, message: string) { super(message) }
+}
+
+export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
+  const { node } = options
+  const logger = options.logger ?? silentLogger()
+  const log = logger.forComponent('hearsay:daemon')
+  const host = options.host ?? HTTP_HOST
+  const transportName = options.transport ?? 'libp2p'
+  const startedAt = Date.now()
+  await node.start()
+
+  const handles = new DocHandles(node)
+  const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'))
+  const watchers = new Set<ServerResponse>()
+  let endpoint = ''
+
+  const status = (): DaemonStatus => buildStatus(node, { version: VERSION, startedAt, endpoint, clients: rooms.snapshot(), transport: transportName })
+
+  const registry = new Registry()
+  const metric = (name: string, help: string, kind: 'counter' | 'gauge', value: () => number): void => {
+    if (kind === 'counter') {
+      // eslint-disable-next-line no-new
+      new Counter({ name, help, registers: [registry], collect () { this.reset(); this.inc(value()) } })
+    } else {
+      // eslint-disable-next-line no-new
+      new Gauge({ name, help, registers: [registry], collect () { this.set(value()) } })
+    }
+  }
+  const m = (): ReturnType<typeof node.metrics> => node.metrics()
+  metric('hearsay_bytes_sent_total', 'Bytes sent to peers', 'counter', () => m().bytesSent)
+  metric('hearsay_bytes_received_total', 'Bytes received from peers', 'counter', () => m().bytesReceived)
+  metric('hearsay_messages_sent_total', 'Frames sent to peers', 'counter', () => m().messagesSent)
+  metric('hearsay_messages_received_total', 'Frames received from peers', 'counter', () => m().messagesReceived)
+  metric('hearsay_frames_rejected_total', 'Frames from peers that failed to decode', 'counter', () => m().framesRejected)
+  metric('hearsay_live_updates_sent_total', 'Live updates sent', 'counter', () => m().liveUpdatesSent)
+  metric('hearsay_live_updates_received_total', 'Live updates received', 'counter', () => m().liveUpdatesReceived)
+  metric('hearsay_exchanges_completed_total', 'Anti-entropy exchanges completed', 'counter', () => m().exchangesCompleted)
+  metric('hearsay_exchanges_failed_total', 'Anti-entropy exchanges failed', 'counter', () => m().exchangesFailed)
+  metric('hearsay_docs_received_total', 'Documents received in exchanges', 'counter', () => m().docsReceived)
+  metric('hearsay_docs', 'Documents with content', 'gauge', () => m().docs)
+  metric('hearsay_docs_in_memory', 'Documents loaded in memory', 'gauge', () => m().docsInMemory)
+  metric('hearsay_peers_connected', 'Connected peers', 'gauge', () => node.peers().filter(p => p.connected).length)
+  metric('hearsay_peers_in_sync', 'Connected peers whose digest equals ours', 'gauge', () => node.peers().filter(p => p.connected && p.inSync).length)
+  metric('hearsay_websocket_clients', 'y-websocket clients connected to this daemon', 'gauge', () => rooms.snapshot().clients)
+  metric('hearsay_uptime_seconds', 'Seconds since the daemon started', 'gauge', () => (Date.now() - startedAt) / 1000)
+
+  const docIdFrom = (raw: string): string => {
+    let id: string
+    try {
+      id = decodeURIComponent(raw)
+    } catch {
+      throw new HttpError(400, 'document id is not valid percent-encoding')
+    }
+    try {
+      validateDocId(id)
+    } catch (err) {
+      throw new HttpError(400, (err as Error).message)
+    }
+    return id
+  }
+
+  const json = (res: ServerResponse, code: number, body: unknown): void => {
+    const text = JSON.stringify(body, null, 2)
+    res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+    res.end(text)
+  }
+
+  const readBody = async (req: IncomingMessage): Promise<string> => {
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length
+      if (size > MAX_BODY_BYTES) throw new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`)
+      chunks.push(chunk as Buffer)
+    }
+    return Buffer.concat(chunks).toString('utf8')
+  }
+
+  const serveStatic = async (path: string, res: ServerResponse): Promise<boolean> => {
+    if (options.staticDir === undefined) return false
+    const root = normalize(options.staticDir)
+    let file = normalize(join(root, decodeURIComponent(path)))
+    if (file !== root && !file.startsWith(root + sep)) return false
+    try {
+      if ((await stat(file)).isDirectory()) file = join(file, 'index.html')
+      const body = await readFile(file)
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' })
+      res.end(body)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const path = url.pathname
+    const method = req.method ?? 'GET'
+    if (method === 'GET' && path === '/status') return json(res, 200, status())
+    if (method === 'GET' && path === '/metrics') {
+      const text = await registry.metrics()
+      res.writeHead(200, { 'content-type': registry.contentType })
+      res.end(text)
+      return
+    }
+    if (method === 'GET' && path === '/api/docs') return json(res, 200, { docs: node.docs().sort() })
+    if (path.startsWith('/api/docs/')) {
+      const rest = path.slice('/api/docs/'.length)
+      const slash = rest.indexOf('/')
+      if (method === 'GET' && slash < 0) {
+        const docId = docIdFrom(rest)
+        const content = await handles.with(docId, doc => docToJSON(doc))
+        return json(res, 200, { id: docId, content })
+      }
+      if ((method === 'PUT' || method === 'POST') && slash > 0) {
+        const docId = docIdFrom(rest.slice(0, slash))
+        const key = decodeURIComponent(rest.slice(slash + 1))
+        if (key === '') throw new HttpError(400, 'key is empty')
+        const value = parseValue(await readBody(req))
+        await handles.with(docId, doc => { doc.getMap(DATA_MAP).set(key, value) })
+        await node.flush()
+        return json(res, 200, { id: docId, key, value })
+      }
+    }
+    if (method === 'GET' && path.startsWith('/api/watch/')) {
+      const docId = docIdFrom(path.slice('/api/watch/'.length))
+      const h = await handles.acquire(docId)
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+      watchers.add(res)
+      const send = (origin: string): void => { res.write(JSON.stringify({ id: docId, origin, content: docToJSON(h.doc) }) + '\n') }
+      const onUpdate = (_u: Uint8Array, origin: unknown): void => { send(origin === null || origin === undefined ? 'local' : typeof origin === 'string' ? origin : 'client') }
+      h.doc.on('update', onUpdate)
+      send('initial')
+      res.on('close', () => {
+        watchers.delete(res)
+        h.doc.off('update', onUpdate)
+        h.release()
+      })
+      return
+    }
+    if (method === 'GET' && await serveStatic(path, res)) return
+    throw new HttpError(404, `no such endpoint: ${method} ${path} (see GET /status, /metrics, /api/docs)`)
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const code = err instanceof HttpError ? err.status : 500
+      if (code === 500) log.error(`${req.method ?? ''} ${req.url ?? ''} failed: ${(err as Error).message}`)
+      if (!res.headersSent) json(res, code, { error: (err as Error).message })
+      else res.end()
+    })
+  })
+  const wss = new WebSocketServer({ noServer: true })
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    let docId: string
+    try {
+      docId = docIdFrom(url.pathname.slice(1))
+    } catch (err) {
+      socket.end(`HTTP/1.1 400 Bad Request\r\n\r\n${(err as Error).message}`)
+      return
+    }
+    wss.handleUpgrade(req, socket, head, ws => { void rooms.join(docId, ws) })
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, host, () => { server.off('error', reject); resolve() })
+  }).catch(async (err: NodeJS.ErrnoException) => {
+    await node.stop()
+    if (err.code === 'EADDRINUSE') {
+      const { ConfigError } = await import('@hearsay/core')
+      throw new ConfigError(`httpPort ${options.port ?? 0} on ${host} is already in use (is another daemon running?). Set httpPort in the config file, HEARSAY_HTTP_PORT or --http-port to a free port, or 0 to pick one.`)
+    }
+    throw err
+  })
+  const port = (server.address() as AddressInfo).port
+  endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  log(`endpoint on ${endpoint} (y-websocket at ws://${host}:${port}/<docId>)`)
+
+  let closing: Promise<void> | undefined
+  return {
+    node,
+    url: endpoint,
+    port,
+    status,
+    close: async () => {
+      closing ??= (async () => {
+        for (const res of watchers) res.end()
+        await rooms.close()
+        for (const ws of wss.clients) ws.terminate()
+        wss.close()
+        server.closeAllConnections()
+        await new Promise<void>(resolve => { server.close(() => { resolve() }) })
+        await node.flush()
+        await node.stop()
+        log('stopped')
+      })()
+      await closing
+    }
+  }
+}
+
+/** Re-exported so apps build documents with the daemon's copy of Yjs. */
+export { Y }

@@ -1,0 +1,124 @@
+/**
+ * `GET /status`: peers and their liveness, whether we are in sync with each, initial-sync
+ * progress, discovery diagnosis and counters.
+ */
+import type { HearsayNode, NodeMetrics, PeerInfo } from '@hearsay/core'
+import { SUSPECT_MS } from './constants.js'
+import type { YWebsocketStats } from './ywebsocket.js'
+
+/** What a libp2p-backed node adds; absent on other transports. */
+export interface NetworkDiagnosis {
+  discovery?: () => { mdns: string, detail: string, interfaces?: string[] }
+  multiaddrs?: () => string[]
+}
+
+export type DaemonNode = HearsayNode & NetworkDiagnosis
+
+export type PeerState = 'alive' | 'suspect' | 'dead'
+
+export interface PeerReport {
+  id: string
+  /** alive: connected; suspect: disconnected, heard from within SUSPECT_MS; dead: silent longer. */
+  state: PeerState
+  connected: boolean
+  /** Our digest root equals the one this peer last announced. */
+  inSync: boolean
+  /** Documents the peer says it holds. */
+  docCount: number
+  /** Ms since we last heard from it. */
+  lastSeenMsAgo: number
+}
+
+export interface SyncProgress {
+  /** Every connected peer agrees with our digest. */
+  inSync: boolean
+  /** Documents we hold. */
+  docsDone: number
+  /**
+   * Largest document count any connected peer announces: a lower bound of the collection size
+   * (peers announce counts, not their union).
+   */
+  docsTotal: number
+  /** Document bytes received from peers since start. */
+  bytesReceived: number
+  /** Documents received from peers in anti-entropy exchanges since start. */
+  docsReceived: number
+  /** Exchanges running now. */
+  exchangesRunning: number
+}
+
+export interface DaemonStatus {
+  id: string
+  version: string
+  uptimeMs: number
+  endpoint: string
+  peers: PeerReport[]
+  sync: SyncProgress
+  discovery: { mdns: string, detail: string, interfaces?: string[] } | { mdns: 'unavailable', detail: string }
+  multiaddrs: string[]
+  clients: YWebsocketStats
+  metrics: NodeMetrics
+}
+
+export function peerState (p: PeerInfo, now: number): PeerState {
+  if (p.connected) return 'alive'
+  return now - p.lastSeen <= SUSPECT_MS ? 'suspect' : 'dead'
+}
+
+export function buildStatus (node: DaemonNode, extra: { version: string, startedAt: number, endpoint: string, clients: YWebsocketStats, transport: string }): DaemonStatus {
+  const now = Date.now()
+  const metrics = node.metrics()
+  const peers = node.peers().map(p => ({
+    id: p.id,
+    state: peerState(p, now),
+    connected: p.connected,
+    inSync: p.inSync,
+    docCount: p.docCount,
+    lastSeenMsAgo: Math.max(0, now - p.lastSeen)
+  }))
+  const connected = peers.filter(p => p.connected)
+  const docsTotal = Math.max(metrics.docs, ...connected.map(p => p.docCount))
+  return {
+    id: node.id,
+    version: extra.version,
+    uptimeMs: now - extra.startedAt,
+    endpoint: extra.endpoint,
+    peers,
+    sync: {
+      inSync: connected.every(p => p.inSync),
+      docsDone: metrics.docs,
+      docsTotal,
+      bytesReceived: metrics.bytesReceived,
+      docsReceived: metrics.docsReceived,
+      exchangesRunning: Math.max(0, metrics.exchangesStarted - metrics.exchangesCompleted - metrics.exchangesFailed)
+    },
+    discovery: node.discovery !== undefined
+      ? node.discovery()
+      : { mdns: 'unavailable', detail: `the ${extra.transport} transport has no LAN discovery` },
+    multiaddrs: node.multiaddrs?.() ?? [],
+    clients: extra.clients,
+    metrics
+  }
+}
+
+/** Human-readable `hearsay status`. */
+export function formatStatus (s: DaemonStatus): string {
+  const lines: string[] = []
+  lines.push(`node      ${s.id}`)
+  lines.push(`endpoint  ${s.endpoint}   up ${Math.round(s.uptimeMs / 1000)} s   ${s.clients.clients} client(s)`)
+  for (const a of s.multiaddrs) lines.push(`listen    ${a}`)
+  lines.push(`discovery ${s.discovery.mdns}: ${s.discovery.detail}`)
+  const pct = s.sync.docsTotal > 0 ? Math.floor(100 * Math.min(1, s.sync.docsDone / s.sync.docsTotal)) : 100
+  lines.push(`sync      ${s.sync.inSync ? 'in sync' : 'syncing'}  docs ${s.sync.docsDone}/${s.sync.docsTotal} (${pct}%)  received ${formatBytes(s.sync.bytesReceived)} in ${s.sync.docsReceived} doc(s)  exchanges running ${s.sync.exchangesRunning}`)
+  if (s.peers.length === 0) lines.push('peers     none yet')
+  for (const p of s.peers) {
+    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'in sync' : 'NOT in sync') : '-'}  ${p.docCount} doc(s)  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
+  }
+  return lines.join('\n')
+}
+
+export function formatBytes (n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`
+}

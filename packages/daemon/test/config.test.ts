@@ -1,0 +1,84 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { loadConfig, main } from '../src/index.js'
+import { run } from './helpers.js'
+
+async function cli (argv: string[], env: Record<string, string> = {}): Promise<{ code: number, out: string, err: string }> {
+  let out = ''
+  let err = ''
+  const code = await main(argv, { out: t => { out += t + '\n' }, err: t => { err += t + '\n' }, env })
+  return { code, out, err }
+}
+
+describe('configuration', () => {
+  it('layers defaults, file, environment and flags', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-'))
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ httpPort: 5000, mdns: false, bootstrap: ['/ip4/10.0.0.2/tcp/4001'] }))
+    const { config, sources } = loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '5001' }, flags: { logLevel: 'debug' } })
+    expect(config.httpPort).toBe(5001)
+    expect(sources.httpPort).toBe('env')
+    expect(config.mdns).toBe(false)
+    expect(config.bootstrap).toEqual(['/ip4/10.0.0.2/tcp/4001'])
+    expect(config.logLevel).toBe('debug')
+    expect(config.httpHost).toBe('127.0.0.1')
+  })
+
+  it('names the field, its source and the fix', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-'))
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: 'eighty' } }))
+      .toThrow(/HEARSAY_HTTP_PORT must be an integer from 0 to 65535.*got "eighty"/)
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ durability: 'disk' }))
+    const err = (() => { try { loadConfig({ env: { HEARSAY_DATA_DIR: dir } }) } catch (e) { return e as Error } })()
+    expect(err?.name).toBe('ConfigError')
+    expect(err?.message).toMatch(/"durability" in .*config\.json must be 'power'.*or 'process'.*got "disk"/)
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ httpPrt: 1 }))
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "httpPrt".*Known settings: .*httpPort/)
+    await writeFile(join(dir, 'config.json'), '{ not json')
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/not valid JSON/)
+    expect(() => loadConfig({ configFile: join(dir, 'missing.json') })).toThrow(/does not exist/)
+  })
+})
+
+describe('hearsay CLI', () => {
+  it('prints help for every command', async () => {
+    for (const c of ['init', 'start', 'status', 'docs', 'get', 'set', 'watch']) {
+      const r = await cli([c, '--help'])
+      expect(r.code).toBe(0)
+      expect(r.out).toContain(`Usage: hearsay ${c}`)
+    }
+    expect((await cli(['--help'])).out).toMatch(/Commands:[\s\S]*watch/)
+  })
+
+  it('rejects bad commands, options and arguments with exit code 2', async () => {
+    expect(await cli(['strat'])).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command "strat"/) })
+    expect(await cli(['start', '--http-prot', '1'])).toMatchObject({ code: 2, err: expect.stringMatching(/Unknown option '--http-prot'.*hearsay start --help/) })
+    expect(await cli(['set', 'doc', 'key'])).toMatchObject({ code: 2, err: expect.stringMatching(/expected 3 argument\(s\), got 2/) })
+    expect(await cli(['start', '--http-port', '99999'])).toMatchObject({ code: 2, err: expect.stringMatching(/ConfigError: --http-port must be an integer from 0 to 65535.*got "99999"/) })
+    expect(await cli(['status', '--url', 'ftp://x'])).toMatchObject({ code: 2, err: expect.stringMatching(/--url must be the daemon's endpoint/) })
+  })
+
+  it('says how to reach a daemon that is not running', async () => {
+    const r = await cli(['docs', '--url', 'http://127.0.0.1:9'])
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/cannot reach the daemon at http:\/\/127\.0\.0\.1:9.*hearsay start/)
+  })
+
+  it('init writes identity, swarm key and config; a second init refuses', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-init-'))
+    const first = await cli(['init', '--data-dir', dir])
+    expect(first.code).toBe(0)
+    expect(first.out).toMatch(/swarm key/)
+    const { config } = loadConfig({ env: { HEARSAY_DATA_DIR: dir } })
+    expect(config.swarmKeyFile).toBe('swarm.key')
+    expect(await cli(['init', '--data-dir', dir])).toMatchObject({ code: 2, err: expect.stringMatching(/already exists.*--force/) })
+    expect((await cli(['init', '--data-dir', dir, '--force'])).code).toBe(0)
+  })
+
+  it('exits 2 with the message from a real process', async () => {
+    const r = await run(['start', '--data-dir', '/tmp', '--durability', 'fast'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--durability must be 'power'/)
+  })
+})

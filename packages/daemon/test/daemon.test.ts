@@ -1,0 +1,134 @@
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createMemoryNetwork, createNode } from '@hearsay/core'
+import { waitFor } from '@hearsay/core/testing'
+import { startDaemon } from '../src/index.js'
+import type { Daemon } from '../src/index.js'
+import { client, hearsay, run } from './helpers.js'
+
+const cleanup: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn()
+})
+
+async function pair (): Promise<[Daemon, Daemon]> {
+  const net = createMemoryNetwork({ seed: 7 })
+  const a = await startDaemon({ node: createNode({ id: 'a', transport: net.transport('a') }), transport: 'memory' })
+  const b = await startDaemon({ node: createNode({ id: 'b', transport: net.transport('b') }), transport: 'memory' })
+  cleanup.push(() => a.close(), () => b.close())
+  await waitFor(() => a.node.peers().some(p => p.connected && p.inSync))
+  return [a, b]
+}
+
+describe('daemon endpoint', () => {
+  it('a y-websocket client edit on one daemon reaches a client of another daemon', async () => {
+    const [a, b] = await pair()
+    const ca = await client(a.url, 'notes/1')
+    const cb = await client(b.url, 'notes/1')
+    cleanup.push(() => { ca.provider.destroy(); cb.provider.destroy() })
+
+    const t0 = performance.now()
+    ca.doc.getText('body').insert(0, 'hello from a')
+    await waitFor(() => cb.doc.getText('body').toString() === 'hello from a', { intervalMs: 1 })
+    const ms = performance.now() - t0
+    expect(ms).toBeLessThan(2000)
+
+    cb.doc.getText('body').insert(0, '> ')
+    await waitFor(() => ca.doc.getText('body').toString() === '> hello from a')
+    expect(b.node.docs()).toContain('notes/1')
+    process.stderr.write(`client → daemon → peer daemon → client: ${ms.toFixed(1)} ms\n`)
+  })
+
+  it('relays awareness between clients of the same daemon', async () => {
+    const [a] = await pair()
+    const c1 = await client(a.url, 'doc')
+    const c2 = await client(a.url, 'doc')
+    cleanup.push(() => { c1.provider.destroy(); c2.provider.destroy() })
+    c1.provider.awareness.setLocalStateField('user', { name: 'laptop' })
+    await waitFor(() => Array.from(c2.provider.awareness.getStates().values()).some(s => (s as any).user?.name === 'laptop'))
+  })
+
+  it('serves status, metrics and the document API', async () => {
+    const [a, b] = await pair()
+    const put = await fetch(`${a.url}/api/docs/${encodeURIComponent('config/pi-1')}/intervalMs`, { method: 'PUT', body: '2000' })
+    expect(put.status).toBe(200)
+    await waitFor(async () => {
+      const r = await (await fetch(`${b.url}/api/docs/${encodeURIComponent('config/pi-1')}`)).json() as any
+      return r.content?.data?.intervalMs === 2000
+    })
+    const docs = await (await fetch(`${b.url}/api/docs`)).json()
+    expect(docs).toEqual({ docs: ['config/pi-1'] })
+
+    const status = await (await fetch(`${a.url}/status`)).json() as any
+    expect(status.id).toBe('a')
+    expect(status.peers).toEqual([expect.objectContaining({ id: 'b', state: 'alive', connected: true })])
+    expect(status.sync).toMatchObject({ docsDone: 1, docsTotal: 1 })
+    expect(status.discovery.mdns).toBe('unavailable')
+
+    const metrics = await (await fetch(`${a.url}/metrics`)).text()
+    expect(metrics).toMatch(/^hearsay_peers_connected 1$/m)
+    expect(metrics).toMatch(/^hearsay_docs 1$/m)
+    expect(metrics).toMatch(/^hearsay_bytes_sent_total \d+$/m)
+
+    expect((await fetch(`${a.url}/nope`)).status).toBe(404)
+    expect((await fetch(`${a.url}/api/docs/${'x'.repeat(3000)}`)).status).toBe(400)
+  })
+
+  it('listens on 127.0.0.1 by default', async () => {
+    const [a] = await pair()
+    expect(a.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+  })
+})
+
+describe('hearsay start (real process)', () => {
+  it('serves clients and the CLI; SIGTERM flushes and exits 0; the edit survives a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-daemon-'))
+    expect((await run(['init', '--data-dir', dir])).code).toBe(0)
+    const env = { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_DURABILITY: 'power' }
+    const started = async (): Promise<{ proc: ReturnType<typeof hearsay>, url: string }> => {
+      const proc = hearsay(['start'], env)
+      cleanup.push(() => { proc.child.kill('SIGKILL') })
+      await waitFor(() => /serving (http:\/\/\S+)/.test(proc.stderr()), { timeoutMs: 20_000, message: `daemon up: ${proc.stderr()}` })
+      return { proc, url: /serving (http:\/\/\S+)/.exec(proc.stderr())![1]! }
+    }
+    const first = await started()
+    const c = await client(first.url, 'shopping')
+    c.doc.getText('list').insert(0, 'milk, eggs')
+    await waitFor(async () => (await run(['get', 'shopping', '--url', first.url])).stdout.includes('milk, eggs'))
+    expect((await run(['set', 'shopping', 'done', 'false', '--url', first.url])).code).toBe(0)
+    const docs = await run(['docs', '--url', first.url])
+    expect(docs.stdout.trim()).toBe('shopping')
+    const status = await run(['status', '--url', first.url])
+    expect(status.stdout).toMatch(/sync +in sync +docs 1\/1/)
+    c.provider.destroy()
+
+    first.proc.child.kill('SIGTERM')
+    expect(await first.proc.exited).toBe(0)
+    expect(first.proc.stderr()).toMatch(/SIGTERM: flushing and stopping[\s\S]*stopped/)
+
+    const second = await started()
+    const got = await run(['get', 'shopping', '--url', second.url])
+    expect(JSON.parse(got.stdout)).toEqual({ list: 'milk, eggs', data: { done: false } })
+    second.proc.child.kill('SIGTERM')
+    expect(await second.proc.exited).toBe(0)
+  })
+
+  it('watch prints every change', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-watch-'))
+    const d = hearsay(['start', '--data-dir', dir, '--http-port', '0', '--log-level', 'warn'])
+    cleanup.push(() => { d.child.kill('SIGKILL') })
+    await waitFor(() => /serving (http:\/\/\S+)/.test(d.stderr()), { timeoutMs: 20_000 })
+    const url = /serving (http:\/\/\S+)/.exec(d.stderr())![1]!
+    const w = hearsay(['watch', 'room', '--url', url])
+    cleanup.push(() => { w.child.kill('SIGKILL') })
+    await waitFor(() => w.stdout().includes('initial: {}'), { timeoutMs: 20_000 })
+    await run(['set', 'room', 'temp', '21.5', '--url', url])
+    await waitFor(() => w.stdout().includes('{"data":{"temp":21.5}}'), { timeoutMs: 10_000 })
+    w.child.kill('SIGTERM')
+    expect(await w.exited).toBe(0)
+    d.child.kill('SIGTERM')
+    expect(await d.exited).toBe(0)
+  })
+})

@@ -1,0 +1,47 @@
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { WebSocket } from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
+import { waitFor } from '@hearsay/core/testing'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..')
+export const CLI = join(ROOT, 'packages/daemon/src/cli.ts')
+
+export interface Proc {
+  child: ChildProcess
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+/** Run the `hearsay` CLI from source in a real process. */
+export function hearsay (args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
+  const exited = new Promise<number | null>(resolve => { child.on('exit', code => { resolve(code) }) })
+  return { child, stdout: () => out, stderr: () => err, exited }
+}
+
+export async function run (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const p = hearsay(args, env)
+  const code = await p.exited
+  return { code, stdout: p.stdout(), stderr: p.stderr() }
+}
+
+/** A y-websocket client in Node, as a web app would connect. */
+export async function client (url: string, docId: string): Promise<{ doc: Y.Doc, provider: WebsocketProvider }> {
+  const doc = new Y.Doc()
+  const provider = new WebsocketProvider(url.replace(/^http/, 'ws'), docId, doc, { WebSocketPolyfill: WebSocket as any, disableBc: true })
+  await waitFor(() => provider.synced, { timeoutMs: 10_000, message: `client of ${docId} synced` })
+  return { doc, provider }
+}
