@@ -23,8 +23,12 @@ export interface CliIO {
   env: Record<string, string | undefined>
   /** Resolves when the process is asked to stop (SIGTERM/SIGINT). */
   stopSignal?: Promise<string>
-  /** Called once `start` is serving. */
-  onStarted?: (daemon: Daemon) => void
+  /** Called once `start` is serving; `start` waits for it before it serves until stopped. */
+  onStarted?: (daemon: Daemon) => void | Promise<void>
+  /** Called after the stop signal, before the daemon closes. */
+  onStopping?: () => void | Promise<void>
+  /** Defaults of an app built on the daemon (below the config file). */
+  defaults?: Partial<DaemonConfig>
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>
@@ -73,7 +77,7 @@ Copy swarm.key to every device that should join this swarm (same key = same swar
     minArgs: 0,
     maxArgs: 0,
     run: async (_args, values, io) => {
-      const { config } = loadConfig({ env: io.env, flags: flagsOf(values), configFile: undefined })
+      const { config } = loadConfig({ env: io.env, flags: flagsOf(values), configFile: undefined, ...(io.defaults !== undefined ? { defaults: io.defaults } : {}) })
       const dir = config.dataDir
       await mkdir(dir, { recursive: true, mode: 0o700 })
       const file = join(dir, CONFIG_FILE)
@@ -82,7 +86,7 @@ Copy swarm.key to every device that should join this swarm (same key = same swar
         throw new ConfigError(`${file} already exists. Edit it, or run \`hearsay init --force\` to overwrite it.`)
       }
       const { id, swarmKeyFile } = await initIdentity(dir, values['no-swarm-key'] !== true)
-      const defaults = defaultConfig()
+      const defaults = { ...defaultConfig(), ...io.defaults }
       const written: Partial<DaemonConfig> = {
         httpHost: defaults.httpHost,
         httpPort: defaults.httpPort,
@@ -112,14 +116,20 @@ Flags override environment variables, which override the config file.`,
     minArgs: 0,
     maxArgs: 0,
     run: async (_args, values, io) => {
-      const loaded = loadConfig({ env: io.env, flags: flagsOf(values), configFile: values.config as string | undefined })
+      const loaded = loadConfig({ env: io.env, flags: flagsOf(values), configFile: values.config as string | undefined, ...(io.defaults !== undefined ? { defaults: io.defaults } : {}) })
       const { config } = loaded
       const logger = writerLogger({ level: config.logLevel, write: line => { io.err(line) } })
       const daemon = await startFromConfig(loaded, logger)
       io.err(`hearsay: node ${daemon.node.id} serving ${daemon.url} (ws://${daemon.url.slice('http://'.length)}/<docId>)`)
-      io.onStarted?.(daemon)
+      try {
+        await io.onStarted?.(daemon)
+      } catch (err) {
+        await daemon.close()
+        throw err
+      }
       const signal = await (io.stopSignal ?? new Promise<string>(() => {}))
       io.err(`hearsay: ${signal}: flushing and stopping`)
+      await io.onStopping?.()
       await daemon.close()
       io.err('hearsay: stopped')
       return 0

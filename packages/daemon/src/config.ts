@@ -155,6 +155,8 @@ export interface LoadConfigOptions {
   env?: Record<string, string | undefined>
   /** Values from command-line flags, as strings. */
   flags?: Partial<Record<keyof DaemonConfig, string>>
+  /** Defaults of an app built on the daemon, applied before the file (e.g. SD-card-friendly batching). */
+  defaults?: Partial<DaemonConfig>
 }
 
 export interface LoadedConfig {
@@ -168,7 +170,7 @@ export interface LoadedConfig {
 export function loadConfig (options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? {}
   const flags = options.flags ?? {}
-  const config = defaultConfig()
+  const config = { ...defaultConfig(), ...options.defaults }
   const sources = Object.fromEntries(Object.keys(config).map(k => [k, 'default'])) as Record<keyof DaemonConfig, ConfigSource>
   const fields = Object.keys(CONFIG_FIELDS) as Array<keyof DaemonConfig>
 

@@ -1,0 +1,82 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createMemoryNetwork, createNode } from '@hearsay/core'
+import { waitFor } from '@hearsay/core/testing'
+import { read, simulatedTemperature, startAgent } from '../src/index.js'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..')
+const cleanup: Array<() => unknown> = []
+afterEach(async () => { for (const fn of cleanup.splice(0).reverse()) await fn() })
+
+describe('telemetry', () => {
+  it('reads the thermal zone when present, simulates otherwise', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-thermal-'))
+    await writeFile(join(dir, 'temp'), '48312\n')
+    const real = await read(join(dir, 'temp'))
+    expect(real).toMatchObject({ cpuTempC: 48.3, simulatedTemp: false })
+    expect(real.memUsedPct).toBeGreaterThan(0)
+    const sim = await read(join(dir, 'missing'))
+    expect(sim.simulatedTemp).toBe(true)
+    expect(sim.cpuTempC).toBeGreaterThan(40)
+    expect(simulatedTemperature(4, 4, 0)).toBeGreaterThan(simulatedTemperature(0, 4, 0))
+  })
+})
+
+describe('agent', () => {
+  it('publishes telemetry a peer sees, and applies the config a peer writes', async () => {
+    const net = createMemoryNetwork({ seed: 5 })
+    const pi = createNode({ id: 'pi', transport: net.transport('pi') })
+    const laptop = createNode({ id: 'laptop', transport: net.transport('laptop') })
+    await pi.start(); await laptop.start()
+    cleanup.push(() => pi.stop(), () => laptop.stop())
+    const agent = await startAgent({ node: pi, deviceId: 'pi-1', intervalMs: 10_000 })
+    cleanup.push(() => { agent.stop() })
+
+    const seen = await laptop.open('telemetry/pi-1')
+    await waitFor(() => typeof seen.getMap('latest').get('cpuTempC') === 'number')
+    expect(seen.getArray('history').length).toBe(1)
+
+    // the laptop speeds the Pi up through its config document
+    const cfg = await laptop.open('config/pi-1')
+    cfg.getMap('data').set('intervalMs', 600)
+    cfg.getMap('data').set('label', 'greenhouse')
+    await waitFor(() => agent.settings.intervalMs === 600)
+    await waitFor(() => seen.getArray('history').length >= 3, { timeoutMs: 5_000 })
+    expect(seen.getMap('latest').get('label')).toBe('greenhouse')
+
+    // a bad value is refused, the last good one kept
+    cfg.getMap('data').set('intervalMs', 'fast')
+    await waitFor(() => pi.peers().every(p => p.inSync))
+    expect(agent.settings.intervalMs).toBe(600)
+
+    // history is bounded
+    cfg.getMap('data').set('history', 2)
+    await waitFor(() => agent.settings.history === 2)
+    await agent.sample()
+    expect((await pi.open('telemetry/pi-1')).getArray('history').length).toBe(2)
+  })
+
+  it('runs as hearsay-pi: telemetry through the endpoint, config through the CLI, SIGTERM exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-pi-'))
+    const env = { ...process.env, HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_DEVICE_ID: 'pi-test', HEARSAY_INTERVAL_MS: '500', HEARSAY_LOG_LEVEL: 'warn' }
+    const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', join(ROOT, 'apps/pi/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    cleanup.push(() => { child.kill('SIGKILL') })
+    let err = ''
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    const exited = new Promise<number | null>(resolve => { child.on('exit', resolve) })
+    await waitFor(() => /serving (http:\/\/\S+)/.test(err) && err.includes('publishing'), { timeoutMs: 20_000, message: err })
+    const url = /serving (http:\/\/\S+)/.exec(err)![1]!
+    const status = await (await fetch(`${url}/status`)).json() as any
+    expect(status.id).toMatch(/\S/)
+    const get = async (): Promise<any> => (await (await fetch(`${url}/api/docs/${encodeURIComponent('telemetry/pi-test')}`)).json())
+    await waitFor(async () => (await get()).content?.history?.length >= 2, { timeoutMs: 10_000 })
+    await fetch(`${url}/api/docs/${encodeURIComponent('config/pi-test')}/intervalMs`, { method: 'PUT', body: '700' })
+    await waitFor(async () => (await get()).content?.latest?.intervalMs === 700, { timeoutMs: 10_000 })
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+  })
+})
