@@ -1,4 +1,3 @@
-#!/usr/bin/env -S npx tsx --conditions=hearsay-source
 /**
  * `hearsay-notes`: the Hearsay daemon serving the notes web UI. Same configuration as
  * `hearsay start` (config file, HEARSAY_* variables, flags); open the printed URL in a browser.

@@ -61,13 +61,20 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   httpPort: { env: 'HEARSAY_HTTP_PORT', kind: 'port', help: 'an integer from 0 to 65535 (0 picks a free port)' },
   listen: { env: 'HEARSAY_LISTEN', kind: 'list', help: 'multiaddrs such as /ip4/0.0.0.0/tcp/4001 (comma-separated in the environment)' },
   mdns: { env: 'HEARSAY_MDNS', kind: 'boolean', help: 'true or false' },
-  bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs ending in /p2p/<peer id> (comma-separated in the environment)' },
-  allowPeers: { env: 'HEARSAY_ALLOW_PEERS', kind: 'list', help: 'peer ids (comma-separated in the environment)' },
+  bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs such as /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` prints a node\'s)' },
+  allowPeers: { env: 'HEARSAY_ALLOW_PEERS', kind: 'list', help: 'peer ids such as 12D3KooW… (comma-separated in the environment)' },
   swarmKeyFile: { env: 'HEARSAY_SWARM_KEY_FILE', kind: 'string', help: 'a path to a swarm key file written by `hearsay init`' },
   durability: { env: 'HEARSAY_DURABILITY', kind: 'durability', help: "'power' (fsync every batch) or 'process' (survives kill -9, not power loss)" },
   storageBatchMs: { env: 'HEARSAY_STORAGE_BATCH_MS', kind: 'number', help: 'a number of milliseconds >= 0' },
   logLevel: { env: 'HEARSAY_LOG_LEVEL', kind: 'logLevel', help: 'trace, debug, info, warn or error' },
   staticDir: { env: 'HEARSAY_STATIC_DIR', kind: 'string', help: 'a directory of static files' }
+}
+
+/** What one entry of a list field looks like. */
+const LIST_ITEM: Record<'listen' | 'bootstrap' | 'allowPeers', RegExp> = {
+  listen: /^\/(ip4|ip6|dns4|dns6)\/[^/]+\/tcp\/\d+(\/.*)?$/,
+  bootstrap: /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/,
+  allowPeers: /^[1-9A-HJ-NP-Za-km-z]{40,60}$/
 }
 
 export function defaultConfig (): DaemonConfig {
@@ -133,9 +140,12 @@ export function parseField<K extends keyof DaemonConfig> (field: K, raw: unknown
       return fail(shown())
     }
     case 'list': {
-      if (fromText && typeof raw === 'string') return raw.split(',').map(s => s.trim()).filter(s => s.length > 0) as DaemonConfig[K]
-      if (!Array.isArray(raw) || raw.some(s => typeof s !== 'string' || s.trim() === '')) fail(shown())
-      return raw as DaemonConfig[K]
+      const list = fromText && typeof raw === 'string' ? raw.split(',').map(s => s.trim()).filter(s => s.length > 0) : raw
+      if (!Array.isArray(list) || list.some(s => typeof s !== 'string' || s.trim() === '')) fail(shown())
+      const items = list as string[]
+      const bad = items.find(s => !LIST_ITEM[field as 'listen' | 'bootstrap' | 'allowPeers']?.test(s))
+      if (bad !== undefined) fail(`${JSON.stringify(bad)} in ${shown()}`)
+      return items as DaemonConfig[K]
     }
     case 'durability': {
       if (raw !== 'power' && raw !== 'process') fail(shown())

@@ -12,15 +12,17 @@ async function cli (argv: string[], env: Record<string, string> = {}): Promise<{
   return { code, out, err }
 }
 
+const BOOT = '/ip4/10.0.0.2/tcp/4001/p2p/12D3KooWLbHtsJbjRWG2uqSvhfPLKL8JbUrvnEqGZHFzUQk4nkEa'
+
 describe('configuration', () => {
   it('layers defaults, file, environment and flags', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-'))
-    await writeFile(join(dir, 'config.json'), JSON.stringify({ httpPort: 5000, mdns: false, bootstrap: ['/ip4/10.0.0.2/tcp/4001'] }))
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ httpPort: 5000, mdns: false, bootstrap: [BOOT] }))
     const { config, sources } = loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '5001' }, flags: { logLevel: 'debug' } })
     expect(config.httpPort).toBe(5001)
     expect(sources.httpPort).toBe('env')
     expect(config.mdns).toBe(false)
-    expect(config.bootstrap).toEqual(['/ip4/10.0.0.2/tcp/4001'])
+    expect(config.bootstrap).toEqual([BOOT])
     expect(config.logLevel).toBe('debug')
     expect(config.httpHost).toBe('127.0.0.1')
   })
@@ -29,6 +31,9 @@ describe('configuration', () => {
     const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-'))
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: 'eighty' } }))
       .toThrow(/HEARSAY_HTTP_PORT must be an integer from 0 to 65535.*got "eighty"/)
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_BOOTSTRAP: '/ip4/10.0.0.2/tcp/4001' } }))
+      .toThrow(/HEARSAY_BOOTSTRAP must be multiaddrs such as \/ip4\/192\.168\.1\.20\/tcp\/4001\/p2p\/12D3KooW.*got "\/ip4\/10\.0\.0\.2\/tcp\/4001"/)
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { listen: '0.0.0.0:4001' } })).toThrow(/--listen must be multiaddrs/)
     await writeFile(join(dir, 'config.json'), JSON.stringify({ durability: 'disk' }))
     const err = (() => { try { loadConfig({ env: { HEARSAY_DATA_DIR: dir } }) } catch (e) { return e as Error } })()
     expect(err?.name).toBe('ConfigError')
