@@ -20,5 +20,6 @@ export async function initIdentity (dataDir: string, swarmKey: boolean): Promise
 }
 
 export async function createDaemonNode (config: DaemonConfig, logger: Logger): Promise<{ node: DaemonNode, transport: string }> {
+  logger.forComponent('hearsay:daemon').warn('this build has no LAN transport: documents are kept and served locally only; listen, mdns, bootstrap, allowPeers and swarmKeyFile are not used')
   return { node: await createLocalNode(config, logger), transport: 'local (no LAN transport)' }
 }
