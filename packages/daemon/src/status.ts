@@ -52,6 +52,8 @@ export interface DaemonStatus {
   version: string
   uptimeMs: number
   endpoint: string
+  /** How this node reaches its peers. */
+  transport: string
   peers: PeerReport[]
   sync: SyncProgress
   discovery: { mdns: string, detail: string, interfaces?: string[] } | { mdns: 'unavailable', detail: string }
@@ -83,6 +85,7 @@ export function buildStatus (node: DaemonNode, extra: { version: string, started
     version: extra.version,
     uptimeMs: now - extra.startedAt,
     endpoint: extra.endpoint,
+    transport: extra.transport,
     peers,
     sync: {
       inSync: connected.every(p => p.inSync),
@@ -104,7 +107,7 @@ export function buildStatus (node: DaemonNode, extra: { version: string, started
 /** Human-readable `hearsay status`. */
 export function formatStatus (s: DaemonStatus): string {
   const lines: string[] = []
-  lines.push(`node      ${s.id}`)
+  lines.push(`node      ${s.id} (${s.transport})`)
   lines.push(`endpoint  ${s.endpoint}   up ${Math.round(s.uptimeMs / 1000)} s   ${s.clients.clients} client(s)`)
   for (const a of s.multiaddrs) lines.push(`listen    ${a}`)
   lines.push(`discovery ${s.discovery.mdns}: ${s.discovery.detail}`)
