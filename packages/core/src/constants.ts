@@ -16,7 +16,7 @@ export const PROTOCOL_ID = '/hearsay/sync/1.0.0'
 export const MAX_FRAME_BYTES = 1024 * 1024
 
 /** Smallest allowed value of `maxFrameBytes`: a frame must hold at least one digest range. */
-export const MIN_FRAME_BYTES = 1024
+export const MIN_FRAME_BYTES = 8 * 1024
 
 /** Largest document update accepted from a peer after reassembling its chunks. */
 export const MAX_UPDATE_BYTES = 64 * 1024 * 1024

@@ -50,7 +50,9 @@ export function writerLogger (options: WriterLoggerOptions = {}): Logger {
       const enabled = prefixes === undefined || prefixes.some(p => name.startsWith(p))
       const at = (level: LogLevel) => (message: string, ...args: unknown[]): void => {
         if (!enabled || LEVELS[level] < min) return
-        write(`${new Date().toISOString()} ${level.padEnd(5)} ${name} ${message}${args.length > 0 ? ' ' + format(args) : ''}`)
+        const rest = args.slice()
+        const text = message.replace(/%[sdoj%]/g, m => m === '%%' ? '%' : rest.length > 0 ? format([rest.shift()]) : m)
+        write(`${new Date().toISOString()} ${level.padEnd(5)} ${name} ${text}${rest.length > 0 ? ' ' + format(rest) : ''}`)
       }
       return Object.assign(at('debug'), { error: at('error'), warn: at('warn'), trace: at('trace') })
     }

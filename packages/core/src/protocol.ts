@@ -52,7 +52,7 @@ export interface ListedDoc { docId: string, fingerprint: Uint8Array, stateVector
 export type SyncItem =
   | { kind: typeof ItemKind.RangeFingerprint, prefix: Prefix, fingerprint: Uint8Array, count: number }
   | { kind: typeof ItemKind.RangeList, prefix: Prefix, docs: ListedDoc[] }
-  | { kind: typeof ItemKind.DocRequest, docId: string, stateVector: Uint8Array }
+  | { kind: typeof ItemKind.DocRequest, docId: string, stateVector: Uint8Array, fingerprint: Uint8Array }
   | { kind: typeof ItemKind.DocUpdate, docId: string, update: Uint8Array, partial: boolean }
   | { kind: typeof ItemKind.Abort, reason: string }
 
@@ -151,7 +151,7 @@ function writeItem (w: Writer, item: SyncItem): void {
       for (const d of item.docs) w.string(d.docId).raw(d.fingerprint).bytes(d.stateVector)
       break
     case ItemKind.DocRequest:
-      w.string(item.docId).bytes(item.stateVector)
+      w.string(item.docId).bytes(item.stateVector).raw(item.fingerprint)
       break
     case ItemKind.DocUpdate:
       w.string(item.docId).u8(item.partial ? UPDATE_PARTIAL : 0).bytes(item.update)
@@ -167,7 +167,7 @@ export function itemSizeEstimate (item: SyncItem): number {
   switch (item.kind) {
     case ItemKind.RangeFingerprint: return 1 + 9 + FINGERPRINT_BYTES + 8
     case ItemKind.RangeList: return 1 + 9 + 8 + item.docs.reduce((n, d) => n + d.docId.length * 3 + 8 + FINGERPRINT_BYTES + d.stateVector.length + 8, 0)
-    case ItemKind.DocRequest: return 1 + item.docId.length * 3 + 8 + item.stateVector.length + 8
+    case ItemKind.DocRequest: return 1 + item.docId.length * 3 + 8 + item.stateVector.length + 8 + FINGERPRINT_BYTES
     case ItemKind.DocUpdate: return 1 + item.docId.length * 3 + 8 + 1 + item.update.length + 8
     case ItemKind.Abort: return 1 + item.reason.length * 3 + 8
   }
@@ -190,7 +190,7 @@ function readItem (r: Reader): SyncItem {
       return { kind, prefix, docs }
     }
     case ItemKind.DocRequest:
-      return { kind, docId: readDocId(r), stateVector: r.bytes('state vector') }
+      return { kind, docId: readDocId(r), stateVector: r.bytes('state vector'), fingerprint: r.raw(FINGERPRINT_BYTES, 'document fingerprint') }
     case ItemKind.DocUpdate: {
       const docId = readDocId(r)
       const flags = r.u8('update flags')

@@ -1,0 +1,167 @@
+/**
+ * The collection digest: a hash tree over (document key → fingerprint).
+ *
+ * Documents sit at the leaves of a 16-ary trie keyed by the nibbles of their 8-byte key. Every
+ * node holds the XOR of its documents' leaf hashes and their count, maintained incrementally, so
+ * the root is known in O(1) and a change costs O(depth). Buckets hold up to `DIGEST_BUCKET_SIZE`
+ * documents before splitting. Any range (prefix) can be asked for its hash, its 16 children, or
+ * its documents; ranges below a bucket are computed from the bucket's few items.
+ */
+import { DIGEST_BUCKET_SIZE, DIGEST_FANOUT } from './constants.js'
+import { docKey, leafHash } from './fingerprint.js'
+import { FINGERPRINT_BYTES, MAX_PREFIX_DEPTH, type Prefix } from './protocol.js'
+
+export interface DigestEntry {
+  readonly docId: string
+  readonly key: Uint8Array
+  fingerprint: Uint8Array
+  leaf: Uint8Array
+}
+
+interface TreeNode {
+  depth: number
+  hash: Uint8Array
+  count: number
+  children: TreeNode[] | undefined
+  items: Map<string, DigestEntry> | undefined
+}
+
+export interface RangeDigest { prefix: Prefix, hash: Uint8Array, count: number }
+
+export const ROOT_PREFIX: Prefix = Object.freeze({ depth: 0, bits: new Uint8Array(8) })
+
+export function nibble (key: Uint8Array, i: number): number {
+  const b = key[i >> 1] as number
+  return (i & 1) === 0 ? b >> 4 : b & 0x0f
+}
+
+export function inPrefix (key: Uint8Array, p: Prefix): boolean {
+  for (let i = 0; i < p.depth; i++) if (nibble(key, i) !== nibble(p.bits, i)) return false
+  return true
+}
+
+export function childPrefix (p: Prefix, n: number): Prefix {
+  const bits = p.bits.slice()
+  const i = p.depth >> 1
+  bits[i] = (p.depth & 1) === 0 ? (n << 4) : ((bits[i] as number) & 0xf0) | n
+  return { depth: p.depth + 1, bits }
+}
+
+function xorInto (target: Uint8Array, x: Uint8Array): void {
+  for (let i = 0; i < FINGERPRINT_BYTES; i++) target[i] = (target[i] as number) ^ (x[i] as number)
+}
+
+const newNode = (depth: number): TreeNode => ({ depth, hash: new Uint8Array(FINGERPRINT_BYTES), count: 0, children: undefined, items: new Map() })
+
+export class DigestTree {
+  private readonly root = newNode(0)
+  private readonly entries = new Map<string, DigestEntry>()
+
+  get size (): number { return this.entries.size }
+  get rootHash (): Uint8Array { return this.root.hash.slice() }
+  has (docId: string): boolean { return this.entries.has(docId) }
+  get (docId: string): DigestEntry | undefined { return this.entries.get(docId) }
+  ids (): IterableIterator<string> { return this.entries.keys() }
+
+  /** Insert or update a document's fingerprint. */
+  set (docId: string, fingerprint: Uint8Array): void {
+    const old = this.entries.get(docId)
+    if (old !== undefined) {
+      if (equal16(old.fingerprint, fingerprint)) return
+      const leaf = leafHash(docId, fingerprint)
+      const delta = old.leaf.slice()
+      xorInto(delta, leaf)
+      old.fingerprint = fingerprint
+      old.leaf = leaf
+      for (let n: TreeNode | undefined = this.root; n !== undefined; n = n.children?.[nibble(old.key, n.depth)]) xorInto(n.hash, delta)
+      return
+    }
+    const entry: DigestEntry = { docId, key: docKey(docId), fingerprint, leaf: leafHash(docId, fingerprint) }
+    this.entries.set(docId, entry)
+    let n = this.root
+    for (;;) {
+      xorInto(n.hash, entry.leaf)
+      n.count++
+      if (n.children === undefined) break
+      n = n.children[nibble(entry.key, n.depth)] as TreeNode
+    }
+    n.items?.set(docId, entry)
+    if ((n.items?.size ?? 0) > DIGEST_BUCKET_SIZE && n.depth < MAX_PREFIX_DEPTH) this.split(n)
+  }
+
+  delete (docId: string): void {
+    const entry = this.entries.get(docId)
+    if (entry === undefined) return
+    this.entries.delete(docId)
+    let n: TreeNode | undefined = this.root
+    while (n !== undefined) {
+      xorInto(n.hash, entry.leaf)
+      n.count--
+      if (n.children === undefined) {
+        n.items?.delete(docId)
+        break
+      }
+      n = n.children[nibble(entry.key, n.depth)]
+    }
+  }
+
+  private split (n: TreeNode): void {
+    const items = n.items as Map<string, DigestEntry>
+    n.children = Array.from({ length: DIGEST_FANOUT }, () => newNode(n.depth + 1))
+    n.items = undefined
+    for (const e of items.values()) {
+      const c = n.children[nibble(e.key, n.depth)] as TreeNode
+      xorInto(c.hash, e.leaf)
+      c.count++
+      c.items?.set(e.docId, e)
+    }
+    for (const c of n.children) if ((c.items?.size ?? 0) > DIGEST_BUCKET_SIZE && c.depth < MAX_PREFIX_DEPTH) this.split(c)
+  }
+
+  /** The deepest stored node covering `p`. */
+  private nodeFor (p: Prefix): TreeNode {
+    let n = this.root
+    while (n.depth < p.depth && n.children !== undefined) n = n.children[nibble(p.bits, n.depth)] as TreeNode
+    return n
+  }
+
+  /** Hash and count of the documents under `p`. */
+  range (p: Prefix): RangeDigest {
+    const n = this.nodeFor(p)
+    if (n.depth === p.depth) return { prefix: p, hash: n.hash.slice(), count: n.count }
+    const hash = new Uint8Array(FINGERPRINT_BYTES)
+    let count = 0
+    for (const e of n.items?.values() ?? []) {
+      if (inPrefix(e.key, p)) {
+        xorInto(hash, e.leaf)
+        count++
+      }
+    }
+    return { prefix: p, hash, count }
+  }
+
+  /** The 16 child ranges of `p` (empty ones included, so the peer learns what we lack). */
+  children (p: Prefix): RangeDigest[] {
+    return Array.from({ length: DIGEST_FANOUT }, (_, i) => this.range(childPrefix(p, i)))
+  }
+
+  /** Every document under `p`. */
+  list (p: Prefix): DigestEntry[] {
+    const out: DigestEntry[] = []
+    const walk = (n: TreeNode): void => {
+      if (n.children !== undefined) {
+        if (n.depth < p.depth) walk(n.children[nibble(p.bits, n.depth)] as TreeNode)
+        else for (const c of n.children) walk(c)
+        return
+      }
+      for (const e of n.items?.values() ?? []) if (inPrefix(e.key, p)) out.push(e)
+    }
+    walk(this.root)
+    return out
+  }
+}
+
+export function equal16 (a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < FINGERPRINT_BYTES; i++) if (a[i] !== b[i]) return false
+  return a.length === b.length
+}

@@ -1,0 +1,290 @@
+/**
+ * The documents a node holds: loaded on demand from storage, fingerprinted for the collection
+ * digest, written back in batches, and evicted from memory when idle and over budget.
+ *
+ * Every change to a loaded document goes through its Y.Doc `update` event. The store marks the
+ * fingerprint stale, queues the update for storage, and tells the node (`onChange`) so it can
+ * propagate local edits and announce the new digest root.
+ */
+import * as Y from 'yjs'
+import { equalBytes } from './bytes.js'
+import { DigestTree } from './digest.js'
+import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
+import { docFingerprint } from './fingerprint.js'
+import type { Log } from './logger.js'
+import type { Storage } from './storage.js'
+
+/** Transaction origin of updates replayed from storage. */
+export const STORAGE_ORIGIN = Symbol('hearsay:storage')
+
+export interface DocumentsOptions {
+  storage: Storage
+  log: Log
+  /** Most documents kept in memory that no caller holds open. */
+  maxLoadedDocs: number
+  storageBatchMs: number
+  /** Called for every change to a document after it is applied. */
+  onChange: (docId: string, update: Uint8Array, origin: unknown) => void
+  timers: Timers
+}
+
+export interface Timers {
+  setTimeout: (fn: () => void, ms: number) => unknown
+  clearTimeout: (handle: unknown) => void
+  now: () => number
+}
+
+interface Entry {
+  id: string
+  doc: Y.Doc | undefined
+  loading: Promise<Y.Doc> | undefined
+  /** Fingerprint no longer matches the loaded doc. */
+  stale: boolean
+  /** Callers holding the doc through `node.open()`; held docs are never evicted. */
+  holds: number
+  lastUsed: number
+}
+
+export class Documents {
+  readonly tree = new DigestTree()
+  private readonly entries = new Map<string, Entry>()
+  private readonly stale = new Set<Entry>()
+  private pendingWrites = new Map<string, Uint8Array[]>()
+  /** Documents whose updates are being written right now: never evicted until stored. */
+  private readonly writingIds = new Map<string, number>()
+  private writeTimer: unknown
+  private evictTimer: unknown
+  private writing: Promise<void> = Promise.resolve()
+  private writeError: unknown
+  loadedCount = 0
+  docsLoaded = 0
+
+  constructor (private readonly o: DocumentsOptions) {}
+
+  /** Read every stored document's fingerprint into the digest; loads no document. */
+  async init (): Promise<void> {
+    for (const { id, fingerprint } of await this.o.storage.list()) {
+      this.entries.set(id, this.newEntry(id))
+      this.tree.set(id, fingerprint)
+    }
+  }
+
+  private newEntry (id: string): Entry {
+    return { id, doc: undefined, loading: undefined, stale: false, holds: 0, lastUsed: this.o.timers.now() }
+  }
+
+  /** Ids of every document with content. */
+  ids (): string[] {
+    this.refresh()
+    return [...this.tree.ids()]
+  }
+
+  has (docId: string): boolean {
+    if (this.stale.size > 0) this.refresh()
+    return this.tree.has(docId)
+  }
+
+  isLoaded (docId: string): boolean {
+    return this.entries.get(docId)?.doc !== undefined
+  }
+
+  /** The document, loading it from storage if needed. A new id gives a new empty document. */
+  async get (docId: string): Promise<Y.Doc> {
+    let e = this.entries.get(docId)
+    if (e === undefined) {
+      e = this.newEntry(docId)
+      this.entries.set(docId, e)
+    }
+    e.lastUsed = this.o.timers.now()
+    if (e.doc !== undefined) return e.doc
+    let loading = e.loading
+    if (loading === undefined) {
+      // cleared asynchronously, after the assignment: load() may complete synchronously
+      const entry = e
+      loading = entry.loading = this.load(entry).finally(() => { entry.loading = undefined })
+    }
+    return await loading
+  }
+
+  private async load (e: Entry): Promise<Y.Doc> {
+    const doc = new Y.Doc()
+    const updates = this.tree.has(e.id) ? await this.o.storage.load(e.id) : []
+    if (updates.length > 0) {
+      try {
+        Y.transact(doc, () => { for (const u of updates) Y.applyUpdate(doc, u) }, STORAGE_ORIGIN)
+      } catch (err) {
+        doc.destroy()
+        throw new StorageCorruptionError(e.id, 'stored updates could not be applied', { cause: err })
+      }
+      this.docsLoaded++
+    }
+    doc.on('update', (update: Uint8Array, origin: unknown) => { this.changed(e, update, origin) })
+    e.doc = doc
+    this.loadedCount++
+    if (updates.length > 0) {
+      const fp = docFingerprint(doc)
+      const stored = this.tree.get(e.id)?.fingerprint
+      if (stored !== undefined && !equalBytes(stored, fp)) {
+        this.o.log.warn('document %s: stored fingerprint did not match its content; using the content', e.id)
+        this.tree.set(e.id, fp)
+      }
+    }
+    return doc
+  }
+
+  private changed (e: Entry, update: Uint8Array, origin: unknown): void {
+    if (origin === STORAGE_ORIGIN) return
+    e.lastUsed = this.o.timers.now()
+    e.stale = true
+    this.stale.add(e)
+    const pending = this.pendingWrites.get(e.id)
+    if (pending === undefined) this.pendingWrites.set(e.id, [update])
+    else pending.push(update)
+    this.scheduleWrite()
+    this.o.onChange(e.id, update, origin)
+  }
+
+  /** Bring every stale fingerprint up to date in the digest tree. */
+  refresh (): void {
+    for (const e of this.stale) {
+      if (e.doc !== undefined) this.tree.set(e.id, docFingerprint(e.doc))
+      e.stale = false
+    }
+    this.stale.clear()
+  }
+
+  /** Fingerprint of a document with content, up to date. */
+  fingerprint (docId: string): Uint8Array | undefined {
+    const e = this.entries.get(docId)
+    if (e?.stale === true) this.refresh()
+    return this.tree.get(docId)?.fingerprint
+  }
+
+  /**
+   * Validate a Yjs update and apply it with `origin`. An update that cannot be decoded is
+   * rejected with `InvalidUpdateError` before the document is touched.
+   */
+  async applyUpdate (docId: string, update: Uint8Array, origin: unknown): Promise<void> {
+    validateUpdate(docId, update)
+    let doc = await this.get(docId)
+    while (this.entries.get(docId)?.doc !== doc) doc = await this.get(docId)
+    try {
+      Y.applyUpdate(doc, update, origin)
+    } catch (err) {
+      throw new InvalidUpdateError(docId, 'could not be applied', { cause: err })
+    }
+  }
+
+  hold (docId: string): void {
+    const e = this.entries.get(docId)
+    if (e !== undefined) e.holds++
+  }
+
+  release (docId: string): void {
+    const e = this.entries.get(docId)
+    if (e !== undefined && e.holds > 0) e.holds--
+    this.evictIdle()
+  }
+
+  /**
+   * Unload idle documents past the budget, soon. Eviction runs only as a timer task of its own,
+   * never inline: a caller that awaited `get()` gets to use the doc before it can be unloaded
+   * (a destroyed Y.Doc drops its listeners, and edits to it would be lost).
+   */
+  evictIdle (): void {
+    if (this.loadedCount <= this.o.maxLoadedDocs || this.evictTimer !== undefined) return
+    this.evictTimer = this.o.timers.setTimeout(() => {
+      this.evictTimer = undefined
+      this.evictNow()
+    }, 0)
+  }
+
+  private evictNow (): void {
+    if (this.loadedCount <= this.o.maxLoadedDocs) return
+    const idle = [...this.entries.values()]
+      .filter(e => e.doc !== undefined && e.holds === 0 && !this.pendingWrites.has(e.id) && !this.writingIds.has(e.id))
+      .sort((a, b) => a.lastUsed - b.lastUsed)
+    for (const e of idle) {
+      if (this.loadedCount <= this.o.maxLoadedDocs) break
+      if (e.stale) this.refresh()
+      e.doc?.destroy()
+      e.doc = undefined
+      this.loadedCount--
+      if (!this.tree.has(e.id)) this.entries.delete(e.id)
+    }
+  }
+
+  private scheduleWrite (): void {
+    if (this.writeTimer !== undefined) return
+    this.writeTimer = this.o.timers.setTimeout(() => {
+      this.writeTimer = undefined
+      void this.flush().catch(() => {})
+    }, this.o.storageBatchMs)
+  }
+
+  /** Write every queued update to storage; resolves when all of them are stored. */
+  async flush (): Promise<void> {
+    if (this.writeTimer !== undefined) {
+      this.o.timers.clearTimeout(this.writeTimer)
+      this.writeTimer = undefined
+    }
+    const batch = this.pendingWrites
+    if (batch.size > 0) {
+      this.pendingWrites = new Map()
+      this.refresh()
+      for (const id of batch.keys()) this.writingIds.set(id, (this.writingIds.get(id) ?? 0) + 1)
+      this.writing = this.writing.then(async () => {
+        for (const [id, updates] of batch) {
+          const fp = this.tree.get(id)?.fingerprint
+          if (fp === undefined) continue
+          try {
+            await this.o.storage.append(id, updates, fp)
+          } catch (err) {
+            this.writeError = err
+            this.o.log.error('could not store %d updates of document %s', updates.length, id, err)
+            // keep them queued so a later flush retries
+            const again = this.pendingWrites.get(id)
+            this.pendingWrites.set(id, again === undefined ? updates : [...updates, ...again])
+          } finally {
+            const n = (this.writingIds.get(id) ?? 1) - 1
+            if (n === 0) this.writingIds.delete(id)
+            else this.writingIds.set(id, n)
+          }
+        }
+        this.evictIdle()
+      })
+    }
+    await this.writing
+    if (this.writeError !== undefined) {
+      const err = this.writeError
+      this.writeError = undefined
+      throw err
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.flush()
+    if (this.evictTimer !== undefined) this.o.timers.clearTimeout(this.evictTimer)
+    for (const e of this.entries.values()) e.doc?.destroy()
+    this.entries.clear()
+    this.loadedCount = 0
+  }
+}
+
+
+/** Decode an update fully without applying it; throws `InvalidUpdateError` when it is not one. */
+export function validateUpdate (docId: string, update: Uint8Array): void {
+  if (update.length < 2) throw new InvalidUpdateError(docId, `${update.length} bytes is too short to be an update`)
+  try {
+    const { structs, ds } = Y.decodeUpdate(update)
+    for (const s of structs) {
+      if (!Number.isSafeInteger(s.id.client) || !Number.isSafeInteger(s.id.clock) || !(s.length > 0)) throw new Error('struct with a bad id or length')
+    }
+    for (const [client, items] of ds.clients) {
+      if (!Number.isSafeInteger(client)) throw new Error('delete set with a bad client')
+      for (const it of items) if (!Number.isSafeInteger(it.clock) || !(it.len > 0)) throw new Error('delete set with a bad range')
+    }
+  } catch (err) {
+    throw new InvalidUpdateError(docId, err instanceof Error ? err.message : 'could not be decoded', { cause: err })
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * One anti-entropy exchange between two nodes, seen from one side.
+ *
+ * The initiator opens with the digest root. Each side answers every range the other sent:
+ * equal ranges are dropped; a range the other side lacks entirely is answered with the documents
+ * themselves (when this side may send); small ranges are answered with their document list
+ * (id, fingerprint, state vector); larger ones are split into their 16 children. A side that
+ * receives a list knows exactly which documents differ and sends Yjs diffs against the listed
+ * state vectors, or requests diffs with its own state vector. Requests are answered with diffs.
+ *
+ * The mode decides which way documents may travel: push (initiator → responder), pull
+ * (responder → initiator), push-pull (both). Messages alternate; a message with no items ends
+ * the exchange. With equal digests that is one small message each way, whatever the number of
+ * documents.
+ */
+import * as Y from 'yjs'
+import { DIGEST_LEAF_SIZE, MAX_UPDATE_BYTES } from './constants.js'
+import { ROOT_PREFIX, equal16 } from './digest.js'
+import type { Documents } from './documents.js'
+import { ProtocolError } from './errors.js'
+import { FINGERPRINT_BYTES, ItemKind, MAX_PREFIX_DEPTH, type AntiEntropyMode, type ListedDoc, type Prefix, type SyncItem } from './protocol.js'
+
+export type Role = 'initiator' | 'responder'
+
+export interface SyncReport {
+  /** Bytes of this exchange's frames sent by this node. */
+  bytesSent: number
+  /** Bytes of this exchange's frames received by this node. */
+  bytesReceived: number
+  /** Request/answer pairs the exchange took. */
+  roundTrips: number
+  /** Documents this node sent a diff or a whole state for. */
+  docsSent: number
+  /** Documents this node received a diff or a whole state for. */
+  docsReceived: number
+  /** Wall time of the exchange in ms. */
+  durationMs: number
+}
+
+/** Where an exchange puts the items of its next message; the session turns them into frames. */
+export type ItemSink = (item: SyncItem) => Promise<void>
+
+const EMPTY_SV = Y.encodeStateVector(new Y.Doc())
+const NOTHING = new Uint8Array([0, 0])
+const NO_FINGERPRINT = new Uint8Array(FINGERPRINT_BYTES)
+
+export class Exchange {
+  readonly canSend: boolean
+  readonly canReceive: boolean
+  readonly report: SyncReport = { bytesSent: 0, bytesReceived: 0, roundTrips: 0, docsSent: 0, docsReceived: 0, durationMs: 0 }
+  /** Set when the peer gave up on the exchange. */
+  abortReason: string | undefined
+  /** Messages received and sent so far. */
+  messages = 0
+  private readonly chunks = new Map<string, { parts: Uint8Array[], bytes: number }>()
+  private readonly sentDocs = new Set<string>()
+  private readonly receivedDocs = new Set<string>()
+  /** Documents to push after the peer's answer arrives, if we still differ from what it listed. */
+  private readonly pushBack = new Map<string, { stateVector: Uint8Array, fingerprint: Uint8Array }>()
+
+  constructor (
+    readonly id: number,
+    readonly role: Role,
+    readonly mode: AntiEntropyMode,
+    private readonly docs: Documents,
+    /** Transaction origin for applied updates (the session), so they are not echoed back. */
+    private readonly origin: unknown,
+    /** Largest update payload one item may carry; longer updates travel in chunks. */
+    private readonly maxChunk: number
+  ) {
+    this.canSend = role === 'initiator' ? mode !== 'pull' : mode !== 'push'
+    this.canReceive = role === 'initiator' ? mode !== 'push' : mode !== 'pull'
+  }
+
+  /** The initiator's opening item: the digest root. */
+  opening (): SyncItem {
+    this.docs.refresh()
+    const r = this.docs.tree.range(ROOT_PREFIX)
+    return { kind: ItemKind.RangeFingerprint, prefix: ROOT_PREFIX, fingerprint: r.hash, count: r.count }
+  }
+
+  /** Answer the items of one incoming frame. */
+  async handle (items: SyncItem[], out: ItemSink): Promise<void> {
+    this.docs.refresh()
+    for (const item of items) {
+      switch (item.kind) {
+        case ItemKind.RangeFingerprint: await this.onRange(item.prefix, item.fingerprint, item.count, out); break
+        case ItemKind.RangeList: await this.onList(item.prefix, item.docs, out); break
+        case ItemKind.DocRequest: await this.onRequest(item.docId, item.stateVector, item.fingerprint, out); break
+        case ItemKind.DocUpdate: await this.onUpdate(item.docId, item.update, item.partial, out); break
+        case ItemKind.Abort:
+          this.abortReason = item.reason
+          return
+      }
+    }
+  }
+
+  private async onRange (prefix: Prefix, theirHash: Uint8Array, theirCount: number, out: ItemSink): Promise<void> {
+    const mine = this.docs.tree.range(prefix)
+    if (mine.count === theirCount && equal16(mine.hash, theirHash)) return
+    if (theirCount === 0) {
+      // they have nothing here: send everything we have, if we may
+      if (this.canSend) for (const e of this.docs.tree.list(prefix)) await this.sendDoc(e.docId, undefined, out)
+      return
+    }
+    if (mine.count === 0) {
+      // we have nothing here: say so, and they send theirs if they may
+      if (this.canReceive) await out({ kind: ItemKind.RangeList, prefix, docs: [] })
+      return
+    }
+    // a list is sent only for a small range of ours, so it always fits a frame; when we hold many
+    // documents here and they hold few, splitting lets them answer each child with their list
+    if (mine.count <= DIGEST_LEAF_SIZE || prefix.depth >= MAX_PREFIX_DEPTH) {
+      await out({ kind: ItemKind.RangeList, prefix, docs: await this.listed(prefix) })
+      return
+    }
+    for (const c of this.docs.tree.children(prefix)) {
+      await out({ kind: ItemKind.RangeFingerprint, prefix: c.prefix, fingerprint: c.hash, count: c.count })
+    }
+  }
+
+  private async listed (prefix: Prefix): Promise<ListedDoc[]> {
+    const out: ListedDoc[] = []
+    for (const e of this.docs.tree.list(prefix)) {
+      const doc = await this.docs.get(e.docId)
+      out.push({ docId: e.docId, fingerprint: e.fingerprint, stateVector: Y.encodeStateVector(doc) })
+    }
+    return out
+  }
+
+  private async onList (prefix: Prefix, theirs: ListedDoc[], out: ItemSink): Promise<void> {
+    const mine = new Map(this.docs.tree.list(prefix).map(e => [e.docId, e]))
+    for (const t of theirs) {
+      const m = mine.get(t.docId)
+      mine.delete(t.docId)
+      if (m === undefined) {
+        if (this.canReceive) await out({ kind: ItemKind.DocRequest, docId: t.docId, stateVector: EMPTY_SV, fingerprint: NO_FINGERPRINT })
+        continue
+      }
+      if (equal16(m.fingerprint, t.fingerprint)) continue
+      const mySv = Y.encodeStateVector(await this.docs.get(t.docId))
+      // The side that is ahead pushes first, and the other only answers if the push left it
+      // different; the side that is behind asks first and pushes back only if still different
+      // after applying the answer. So a document that changed on one side travels one way only.
+      const theyAreAhead = dominates(t.stateVector, mySv, t.docId)
+      if (this.canSend && (!this.canReceive || !theyAreAhead)) await this.sendDoc(t.docId, t.stateVector, out)
+      if (this.canReceive) {
+        await out({ kind: ItemKind.DocRequest, docId: t.docId, stateVector: mySv, fingerprint: m.fingerprint })
+        if (this.canSend && theyAreAhead) this.pushBack.set(t.docId, { stateVector: t.stateVector, fingerprint: t.fingerprint })
+      }
+    }
+    // ours only
+    if (this.canSend) for (const id of mine.keys()) await this.sendDoc(id, undefined, out)
+  }
+
+  private async onRequest (docId: string, stateVector: Uint8Array, theirFingerprint: Uint8Array, out: ItemSink): Promise<void> {
+    if (!this.canSend) throw new ProtocolError(`peer requested document "${docId}" in a ${this.mode} exchange where this side does not send`)
+    const mine = this.docs.fingerprint(docId)
+    // equal fingerprints: they already hold all we have (typically because they just sent us their diff)
+    if (mine === undefined || equal16(mine, theirFingerprint)) return
+    // answered even when empty: the requester may be waiting for it to push back
+    await this.sendDoc(docId, stateVector, out, true)
+  }
+
+  private async sendDoc (docId: string, stateVector: Uint8Array | undefined, out: ItemSink, evenIfEmpty = false): Promise<void> {
+    const doc = await this.docs.get(docId)
+    let update: Uint8Array
+    try {
+      update = stateVector === undefined ? Y.encodeStateAsUpdate(doc) : Y.encodeStateAsUpdate(doc, stateVector)
+    } catch (err) {
+      throw new ProtocolError(`peer sent a malformed state vector for "${docId}"`, { cause: err })
+    }
+    const empty = update.length === NOTHING.length && update[0] === 0 && update[1] === 0
+    if (empty && !evenIfEmpty) return
+    if (!empty && !this.sentDocs.has(docId)) {
+      this.sentDocs.add(docId)
+      this.report.docsSent++
+    }
+    for (let off = 0; off < update.length; off += this.maxChunk) {
+      const end = Math.min(update.length, off + this.maxChunk)
+      await out({ kind: ItemKind.DocUpdate, docId, update: update.subarray(off, end), partial: end < update.length })
+    }
+  }
+
+  private async onUpdate (docId: string, part: Uint8Array, partial: boolean, out: ItemSink): Promise<void> {
+    if (!this.canReceive) throw new ProtocolError(`peer sent document "${docId}" in a ${this.mode} exchange where this side does not receive`)
+    let update = part
+    const pending = this.chunks.get(docId)
+    if (pending !== undefined || partial) {
+      const p = pending ?? { parts: [], bytes: 0 }
+      p.parts.push(part.slice())
+      p.bytes += part.length
+      if (p.bytes > MAX_UPDATE_BYTES) throw new ProtocolError(`update for "${docId}" exceeds ${MAX_UPDATE_BYTES} bytes`)
+      this.chunks.set(docId, p)
+      if (partial) return
+      this.chunks.delete(docId)
+      update = concat(p.parts, p.bytes)
+    }
+    await this.docs.applyUpdate(docId, update, this.origin)
+    const empty = update.length === NOTHING.length && update[0] === 0 && update[1] === 0
+    if (!empty && !this.receivedDocs.has(docId)) {
+      this.receivedDocs.add(docId)
+      this.report.docsReceived++
+    }
+    const back = this.pushBack.get(docId)
+    if (back !== undefined) {
+      this.pushBack.delete(docId)
+      const mine = this.docs.fingerprint(docId)
+      if (mine !== undefined && !equal16(mine, back.fingerprint)) await this.sendDoc(docId, back.stateVector, out)
+    }
+  }
+
+  /** Whether a message ended with a document still half received. */
+  get incomplete (): boolean {
+    return this.chunks.size > 0
+  }
+}
+
+/** Whether state vector `a` is ahead of `b`: at least as far for every client, further for one. */
+function dominates (a: Uint8Array, b: Uint8Array, docId: string): boolean {
+  let sa: Map<number, number>
+  let sb: Map<number, number>
+  try {
+    sa = Y.decodeStateVector(a)
+    sb = Y.decodeStateVector(b)
+  } catch (err) {
+    throw new ProtocolError(`peer sent a malformed state vector for "${docId}"`, { cause: err })
+  }
+  let further = false
+  for (const [client, clock] of sb) if ((sa.get(client) ?? 0) < clock) return false
+  for (const [client, clock] of sa) if (clock > (sb.get(client) ?? 0)) further = true
+  return further
+}
+
+function concat (parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total)
+  let off = 0
+  for (const p of parts) {
+    out.set(p, off)
+    off += p.length
+  }
+  return out
+}

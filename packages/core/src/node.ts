@@ -1,0 +1,497 @@
+/**
+ * `createNode`: many Y.Docs kept in sync with peers over any `Transport`, stored in any `Storage`.
+ *
+ * The data path of a local edit: Y.Doc `update` event → `Documents` (fingerprint marked stale,
+ * update queued for storage) → `onChange` here → batched into a Live frame → `Session.sendLive`
+ * on every open session (direct mail), or the peer's bounded retry queue when it is away. On the
+ * other side: `Session.onFrame` → decoded, validated → `Documents.applyUpdate` with the session
+ * as transaction origin, so it is never echoed back. Anti-entropy exchanges (`exchange.ts`)
+ * repair whatever live propagation missed.
+ */
+import * as Y from 'yjs'
+import { equalBytes } from './bytes.js'
+import {
+  ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
+  MIN_FRAME_BYTES, RETRY_QUEUE_BYTES, SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
+} from './constants.js'
+import { Documents, type Timers } from './documents.js'
+import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
+import { Emitter } from './events.js'
+import type { SyncReport } from './exchange.js'
+import { validateDocId } from './fingerprint.js'
+import { silentLogger, type Logger } from './logger.js'
+import { createMemoryStorage } from './memory-storage.js'
+import { FRAME_OVERHEAD, type AntiEntropyMode, type LiveEntry } from './protocol.js'
+import { createRandom } from './random.js'
+import { Session, type Counters, type SessionHost } from './session.js'
+import type { Storage } from './storage.js'
+import type { Channel, Transport } from './transport.js'
+
+export type { SyncReport } from './exchange.js'
+export type { AntiEntropyMode } from './protocol.js'
+
+export interface AntiEntropyOptions {
+  /** Which way documents travel in periodic rounds. @default 'push-pull' */
+  mode?: AntiEntropyMode
+  /** Mean time between periodic rounds, in ms; each round picks one random connected peer. @default 1000 */
+  intervalMs?: number
+  /** Each wait is `intervalMs * (1 ± jitter)`. @default 0.25 */
+  jitter?: number
+  /**
+   * Automatic anti-entropy: periodic rounds and the exchange on connect. `syncWith` works either way.
+   * @default true
+   */
+  enabled?: boolean
+  /** Run one push-pull exchange when a peer connects (started by the side with the lower id). @default true */
+  onConnect?: boolean
+  /** Give up an exchange after this long, in ms. @default 30000 */
+  timeoutMs?: number
+}
+
+export interface NodeOptions {
+  /** This node's id; must equal `transport.localId`. */
+  id: string
+  transport: Transport
+  /** Where documents live. @default createMemoryStorage() */
+  storage?: Storage
+  /** @default silentLogger() */
+  logger?: Logger
+  antiEntropy?: AntiEntropyOptions
+  /** Largest frame sent or accepted, in bytes. @default MAX_FRAME_BYTES (1 MiB) */
+  maxFrameBytes?: number
+  /**
+   * Documents kept in memory that nobody holds through `open()`; idle ones past this are unloaded.
+   * @remarks Lower it on small devices holding many documents. @default 1000
+   */
+  maxLoadedDocs?: number
+  /** How long local updates wait to be batched into one live frame, in ms. @default 0 (next tick) */
+  liveBatchMs?: number
+  /** Most bytes of live updates kept for a peer while it is away. @default RETRY_QUEUE_BYTES (4 MiB) */
+  retryQueueBytes?: number
+  /** Bytes waiting on a channel past which live frames to that peer are shed. @default SEND_QUEUE_BYTES (8 MiB) */
+  sendQueueBytes?: number
+  /** Peers hear of our digest root at most this often after changes, in ms. @default 200 */
+  statusIntervalMs?: number
+  /** Updates are written to storage in batches this far apart, in ms; `flush()` writes at once. @default 10 */
+  storageBatchMs?: number
+  /** Seed of the node's random choices (peer picks, jitter). @default random */
+  seed?: number
+  /** Clock and timers; the simulator passes virtual ones. @default real timers */
+  timers?: Timers
+}
+
+export interface PeerInfo {
+  id: string
+  connected: boolean
+  /** Our collection digest root equals the one the peer last told us. */
+  inSync: boolean
+  /** Documents the peer last said it holds. */
+  docCount: number
+  /** When we last heard from the peer (ms, node clock). */
+  lastSeen: number
+}
+
+export interface NodeMetrics extends Counters {
+  /** Documents with content. */
+  docs: number
+  /** Documents currently in memory. */
+  docsInMemory: number
+  /** Documents read from storage since start. */
+  docsLoaded: number
+  sessions: number
+  /** Live updates dropped from retry queues that overflowed. */
+  retryQueueOverflows: number
+}
+
+export interface NodeEvents extends Record<string, unknown> {
+  'peer:connect': { peerId: string }
+  'peer:disconnect': { peerId: string, reason: string }
+  /** A document changed; `peerId` is set when the change came from a peer. */
+  'doc:update': { docId: string, update: Uint8Array, peerId: string | undefined }
+}
+
+export interface HearsayNode {
+  readonly id: string
+  start(): Promise<void>
+  stop(): Promise<void>
+  /**
+   * The document with this id, loaded from storage or created empty. Local edits to it propagate
+   * at once. The node keeps it in memory until `close(docId)`.
+   */
+  open(docId: string): Promise<Y.Doc>
+  /** Let the node unload the document when idle. The Y.Doc must not be used afterwards. */
+  close(docId: string): void
+  /** Ids of every document with content, loaded or not. */
+  docs(): string[]
+  /** One anti-entropy exchange with a connected peer now; resolves when both sides are done. */
+  syncWith(peerId: string, options?: { mode?: AntiEntropyMode, timeoutMs?: number }): Promise<SyncReport>
+  /** Resolves when every change made so far is stored and handed to the transport for connected peers. */
+  flush(): Promise<void>
+  metrics(): NodeMetrics
+  /** Every peer seen since start. */
+  peers(): PeerInfo[]
+  /** Current collection digest root (16 bytes) and document count. */
+  digest(): { root: Uint8Array, count: number }
+  /** Change anti-entropy settings while running. */
+  configure(options: { antiEntropy?: AntiEntropyOptions }): void
+  on<K extends keyof NodeEvents>(event: K, fn: (e: NodeEvents[K]) => void): () => void
+}
+
+interface KnownPeer {
+  id: string
+  session: Session | undefined
+  root: Uint8Array | undefined
+  docCount: number
+  lastSeen: number
+  /** Live updates waiting for the peer to come back. */
+  retry: LiveEntry[]
+  retryBytes: number
+  /** Updates were lost on the way to this peer: run an exchange as soon as possible. */
+  needsRepair: boolean
+}
+
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms)
+    t.unref?.()
+    return t
+  },
+  clearTimeout: h => { clearTimeout(h as ReturnType<typeof setTimeout>) },
+  now: () => Date.now()
+}
+
+function checkNumber (name: string, v: number | undefined, min: number): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < min)) {
+    throw new ConfigError(`${name} must be a number >= ${min}, got ${String(v)}`)
+  }
+}
+
+function checkAntiEntropy (ae: AntiEntropyOptions | undefined): void {
+  if (ae === undefined) return
+  if (ae.mode !== undefined && !['push', 'pull', 'push-pull'].includes(ae.mode)) {
+    throw new ConfigError(`antiEntropy.mode must be 'push', 'pull' or 'push-pull', got ${JSON.stringify(ae.mode)}`)
+  }
+  checkNumber('antiEntropy.intervalMs', ae.intervalMs, 1)
+  checkNumber('antiEntropy.timeoutMs', ae.timeoutMs, 1)
+  if (ae.jitter !== undefined && !(ae.jitter >= 0 && ae.jitter < 1)) throw new ConfigError(`antiEntropy.jitter must be in [0, 1), got ${ae.jitter}`)
+}
+
+export function createNode (options: NodeOptions): HearsayNode {
+  if (options === null || typeof options !== 'object') throw new ConfigError('createNode needs an options object')
+  if (typeof options.id !== 'string' || options.id.length === 0) throw new ConfigError('options.id must be a non-empty string')
+  if (options.transport === undefined) throw new ConfigError('options.transport is required (e.g. createMemoryNetwork().transport(id))')
+  if (options.transport.localId !== options.id) {
+    throw new ConfigError(`options.id "${options.id}" differs from the transport's local id "${options.transport.localId}"`)
+  }
+  checkAntiEntropy(options.antiEntropy)
+  checkNumber('maxFrameBytes', options.maxFrameBytes, MIN_FRAME_BYTES)
+  checkNumber('maxLoadedDocs', options.maxLoadedDocs, 0)
+  checkNumber('liveBatchMs', options.liveBatchMs, 0)
+  checkNumber('retryQueueBytes', options.retryQueueBytes, 0)
+  checkNumber('sendQueueBytes', options.sendQueueBytes, 0)
+  checkNumber('statusIntervalMs', options.statusIntervalMs, 0)
+  checkNumber('storageBatchMs', options.storageBatchMs, 0)
+
+  const id = options.id
+  const transport = options.transport
+  const storage = options.storage ?? createMemoryStorage()
+  const logger = options.logger ?? silentLogger()
+  const log = logger.forComponent(`hearsay:node:${id.slice(-8)}`)
+  const timers = options.timers ?? realTimers
+  const rng = createRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32))
+  const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES
+  const liveBatchMs = options.liveBatchMs ?? LIVE_BATCH_MS
+  const retryQueueBytes = options.retryQueueBytes ?? RETRY_QUEUE_BYTES
+  const statusIntervalMs = options.statusIntervalMs ?? STATUS_INTERVAL_MS
+  const ae = { mode: ANTI_ENTROPY_MODE as AntiEntropyMode, intervalMs: ANTI_ENTROPY_INTERVAL_MS, jitter: ANTI_ENTROPY_JITTER, enabled: true, onConnect: true, timeoutMs: EXCHANGE_TIMEOUT_MS }
+  Object.assign(ae, stripUndefined(options.antiEntropy ?? {}))
+
+  const events = new Emitter<NodeEvents>()
+  const counters: Counters = {
+    bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, framesRejected: 0, liveUpdatesSent: 0,
+    liveUpdatesReceived: 0, liveFramesShed: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0
+  }
+  let retryQueueOverflows = 0
+  const peers = new Map<string, KnownPeer>()
+  let state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
+  let liveQueue: LiveEntry[] = []
+  let liveTimer: unknown
+  let statusTimer: unknown
+  let roundTimer: unknown
+  let announcedRoot: Uint8Array | undefined
+
+  const docs = new Documents({
+    storage,
+    log: logger.forComponent(`hearsay:docs:${id.slice(-8)}`),
+    maxLoadedDocs: options.maxLoadedDocs ?? 1000,
+    storageBatchMs: options.storageBatchMs ?? STORAGE_BATCH_MS,
+    timers,
+    onChange (docId, update, origin) {
+      const from = origin instanceof Session ? origin.remoteId : undefined
+      if (from === undefined) queueLive({ docId, update })
+      scheduleStatus()
+      events.emit('doc:update', { docId, update, peerId: from })
+    }
+  })
+
+  const digest = (): { root: Uint8Array, count: number } => {
+    docs.refresh()
+    return { root: docs.tree.rootHash, count: docs.tree.size }
+  }
+
+  const peer = (peerId: string): KnownPeer => {
+    let p = peers.get(peerId)
+    if (p === undefined) {
+      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false }
+      peers.set(peerId, p)
+    }
+    return p
+  }
+
+  const host: SessionHost = {
+    id,
+    docs,
+    log: logger.forComponent(`hearsay:session:${id.slice(-8)}`),
+    timers,
+    maxFrameBytes,
+    sendQueueBytes: options.sendQueueBytes ?? SEND_QUEUE_BYTES,
+    counters,
+    digest,
+    onOpen (session) {
+      const p = peer(session.remoteId)
+      log('session with %s open', session.remoteId)
+      p.session = session
+      p.lastSeen = timers.now()
+      if (p.retry.length > 0) {
+        const queued = p.retry
+        p.retry = []
+        p.retryBytes = 0
+        sendBatches(session, queued)
+      }
+      events.emit('peer:connect', { peerId: session.remoteId })
+      if (ae.enabled && ae.onConnect && (id < session.remoteId || p.needsRepair)) repair(p)
+    },
+    onClosed (session, reason) {
+      const p = peers.get(session.remoteId)
+      if (p?.session !== session) return
+      p.session = undefined
+      log('session with %s closed: %s', session.remoteId, reason)
+      events.emit('peer:disconnect', { peerId: session.remoteId, reason })
+    },
+    onStatus (session, root, docCount) {
+      const p = peer(session.remoteId)
+      p.root = root
+      p.docCount = docCount
+      p.lastSeen = timers.now()
+    },
+    onLiveApplied (session) {
+      peer(session.remoteId).lastSeen = timers.now()
+    }
+  }
+
+  function onChannel (channel: Channel): Session {
+    const p = peer(channel.remoteId)
+    if (p.session !== undefined) p.session.close('replaced by a new connection', false)
+    const session = new Session(host, channel)
+    p.session = session
+    if (state !== 'started') session.close('node is not running', true)
+    return session
+  }
+
+  function queueLive (entry: LiveEntry): void {
+    liveQueue.push(entry)
+    if (liveTimer === undefined) liveTimer = timers.setTimeout(flushLive, liveBatchMs)
+  }
+
+  /** Merge queued local updates per document and send them to every peer. */
+  function flushLive (): void {
+    liveTimer = undefined
+    if (liveQueue.length === 0) return
+    const byDoc = new Map<string, Uint8Array[]>()
+    for (const e of liveQueue) {
+      const list = byDoc.get(e.docId)
+      if (list === undefined) byDoc.set(e.docId, [e.update])
+      else list.push(e.update)
+    }
+    liveQueue = []
+    const entries: LiveEntry[] = []
+    for (const [docId, updates] of byDoc) entries.push({ docId, update: updates.length === 1 ? updates[0] as Uint8Array : Y.mergeUpdates(updates) })
+    for (const p of peers.values()) {
+      if (p.session?.state === 'open') {
+        sendBatches(p.session, entries)
+      } else if (!p.needsRepair) {
+        for (const e of entries) {
+          p.retry.push(e)
+          p.retryBytes += e.update.length + e.docId.length
+        }
+        if (p.retryBytes > retryQueueBytes) {
+          log('retry queue for %s overflowed (%d bytes): anti-entropy will repair', p.id, p.retryBytes)
+          retryQueueOverflows += p.retry.length
+          p.retry = []
+          p.retryBytes = 0
+          p.needsRepair = true
+        }
+      }
+    }
+  }
+
+  /** Send entries in frames that fit the session; anything too large for a frame goes by anti-entropy. */
+  function sendBatches (session: Session, entries: LiveEntry[]): void {
+    const budget = session.frameLimit - FRAME_OVERHEAD - 16
+    let batch: LiveEntry[] = []
+    let size = 0
+    let shed = false
+    const p = peer(session.remoteId)
+    const send = (): void => {
+      if (batch.length > 0 && !session.sendLive(batch)) shed = true
+      batch = []
+      size = 0
+    }
+    for (const e of entries) {
+      const n = e.update.length + e.docId.length * 3 + 16
+      if (n > budget) {
+        shed = true
+        continue
+      }
+      if (size + n > budget) send()
+      batch.push(e)
+      size += n
+    }
+    send()
+    if (shed) {
+      p.needsRepair = true
+      repair(p)
+    }
+  }
+
+  /** Run an exchange with the peer soon, unless one of ours is already running. */
+  function repair (p: KnownPeer): void {
+    const s = p.session
+    if (s === undefined || s.state !== 'open' || s.activeInitiated > 0) return
+    p.needsRepair = false
+    s.startExchange('push-pull', ae.timeoutMs).catch((err: Error) => {
+      p.needsRepair = true
+      log('repair exchange with %s failed: %s', p.id, err.message)
+    })
+  }
+
+  function scheduleStatus (): void {
+    if (statusTimer !== undefined || state !== 'started') return
+    statusTimer = timers.setTimeout(() => {
+      statusTimer = undefined
+      const { root, count } = digest()
+      if (announcedRoot !== undefined && equalBytes(root, announcedRoot)) return
+      announcedRoot = root
+      for (const p of peers.values()) p.session?.sendStatus(root, count)
+    }, statusIntervalMs)
+  }
+
+  function scheduleRound (): void {
+    if (roundTimer !== undefined) timers.clearTimeout(roundTimer)
+    roundTimer = undefined
+    if (!ae.enabled || state !== 'started') return
+    const wait = ae.intervalMs * (1 + ae.jitter * (2 * rng.next() - 1))
+    roundTimer = timers.setTimeout(() => {
+      roundTimer = undefined
+      runRound()
+      scheduleRound()
+    }, wait)
+  }
+
+  function runRound (): void {
+    const open = [...peers.values()].filter(p => p.session?.state === 'open')
+    if (open.length === 0) return
+    const needy = open.filter(p => p.needsRepair)
+    const p = rng.pick(needy.length > 0 ? needy : open)
+    const s = p.session as Session
+    if (s.activeInitiated > 0) return
+    p.needsRepair = false
+    s.startExchange(ae.mode, ae.timeoutMs).catch((err: Error) => { log('anti-entropy round with %s failed: %s', p.id, err.message) })
+  }
+
+  const requireStarted = (): void => {
+    if (state !== 'started') throw new NotStartedError(`node ${id} is not started`)
+  }
+
+  return {
+    id,
+    async start () {
+      if (state === 'started' || state === 'starting') return
+      if (state !== 'new') throw new NotStartedError(`node ${id} was stopped; create a new node to start again`)
+      state = 'starting'
+      await storage.open()
+      await docs.init()
+      state = 'started'
+      await transport.start({ onChannel })
+      scheduleRound()
+      log('started with %d documents', docs.tree.size)
+    },
+    async stop () {
+      if (state !== 'started') return
+      state = 'stopping'
+      for (const t of [roundTimer, statusTimer]) if (t !== undefined) timers.clearTimeout(t)
+      roundTimer = statusTimer = undefined
+      if (liveTimer !== undefined) {
+        timers.clearTimeout(liveTimer)
+        flushLive()
+      }
+      for (const p of peers.values()) p.session?.close('node stopping', true)
+      await transport.stop()
+      await docs.close()
+      await storage.close()
+      state = 'stopped'
+      log('stopped')
+    },
+    async open (docId) {
+      validateDocId(docId)
+      requireStarted()
+      const doc = await docs.get(docId)
+      docs.hold(docId)
+      return doc
+    },
+    close (docId) {
+      docs.release(docId)
+    },
+    docs: () => docs.ids(),
+    async syncWith (peerId, opts = {}) {
+      requireStarted()
+      const s = peers.get(peerId)?.session
+      if (s === undefined || s.state !== 'open') throw new PeerUnavailableError(`no open session with ${peerId}`)
+      checkAntiEntropy({ mode: opts.mode, timeoutMs: opts.timeoutMs })
+      return await s.startExchange(opts.mode ?? ae.mode, opts.timeoutMs ?? ae.timeoutMs)
+    },
+    async flush () {
+      if (liveTimer !== undefined) {
+        timers.clearTimeout(liveTimer)
+        flushLive()
+      }
+      await docs.flush()
+    },
+    metrics () {
+      let sessions = 0
+      for (const p of peers.values()) if (p.session?.state === 'open') sessions++
+      return { ...counters, docs: docs.tree.size, docsInMemory: docs.loadedCount, docsLoaded: docs.docsLoaded, sessions, retryQueueOverflows }
+    },
+    peers () {
+      const { root } = digest()
+      return [...peers.values()].map(p => ({
+        id: p.id,
+        connected: p.session?.state === 'open',
+        inSync: p.root !== undefined && equalBytes(p.root, root),
+        docCount: p.docCount,
+        lastSeen: p.lastSeen
+      }))
+    },
+    digest,
+    configure (opts) {
+      checkAntiEntropy(opts.antiEntropy)
+      Object.assign(ae, stripUndefined(opts.antiEntropy ?? {}))
+      scheduleRound()
+    },
+    on: (event, fn) => events.on(event, fn)
+  }
+}
+
+function stripUndefined<T extends object> (o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}

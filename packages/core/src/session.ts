@@ -1,0 +1,323 @@
+/**
+ * One session per connected peer: the handshake, strict decoding of every frame, in-order
+ * processing, sending with a bound on queued bytes, and the anti-entropy exchanges with that peer.
+ *
+ * Any frame that does not decode, or breaks the protocol, closes the session with a reason
+ * (sent to the peer in a Close message and logged); documents are never touched by it.
+ */
+import { EXCHANGE_TIMEOUT_MS, MAX_CONCURRENT_EXCHANGES, MAX_EXCHANGE_MESSAGES, MIN_FRAME_BYTES } from './constants.js'
+import { validateUpdate, type Documents, type Timers } from './documents.js'
+import { PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
+import { Exchange, type SyncReport } from './exchange.js'
+import type { Log } from './logger.js'
+import {
+  ItemKind, MessageType, SYNC_HEADER_BYTES, decodeFrame, encodeClose, encodeHello, encodeLive, encodeStatus, encodeSync,
+  itemSizeEstimate, type AntiEntropyMode, type LiveEntry, type Message, type SyncItem, type SyncMessage
+} from './protocol.js'
+import type { Channel, ChannelHandler } from './transport.js'
+
+/** What a session needs from its node. */
+export interface SessionHost {
+  readonly id: string
+  readonly docs: Documents
+  readonly log: Log
+  readonly timers: Timers
+  readonly maxFrameBytes: number
+  readonly sendQueueBytes: number
+  readonly counters: Counters
+  /** Current digest root and document count. */
+  digest(): { root: Uint8Array, count: number }
+  onOpen(session: Session): void
+  onClosed(session: Session, reason: string): void
+  onStatus(session: Session, root: Uint8Array, docCount: number): void
+  onLiveApplied(session: Session, entries: LiveEntry[]): void
+}
+
+export interface Counters {
+  bytesSent: number
+  bytesReceived: number
+  messagesSent: number
+  messagesReceived: number
+  framesRejected: number
+  liveUpdatesSent: number
+  liveUpdatesReceived: number
+  liveFramesShed: number
+  exchangesStarted: number
+  exchangesCompleted: number
+  exchangesFailed: number
+  docsSent: number
+  docsReceived: number
+}
+
+interface ExchangeState {
+  ex: Exchange
+  /** Items received in the message now arriving. */
+  incoming: number
+  /** Reply items waiting for a frame, and their estimated size. */
+  pending: SyncItem[]
+  pendingBytes: number
+  /** Items already sent in frames of the reply being built. */
+  replied: number
+  startedAt: number
+  timer: unknown
+  resolve?: (r: SyncReport) => void
+  reject?: (err: Error) => void
+}
+
+export class Session implements ChannelHandler {
+  readonly remoteId: string
+  state: 'handshake' | 'open' | 'closed' = 'handshake'
+  /** The peer's frame limit from its hello. */
+  private remoteMaxFrame = MIN_FRAME_BYTES
+  private inbox: Promise<void> = Promise.resolve()
+  private queuedBytes = 0
+  private readonly exchanges = new Map<string, ExchangeState>()
+  private nextExchangeId = 1
+  closeReason: string | undefined
+
+  constructor (private readonly host: SessionHost, private readonly channel: Channel) {
+    this.remoteId = channel.remoteId
+    const { root, count } = host.digest()
+    this.send(encodeHello({ nodeId: host.id, maxFrameBytes: host.maxFrameBytes, root, docCount: count }))
+  }
+
+  /** The largest frame both sides accept. */
+  get frameLimit (): number {
+    return Math.min(this.host.maxFrameBytes, this.remoteMaxFrame)
+  }
+
+  /** Exchanges this node started with the peer that are still running. */
+  get activeInitiated (): number {
+    let n = 0
+    for (const k of this.exchanges.keys()) if (k.startsWith('i')) n++
+    return n
+  }
+
+  private send (frame: Uint8Array): void {
+    if (this.state === 'closed') return
+    const c = this.host.counters
+    c.bytesSent += frame.length
+    c.messagesSent++
+    this.queuedBytes += frame.length
+    this.channel.send(frame).then(
+      () => { this.queuedBytes -= frame.length },
+      (err: unknown) => {
+        this.queuedBytes -= frame.length
+        this.close(err instanceof Error ? err.message : 'send failed', false)
+      })
+  }
+
+  /** Send live updates unless the channel is backed up; false when shed (anti-entropy repairs). */
+  sendLive (entries: LiveEntry[]): boolean {
+    if (this.state !== 'open') return false
+    if (this.queuedBytes > this.host.sendQueueBytes) {
+      this.host.counters.liveFramesShed++
+      return false
+    }
+    this.send(encodeLive(entries))
+    this.host.counters.liveUpdatesSent += entries.length
+    return true
+  }
+
+  sendStatus (root: Uint8Array, docCount: number): void {
+    if (this.state === 'open') this.send(encodeStatus({ root, docCount }))
+  }
+
+  onFrame (frame: Uint8Array): void {
+    if (this.state === 'closed') return
+    const c = this.host.counters
+    c.bytesReceived += frame.length
+    c.messagesReceived++
+    let msg: Message
+    try {
+      msg = decodeFrame(frame, this.host.maxFrameBytes)
+      if (this.state === 'handshake' && msg.type !== MessageType.Hello) throw new ProtocolError(`expected hello, got message type ${msg.type}`)
+    } catch (err) {
+      c.framesRejected++
+      this.fail(err)
+      return
+    }
+    switch (msg.type) {
+      case MessageType.Hello: return this.onHello(msg.nodeId, msg.maxFrameBytes, msg.root, msg.docCount)
+      case MessageType.Live: return this.onLive(msg.entries)
+      case MessageType.Sync: return this.enqueue(async () => { await this.onSync(msg, frame.length) })
+      case MessageType.Status: return this.host.onStatus(this, msg.root, msg.docCount)
+      case MessageType.Close:
+        this.host.log('peer %s closed the session: %s', this.remoteId, msg.reason)
+        return this.close(`peer closed: ${msg.reason}`, false)
+    }
+  }
+
+  onClose (reason?: string): void {
+    this.close(reason ?? 'channel closed', false)
+  }
+
+  private enqueue (task: () => Promise<void>): void {
+    this.inbox = this.inbox.then(task).catch((err: unknown) => { this.fail(err) })
+  }
+
+  private onHello (nodeId: string, maxFrameBytes: number, root: Uint8Array, docCount: number): void {
+    try {
+      if (this.state !== 'handshake') throw new ProtocolError('second hello on an open session')
+      if (nodeId !== this.remoteId) throw new ProtocolError(`hello names node "${nodeId}" but the connection is from "${this.remoteId}"`)
+      if (maxFrameBytes < MIN_FRAME_BYTES) throw new ProtocolError(`peer frame limit ${maxFrameBytes} is below the minimum ${MIN_FRAME_BYTES}`)
+    } catch (err) {
+      this.fail(err)
+      return
+    }
+    this.remoteMaxFrame = maxFrameBytes
+    this.state = 'open'
+    this.host.onStatus(this, root, docCount)
+    this.host.onOpen(this)
+  }
+
+  private onLive (entries: LiveEntry[]): void {
+    this.enqueue(async () => {
+      // every update is decoded before any is applied: a bad one rejects the whole frame
+      for (const e of entries) validateUpdate(e.docId, e.update)
+      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this)
+      this.host.counters.liveUpdatesReceived += entries.length
+      this.host.onLiveApplied(this, entries)
+    })
+  }
+
+  /** Start an exchange; resolves with its report when both sides are done. */
+  startExchange (mode: AntiEntropyMode, timeoutMs = EXCHANGE_TIMEOUT_MS): Promise<SyncReport> {
+    if (this.state !== 'open') return Promise.reject(new PeerUnavailableError(`no open session with ${this.remoteId}`))
+    const id = this.nextExchangeId++
+    const ex = new Exchange(id, 'initiator', mode, this.host.docs, this, this.maxChunk())
+    this.host.counters.exchangesStarted++
+    return new Promise((resolve, reject) => {
+      const st = this.track(`i${id}`, ex, timeoutMs)
+      st.resolve = resolve
+      st.reject = reject
+      this.enqueue(async () => {
+        await this.emit(st, ex.opening())
+        this.finishMessage(st)
+      })
+    })
+  }
+
+  private maxChunk (): number {
+    // room for the frame header, the longest document id and the item's own fields
+    return this.frameLimit - SYNC_HEADER_BYTES - 1600
+  }
+
+  private track (key: string, ex: Exchange, timeoutMs: number): ExchangeState {
+    const st: ExchangeState = { ex, incoming: 0, pending: [], pendingBytes: 0, replied: 0, startedAt: this.host.timers.now(), timer: undefined }
+    st.timer = this.host.timers.setTimeout(() => {
+      this.endExchange(key, st, new TimeoutError(`exchange ${ex.id} with ${this.remoteId} did not finish in ${timeoutMs} ms`))
+    }, timeoutMs)
+    this.exchanges.set(key, st)
+    return st
+  }
+
+  private async onSync (msg: SyncMessage, frameBytes: number): Promise<void> {
+    if (this.state !== 'open') return
+    const key = `${msg.fromInitiator ? 'r' : 'i'}${msg.exchangeId}`
+    let st = this.exchanges.get(key)
+    if (st === undefined) {
+      if (!msg.fromInitiator) {
+        this.host.log('ignoring a frame of exchange %d with %s, which already ended', msg.exchangeId, this.remoteId)
+        return
+      }
+      if (this.exchanges.size >= MAX_CONCURRENT_EXCHANGES) {
+        this.send(encodeSync({ exchangeId: msg.exchangeId, fromInitiator: false, more: false, mode: msg.mode, items: [{ kind: ItemKind.Abort, reason: 'too many concurrent exchanges' }] }))
+        return
+      }
+      st = this.track(key, new Exchange(msg.exchangeId, 'responder', msg.mode, this.host.docs, this, this.maxChunk()), EXCHANGE_TIMEOUT_MS)
+    }
+    if (msg.mode !== st.ex.mode) throw new ProtocolError(`exchange ${msg.exchangeId} changed mode from ${st.ex.mode} to ${msg.mode}`)
+    const current = st
+    current.ex.report.bytesReceived += frameBytes
+    current.incoming += msg.items.length
+    await current.ex.handle(msg.items, async item => { await this.emit(current, item) })
+    if (current.ex.abortReason !== undefined) {
+      this.endExchange(key, current, new ProtocolError(`peer aborted exchange ${msg.exchangeId}: ${current.ex.abortReason}`))
+      return
+    }
+    if (msg.more) return
+    // the peer's message is complete
+    current.ex.messages++
+    if (current.incoming === 0) {
+      if (current.ex.incomplete) throw new ProtocolError(`exchange ${msg.exchangeId} ended with a document half sent`)
+      this.endExchange(key, current)
+      return
+    }
+    current.incoming = 0
+    if (current.ex.messages >= MAX_EXCHANGE_MESSAGES) throw new ProtocolError(`exchange ${msg.exchangeId} ran past ${MAX_EXCHANGE_MESSAGES} messages`)
+    if (!this.finishMessage(current)) this.endExchange(key, current)
+  }
+
+  /** Add an item to the reply being built, sending a frame whenever one fills up. */
+  private async emit (st: ExchangeState, item: SyncItem): Promise<void> {
+    const size = itemSizeEstimate(item)
+    if (st.pending.length > 0 && st.pendingBytes + size > this.frameLimit - SYNC_HEADER_BYTES) this.sendItems(st, true)
+    st.pending.push(item)
+    st.pendingBytes += size
+    // yield to the channel when it is backed up, so a large reply streams instead of piling up
+    while (this.queuedBytes > this.host.sendQueueBytes && this.state === 'open') {
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  }
+
+  /**
+   * Send the last frame of the message being built (possibly empty: an empty message ends the
+   * exchange). Returns whether the message carried any item.
+   */
+  private finishMessage (st: ExchangeState): boolean {
+    this.sendItems(st, false)
+    st.ex.messages++
+    const any = st.replied > 0
+    st.replied = 0
+    return any
+  }
+
+  private sendItems (st: ExchangeState, more: boolean): void {
+    const frame = encodeSync({ exchangeId: st.ex.id, fromInitiator: st.ex.role === 'initiator', more, mode: st.ex.mode, items: st.pending })
+    st.ex.report.bytesSent += frame.length
+    st.replied += st.pending.length
+    st.pending = []
+    st.pendingBytes = 0
+    this.send(frame)
+  }
+
+  private endExchange (key: string, st: ExchangeState, err?: Error): void {
+    if (this.exchanges.get(key) !== st) return
+    this.exchanges.delete(key)
+    this.host.timers.clearTimeout(st.timer)
+    const c = this.host.counters
+    const r = st.ex.report
+    r.roundTrips = Math.ceil(st.ex.messages / 2)
+    r.durationMs = this.host.timers.now() - st.startedAt
+    c.docsSent += r.docsSent
+    c.docsReceived += r.docsReceived
+    if (err === undefined) {
+      c.exchangesCompleted++
+      st.resolve?.(r)
+    } else {
+      c.exchangesFailed++
+      this.host.log('exchange %d with %s failed: %s', st.ex.id, this.remoteId, err.message)
+      st.reject?.(err)
+    }
+    this.host.docs.evictIdle()
+  }
+
+  /** Close after a bad frame or a protocol violation: tell the peer why, then hang up. */
+  fail (err: unknown): void {
+    const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+    if (this.state === 'closed') return
+    this.host.log.warn('closing session with %s: %s', this.remoteId, reason)
+    this.close(reason, true)
+  }
+
+  close (reason: string, tellPeer: boolean): void {
+    if (this.state === 'closed') return
+    if (tellPeer) this.send(encodeClose(reason))
+    this.state = 'closed'
+    this.closeReason = reason
+    for (const [key, st] of [...this.exchanges]) this.endExchange(key, st, new PeerUnavailableError(`session with ${this.remoteId} closed: ${reason}`))
+    this.channel.close(reason)
+    this.host.onClosed(this, reason)
+  }
+}
