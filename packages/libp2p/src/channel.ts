@@ -112,10 +112,11 @@ export class StreamChannel implements Channel {
     try {
       while (this.queue.length > 0 && !this.closed) {
         if (this.stream.writableNeedsDrain) {
-          try {
-            await this.stream.onDrain()
-          } catch (err) {
-            this.finish(`stream closed while waiting to send: ${(err as Error).message}`, false, true)
+          // Wait for the 'drain' event itself: in @libp2p/utils 7.4 `onDrain()` keeps returning the
+          // promise of the first drain once it resolved, so awaiting it in a loop never yields.
+          const ok = await this.drained()
+          if (!ok) {
+            this.finish('stream closed while waiting to send', false, true)
             break
           }
           continue
@@ -131,6 +132,23 @@ export class StreamChannel implements Channel {
     } finally {
       this.flushing = false
     }
+  }
+
+  /** Resolves true on the stream's next 'drain', false if it closes first. */
+  private async drained (): Promise<boolean> {
+    const stream = this.stream
+    return await new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => (): void => {
+        stream.removeEventListener('drain', onDrain)
+        stream.removeEventListener('close', onClose)
+        resolve(ok)
+      }
+      const onDrain = done(true)
+      const onClose = done(false)
+      stream.addEventListener('drain', onDrain)
+      stream.addEventListener('close', onClose)
+      if (stream.status !== 'open') onClose()
+    })
   }
 
   close (reason?: string): void {

@@ -43,18 +43,8 @@ export const CLOSE_COOLDOWN_MS = 1_000
 /** A channel that stayed open this long resets its peer's backoff, in ms. */
 export const STABLE_CHANNEL_MS = 60_000
 
-/**
- * A channel that received nothing for this long is checked with a libp2p ping; a peer that does
- * not answer within `PING_TIMEOUT_MS` has its connection closed (then redialled), in ms.
- * A TCP link cut without a reset is otherwise noticed only after minutes. 0 disables it.
- */
-export const LIVENESS_INTERVAL_MS = 10_000
-
-/** How long a liveness ping may take, in ms. */
-export const PING_TIMEOUT_MS = 5_000
-
-/** libp2p ping protocol, used for liveness checks. */
-export const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+/** Interval of libp2p's connection monitor pings, which close dead connections, in ms (libp2p's default). */
+export const PING_INTERVAL_MS = 10_000
 
 /** Inbound Hearsay streams allowed at once per connection (one in use, one replacing it). */
 export const MAX_INBOUND_STREAMS = 2

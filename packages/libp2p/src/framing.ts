@@ -121,8 +121,10 @@ export class FrameDecoder {
     const first = this.chunks[0]
     if (n === 0) return new Uint8Array(0)
     if (first !== undefined && first.length - this.offset >= n) {
-      // the common case: the frame lies within one received chunk; copy so the caller owns it
-      const out = first.slice(this.offset, this.offset + n)
+      // the common case: the frame lies within one received chunk. Copy into a plain Uint8Array:
+      // chunks are often Node Buffers, whose slice() is a view, not a copy.
+      const out = new Uint8Array(n)
+      out.set(first.subarray(this.offset, this.offset + n))
       this.offset += n
       if (this.offset === first.length) {
         this.chunks.shift()

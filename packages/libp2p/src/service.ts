@@ -10,8 +10,9 @@
  *
  * Dialling: peers found by discovery (mDNS) and bootstrap addresses are dialled automatically,
  * each dial bounded by an AbortSignal timeout, failures retried with exponential backoff and
- * jitter, and lost links redialled. A channel that goes quiet is checked with a libp2p ping and
- * its connection closed when the peer does not answer, so a cut link is noticed in seconds.
+ * jitter, and lost links redialled. Dead links (cut without a TCP reset) are found by libp2p's
+ * connection monitor, which pings every connection (every 10 s by default) and closes those that
+ * do not answer; the service then redials.
  */
 import {
   ConfigError,
@@ -38,12 +39,9 @@ import {
   CONNECT_TIMEOUT_MS,
   DIAL_TIMEOUT_MS,
   DISCOVERY_DIAL_DELAY_MS,
-  LIVENESS_INTERVAL_MS,
   MAX_INBOUND_STREAMS,
   MAX_OUTBOUND_STREAMS,
   MAX_REDIAL_ATTEMPTS,
-  PING_PROTOCOL,
-  PING_TIMEOUT_MS,
   STABLE_CHANNEL_MS,
   STREAM_OPEN_TIMEOUT_MS
 } from './constants.js'
@@ -92,10 +90,6 @@ export interface HearsaySyncInit {
   discoveryDialDelayMs?: number
   /** Refusal period after this node closed a peer's channel, in ms (doubles per repeat). @default CLOSE_COOLDOWN_MS (1 000) */
   closeCooldownMs?: number
-  /** Quiet time before a liveness ping, in ms; 0 disables. @default LIVENESS_INTERVAL_MS (10 000) */
-  livenessIntervalMs?: number
-  /** Liveness ping timeout, in ms. @default PING_TIMEOUT_MS (5 000) */
-  pingTimeoutMs?: number
   /** Source of randomness for jitter (seed it in tests). @default Math.random */
   random?: () => number
 }
@@ -193,17 +187,12 @@ class HearsaySyncService implements HearsaySync, Startable {
   private readonly maxRedial: number
   private readonly discoveryDelay: number
   private readonly closeCooldown: number
-  private readonly livenessMs: number
-  private readonly pingTimeoutMs: number
   private readonly random: () => number
   private readonly bootstrap: BootstrapTarget[]
   private readonly localId: string
   private readonly states = new Map<string, PeerState>()
   private handler: TransportHandler | undefined
   private serviceStarted = false
-  private livenessTimer: ReturnType<typeof setInterval> | undefined
-  private readonly pinging = new Set<string>()
-  private readonly noPing = new WeakSet<Connection>()
 
   constructor (components: HearsaySyncComponents, init: HearsaySyncInit = {}) {
     this.components = components
@@ -223,8 +212,6 @@ class HearsaySyncService implements HearsaySync, Startable {
     this.maxRedial = positive('maxRedialAttempts', init.maxRedialAttempts ?? MAX_REDIAL_ATTEMPTS)
     this.discoveryDelay = nonNegative('discoveryDialDelayMs', init.discoveryDialDelayMs ?? DISCOVERY_DIAL_DELAY_MS)
     this.closeCooldown = nonNegative('closeCooldownMs', init.closeCooldownMs ?? CLOSE_COOLDOWN_MS)
-    this.livenessMs = nonNegative('livenessIntervalMs', init.livenessIntervalMs ?? LIVENESS_INTERVAL_MS)
-    this.pingTimeoutMs = positive('pingTimeoutMs', init.pingTimeoutMs ?? PING_TIMEOUT_MS)
     this.random = init.random ?? Math.random
     this.bootstrap = (init.bootstrap ?? []).map(a => {
       let addr: Multiaddr
@@ -287,10 +274,6 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (!this.serviceStarted) throw new NotStartedError('the libp2p node is not started: start it before the Hearsay node')
     this.handler = handler
     this.log(`transport started as ${this.localId}`)
-    if (this.livenessMs > 0) {
-      this.livenessTimer = setInterval(() => { this.checkLiveness() }, Math.max(50, Math.floor(this.livenessMs / 2)))
-      this.livenessTimer.unref?.()
-    }
     // peers connected before the engine started
     for (const conn of this.components.connectionManager.getConnections()) this.onConnection(conn)
     for (const target of this.bootstrap) void this.dialBootstrap(target)
@@ -299,8 +282,6 @@ class HearsaySyncService implements HearsaySync, Startable {
   private async stopTransport (): Promise<void> {
     if (this.handler === undefined) return
     this.handler = undefined
-    if (this.livenessTimer !== undefined) clearInterval(this.livenessTimer)
-    this.livenessTimer = undefined
     for (const target of this.bootstrap) {
       if (target.timer !== undefined) clearTimeout(target.timer)
       target.timer = undefined
@@ -678,57 +659,6 @@ class HearsaySyncService implements HearsaySync, Startable {
     st.dialTimer = undefined
     st.openTimer = undefined
     st.nextDialAt = undefined
-  }
-
-  // ---- liveness ----
-
-  private checkLiveness (): void {
-    const now = Date.now()
-    for (const st of this.states.values()) {
-      const ch = st.channel
-      if (ch?.isOpen !== true || this.pinging.has(st.id) || this.noPing.has(ch.connection)) continue
-      if (now - ch.lastReceived < this.livenessMs) continue
-      this.pinging.add(st.id)
-      void this.ping(ch.connection)
-        .then(() => { ch.lastReceived = Date.now() })
-        .catch((err: Error) => {
-          if (err.name === 'UnsupportedProtocolError') {
-            this.noPing.add(ch.connection)
-            return
-          }
-          if (ch.connection.status !== 'open') return
-          this.log.warn(`peer ${st.id} did not answer a liveness ping (${describe(err)}); closing its connection`)
-          ch.connection.abort(new Error('peer did not answer a liveness ping'))
-        })
-        .finally(() => { this.pinging.delete(st.id) })
-    }
-  }
-
-  private async ping (conn: Connection): Promise<void> {
-    const signal = AbortSignal.timeout(this.pingTimeoutMs)
-    const stream = await conn.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: false })
-    const data = crypto.getRandomValues(new Uint8Array(32))
-    try {
-      await new Promise<void>((resolve, reject) => {
-        let got = 0
-        const onAbort = (): void => { reject(new Error(`no ping reply within ${this.pingTimeoutMs} ms`)) }
-        signal.addEventListener('abort', onAbort, { once: true })
-        stream.addEventListener('message', (evt) => {
-          got += evt.data.byteLength
-          if (got >= data.length) {
-            signal.removeEventListener('abort', onAbort)
-            resolve()
-          }
-        })
-        stream.addEventListener('close', () => {
-          signal.removeEventListener('abort', onAbort)
-          if (got < data.length) reject(new Error('ping stream closed'))
-        })
-        stream.send(data)
-      })
-    } finally {
-      stream.close().catch(() => { stream.abort(new Error('ping done')) })
-    }
   }
 }
 
