@@ -19,7 +19,7 @@ export async function loadOrCreatePrivateKey (dataDir: string, log?: Log): Promi
   if (existing !== undefined) return existing
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const key = await generateKeyPair('Ed25519')
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`
+  const tmp = `${path}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`
   const fh = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600)
   try {
     await fh.writeFile(privateKeyToProtobuf(key))

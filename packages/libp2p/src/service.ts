@@ -197,7 +197,7 @@ class HearsaySyncService implements HearsaySync, Startable {
   constructor (components: HearsaySyncComponents, init: HearsaySyncInit = {}) {
     this.components = components
     this.protocol = init.protocol ?? PROTOCOL_ID
-    this.log = (init.logger ?? silentLogger()).forComponent('hearsay:libp2p')
+    this.log = (init.logger ?? silentLogger()).forComponent(`hearsay:libp2p:${components.peerId.toString().slice(-8)}`)
     this.maxFrameBytes = positive('maxFrameBytes', init.maxFrameBytes ?? MAX_FRAME_BYTES)
     if (this.maxFrameBytes < MIN_FRAME_BYTES) throw new ConfigError(`maxFrameBytes must be at least ${MIN_FRAME_BYTES}, got ${this.maxFrameBytes}`)
     this.dialOnDiscovery = init.dialOnDiscovery ?? true
