@@ -1,0 +1,61 @@
+/**
+ * Every default of `@hearsay/leveldb`, in one place. Each option that takes one of these documents
+ * it with `@default`.
+ */
+
+/** How a write must be stored before `append`, `replace`, `delete` and `setMeta` resolve. */
+export type Durability = 'process' | 'power'
+
+/**
+ * Default durability: `'power'`. Every write batch is fsynced before it resolves, so an
+ * acknowledged edit survives power loss and kernel panics, not only a killed process. Edge devices
+ * (Raspberry Pis on SD cards, laptops running out of battery) lose power far more often than
+ * servers; concurrent writes share one fsync (group commit), which keeps the cost per edit low.
+ */
+export const DURABILITY: Durability = 'power'
+
+/** A document is compacted automatically once it holds more than this many update records. */
+export const COMPACT_AFTER_UPDATES = 500
+
+/**
+ * A document is compacted automatically once the updates appended since its last compaction
+ * (everything but the snapshot) add up to more than this many bytes.
+ */
+export const COMPACT_AFTER_BYTES = 1024 * 1024
+
+/**
+ * Compaction merges updates with `Y.mergeUpdates` in groups of this many, then merges the results
+ * the same way until one update is left. Merging 10,000 small updates in one call takes ~1 s;
+ * in groups of 100 it takes ~35 ms. Between groups the event loop is given back.
+ */
+export const COMPACTION_MERGE_BATCH = 100
+
+/**
+ * Concurrent writes are committed together as one LevelDB batch (one fsync with `'power'`
+ * durability), up to this many bytes per batch. A single larger write is committed alone.
+ */
+export const MAX_COMMIT_BYTES = 4 * 1024 * 1024
+
+/** LevelDB block cache, in bytes (classic-level's own default is 8 MiB). */
+export const CACHE_SIZE_BYTES = 8 * 1024 * 1024
+
+/** LevelDB memtable size before it is written to a table file, in bytes (classic-level default). */
+export const WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+
+/** Most table files LevelDB keeps open at once (lower it on devices with a small fd limit). */
+export const MAX_OPEN_FILES = 1000
+
+/**
+ * Heads (counters and fingerprint) of recently written documents kept in memory, so an append
+ * costs no read. Least recently used ones beyond this are dropped once no write is in flight.
+ */
+export const HEAD_CACHE_ENTRIES = 4096
+
+/** Version of the on-disk layout written by this package. */
+export const FORMAT_VERSION = 1
+
+/** Longest document id accepted, in UTF-8 bytes (same as the engine's `MAX_DOC_ID_BYTES`). */
+export const MAX_DOC_ID_BYTES = 512
+
+/** Logger component name. */
+export const LOG_COMPONENT = 'hearsay:leveldb'
