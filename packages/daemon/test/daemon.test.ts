@@ -86,7 +86,7 @@ describe('hearsay start (real process)', () => {
   it('serves clients and the CLI; SIGTERM flushes and exits 0; the edit survives a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hs-daemon-'))
     expect((await run(['init', '--data-dir', dir])).code).toBe(0)
-    const env = { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_DURABILITY: 'power' }
+    const env = { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_DURABILITY: 'power', HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0' }
     const started = async (): Promise<{ proc: ReturnType<typeof hearsay>, url: string }> => {
       const proc = hearsay(['start'], env)
       cleanup.push(() => { proc.child.kill('SIGKILL') })
@@ -117,7 +117,7 @@ describe('hearsay start (real process)', () => {
 
   it('watch prints every change', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hs-watch-'))
-    const d = hearsay(['start', '--data-dir', dir, '--http-port', '0', '--log-level', 'warn'])
+    const d = hearsay(['start', '--data-dir', dir, '--http-port', '0', '--log-level', 'warn', '--mdns', 'false', '--listen', '/ip4/127.0.0.1/tcp/0'])
     cleanup.push(() => { d.child.kill('SIGKILL') })
     await waitFor(() => /serving (http:\/\/\S+)/.test(d.stderr()), { timeoutMs: 20_000 })
     const url = /serving (http:\/\/\S+)/.exec(d.stderr())![1]!
