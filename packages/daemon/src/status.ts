@@ -10,6 +10,17 @@ import type { YWebsocketStats } from './ywebsocket.js'
 export interface NetworkDiagnosis {
   discovery?: () => { mdns: string, detail: string, interfaces?: string[] }
   multiaddrs?: () => string[]
+  status?: () => { privateSwarm: boolean, connections: number, peers: DialReport[] }
+}
+
+/** The transport's view of a peer: how it was found and how dialling it goes. */
+export interface DialReport {
+  id: string
+  source: string
+  connected: boolean
+  dialFailures: number
+  nextDialAt?: number
+  unsupported: boolean
 }
 
 export type DaemonNode = HearsayNode & NetworkDiagnosis
@@ -58,6 +69,8 @@ export interface DaemonStatus {
   sync: SyncProgress
   discovery: { mdns: string, detail: string, interfaces?: string[] } | { mdns: 'unavailable', detail: string }
   multiaddrs: string[]
+  /** Transport details, when the transport has them (libp2p). */
+  network: { privateSwarm: boolean, connections: number, dials: DialReport[] } | undefined
   clients: YWebsocketStats
   metrics: NodeMetrics
 }
@@ -99,8 +112,19 @@ export function buildStatus (node: DaemonNode, extra: { version: string, started
       ? node.discovery()
       : { mdns: 'unavailable', detail: `the ${extra.transport} transport has no LAN discovery` },
     multiaddrs: node.multiaddrs?.() ?? [],
+    network: networkOf(node),
     clients: extra.clients,
     metrics
+  }
+}
+
+function networkOf (node: DaemonNode): DaemonStatus['network'] {
+  if (node.status === undefined) return undefined
+  const st = node.status()
+  return {
+    privateSwarm: st.privateSwarm,
+    connections: st.connections,
+    dials: st.peers.map(p => ({ id: p.id, source: p.source, connected: p.connected, dialFailures: p.dialFailures, ...(p.nextDialAt !== undefined ? { nextDialAt: p.nextDialAt } : {}), unsupported: p.unsupported }))
   }
 }
 
@@ -111,11 +135,19 @@ export function formatStatus (s: DaemonStatus): string {
   lines.push(`endpoint  ${s.endpoint}   up ${Math.round(s.uptimeMs / 1000)} s   ${s.clients.clients} client(s)`)
   for (const a of s.multiaddrs) lines.push(`listen    ${a}`)
   lines.push(`discovery ${s.discovery.mdns}: ${s.discovery.detail}`)
+  if (s.network !== undefined) lines.push(`swarm     ${s.network.privateSwarm ? 'private (swarm key)' : 'open (no swarm key)'}  ${s.network.connections} connection(s)`)
   const pct = s.sync.docsTotal > 0 ? Math.floor(100 * Math.min(1, s.sync.docsDone / s.sync.docsTotal)) : 100
-  lines.push(`sync      ${s.sync.inSync ? 'in sync' : 'syncing'}  docs ${s.sync.docsDone}/${s.sync.docsTotal} (${pct}%)  received ${formatBytes(s.sync.bytesReceived)} in ${s.sync.docsReceived} doc(s)  exchanges running ${s.sync.exchangesRunning}`)
+  const alone = !s.peers.some(p => p.connected)
+  lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  docs ${s.sync.docsDone}/${s.sync.docsTotal} (${pct}%)  received ${formatBytes(s.sync.bytesReceived)} in ${s.sync.docsReceived} doc(s)  exchanges running ${s.sync.exchangesRunning}`)
   if (s.peers.length === 0) lines.push('peers     none yet')
   for (const p of s.peers) {
     lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'in sync' : 'NOT in sync') : '-'}  ${p.docCount} doc(s)  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
+  }
+  const known = new Set(s.peers.map(p => p.id))
+  for (const d of s.network?.dials ?? []) {
+    if (known.has(d.id) && d.dialFailures === 0) continue
+    const why = d.unsupported ? 'does not speak Hearsay' : d.dialFailures > 0 ? `${d.dialFailures} failed dial(s)${d.nextDialAt !== undefined ? `, next in ${Math.max(0, Math.round((d.nextDialAt - Date.now()) / 1000))} s` : ''}` : d.connected ? 'connected' : 'dialling'
+    lines.push(`dial      ${d.id}  (${d.source}) ${why}`)
   }
   return lines.join('\n')
 }

@@ -101,7 +101,7 @@ describe('hearsay start (real process)', () => {
     const docs = await run(['docs', '--url', first.url])
     expect(docs.stdout.trim()).toBe('shopping')
     const status = await run(['status', '--url', first.url])
-    expect(status.stdout).toMatch(/sync +in sync +docs 1\/1/)
+    expect(status.stdout).toMatch(/sync +no peer connected +docs 1\/1/)
     c.provider.destroy()
 
     first.proc.child.kill('SIGTERM')

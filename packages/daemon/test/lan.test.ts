@@ -49,6 +49,8 @@ describe('two daemons over libp2p on loopback (real processes)', () => {
     await waitFor(() => ca.doc.getText('body').toString().startsWith('from b '))
     const status = await run(['status', '--url', b.url])
     expect(status.stdout).toMatch(/peer +\S+ +alive +in sync/)
+    expect(status.stdout).toMatch(/swarm +private \(swarm key\) +1 connection/)
+    expect((await b.status()).network).toMatchObject({ privateSwarm: true, connections: 1 })
 
     // C has another swarm key: it never gets the document
     expect((await c.status()).peers.filter((p: any) => p.connected)).toEqual([])
