@@ -69,6 +69,7 @@ describe.skipIf(missing !== undefined)('Hearsay Notes on two devices over libp2p
     await pb.locator('#notes li', { hasText: 'Plan' }).click({ timeout: 20_000 })
     await waitFor(async () => (await text(pb)) === 'Plan\nA', { message: 'desk sees the note' })
     await waitFor(async () => (await pa.textContent('#sync'))?.includes('in sync with 1 peer') === true, { timeoutMs: 10_000, message: 'laptop in sync' })
+    await waitFor(async () => (await pa.textContent('#presence'))?.includes('desk (Plan)') === true, { timeoutMs: 10_000, message: 'laptop sees the desk on the note' })
 
     // the desk's daemon goes away; both windows keep editing
     b.child.kill('SIGTERM')

@@ -29,3 +29,12 @@ export const DATA_MAP = 'data'
 
 /** Largest request body the endpoint accepts (`set` values). */
 export const MAX_BODY_BYTES = 1024 * 1024
+
+/** Awareness of a document's clients is shared with peers through this document prefix. */
+export const AWARENESS_DOC_PREFIX = '_awareness/'
+
+/** Local awareness changes are written for peers at most this often, in ms. */
+export const AWARENESS_WRITE_MS = 250
+
+/** Entries of `_awareness/<docId>` older than this are pruned, in ms. */
+export const AWARENESS_STALE_MS = 5 * 60_000

@@ -17,7 +17,7 @@ import type { Logger } from '@hearsay/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { WebSocketServer } from 'ws'
 import * as Y from 'yjs'
-import { DATA_MAP, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
+import { AWARENESS_DOC_PREFIX, DATA_MAP, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
 import { docToJSON, parseValue } from './content.js'
 import { DocHandles } from './handles.js'
 import { buildStatus } from './status.js'
@@ -75,7 +75,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   await node.start()
 
   const handles = new DocHandles(node)
-  const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'))
+  const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'), node.id)
   const watchers = new Set<ServerResponse>()
   let endpoint = ''
 
@@ -168,7 +168,10 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       res.end(text)
       return
     }
-    if (method === 'GET' && path === '/api/docs') return json(res, 200, { docs: node.docs().sort() })
+    if (method === 'GET' && path === '/api/docs') {
+      const all = url.searchParams.has('all')
+      return json(res, 200, { docs: node.docs().filter(d => all || !d.startsWith(AWARENESS_DOC_PREFIX)).sort() })
+    }
     if (path.startsWith('/api/docs/')) {
       const rest = path.slice('/api/docs/'.length)
       const slash = rest.indexOf('/')

@@ -4,7 +4,11 @@
  * connection as transaction origin, so they are never echoed back to it; every other change of the
  * document (other clients, LAN peers) goes out to every client of the room.
  *
- * Awareness (cursors, names) is relayed between the clients of this daemon only.
+ * Awareness (cursors, names) is relayed between the clients of this daemon, and bridged to the
+ * other devices through the Hearsay document `_awareness/<docId>` (map `states`: one entry per
+ * client, `<nodeId>/<clientID>` → its latest state, written at most every AWARENESS_WRITE_MS).
+ * Peers apply those entries to their own rooms; awareness's 30 s timeout removes clients of a
+ * device that went away, and entries older than AWARENESS_STALE_MS are pruned by whoever sees them.
  */
 import type { HearsayNode, Log } from '@hearsay/core'
 import * as decoding from 'lib0/decoding'
@@ -13,7 +17,8 @@ import type { WebSocket } from 'ws'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
 import type * as Y from 'yjs'
-import type { DocHandles } from './handles.js'
+import { AWARENESS_DOC_PREFIX, AWARENESS_STALE_MS, AWARENESS_WRITE_MS } from './constants.js'
+import type { DocHandle, DocHandles } from './handles.js'
 
 /** y-websocket message types. */
 export const MESSAGE_SYNC = 0
@@ -31,6 +36,30 @@ interface Room {
   offUpdate: () => void
 }
 
+/** One client's awareness state in `_awareness/<docId>`. */
+interface SharedState {
+  clientID: number
+  clock: number
+  /** JSON of the state. */
+  state: string
+  /** ms since epoch of the write. */
+  at: number
+}
+
+/** Transaction origin of the bridge's own writes, and of states it applies from peers. */
+const BRIDGE = Symbol('hearsay awareness bridge')
+
+function encodeStates (entries: Array<{ clientID: number, clock: number, state: string | null }>): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, entries.length)
+  for (const e of entries) {
+    encoding.writeVarUint(encoder, e.clientID)
+    encoding.writeVarUint(encoder, e.clock)
+    encoding.writeVarString(encoder, e.state ?? 'null')
+  }
+  return encoding.toUint8Array(encoder)
+}
+
 export interface YWebsocketStats {
   clients: number
   rooms: number
@@ -42,7 +71,7 @@ export class YWebsocketRooms {
   private readonly rooms = new Map<string, Promise<Room>>()
   private readonly stats = { messagesIn: 0, messagesOut: 0 }
 
-  constructor (private readonly handles: DocHandles, private readonly log: Log) {}
+  constructor (private readonly handles: DocHandles, private readonly log: Log, private readonly nodeId: string) {}
 
   snapshot (): YWebsocketStats {
     let clients = 0
@@ -113,9 +142,30 @@ export class YWebsocketRooms {
 
   private async createRoom (docId: string): Promise<Room> {
     const { doc, release } = await this.handles.acquire(docId)
+    let shared: DocHandle | undefined
+    if (!docId.startsWith(AWARENESS_DOC_PREFIX)) {
+      try {
+        shared = await this.handles.acquire(AWARENESS_DOC_PREFIX + docId)
+      } catch (err) {
+        release()
+        throw err
+      }
+    }
     const awareness = new awarenessProtocol.Awareness(doc)
     awareness.setLocalState(null) // the daemon itself has no presence
-    const room: Room = { docId, doc, awareness, conns: new Map(), release, offUpdate: () => {} }
+    const bridge = shared !== undefined ? this.bridge(awareness, shared) : undefined
+    const room: Room = {
+      docId,
+      doc,
+      awareness,
+      conns: new Map(),
+      release: () => {
+        bridge?.close()
+        shared?.release()
+        release()
+      },
+      offUpdate: () => {}
+    }
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
       const encoder = encoding.createEncoder()
       encoding.writeVarUint(encoder, MESSAGE_SYNC)
@@ -131,6 +181,7 @@ export class YWebsocketRooms {
         for (const id of added) controlled.add(id)
         for (const id of removed) controlled.delete(id)
       }
+      if (origin !== BRIDGE) bridge?.local(changed)
       const msg = awarenessMessage(awareness, changed)
       for (const ws of room.conns.keys()) this.send(ws, msg)
     }
@@ -173,6 +224,68 @@ export class YWebsocketRooms {
     }
   }
 
+  /** Mirror this room's local clients into `_awareness/<docId>`, and peers' entries into the room. */
+  private bridge (awareness: awarenessProtocol.Awareness, shared: DocHandle): { local: (ids: number[]) => void, close: () => void } {
+    const states = shared.doc.getMap<SharedState>('states')
+    const prefix = `${this.nodeId}/`
+    const dirty = new Set<number>()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const write = (): void => {
+      timer = undefined
+      const now = Date.now()
+      shared.doc.transact(() => {
+        for (const id of dirty) {
+          const state = awareness.getStates().get(id)
+          const key = prefix + String(id)
+          if (state === undefined) {
+            if (states.has(key)) states.delete(key)
+          } else {
+            states.set(key, { clientID: id, clock: awareness.meta.get(id)?.clock ?? 0, state: JSON.stringify(state), at: now })
+          }
+        }
+        for (const [key, e] of states.entries()) if (now - e.at > AWARENESS_STALE_MS) states.delete(key)
+      }, BRIDGE)
+      dirty.clear()
+    }
+    const apply = (entries: Array<{ clientID: number, clock: number, state: string | null }>): void => {
+      if (entries.length > 0) awarenessProtocol.applyAwarenessUpdate(awareness, encodeStates(entries), BRIDGE)
+    }
+    const onShared = (event: Y.YMapEvent<SharedState>, tr: Y.Transaction): void => {
+      if (tr.origin === BRIDGE) return
+      const entries: Array<{ clientID: number, clock: number, state: string | null }> = []
+      for (const [key, change] of event.changes.keys) {
+        if (key.startsWith(prefix)) continue
+        const e = states.get(key)
+        if (e !== undefined) entries.push(e)
+        else if (change.action === 'delete' && change.oldValue !== undefined) {
+          const old = change.oldValue as SharedState
+          entries.push({ clientID: old.clientID, clock: old.clock + 1, state: null })
+        }
+      }
+      apply(entries)
+    }
+    states.observe(onShared)
+    // what peers published before this room opened, and our own leftovers from a crash
+    const now = Date.now()
+    shared.doc.transact(() => {
+      for (const key of Array.from(states.keys())) if (key.startsWith(prefix)) states.delete(key)
+    }, BRIDGE)
+    apply(Array.from(states.values()).filter(e => now - e.at < awarenessProtocol.outdatedTimeout))
+    return {
+      local: ids => {
+        for (const id of ids) dirty.add(id)
+        timer ??= setTimeout(write, AWARENESS_WRITE_MS)
+      },
+      close: () => {
+        if (timer !== undefined) clearTimeout(timer)
+        for (const key of states.keys()) if (key.startsWith(prefix)) dirty.add(Number(key.slice(prefix.length)))
+        for (const id of dirty) awareness.states.delete(id)
+        write()
+        states.unobserve(onShared)
+      }
+    }
+  }
+
   private send (ws: WebSocket, msg: Uint8Array): void {
     if (ws.readyState !== ws.OPEN) return
     this.stats.messagesOut++
@@ -183,7 +296,7 @@ export class YWebsocketRooms {
     const controlled = room.conns.get(ws)
     if (controlled === undefined) return
     room.conns.delete(ws)
-    if (controlled.size > 0) awarenessProtocol.removeAwarenessStates(room.awareness, Array.from(controlled), null)
+    if (controlled.size > 0) awarenessProtocol.removeAwarenessStates(room.awareness, Array.from(controlled), ws)
     this.leaveIfEmpty(room)
   }
 

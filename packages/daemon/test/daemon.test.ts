@@ -50,6 +50,23 @@ describe('daemon endpoint', () => {
     await waitFor(() => Array.from(c2.provider.awareness.getStates().values()).some(s => (s as any).user?.name === 'laptop'))
   })
 
+  it('bridges awareness to the clients of another daemon, and removes it when the client leaves', async () => {
+    const [a, b] = await pair()
+    const ca = await client(a.url, 'shared')
+    const cb = await client(b.url, 'shared')
+    cleanup.push(() => { cb.provider.destroy() })
+    ca.provider.awareness.setLocalStateField('user', { name: 'laptop' })
+    const seesLaptop = (): boolean => Array.from(cb.provider.awareness.getStates().values()).some(s => (s as any).user?.name === 'laptop')
+    await waitFor(seesLaptop, { message: 'b sees a client of a' })
+    ca.provider.awareness.setLocalStateField('cursor', 7)
+    await waitFor(() => Array.from(cb.provider.awareness.getStates().values()).some(s => (s as any).cursor === 7), { message: 'update crosses' })
+    ca.provider.destroy()
+    await waitFor(() => !seesLaptop(), { message: 'b sees the laptop leave' })
+    // the bridge's document is not listed with the user's documents
+    expect(((await (await fetch(`${a.url}/api/docs`)).json()) as any).docs).toEqual([])
+    expect(((await (await fetch(`${a.url}/api/docs?all`)).json()) as any).docs).toEqual(['_awareness/shared'])
+  })
+
   it('serves status, metrics and the document API', async () => {
     const [a, b] = await pair()
     const put = await fetch(`${a.url}/api/docs/${encodeURIComponent('config/pi-1')}/intervalMs`, { method: 'PUT', body: '2000' })

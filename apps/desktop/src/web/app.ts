@@ -3,18 +3,17 @@
  * Hearsay Notes, the browser side. Everything goes through the local daemon's y-websocket
  * endpoint; the daemon syncs the documents with the other devices of the LAN.
  *
- * Documents: `notes/index` (map `titles`: note id → title), `notes/<id>` (text `body`),
- * `notes/presence` (map `devices`: who has which note open, refreshed every few seconds).
+ * Documents: `notes/index` (map `titles`: note id → title), `notes/<id>` (text `body`).
+ * Presence is y-websocket awareness on `notes/index` (`user: { name, note }`); the daemon
+ * shares it with the other devices.
  */
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { bindTextarea } from './textarea.js'
 
-const PRESENCE_MS = 3_000
-const PRESENCE_STALE_MS = 12_000
 const STATUS_MS = 1_000
 
-interface Presence { name: string, note: string | null, at: number }
+interface Presence { name: string, note: string | null }
 interface PeerReport { id: string, state: string, connected: boolean, inSync: boolean, docCount: number, lastSeenMsAgo: number }
 interface Status {
   id: string
@@ -38,8 +37,17 @@ function connect (room: string): { doc: Y.Doc, provider: WebsocketProvider } {
 // --- the list of notes ----------------------------------------------------------------------
 const index = connect('notes/index')
 const titles = index.doc.getMap<string>('titles')
-const presence = connect('notes/presence')
-const devices = presence.doc.getMap<Presence>('devices')
+const awareness = index.provider.awareness
+
+/** Other windows, on this device or others: awareness states except ours. */
+function others (): Presence[] {
+  const out: Presence[] = []
+  for (const [id, state] of awareness.getStates()) {
+    const user = (state as { user?: Presence }).user
+    if (id !== awareness.clientID && user !== undefined) out.push(user)
+  }
+  return out
+}
 
 let current: { id: string, doc: Y.Doc, provider: WebsocketProvider, unbind: () => void } | undefined
 
@@ -52,11 +60,11 @@ function renderList (): void {
     li.dataset.id = id
     li.textContent = titles.get(id) || 'Untitled'
     if (current?.id === id) li.classList.add('active')
-    const here = Array.from(devices.entries()).filter(([k, p]) => k !== session && p.note === id && Date.now() - p.at < PRESENCE_STALE_MS)
+    const here = others().filter(p => p.note === id)
     if (here.length > 0) {
       const badge = document.createElement('span')
       badge.className = 'badge'
-      badge.textContent = here.map(([, p]) => p.name).join(', ')
+      badge.textContent = here.map(p => p.name).join(', ')
       li.append(badge)
     }
     li.addEventListener('click', () => { openNote(id) })
@@ -64,7 +72,7 @@ function renderList (): void {
   }
 }
 titles.observe(renderList)
-devices.observe(() => { renderList(); renderPresence() })
+awareness.on('change', () => { renderList(); renderPresence() })
 
 function titleOf (text: string): string {
   return text.split('\n', 1)[0]!.trim().slice(0, 60)
@@ -78,7 +86,6 @@ function openNote (id: string): void {
     current.doc.destroy()
   }
   const { doc, provider } = connect(`notes/${id}`)
-  provider.awareness.setLocalStateField('user', { name: deviceName })
   const body = doc.getText('body')
   const editor = $<HTMLTextAreaElement>('editor')
   editor.disabled = false
@@ -90,8 +97,8 @@ function openNote (id: string): void {
   body.observe(onBody)
   current = { id, doc, provider, unbind: () => { unbindText(); body.unobserve(onBody) } }
   location.hash = id
+  announce()
   renderList()
-  beat()
   editor.focus()
 }
 
@@ -102,19 +109,14 @@ $('new-note').addEventListener('click', () => {
 })
 
 // --- presence -----------------------------------------------------------------------------
-function beat (): void {
-  devices.set(session, { name: deviceName, note: current?.id ?? null, at: Date.now() })
-  // whoever sees a stale entry removes it
-  for (const [k, p] of devices.entries()) if (k !== session && Date.now() - p.at > 5 * PRESENCE_STALE_MS) devices.delete(k)
+function announce (): void {
+  awareness.setLocalStateField('user', { name: deviceName, note: current?.id ?? null })
 }
-setInterval(beat, PRESENCE_MS)
-addEventListener('pagehide', () => { devices.delete(session) })
+announce()
 
 function renderPresence (): void {
-  const others = Array.from(devices.entries())
-    .filter(([k, p]) => k !== session && Date.now() - p.at < PRESENCE_STALE_MS)
-    .map(([, p]) => `${p.name}${p.note !== null ? ` (${titles.get(p.note) || 'Untitled'})` : ''}`)
-  $('presence').textContent = others.length > 0 ? `Also here: ${others.join(', ')}` : 'Nobody else here'
+  const list = others().map(p => `${p.name}${p.note !== null ? ` (${titles.get(p.note) || 'Untitled'})` : ''}`)
+  $('presence').textContent = list.length > 0 ? `Also here: ${list.join(', ')}` : 'Nobody else here'
 }
 
 const nameInput = $<HTMLInputElement>('name')
@@ -122,8 +124,7 @@ nameInput.value = deviceName
 nameInput.addEventListener('change', () => {
   deviceName = nameInput.value.trim() || deviceName
   localStorage.setItem('hearsay-notes-name', deviceName)
-  current?.provider.awareness.setLocalStateField('user', { name: deviceName })
-  beat()
+  announce()
 })
 
 // --- status panel ---------------------------------------------------------------------------
