@@ -30,6 +30,9 @@ export const ANTI_ENTROPY_MODE = 'push-pull'
 /** Default interval between periodic anti-entropy rounds, in ms. */
 export const ANTI_ENTROPY_INTERVAL_MS = 1000
 
+/** Peers reconciled with in each periodic anti-entropy round. */
+export const ANTI_ENTROPY_FANOUT = 1
+
 /** Each round waits `interval * (1 ± jitter)`, so peers do not fall into lock-step. */
 export const ANTI_ENTROPY_JITTER = 0.25
 

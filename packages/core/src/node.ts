@@ -11,7 +11,7 @@
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
 import {
-  ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
+  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, RETRY_QUEUE_BYTES, SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
 } from './constants.js'
 import { Documents, type Timers } from './documents.js'
@@ -33,8 +33,14 @@ export type { AntiEntropyMode } from './protocol.js'
 export interface AntiEntropyOptions {
   /** Which way documents travel in periodic rounds. @default 'push-pull' */
   mode?: AntiEntropyMode
-  /** Mean time between periodic rounds, in ms; each round picks one random connected peer. @default 1000 */
+  /** Mean time between periodic rounds, in ms; each round picks `fanout` random connected peers. @default 1000 */
   intervalMs?: number
+  /**
+   * Peers reconciled with in each periodic round. Each extra peer costs one more exchange per
+   * round; an update reaches everyone in fewer rounds (about log base 2k+1 of n for push-pull).
+   * @default ANTI_ENTROPY_FANOUT (1)
+   */
+  fanout?: number
   /** Each wait is `intervalMs * (1 ± jitter)`. @default 0.25 */
   jitter?: number
   /**
@@ -66,6 +72,11 @@ export interface NodeOptions {
   maxLoadedDocs?: number
   /** How long local updates wait to be batched into one live frame, in ms. @default 0 (next tick) */
   liveBatchMs?: number
+  /**
+   * Send local updates to connected peers at once (direct mail). Off, they travel only by
+   * anti-entropy, as in the propagation benchmark. @default true
+   */
+  live?: boolean
   /** Most bytes of live updates kept for a peer while it is away. @default RETRY_QUEUE_BYTES (4 MiB) */
   retryQueueBytes?: number
   /** Bytes waiting on a channel past which live frames to that peer are shed. @default SEND_QUEUE_BYTES (8 MiB) */
@@ -78,6 +89,12 @@ export interface NodeOptions {
   seed?: number
   /** Clock and timers; the simulator passes virtual ones. @default real timers */
   timers?: Timers
+  /**
+   * Yjs client id for each document the node loads.
+   * @remarks For deterministic simulations only: ids must never repeat across nodes, restarts
+   * and loads, or documents are corrupted. @default random (Yjs)
+   */
+  newClientId?: () => number
 }
 
 export interface PeerInfo {
@@ -173,6 +190,8 @@ function checkAntiEntropy (ae: AntiEntropyOptions | undefined): void {
   }
   checkNumber('antiEntropy.intervalMs', ae.intervalMs, 1)
   checkNumber('antiEntropy.timeoutMs', ae.timeoutMs, 1)
+  checkNumber('antiEntropy.fanout', ae.fanout, 1)
+  if (ae.fanout !== undefined && !Number.isInteger(ae.fanout)) throw new ConfigError(`antiEntropy.fanout must be an integer, got ${ae.fanout}`)
   if (ae.jitter !== undefined && !(ae.jitter >= 0 && ae.jitter < 1)) throw new ConfigError(`antiEntropy.jitter must be in [0, 1), got ${ae.jitter}`)
 }
 
@@ -203,7 +222,16 @@ export function createNode (options: NodeOptions): HearsayNode {
   const liveBatchMs = options.liveBatchMs ?? LIVE_BATCH_MS
   const retryQueueBytes = options.retryQueueBytes ?? RETRY_QUEUE_BYTES
   const statusIntervalMs = options.statusIntervalMs ?? STATUS_INTERVAL_MS
-  const ae = { mode: ANTI_ENTROPY_MODE as AntiEntropyMode, intervalMs: ANTI_ENTROPY_INTERVAL_MS, jitter: ANTI_ENTROPY_JITTER, enabled: true, onConnect: true, timeoutMs: EXCHANGE_TIMEOUT_MS }
+  const live = options.live ?? true
+  const ae = {
+    mode: ANTI_ENTROPY_MODE as AntiEntropyMode,
+    intervalMs: ANTI_ENTROPY_INTERVAL_MS,
+    fanout: ANTI_ENTROPY_FANOUT,
+    jitter: ANTI_ENTROPY_JITTER,
+    enabled: true,
+    onConnect: true,
+    timeoutMs: EXCHANGE_TIMEOUT_MS
+  }
   Object.assign(ae, stripUndefined(options.antiEntropy ?? {}))
 
   const events = new Emitter<NodeEvents>()
@@ -226,9 +254,10 @@ export function createNode (options: NodeOptions): HearsayNode {
     maxLoadedDocs: options.maxLoadedDocs ?? 1000,
     storageBatchMs: options.storageBatchMs ?? STORAGE_BATCH_MS,
     timers,
+    newClientId: options.newClientId,
     onChange (docId, update, origin) {
       const from = origin instanceof Session ? origin.remoteId : undefined
-      if (from === undefined) queueLive({ docId, update })
+      if (from === undefined && live) queueLive({ docId, update })
       scheduleStatus()
       events.emit('doc:update', { docId, update, peerId: from })
     }
@@ -398,15 +427,22 @@ export function createNode (options: NodeOptions): HearsayNode {
     }, wait)
   }
 
+  /** Reconcile with `fanout` random connected peers, those that missed live updates first. */
   function runRound (): void {
     const open = [...peers.values()].filter(p => p.session?.state === 'open')
     if (open.length === 0) return
     const needy = open.filter(p => p.needsRepair)
-    const p = rng.pick(needy.length > 0 ? needy : open)
-    const s = p.session as Session
-    if (s.activeInitiated > 0) return
-    p.needsRepair = false
-    s.startExchange(ae.mode, ae.timeoutMs).catch((err: Error) => { log('anti-entropy round with %s failed: %s', p.id, err.message) })
+    const picked = ae.fanout === 1
+      ? [rng.pick(needy.length > 0 ? needy : open)]
+      : needy.length >= ae.fanout
+      ? rng.shuffle(needy).slice(0, ae.fanout)
+      : [...needy, ...rng.shuffle(open.filter(p => !p.needsRepair)).slice(0, ae.fanout - needy.length)]
+    for (const p of picked) {
+      const s = p.session as Session
+      if (s.activeInitiated > 0) continue
+      p.needsRepair = false
+      s.startExchange(ae.mode, ae.timeoutMs).catch((err: Error) => { log('anti-entropy round with %s failed: %s', p.id, err.message) })
+    }
   }
 
   const requireStarted = (): void => {
