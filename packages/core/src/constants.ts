@@ -57,6 +57,21 @@ export const DIGEST_BUCKET_SIZE = 32
 /** How long local updates wait to be batched into one live frame, in ms (0: next tick). */
 export const LIVE_BATCH_MS = 0
 
+/** How fresh updates spread by default: direct mail while fully connected, rumors otherwise. */
+export const PROPAGATION_MODE = 'auto'
+
+/** Peers a rumor is passed to at each hop. */
+export const RUMOR_FANOUT = 3
+
+/** A rumor is not passed on after this many hops. */
+export const RUMOR_MAX_HOPS = 8
+
+/** Update ids remembered to recognise a rumor already seen (oldest forgotten first). */
+export const RUMOR_SEEN_IDS = 10_000
+
+/** In `auto` mode, a disconnected peer heard from within this many ms makes a node spread rumors. */
+export const RUMOR_ABSENT_PEER_MS = 5 * 60_000
+
 /** Most bytes of live updates queued per disconnected peer; past this the queue is dropped and anti-entropy repairs. */
 export const RETRY_QUEUE_BYTES = 4 * 1024 * 1024
 

@@ -12,7 +12,8 @@ import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
 import {
   ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
-  MIN_FRAME_BYTES, RETRY_QUEUE_BYTES, SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
+  MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
+  SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
 } from './constants.js'
 import { Documents, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
@@ -23,12 +24,32 @@ import { silentLogger, type Logger } from './logger.js'
 import { createMemoryStorage } from './memory-storage.js'
 import { FRAME_OVERHEAD, type AntiEntropyMode, type LiveEntry } from './protocol.js'
 import { createRandom } from './random.js'
+import { RumorMill, type PropagationMode } from './rumor.js'
 import { Session, type Counters, type SessionHost } from './session.js'
 import type { Storage } from './storage.js'
 import type { Channel, Transport } from './transport.js'
 
 export type { SyncReport } from './exchange.js'
 export type { AntiEntropyMode } from './protocol.js'
+export type { PropagationMode } from './rumor.js'
+
+/**
+ * How fresh updates spread (see rumor.ts). Anti-entropy repairs whatever either way misses.
+ * @remarks `auto` sends direct mail while every peer heard from in the last `absentPeerMs` is
+ * connected, and rumors as soon as one of them is not (a partial mesh).
+ */
+export interface PropagationOptions {
+  /** 'direct': to every connected peer; 'rumor': to `fanout` random peers, passed on hop by hop. @default 'auto' */
+  mode?: PropagationMode
+  /** Peers a rumor goes to at each hop. @default RUMOR_FANOUT (3) */
+  fanout?: number
+  /** A rumor that has made this many hops is not passed on. @default RUMOR_MAX_HOPS (8) */
+  maxHops?: number
+  /** Update ids remembered so a rumor is passed on only on its first receipt. @default RUMOR_SEEN_IDS (10000) */
+  seenIds?: number
+  /** In `auto` mode, disconnected peers heard from within this many ms count as absent members. @default RUMOR_ABSENT_PEER_MS (5 min) */
+  absentPeerMs?: number
+}
 
 export interface AntiEntropyOptions {
   /** Which way documents travel in periodic rounds. @default 'push-pull' */
@@ -77,6 +98,7 @@ export interface NodeOptions {
    * anti-entropy, as in the propagation benchmark. @default true
    */
   live?: boolean
+  propagation?: PropagationOptions
   /** Most bytes of live updates kept for a peer while it is away. @default RETRY_QUEUE_BYTES (4 MiB) */
   retryQueueBytes?: number
   /** Bytes waiting on a channel past which live frames to that peer are shed. @default SEND_QUEUE_BYTES (8 MiB) */
@@ -209,6 +231,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   checkNumber('retryQueueBytes', options.retryQueueBytes, 0)
   checkNumber('sendQueueBytes', options.sendQueueBytes, 0)
   checkNumber('statusIntervalMs', options.statusIntervalMs, 0)
+  checkPropagation(options.propagation)
   checkNumber('storageBatchMs', options.storageBatchMs, 0)
 
   const id = options.id
@@ -217,12 +240,21 @@ export function createNode (options: NodeOptions): HearsayNode {
   const logger = options.logger ?? silentLogger()
   const log = logger.forComponent(`hearsay:node:${id.slice(-8)}`)
   const timers = options.timers ?? realTimers
-  const rng = createRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32))
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32)
+  const rng = createRandom(seed)
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES
   const liveBatchMs = options.liveBatchMs ?? LIVE_BATCH_MS
   const retryQueueBytes = options.retryQueueBytes ?? RETRY_QUEUE_BYTES
   const statusIntervalMs = options.statusIntervalMs ?? STATUS_INTERVAL_MS
   const live = options.live ?? true
+  const propagation = {
+    mode: PROPAGATION_MODE as PropagationMode,
+    fanout: RUMOR_FANOUT,
+    maxHops: RUMOR_MAX_HOPS,
+    seenIds: RUMOR_SEEN_IDS,
+    absentPeerMs: RUMOR_ABSENT_PEER_MS,
+    ...stripUndefined(options.propagation ?? {})
+  }
   const ae = {
     mode: ANTI_ENTROPY_MODE as AntiEntropyMode,
     intervalMs: ANTI_ENTROPY_INTERVAL_MS,
@@ -234,10 +266,11 @@ export function createNode (options: NodeOptions): HearsayNode {
   }
   Object.assign(ae, stripUndefined(options.antiEntropy ?? {}))
 
+  const rumors = new RumorMill(propagation, createRandom(seed ^ 0x52554d52))
   const events = new Emitter<NodeEvents>()
   const counters: Counters = {
     bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, framesRejected: 0, liveUpdatesSent: 0,
-    liveUpdatesReceived: 0, liveFramesShed: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0
+    liveUpdatesReceived: 0, liveFramesShed: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0
   }
   let retryQueueOverflows = 0
   const peers = new Map<string, KnownPeer>()
@@ -315,6 +348,11 @@ export function createNode (options: NodeOptions): HearsayNode {
     },
     onLiveApplied (session) {
       peer(session.remoteId).lastSeen = timers.now()
+    },
+    onRumorApplied (session, hops, entries) {
+      peer(session.remoteId).lastSeen = timers.now()
+      const fresh = rumors.fresh(entries)
+      if (fresh.length > 0 && rumors.forwards(hops)) spread(fresh, hops + 1, session.remoteId)
     }
   }
 
@@ -345,9 +383,11 @@ export function createNode (options: NodeOptions): HearsayNode {
     liveQueue = []
     const entries: LiveEntry[] = []
     for (const [docId, updates] of byDoc) entries.push({ docId, update: updates.length === 1 ? updates[0] as Uint8Array : Y.mergeUpdates(updates) })
+    const rumor = spreadsRumors()
+    if (rumor) spread(rumors.fresh(entries), 1, undefined)
     for (const p of peers.values()) {
       if (p.session?.state === 'open') {
-        sendBatches(p.session, entries)
+        if (!rumor) sendBatches(p.session, entries)
       } else if (!p.needsRepair) {
         for (const e of entries) {
           p.retry.push(e)
@@ -364,15 +404,33 @@ export function createNode (options: NodeOptions): HearsayNode {
     }
   }
 
-  /** Send entries in frames that fit the session; anything too large for a frame goes by anti-entropy. */
-  function sendBatches (session: Session, entries: LiveEntry[]): void {
+  /** Rumors in `auto` mode: some peer heard from recently is not connected, so direct mail would miss it. */
+  function spreadsRumors (): boolean {
+    if (propagation.mode !== 'auto') return propagation.mode === 'rumor'
+    const now = timers.now()
+    for (const p of peers.values()) if (p.session?.state !== 'open' && now - p.lastSeen <= propagation.absentPeerMs) return true
+    return false
+  }
+
+  /** Send a rumor's entries to `fanout` random connected peers other than the one it came from. */
+  function spread (entries: LiveEntry[], hops: number, from: string | undefined): void {
+    if (entries.length === 0) return
+    const open = [...peers.values()].filter(p => p.session?.state === 'open' && p.id !== from)
+    for (const p of rumors.targets(open)) sendBatches(p.session as Session, entries, hops)
+  }
+
+  /**
+   * Send entries in frames that fit the session, as Live frames, or Rumor frames when `hops` is
+   * given; anything too large for a frame goes by anti-entropy.
+   */
+  function sendBatches (session: Session, entries: LiveEntry[], hops?: number): void {
     const budget = session.frameLimit - FRAME_OVERHEAD - 16
     let batch: LiveEntry[] = []
     let size = 0
     let shed = false
     const p = peer(session.remoteId)
     const send = (): void => {
-      if (batch.length > 0 && !session.sendLive(batch)) shed = true
+      if (batch.length > 0 && !(hops === undefined ? session.sendLive(batch) : session.sendRumor(hops, batch))) shed = true
       batch = []
       size = 0
     }
@@ -526,6 +584,18 @@ export function createNode (options: NodeOptions): HearsayNode {
     },
     on: (event, fn) => events.on(event, fn)
   }
+}
+
+function checkPropagation (o: PropagationOptions | undefined): void {
+  if (o === undefined) return
+  if (o.mode !== undefined && !['auto', 'direct', 'rumor'].includes(o.mode)) {
+    throw new ConfigError(`propagation.mode must be 'auto', 'direct' or 'rumor', got ${JSON.stringify(o.mode)}`)
+  }
+  checkNumber('propagation.fanout', o.fanout, 1)
+  checkNumber('propagation.maxHops', o.maxHops, 1)
+  if (o.maxHops !== undefined && o.maxHops > 254) throw new ConfigError(`propagation.maxHops must be at most 254, got ${o.maxHops}`)
+  checkNumber('propagation.seenIds', o.seenIds, 1)
+  checkNumber('propagation.absentPeerMs', o.absentPeerMs, 0)
 }
 
 function stripUndefined<T extends object> (o: T): Partial<T> {

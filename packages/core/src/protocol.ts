@@ -13,7 +13,8 @@ export const MessageType = {
   Live: 2,
   Sync: 3,
   Status: 4,
-  Close: 5
+  Close: 5,
+  Rumor: 6
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]
 
@@ -67,10 +68,12 @@ export interface SyncMessage {
   items: SyncItem[]
 }
 
+/** Updates spread by rumor mongering; `hops` counts the nodes it passed through (1 from its origin). */
+export interface RumorMessage { type: typeof MessageType.Rumor, hops: number, entries: LiveEntry[] }
 export interface StatusMessage { type: typeof MessageType.Status, root: Uint8Array, docCount: number }
 export interface CloseMessage { type: typeof MessageType.Close, reason: string }
 
-export type Message = HelloMessage | LiveMessage | SyncMessage | StatusMessage | CloseMessage
+export type Message = HelloMessage | LiveMessage | SyncMessage | StatusMessage | CloseMessage | RumorMessage
 
 const SYNC_FROM_INITIATOR = 1
 const SYNC_MORE = 2
@@ -118,6 +121,16 @@ export function encodeLive (entries: LiveEntry[]): Uint8Array {
   for (const e of entries) size += e.docId.length * 3 + e.update.length + 10
   return frame(MessageType.Live, w => {
     w.varuint(entries.length)
+    for (const e of entries) w.string(e.docId).bytes(e.update)
+  }, size)
+}
+
+export function encodeRumor (hops: number, entries: LiveEntry[]): Uint8Array {
+  if (!Number.isInteger(hops) || hops < 1 || hops > 255) throw new RangeError(`rumor hops must be 1..255, got ${hops}`)
+  let size = 9
+  for (const e of entries) size += e.docId.length * 3 + e.update.length + 10
+  return frame(MessageType.Rumor, w => {
+    w.u8(hops).varuint(entries.length)
     for (const e of entries) w.string(e.docId).bytes(e.update)
   }, size)
 }
@@ -204,6 +217,14 @@ function readItem (r: Reader): SyncItem {
   }
 }
 
+function readEntries (r: Reader, what: string): LiveEntry[] {
+  const n = r.varuint('entry count')
+  if (n > r.remaining) throw new FrameError(`malformed ${what} frame: ${n} entries cannot fit in ${r.remaining} bytes`)
+  const entries: LiveEntry[] = []
+  for (let i = 0; i < n; i++) entries.push({ docId: readDocId(r), update: r.bytes('update') })
+  return entries
+}
+
 /**
  * Decode one frame. Throws `FrameTooLargeError` past `maxFrameBytes`, `ProtocolVersionError` for
  * another version, and `FrameError` for anything else that is not exactly a valid message.
@@ -225,12 +246,13 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
       message = { type, nodeId, maxFrameBytes: r.varuint('max frame'), root: r.raw(FINGERPRINT_BYTES, 'root'), docCount: r.varuint('document count') }
       break
     }
-    case MessageType.Live: {
-      const n = r.varuint('entry count')
-      if (n > r.remaining) throw new FrameError(`malformed live frame: ${n} entries cannot fit in ${r.remaining} bytes`)
-      const entries: LiveEntry[] = []
-      for (let i = 0; i < n; i++) entries.push({ docId: readDocId(r), update: r.bytes('update') })
-      message = { type, entries }
+    case MessageType.Live:
+      message = { type, entries: readEntries(r, 'live') }
+      break
+    case MessageType.Rumor: {
+      const hops = r.u8('hops')
+      if (hops === 0) throw new FrameError('malformed rumor: 0 hops')
+      message = { type, hops, entries: readEntries(r, 'rumor') }
       break
     }
     case MessageType.Sync: {

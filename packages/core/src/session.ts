@@ -11,7 +11,7 @@ import { PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
 import { Exchange, type SyncReport } from './exchange.js'
 import type { Log } from './logger.js'
 import {
-  ItemKind, MessageType, SYNC_HEADER_BYTES, decodeFrame, encodeClose, encodeHello, encodeLive, encodeStatus, encodeSync,
+  ItemKind, MessageType, SYNC_HEADER_BYTES, decodeFrame, encodeClose, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync,
   itemSizeEstimate, type AntiEntropyMode, type LiveEntry, type Message, type SyncItem, type SyncMessage
 } from './protocol.js'
 import type { Channel, ChannelHandler } from './transport.js'
@@ -31,6 +31,8 @@ export interface SessionHost {
   onClosed(session: Session, reason: string): void
   onStatus(session: Session, root: Uint8Array, docCount: number): void
   onLiveApplied(session: Session, entries: LiveEntry[]): void
+  /** A rumor's updates were applied (see rumor.ts); the node decides whether to pass it on. */
+  onRumorApplied(session: Session, hops: number, entries: LiveEntry[]): void
 }
 
 export interface Counters {
@@ -42,6 +44,9 @@ export interface Counters {
   liveUpdatesSent: number
   liveUpdatesReceived: number
   liveFramesShed: number
+  /** Updates sent in rumors, first-hand and forwarded. */
+  rumorUpdatesSent: number
+  rumorUpdatesReceived: number
   exchangesStarted: number
   exchangesCompleted: number
   exchangesFailed: number
@@ -119,6 +124,18 @@ export class Session implements ChannelHandler {
     return true
   }
 
+  /** Send a rumor unless the channel is backed up; false when shed (anti-entropy repairs). */
+  sendRumor (hops: number, entries: LiveEntry[]): boolean {
+    if (this.state !== 'open') return false
+    if (this.queuedBytes > this.host.sendQueueBytes) {
+      this.host.counters.liveFramesShed++
+      return false
+    }
+    this.send(encodeRumor(hops, entries))
+    this.host.counters.rumorUpdatesSent += entries.length
+    return true
+  }
+
   sendStatus (root: Uint8Array, docCount: number): void {
     if (this.state === 'open') this.send(encodeStatus({ root, docCount }))
   }
@@ -140,6 +157,7 @@ export class Session implements ChannelHandler {
     switch (msg.type) {
       case MessageType.Hello: return this.onHello(msg.nodeId, msg.maxFrameBytes, msg.root, msg.docCount)
       case MessageType.Live: return this.onLive(msg.entries)
+      case MessageType.Rumor: return this.onRumor(msg.hops, msg.entries)
       case MessageType.Sync: return this.enqueue(async () => { await this.onSync(msg, frame.length) })
       case MessageType.Status: return this.host.onStatus(this, msg.root, msg.docCount)
       case MessageType.Close:
@@ -178,6 +196,15 @@ export class Session implements ChannelHandler {
       for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this)
       this.host.counters.liveUpdatesReceived += entries.length
       this.host.onLiveApplied(this, entries)
+    })
+  }
+
+  private onRumor (hops: number, entries: LiveEntry[]): void {
+    this.enqueue(async () => {
+      for (const e of entries) validateUpdate(e.docId, e.update)
+      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this)
+      this.host.counters.rumorUpdatesReceived += entries.length
+      this.host.onRumorApplied(this, hops, entries)
     })
   }
 

@@ -3,7 +3,7 @@ import { crc32 } from '../src/bytes.js'
 import { PROTOCOL_VERSION } from '../src/constants.js'
 import { createMemoryNetwork, createNode, type HearsayNode, type MemoryNetwork } from '../src/index.js'
 import {
-  ItemKind, decodeFrame, encodeClose, encodeHello, encodeLive, encodeStatus, encodeSync
+  ItemKind, decodeFrame, encodeClose, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync
 } from '../src/protocol.js'
 import { waitFor } from '../src/testing/index.js'
 import { content } from './helpers.js'
@@ -28,7 +28,8 @@ const samples: Record<string, () => Uint8Array> = {
     ]
   }),
   status: () => encodeStatus({ root: fp, docCount: 7 }),
-  close: () => encodeClose('bye')
+  close: () => encodeClose('bye'),
+  rumor: () => encodeRumor(3, [{ docId: 'notes/1', update: validUpdate() }])
 }
 
 function validUpdate (): Uint8Array {
@@ -82,6 +83,11 @@ describe('frame decoding', () => {
       })
     })
   }
+  it('a rumor with 0 hops: FrameError', () => {
+    const f = samples.rumor?.() as Uint8Array
+    f[2] = 0
+    expect(() => decodeFrame(reseal(f), MAX)).toThrowError(/0 hops/)
+  })
   it('unknown message type: FrameError', () => {
     const f = samples.status?.() as Uint8Array
     f[1] = 99
@@ -111,7 +117,7 @@ describe('a peer sending bad frames', () => {
     'wrong version': f => { const g = f.slice(); g[0] = 7; return reseal(g) }
   }
 
-  for (const type of ['live', 'sync', 'status', 'close', 'hello']) {
+  for (const type of ['live', 'sync', 'status', 'close', 'hello', 'rumor']) {
     for (const [how, mangle] of Object.entries(bad)) {
       it(`${how} ${type} frame: session closed with a reason, documents untouched, others still served`, async () => {
         const { net, a, b, c } = await setup()
