@@ -78,7 +78,9 @@ export async function nodeRun (n: number, mode: AntiEntropyMode, fanout: number,
       seed: seed * 10_000 + i,
       live: false,
       newClientId: () => clientId++,
-      antiEntropy: { mode, fanout, intervalMs: INTERVAL_MS, jitter: 0, onConnect: false }
+      antiEntropy: { mode, fanout, intervalMs: INTERVAL_MS, jitter: 0, onConnect: false },
+      // only anti-entropy traffic is counted
+      cluster: { enabled: false }
     }))
   }
   for (const node of nodes) await node.start()

@@ -72,6 +72,21 @@ export const RUMOR_SEEN_IDS = 10_000
 /** In `auto` mode, a disconnected peer heard from within this many ms makes a node spread rumors. */
 export const RUMOR_ABSENT_PEER_MS = 5 * 60_000
 
+/** Cluster state is gossiped (and the heartbeat bumped) this often, in ms. */
+export const CLUSTER_INTERVAL_MS = 1000
+
+/** A member not heard from for this long is suspected, in ms. */
+export const CLUSTER_SUSPECT_MS = 5000
+
+/** A member not heard from for this long is considered dead, in ms. */
+export const CLUSTER_DEAD_MS = 30_000
+
+/** Largest batch of cluster entries sent in one answer, in bytes (the Scuttlebutt MTU). */
+export const CLUSTER_MAX_MESSAGE_BYTES = 16 * 1024
+
+/** Longest value of a cluster state entry (`setMeta`), in bytes. */
+export const CLUSTER_MAX_VALUE_BYTES = 1024
+
 /** Most bytes of live updates queued per disconnected peer; past this the queue is dropped and anti-entropy repairs. */
 export const RETRY_QUEUE_BYTES = 4 * 1024 * 1024
 

@@ -13,6 +13,8 @@ export type { VirtualClock, ScopedTimers } from './virtual-clock.js'
 export { createRandom } from './random.js'
 export type { Random } from './random.js'
 export { createNode } from './node.js'
-export type { HearsayNode, NodeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiEntropyOptions, SyncReport, AntiEntropyMode } from './node.js'
+export type { HearsayNode, NodeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiEntropyOptions, SyncReport, AntiEntropyMode,
+  PropagationOptions, PropagationMode, ClusterOptions, MemberState
+} from './node.js'
 export type { Timers } from './documents.js'
 export { docFingerprint, validateDocId } from './fingerprint.js'

@@ -10,13 +10,16 @@
  */
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
+import { ClusterState, type MemberState } from './cluster.js'
 import {
-  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
+  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
+  CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
   SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
 } from './constants.js'
 import { Documents, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
+import { MAX_GOSSIP_KEY_BYTES } from './protocol.js'
 import { Emitter } from './events.js'
 import type { SyncReport } from './exchange.js'
 import { validateDocId } from './fingerprint.js'
@@ -32,6 +35,25 @@ import type { Channel, Transport } from './transport.js'
 export type { SyncReport } from './exchange.js'
 export type { AntiEntropyMode } from './protocol.js'
 export type { PropagationMode } from './rumor.js'
+export type { MemberState } from './cluster.js'
+
+/**
+ * Cluster state (cluster.ts): each node gossips a small map of its own (heartbeat, digest root,
+ * document count, `setMeta` entries) by Scuttlebutt, so every node knows every member, connected
+ * or not, and whether it is alive.
+ */
+export interface ClusterOptions {
+  /** Gossip cluster state and detect failures. @default true */
+  enabled?: boolean
+  /** Time between gossip rounds with one random connected peer (±25%); the heartbeat rises each round. @default CLUSTER_INTERVAL_MS (1000) */
+  intervalMs?: number
+  /** A member not heard from (directly or by gossip) for this long is `suspect`. @default CLUSTER_SUSPECT_MS (5000) */
+  suspectMs?: number
+  /** ... and `dead` after this long. @default CLUSTER_DEAD_MS (30000) */
+  deadMs?: number
+  /** Largest batch of entries in one answer, in bytes. @default CLUSTER_MAX_MESSAGE_BYTES (16 KiB) */
+  maxMessageBytes?: number
+}
 
 /**
  * How fresh updates spread (see rumor.ts). Anti-entropy repairs whatever either way misses.
@@ -99,6 +121,7 @@ export interface NodeOptions {
    */
   live?: boolean
   propagation?: PropagationOptions
+  cluster?: ClusterOptions
   /** Most bytes of live updates kept for a peer while it is away. @default RETRY_QUEUE_BYTES (4 MiB) */
   retryQueueBytes?: number
   /** Bytes waiting on a channel past which live frames to that peer are shed. @default SEND_QUEUE_BYTES (8 MiB) */
@@ -122,6 +145,10 @@ export interface NodeOptions {
 export interface PeerInfo {
   id: string
   connected: boolean
+  /** `alive` while connected or heard from (directly or by gossip) within `cluster.suspectMs`. */
+  state: MemberState
+  /** The member's `setMeta` entries, as last gossiped. */
+  meta: Record<string, string>
   /** Our collection digest root equals the one the peer last told us. */
   inSync: boolean
   /** Documents the peer last said it holds. */
@@ -167,8 +194,13 @@ export interface HearsayNode {
   /** Resolves when every change made so far is stored and handed to the transport for connected peers. */
   flush(): Promise<void>
   metrics(): NodeMetrics
-  /** Every peer seen since start. */
+  /** Every peer seen since start and every member heard of by cluster gossip. */
   peers(): PeerInfo[]
+  /**
+   * Set an entry of this node's cluster state, gossiped to every member (`peers()[i].meta`).
+   * Keys up to 64 bytes, not starting with `hearsay/`; values up to 1 KiB.
+   */
+  setMeta(key: string, value: string): void
   /** Current collection digest root (16 bytes) and document count. */
   digest(): { root: Uint8Array, count: number }
   /** Change anti-entropy settings while running. */
@@ -232,6 +264,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   checkNumber('sendQueueBytes', options.sendQueueBytes, 0)
   checkNumber('statusIntervalMs', options.statusIntervalMs, 0)
   checkPropagation(options.propagation)
+  checkCluster(options.cluster)
   checkNumber('storageBatchMs', options.storageBatchMs, 0)
 
   const id = options.id
@@ -266,6 +299,18 @@ export function createNode (options: NodeOptions): HearsayNode {
   }
   Object.assign(ae, stripUndefined(options.antiEntropy ?? {}))
 
+  const clusterOpts = {
+    enabled: true,
+    intervalMs: CLUSTER_INTERVAL_MS,
+    suspectMs: CLUSTER_SUSPECT_MS,
+    deadMs: CLUSTER_DEAD_MS,
+    maxMessageBytes: CLUSTER_MAX_MESSAGE_BYTES,
+    ...stripUndefined(options.cluster ?? {})
+  }
+  const members = new ClusterState(id, clusterOpts, () => timers.now())
+  const clusterRng = createRandom(seed ^ 0x434c5553)
+  let heartbeat = 0
+  let gossipTimer: unknown
   const rumors = new RumorMill(propagation, createRandom(seed ^ 0x52554d52))
   const events = new Emitter<NodeEvents>()
   const counters: Counters = {
@@ -349,6 +394,18 @@ export function createNode (options: NodeOptions): HearsayNode {
     onLiveApplied (session) {
       peer(session.remoteId).lastSeen = timers.now()
     },
+    onGossip (session, msg) {
+      peer(session.remoteId).lastSeen = timers.now()
+      if (!clusterOpts.enabled) return
+      members.apply(msg.entries)
+      const budget = session.frameLimit / 2
+      if (msg.request) {
+        session.sendGossip({ request: false, answer: true, digest: members.digest(), entries: members.deltasFor(msg.digest, budget) })
+      } else if (msg.answer) {
+        const entries = members.deltasFor(msg.digest, budget)
+        if (entries.length > 0) session.sendGossip({ request: false, answer: false, digest: [], entries })
+      }
+    },
     onRumorApplied (session, hops, entries) {
       peer(session.remoteId).lastSeen = timers.now()
       const fresh = rumors.fresh(entries)
@@ -409,7 +466,45 @@ export function createNode (options: NodeOptions): HearsayNode {
     if (propagation.mode !== 'auto') return propagation.mode === 'rumor'
     const now = timers.now()
     for (const p of peers.values()) if (p.session?.state !== 'open' && now - p.lastSeen <= propagation.absentPeerMs) return true
+    // members we only know by gossip, alive but not connected to us
+    for (const m of members.others()) {
+      if (peers.get(m)?.session?.state !== 'open' && now - (members.lastHeard(m) ?? -Infinity) <= Math.min(propagation.absentPeerMs, clusterOpts.suspectMs)) return true
+    }
     return false
+  }
+
+  function publishDigest (root: Uint8Array, count: number): void {
+    if (!clusterOpts.enabled) return
+    members.set('hearsay/root', root)
+    members.set('hearsay/docs', textEncoder.encode(String(count)))
+  }
+
+  function scheduleGossip (): void {
+    if (gossipTimer !== undefined) timers.clearTimeout(gossipTimer)
+    gossipTimer = undefined
+    if (!clusterOpts.enabled || state !== 'started') return
+    gossipTimer = timers.setTimeout(() => {
+      gossipTimer = undefined
+      gossipRound()
+      scheduleGossip()
+    }, clusterOpts.intervalMs * (1 + 0.25 * (2 * clusterRng.next() - 1)))
+  }
+
+  /** Bump the heartbeat and send our digest to one random connected peer. */
+  function gossipRound (): void {
+    members.set('hearsay/hb', textEncoder.encode(String(++heartbeat)))
+    const open = [...peers.values()].filter(p => p.session?.state === 'open')
+    if (open.length === 0) return
+    const p = clusterRng.pick(open)
+    if (!(p.session as Session).sendGossip({ request: true, answer: false, digest: members.digest(), entries: [] })) {
+      log('cluster digest does not fit a frame to %s', p.id)
+    }
+  }
+
+  function memberState (connected: boolean, lastSeen: number): MemberState {
+    if (connected) return 'alive'
+    const quiet = timers.now() - lastSeen
+    return quiet < clusterOpts.suspectMs ? 'alive' : quiet < clusterOpts.deadMs ? 'suspect' : 'dead'
   }
 
   /** Send a rumor's entries to `fanout` random connected peers other than the one it came from. */
@@ -469,6 +564,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       const { root, count } = digest()
       if (announcedRoot !== undefined && equalBytes(root, announcedRoot)) return
       announcedRoot = root
+      publishDigest(root, count)
       for (const p of peers.values()) p.session?.sendStatus(root, count)
     }, statusIntervalMs)
   }
@@ -516,15 +612,18 @@ export function createNode (options: NodeOptions): HearsayNode {
       await storage.open()
       await docs.init()
       state = 'started'
+      const d = digest()
+      publishDigest(d.root, d.count)
       await transport.start({ onChannel })
       scheduleRound()
+      scheduleGossip()
       log('started with %d documents', docs.tree.size)
     },
     async stop () {
       if (state !== 'started') return
       state = 'stopping'
-      for (const t of [roundTimer, statusTimer]) if (t !== undefined) timers.clearTimeout(t)
-      roundTimer = statusTimer = undefined
+      for (const t of [roundTimer, statusTimer, gossipTimer]) if (t !== undefined) timers.clearTimeout(t)
+      roundTimer = statusTimer = gossipTimer = undefined
       if (liveTimer !== undefined) {
         timers.clearTimeout(liveTimer)
         flushLive()
@@ -568,13 +667,36 @@ export function createNode (options: NodeOptions): HearsayNode {
     },
     peers () {
       const { root } = digest()
-      return [...peers.values()].map(p => ({
-        id: p.id,
-        connected: p.session?.state === 'open',
-        inSync: p.root !== undefined && equalBytes(p.root, root),
-        docCount: p.docCount,
-        lastSeen: p.lastSeen
-      }))
+      const ids = new Set([...peers.keys(), ...members.others()])
+      return [...ids].map(pid => {
+        const p = peers.get(pid)
+        const connected = p?.session?.state === 'open'
+        const gossiped = members.entries(pid)
+        // a connected peer's own Status is the freshest news; otherwise gossip may be newer
+        const gossipRoot = gossiped.get('hearsay/root')
+        const theirRoot = connected || gossipRoot === undefined ? p?.root : gossipRoot
+        const gossipDocs = gossiped.get('hearsay/docs')
+        const lastSeen = Math.max(p?.lastSeen ?? -Infinity, members.lastHeard(pid) ?? -Infinity)
+        const meta: Record<string, string> = {}
+        for (const [k, v] of gossiped) if (!k.startsWith('hearsay/')) meta[k] = textDecoder.decode(v)
+        return {
+          id: pid,
+          connected,
+          state: memberState(connected, lastSeen),
+          inSync: theirRoot !== undefined && equalBytes(theirRoot, root),
+          docCount: connected || gossipDocs === undefined ? p?.docCount ?? 0 : Number(textDecoder.decode(gossipDocs)),
+          lastSeen,
+          meta
+        }
+      })
+    },
+    setMeta (key, value) {
+      if (typeof key !== 'string' || key.length === 0 || textEncoder.encode(key).length > MAX_GOSSIP_KEY_BYTES || key.startsWith('hearsay/')) {
+        throw new ConfigError(`meta key must be 1 to ${MAX_GOSSIP_KEY_BYTES} bytes and not start with "hearsay/", got ${JSON.stringify(key)}`)
+      }
+      const bytes = textEncoder.encode(String(value))
+      if (bytes.length > CLUSTER_MAX_VALUE_BYTES) throw new ConfigError(`meta value must be at most ${CLUSTER_MAX_VALUE_BYTES} bytes, got ${bytes.length}`)
+      members.set(key, bytes)
     },
     digest,
     configure (opts) {
@@ -584,6 +706,18 @@ export function createNode (options: NodeOptions): HearsayNode {
     },
     on: (event, fn) => events.on(event, fn)
   }
+}
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder()
+
+function checkCluster (o: ClusterOptions | undefined): void {
+  if (o === undefined) return
+  checkNumber('cluster.intervalMs', o.intervalMs, 1)
+  checkNumber('cluster.suspectMs', o.suspectMs, 1)
+  checkNumber('cluster.deadMs', o.deadMs, 1)
+  checkNumber('cluster.maxMessageBytes', o.maxMessageBytes, 256)
+  if (o.suspectMs !== undefined && o.deadMs !== undefined && o.deadMs < o.suspectMs) throw new ConfigError('cluster.deadMs must be at least cluster.suspectMs')
 }
 
 function checkPropagation (o: PropagationOptions | undefined): void {

@@ -11,8 +11,8 @@ import { PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
 import { Exchange, type SyncReport } from './exchange.js'
 import type { Log } from './logger.js'
 import {
-  ItemKind, MessageType, SYNC_HEADER_BYTES, decodeFrame, encodeClose, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync,
-  itemSizeEstimate, type AntiEntropyMode, type LiveEntry, type Message, type SyncItem, type SyncMessage
+  ItemKind, MessageType, SYNC_HEADER_BYTES, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync,
+  itemSizeEstimate, type AntiEntropyMode, type GossipMessage, type LiveEntry, type Message, type SyncItem, type SyncMessage
 } from './protocol.js'
 import type { Channel, ChannelHandler } from './transport.js'
 
@@ -33,6 +33,8 @@ export interface SessionHost {
   onLiveApplied(session: Session, entries: LiveEntry[]): void
   /** A rumor's updates were applied (see rumor.ts); the node decides whether to pass it on. */
   onRumorApplied(session: Session, hops: number, entries: LiveEntry[]): void
+  /** Cluster state gossip (cluster.ts). */
+  onGossip(session: Session, msg: GossipMessage): void
 }
 
 export interface Counters {
@@ -136,6 +138,15 @@ export class Session implements ChannelHandler {
     return true
   }
 
+  /** Send cluster state; false when closed or when it would not fit a frame (nothing sent). */
+  sendGossip (msg: Omit<GossipMessage, 'type'>): boolean {
+    if (this.state !== 'open') return false
+    const frame = encodeGossip(msg)
+    if (frame.length > this.frameLimit) return false
+    this.send(frame)
+    return true
+  }
+
   sendStatus (root: Uint8Array, docCount: number): void {
     if (this.state === 'open') this.send(encodeStatus({ root, docCount }))
   }
@@ -158,6 +169,7 @@ export class Session implements ChannelHandler {
       case MessageType.Hello: return this.onHello(msg.nodeId, msg.maxFrameBytes, msg.root, msg.docCount)
       case MessageType.Live: return this.onLive(msg.entries)
       case MessageType.Rumor: return this.onRumor(msg.hops, msg.entries)
+      case MessageType.Gossip: return this.host.onGossip(this, msg)
       case MessageType.Sync: return this.enqueue(async () => { await this.onSync(msg, frame.length) })
       case MessageType.Status: return this.host.onStatus(this, msg.root, msg.docCount)
       case MessageType.Close:
