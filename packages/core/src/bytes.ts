@@ -151,10 +151,10 @@ const CRC_TABLE = (() => {
   return t
 })()
 
-/** CRC-32 (IEEE 802.3) of `bytes[start, end)`. */
-export function crc32 (bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let c = 0xffffffff
-  for (let i = start; i < end; i++) c = (CRC_TABLE[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8)
+/** CRC-32 (IEEE 802.3), incremental: pass the previous result as `crc` to continue over more bytes. */
+export function crc32 (bytes: Uint8Array, crc = 0): number {
+  let c = (crc ^ 0xffffffff) >>> 0
+  for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8)
   return (c ^ 0xffffffff) >>> 0
 }
 

@@ -236,13 +236,18 @@ export class Documents {
     if (batch.size > 0) {
       this.pendingWrites = new Map()
       this.refresh()
-      for (const id of batch.keys()) this.writingIds.set(id, (this.writingIds.get(id) ?? 0) + 1)
+      // fingerprints of exactly the state these updates lead to, taken now, not at write time
+      const fingerprints = new Map<string, Uint8Array>()
+      for (const id of batch.keys()) {
+        this.writingIds.set(id, (this.writingIds.get(id) ?? 0) + 1)
+        const fp = this.tree.get(id)?.fingerprint
+        if (fp !== undefined) fingerprints.set(id, fp)
+      }
       this.writing = this.writing.then(async () => {
         for (const [id, updates] of batch) {
-          const fp = this.tree.get(id)?.fingerprint
-          if (fp === undefined) continue
+          const fp = fingerprints.get(id)
           try {
-            await this.o.storage.append(id, updates, fp)
+            if (fp !== undefined) await this.o.storage.append(id, updates, fp)
           } catch (err) {
             this.writeError = err
             this.o.log.error('could not store %d updates of document %s', updates.length, id, err)

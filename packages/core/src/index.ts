@@ -18,3 +18,4 @@ export type { HearsayNode, NodeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiE
 } from './node.js'
 export type { Timers } from './documents.js'
 export { docFingerprint, validateDocId } from './fingerprint.js'
+export { crc32 } from './bytes.js'

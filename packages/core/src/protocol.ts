@@ -270,7 +270,7 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
   if (bytes.length < FRAME_OVERHEAD) throw new FrameError(`truncated frame: ${bytes.length} bytes`)
   const end = bytes.length - 4
   const expected = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(end)
-  if (crc32(bytes, 0, end) !== expected) throw new FrameError('corrupted frame: checksum mismatch')
+  if (crc32(bytes.subarray(0, end)) !== expected) throw new FrameError('corrupted frame: checksum mismatch')
   const r = new Reader(bytes, 0, end)
   const version = r.u8('version')
   if (version !== PROTOCOL_VERSION) throw new ProtocolVersionError(version, PROTOCOL_VERSION)

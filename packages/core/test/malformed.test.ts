@@ -46,7 +46,7 @@ function validUpdate (): Uint8Array {
 /** Recompute the CRC so a change gets past the checksum and reaches the decoder. */
 function reseal (frame: Uint8Array): Uint8Array {
   const out = frame.slice()
-  new DataView(out.buffer).setUint32(out.length - 4, crc32(out, 0, out.length - 4))
+  new DataView(out.buffer).setUint32(out.length - 4, crc32(out.subarray(0, out.length - 4)))
   return out
 }
 

@@ -10,7 +10,7 @@
  * Every crc32 covers the key followed by the rest of the value, so a flipped bit in either, or a
  * record that ends up under another key, fails the check.
  */
-import { crc32 } from './crc32.js'
+import { crc32 } from '@hearsay/core'
 
 export const TAG_FORMAT = 0x73 // 's'
 export const TAG_HEAD = 0x66 // 'f'
