@@ -87,6 +87,24 @@ export const CLUSTER_MAX_MESSAGE_BYTES = 16 * 1024
 /** Longest value of a cluster state entry (`setMeta`), in bytes. */
 export const CLUSTER_MAX_VALUE_BYTES = 1024
 
+/** A frame the transport takes longer than this to accept (ms) halves the peer's flow control window. */
+export const FLOW_TARGET_DELAY_MS = 100
+
+/** Bytes a channel may have waiting before live updates to that peer are held back, at first. */
+export const FLOW_INITIAL_WINDOW = 256 * 1024
+
+/** The flow control window never shrinks below this, in bytes. */
+export const FLOW_MIN_WINDOW = 16 * 1024
+
+/** ... nor grows past this, in bytes. */
+export const FLOW_MAX_WINDOW = 4 * 1024 * 1024
+
+/** Bytes the window grows by for each window's worth of bytes the channel drains (additive increase). */
+export const FLOW_INCREASE = 16 * 1024
+
+/** Most bytes of live updates held back for one connected peer; past it, anti-entropy repairs. */
+export const FLOW_OUTBOX_BYTES = 1024 * 1024
+
 /** Most bytes of live updates queued per disconnected peer; past this the queue is dropped and anti-entropy repairs. */
 export const RETRY_QUEUE_BYTES = 4 * 1024 * 1024
 

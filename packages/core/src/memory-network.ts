@@ -37,6 +37,12 @@ export interface MemoryNetworkOptions {
   timers?: Timers
   /** Delay of one frame from `from` to `to`, in ms; used only with `timers`. @default () => 0 */
   latency?: (from: string, to: string, rng: Random) => number
+  /**
+   * Bytes per ms a link carries from `from` to `to` (undefined: unlimited); used only with
+   * `timers`. Frames wait their turn on the wire and `send()` resolves when a frame leaves, so a
+   * sender sees the backlog of a slow link as it would a full TCP send buffer. @default unlimited
+   */
+  bandwidth?: (from: string, to: string) => number | undefined
 }
 
 /** Faults that can be changed while a network runs. */
@@ -99,6 +105,8 @@ interface HalfLink {
   /** With `timers`: due time of the last queued item, and a count bumped when the queue is cleared. */
   lastAt: number
   generation: number
+  /** With `bandwidth`: when the wire is free for the next frame. */
+  wireFreeAt: number
 }
 
 interface Link { a: HalfLink, b: HalfLink, open: boolean }
@@ -113,6 +121,7 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
   let resetOnLoss = options.resetOnLoss ?? false
   const timers = options.timers
   const latency = options.latency ?? (() => 0)
+  const bandwidth = options.bandwidth
   const endpoints = new Map<string, Endpoint>()
   const links = new Map<string, Link>()
   let groups: Map<string, number> | undefined
@@ -160,7 +169,7 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
     }
   }
 
-  const enqueue = (half: HalfLink, item: Uint8Array | { close: string | undefined }): void => {
+  const enqueue = (half: HalfLink, item: Uint8Array | { close: string | undefined }, departAt?: number): void => {
     half.queue.push(item)
     if (timers === undefined) {
       busy.add(half)
@@ -168,7 +177,7 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
       return
     }
     // in order per link: never due before the item queued ahead of it
-    const at = Math.max(timers.now() + Math.max(0, latency(half.from, half.to, rng)), half.lastAt)
+    const at = Math.max((departAt ?? timers.now()) + Math.max(0, latency(half.from, half.to, rng)), half.lastAt)
     half.lastAt = at
     const generation = half.generation
     timers.setTimeout(() => {
@@ -199,8 +208,18 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
           return
         }
         const copy = frame.slice()
-        enqueue(out, copy)
-        if (duplicate > 0 && rng.next() < duplicate) enqueue(out, copy)
+        const bw = timers === undefined ? undefined : bandwidth?.(out.from, out.to)
+        if (timers === undefined || bw === undefined || !(bw > 0)) {
+          enqueue(out, copy)
+          if (duplicate > 0 && rng.next() < duplicate) enqueue(out, copy)
+          return
+        }
+        // the frame waits for the wire; the sender is released when it leaves
+        const depart = Math.max(timers.now(), out.wireFreeAt) + copy.length / bw
+        out.wireFreeAt = depart
+        enqueue(out, copy, depart)
+        if (duplicate > 0 && rng.next() < duplicate) enqueue(out, copy, depart)
+        await new Promise<void>(resolve => { timers.setTimeout(resolve, depart - timers.now()) })
       },
       close (reason) {
         if (!link.open) return
@@ -229,8 +248,8 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
     const eb = endpoints.get(b)
     if (ea?.handler === undefined || eb?.handler === undefined) return
     if (!reachable(a, b) || links.has(key(a, b))) return
-    const ab: HalfLink = { from: a, to: b, handler: undefined, queue: [], lastAt: 0, generation: 0 }
-    const ba: HalfLink = { from: b, to: a, handler: undefined, queue: [], lastAt: 0, generation: 0 }
+    const ab: HalfLink = { from: a, to: b, handler: undefined, queue: [], lastAt: 0, generation: 0, wireFreeAt: 0 }
+    const ba: HalfLink = { from: b, to: a, handler: undefined, queue: [], lastAt: 0, generation: 0, wireFreeAt: 0 }
     const link: Link = { a: ab, b: ba, open: true }
     links.set(key(a, b), link)
     ea.links.set(b, link)

@@ -11,9 +11,11 @@
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
 import { ClusterState, type MemberState } from './cluster.js'
+import { PeerFlow } from './flow.js'
 import {
   ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
-  CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
+  CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
+  FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
   SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
 } from './constants.js'
@@ -36,6 +38,27 @@ export type { SyncReport } from './exchange.js'
 export type { AntiEntropyMode } from './protocol.js'
 export type { PropagationMode } from './rumor.js'
 export type { MemberState } from './cluster.js'
+
+/**
+ * Flow control of direct mail per peer (flow.ts): an AIMD window on the channel backlog, and a
+ * bounded outbox where held-back updates are merged per document.
+ */
+export interface FlowControlOptions {
+  /** @default true */
+  enabled?: boolean
+  /** Frames the transport takes longer than this to accept, in ms, halve the window. @default FLOW_TARGET_DELAY_MS (100) */
+  targetDelayMs?: number
+  /** Starting window, in bytes of channel backlog. @default FLOW_INITIAL_WINDOW (256 KiB) */
+  initialWindow?: number
+  /** @default FLOW_MIN_WINDOW (16 KiB) */
+  minWindow?: number
+  /** @default FLOW_MAX_WINDOW (4 MiB) */
+  maxWindow?: number
+  /** Growth per window's worth of bytes drained. @default FLOW_INCREASE (16 KiB) */
+  increase?: number
+  /** Most bytes held back per peer before anti-entropy takes over. @default FLOW_OUTBOX_BYTES (1 MiB) */
+  outboxBytes?: number
+}
 
 /**
  * Cluster state (cluster.ts): each node gossips a small map of its own (heartbeat, digest root,
@@ -122,6 +145,7 @@ export interface NodeOptions {
   live?: boolean
   propagation?: PropagationOptions
   cluster?: ClusterOptions
+  flowControl?: FlowControlOptions
   /** Most bytes of live updates kept for a peer while it is away. @default RETRY_QUEUE_BYTES (4 MiB) */
   retryQueueBytes?: number
   /** Bytes waiting on a channel past which live frames to that peer are shed. @default SEND_QUEUE_BYTES (8 MiB) */
@@ -167,6 +191,12 @@ export interface NodeMetrics extends Counters {
   sessions: number
   /** Live updates dropped from retry queues that overflowed. */
   retryQueueOverflows: number
+  /** Times a peer's flow control window was halved because frames waited too long. */
+  flowCongestions: number
+  /** Outboxes of held-back updates that overflowed (anti-entropy repaired instead). */
+  flowOutboxOverflows: number
+  /** Bytes of live updates held back for slow peers right now. */
+  flowHeldBytes: number
 }
 
 export interface NodeEvents extends Record<string, unknown> {
@@ -219,6 +249,7 @@ interface KnownPeer {
   retryBytes: number
   /** Updates were lost on the way to this peer: run an exchange as soon as possible. */
   needsRepair: boolean
+  flow: PeerFlow
 }
 
 const realTimers: Timers = {
@@ -265,6 +296,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   checkNumber('statusIntervalMs', options.statusIntervalMs, 0)
   checkPropagation(options.propagation)
   checkCluster(options.cluster)
+  checkFlow(options.flowControl)
   checkNumber('storageBatchMs', options.storageBatchMs, 0)
 
   const id = options.id
@@ -318,6 +350,18 @@ export function createNode (options: NodeOptions): HearsayNode {
     liveUpdatesReceived: 0, liveFramesShed: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0
   }
   let retryQueueOverflows = 0
+  let flowCongestions = 0
+  let flowOutboxOverflows = 0
+  const flowOpts = {
+    enabled: true,
+    targetDelayMs: FLOW_TARGET_DELAY_MS,
+    initialWindow: FLOW_INITIAL_WINDOW,
+    minWindow: FLOW_MIN_WINDOW,
+    maxWindow: FLOW_MAX_WINDOW,
+    increase: FLOW_INCREASE,
+    outboxBytes: FLOW_OUTBOX_BYTES,
+    ...stripUndefined(options.flowControl ?? {})
+  }
   const peers = new Map<string, KnownPeer>()
   let state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
   let liveQueue: LiveEntry[] = []
@@ -349,7 +393,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const peer = (peerId: string): KnownPeer => {
     let p = peers.get(peerId)
     if (p === undefined) {
-      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false }
+      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts) }
       peers.set(peerId, p)
     }
     return p
@@ -373,7 +417,7 @@ export function createNode (options: NodeOptions): HearsayNode {
         const queued = p.retry
         p.retry = []
         p.retryBytes = 0
-        sendBatches(session, queued)
+        sendLive(p, queued)
       }
       events.emit('peer:connect', { peerId: session.remoteId })
       if (ae.enabled && ae.onConnect && (id < session.remoteId || p.needsRepair)) repair(p)
@@ -382,6 +426,8 @@ export function createNode (options: NodeOptions): HearsayNode {
       const p = peers.get(session.remoteId)
       if (p?.session !== session) return
       p.session = undefined
+      // updates held back for the peer wait for it like any other
+      if (p.flow.holding) queueRetry(p, p.flow.take())
       log('session with %s closed: %s', session.remoteId, reason)
       events.emit('peer:disconnect', { peerId: session.remoteId, reason })
     },
@@ -405,6 +451,16 @@ export function createNode (options: NodeOptions): HearsayNode {
         const entries = members.deltasFor(msg.digest, budget)
         if (entries.length > 0) session.sendGossip({ request: false, answer: false, digest: [], entries })
       }
+    },
+    onDrain (session, bytes, delayMs) {
+      const p = peers.get(session.remoteId)
+      if (p?.session !== session || !flowOpts.enabled) return
+      if (p.flow.drained(bytes, delayMs, timers.now())) flowCongestions++
+      if (p.flow.holding && session.backlog < p.flow.window) sendBatches(session, p.flow.take())
+    },
+    sendLimit (session) {
+      const w = peers.get(session.remoteId)?.flow.window
+      return flowOpts.enabled && w !== undefined ? Math.min(w, host.sendQueueBytes) : host.sendQueueBytes
     },
     onRumorApplied (session, hops, entries) {
       peer(session.remoteId).lastSeen = timers.now()
@@ -444,20 +500,41 @@ export function createNode (options: NodeOptions): HearsayNode {
     if (rumor) spread(rumors.fresh(entries), 1, undefined)
     for (const p of peers.values()) {
       if (p.session?.state === 'open') {
-        if (!rumor) sendBatches(p.session, entries)
-      } else if (!p.needsRepair) {
-        for (const e of entries) {
-          p.retry.push(e)
-          p.retryBytes += e.update.length + e.docId.length
-        }
-        if (p.retryBytes > retryQueueBytes) {
-          log('retry queue for %s overflowed (%d bytes): anti-entropy will repair', p.id, p.retryBytes)
-          retryQueueOverflows += p.retry.length
-          p.retry = []
-          p.retryBytes = 0
-          p.needsRepair = true
-        }
+        if (!rumor) sendLive(p, entries)
+      } else {
+        queueRetry(p, entries)
       }
+    }
+  }
+
+  /** Keep live updates for a peer that is away, until the bounded queue overflows. */
+  function queueRetry (p: KnownPeer, entries: LiveEntry[]): void {
+    if (p.needsRepair) return
+    for (const e of entries) {
+      p.retry.push(e)
+      p.retryBytes += e.update.length + e.docId.length
+    }
+    if (p.retryBytes > retryQueueBytes) {
+      log('retry queue for %s overflowed (%d bytes): anti-entropy will repair', p.id, p.retryBytes)
+      retryQueueOverflows += p.retry.length
+      p.retry = []
+      p.retryBytes = 0
+      p.needsRepair = true
+    }
+  }
+
+  /** Direct mail to a connected peer, through its flow control (flow.ts). */
+  function sendLive (p: KnownPeer, entries: LiveEntry[]): void {
+    const session = p.session as Session
+    if (!flowOpts.enabled || p.flow.admits(session.backlog)) {
+      sendBatches(session, entries)
+      return
+    }
+    if (!p.flow.hold(entries)) {
+      flowOutboxOverflows++
+      log('updates held for %s overflowed: anti-entropy will repair', p.id)
+      p.needsRepair = true
+      repair(p)
     }
   }
 
@@ -663,7 +740,19 @@ export function createNode (options: NodeOptions): HearsayNode {
     metrics () {
       let sessions = 0
       for (const p of peers.values()) if (p.session?.state === 'open') sessions++
-      return { ...counters, docs: docs.tree.size, docsInMemory: docs.loadedCount, docsLoaded: docs.docsLoaded, sessions, retryQueueOverflows }
+      let flowHeldBytes = 0
+      for (const p of peers.values()) flowHeldBytes += p.flow.bytes
+      return {
+        ...counters,
+        docs: docs.tree.size,
+        docsInMemory: docs.loadedCount,
+        docsLoaded: docs.docsLoaded,
+        sessions,
+        retryQueueOverflows,
+        flowCongestions,
+        flowOutboxOverflows,
+        flowHeldBytes
+      }
     },
     peers () {
       const { root } = digest()
@@ -710,6 +799,11 @@ export function createNode (options: NodeOptions): HearsayNode {
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
+
+function checkFlow (o: FlowControlOptions | undefined): void {
+  if (o === undefined) return
+  for (const k of ['targetDelayMs', 'initialWindow', 'minWindow', 'maxWindow', 'increase', 'outboxBytes'] as const) checkNumber(`flowControl.${k}`, o[k], 1)
+}
 
 function checkCluster (o: ClusterOptions | undefined): void {
   if (o === undefined) return

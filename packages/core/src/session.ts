@@ -35,6 +35,10 @@ export interface SessionHost {
   onRumorApplied(session: Session, hops: number, entries: LiveEntry[]): void
   /** Cluster state gossip (cluster.ts). */
   onGossip(session: Session, msg: GossipMessage): void
+  /** The transport took a frame of `bytes` off the backlog, `delayMs` after it was sent (flow.ts). */
+  onDrain(session: Session, bytes: number, delayMs: number): void
+  /** Backlog past which exchange replies wait for the channel; `sendQueueBytes` when absent. */
+  sendLimit?(session: Session): number
 }
 
 export interface Counters {
@@ -88,6 +92,11 @@ export class Session implements ChannelHandler {
     this.send(encodeHello({ nodeId: host.id, maxFrameBytes: host.maxFrameBytes, root, docCount: count }))
   }
 
+  /** Bytes handed to the transport that it has not taken yet. */
+  get backlog (): number {
+    return this.queuedBytes
+  }
+
   /** The largest frame both sides accept. */
   get frameLimit (): number {
     return Math.min(this.host.maxFrameBytes, this.remoteMaxFrame)
@@ -106,8 +115,12 @@ export class Session implements ChannelHandler {
     c.bytesSent += frame.length
     c.messagesSent++
     this.queuedBytes += frame.length
+    const sentAt = this.host.timers.now()
     this.channel.send(frame).then(
-      () => { this.queuedBytes -= frame.length },
+      () => {
+        this.queuedBytes -= frame.length
+        if (this.state === 'open') this.host.onDrain(this, frame.length, this.host.timers.now() - sentAt)
+      },
       (err: unknown) => {
         this.queuedBytes -= frame.length
         this.close(err instanceof Error ? err.message : 'send failed', false)
@@ -291,11 +304,14 @@ export class Session implements ChannelHandler {
   /** Add an item to the reply being built, sending a frame whenever one fills up. */
   private async emit (st: ExchangeState, item: SyncItem): Promise<void> {
     const size = itemSizeEstimate(item)
-    if (st.pending.length > 0 && st.pendingBytes + size > this.frameLimit - SYNC_HEADER_BYTES) this.sendItems(st, true)
+    const limit = this.host.sendLimit?.(this) ?? this.host.sendQueueBytes
+    // frames no larger than the backlog allowed (flow.ts), so a slow peer's reply is paced item by item
+    const frameBytes = Math.min(this.frameLimit, Math.max(MIN_FRAME_BYTES, limit)) - SYNC_HEADER_BYTES
+    if (st.pending.length > 0 && st.pendingBytes + size > frameBytes) this.sendItems(st, true)
     st.pending.push(item)
     st.pendingBytes += size
     // yield to the channel when it is backed up, so a large reply streams instead of piling up
-    while (this.queuedBytes > this.host.sendQueueBytes && this.state === 'open') {
+    while (this.queuedBytes > limit && this.state === 'open') {
       await new Promise(resolve => setImmediate(resolve))
     }
   }
