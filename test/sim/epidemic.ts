@@ -64,7 +64,7 @@ export interface NodeRun { rounds: number, frames: number, bytes: number }
 const INTERVAL_MS = 1000
 
 /** Rounds one update takes to reach all `n` real nodes by anti-entropy alone. */
-export async function nodeRun (n: number, mode: AntiEntropyMode, fanout: number, seed: number): Promise<NodeRun> {
+export async function nodeRun (n: number, mode: AntiEntropyMode, fanout: number, seed: number, selection: 'random' | 'ring' = 'random'): Promise<NodeRun> {
   const clock = createVirtualClock()
   const net = createMemoryNetwork({ seed, timers: clock, latency: () => 1 })
   let clientId = 1
@@ -78,7 +78,7 @@ export async function nodeRun (n: number, mode: AntiEntropyMode, fanout: number,
       seed: seed * 10_000 + i,
       live: false,
       newClientId: () => clientId++,
-      antiEntropy: { mode, fanout, intervalMs: INTERVAL_MS, jitter: 0, onConnect: false },
+      antiEntropy: { mode, fanout, selection, intervalMs: INTERVAL_MS, jitter: 0, onConnect: false },
       // only anti-entropy traffic is counted
       cluster: { enabled: false }
     }))
@@ -86,7 +86,7 @@ export async function nodeRun (n: number, mode: AntiEntropyMode, fanout: number,
   for (const node of nodes) await node.start()
   // sessions open, then the update appears on one node half way to the first round
   await clock.advanceTo(INTERVAL_MS / 2)
-  const source = nodes[0] as HearsayNode
+  const source = nodes[seed % n] as HearsayNode
   const doc = await source.open('news')
   doc.getText('t').insert(0, 'hello')
   await source.flush()

@@ -14,7 +14,8 @@ export { createRandom } from './random.js'
 export type { Random } from './random.js'
 export { createNode } from './node.js'
 export type { HearsayNode, NodeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiEntropyOptions, SyncReport, AntiEntropyMode,
-  PropagationOptions, PropagationMode, ClusterOptions, MemberState, FlowControlOptions
+  PropagationOptions, PropagationMode, ClusterOptions, MemberState, FlowControlOptions,
+  RepairReport
 } from './node.js'
 export type { Timers } from './documents.js'
 export { docFingerprint, validateDocId } from './fingerprint.js'

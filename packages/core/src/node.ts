@@ -29,6 +29,7 @@ import { silentLogger, type Logger } from './logger.js'
 import { createMemoryStorage } from './memory-storage.js'
 import { FRAME_OVERHEAD, type AntiEntropyMode, type LiveEntry } from './protocol.js'
 import { createRandom } from './random.js'
+import { nextInRing, passSequence, ringOrder } from './ring.js'
 import { RumorMill, type PropagationMode } from './rumor.js'
 import { Session, type Counters, type SessionHost } from './session.js'
 import type { Storage } from './storage.js'
@@ -107,6 +108,11 @@ export interface AntiEntropyOptions {
    * @default ANTI_ENTROPY_FANOUT (1)
    */
   fanout?: number
+  /**
+   * How round peers are chosen: `random`, or `ring`: the next connected replica in a fixed ring
+   * order, so an update reaches everyone within n − 1 rounds (see ring.ts). @default 'random'
+   */
+  selection?: 'random' | 'ring'
   /** Each wait is `intervalMs * (1 ± jitter)`. @default 0.25 */
   jitter?: number
   /**
@@ -181,6 +187,17 @@ export interface PeerInfo {
   lastSeen: number
 }
 
+export interface RepairReport {
+  /** Exchanges run, in order. */
+  exchanges: number
+  /** Replicas whose exchange failed or that went away during the pass. */
+  failed: string[]
+  docsSent: number
+  docsReceived: number
+  /** Node clock time the pass took, in ms. */
+  durationMs: number
+}
+
 export interface NodeMetrics extends Counters {
   /** Documents with content. */
   docs: number
@@ -221,6 +238,12 @@ export interface HearsayNode {
   docs(): string[]
   /** One anti-entropy exchange with a connected peer now; resolves when both sides are done. */
   syncWith(peerId: string, options?: { mode?: AntiEntropyMode, timeoutMs?: number }): Promise<SyncReport>
+  /**
+   * One closed-loop repair pass: push-pull with every connected replica in ring order, then around
+   * again up to the one before last, so all of them end with everything any of them had.
+   * At most 2n − 3 exchanges, each bounded by `antiEntropy.timeoutMs`.
+   */
+  repairPass(): Promise<RepairReport>
   /** Resolves when every change made so far is stored and handed to the transport for connected peers. */
   flush(): Promise<void>
   metrics(): NodeMetrics
@@ -277,6 +300,9 @@ function checkAntiEntropy (ae: AntiEntropyOptions | undefined): void {
   checkNumber('antiEntropy.timeoutMs', ae.timeoutMs, 1)
   checkNumber('antiEntropy.fanout', ae.fanout, 1)
   if (ae.fanout !== undefined && !Number.isInteger(ae.fanout)) throw new ConfigError(`antiEntropy.fanout must be an integer, got ${ae.fanout}`)
+  if (ae.selection !== undefined && !['random', 'ring'].includes(ae.selection)) {
+    throw new ConfigError(`antiEntropy.selection must be 'random' or 'ring', got ${JSON.stringify(ae.selection)}`)
+  }
   if (ae.jitter !== undefined && !(ae.jitter >= 0 && ae.jitter < 1)) throw new ConfigError(`antiEntropy.jitter must be in [0, 1), got ${ae.jitter}`)
 }
 
@@ -324,6 +350,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     mode: ANTI_ENTROPY_MODE as AntiEntropyMode,
     intervalMs: ANTI_ENTROPY_INTERVAL_MS,
     fanout: ANTI_ENTROPY_FANOUT,
+    selection: 'random' as 'random' | 'ring',
     jitter: ANTI_ENTROPY_JITTER,
     enabled: true,
     onConnect: true,
@@ -369,6 +396,8 @@ export function createNode (options: NodeOptions): HearsayNode {
   let statusTimer: unknown
   let roundTimer: unknown
   let announcedRoot: Uint8Array | undefined
+  /** The replica the last ring round reconciled with. */
+  let ringLast: string | undefined
 
   const docs = new Documents({
     storage,
@@ -663,7 +692,9 @@ export function createNode (options: NodeOptions): HearsayNode {
     const open = [...peers.values()].filter(p => p.session?.state === 'open')
     if (open.length === 0) return
     const needy = open.filter(p => p.needsRepair)
-    const picked = ae.fanout === 1
+    const picked = ae.selection === 'ring'
+      ? ringPicks(needy)
+      : ae.fanout === 1
       ? [rng.pick(needy.length > 0 ? needy : open)]
       : needy.length >= ae.fanout
       ? rng.shuffle(needy).slice(0, ae.fanout)
@@ -674,6 +705,19 @@ export function createNode (options: NodeOptions): HearsayNode {
       p.needsRepair = false
       s.startExchange(ae.mode, ae.timeoutMs).catch((err: Error) => { log('anti-entropy round with %s failed: %s', p.id, err.message) })
     }
+  }
+
+  /** Peers that missed updates first, then the next connected replicas in ring order. */
+  function ringPicks (needy: KnownPeer[]): KnownPeer[] {
+    const picked = needy.slice(0, ae.fanout)
+    const open = (pid: string): boolean => peers.get(pid)?.session?.state === 'open' && !picked.some(p => p.id === pid)
+    const next = nextInRing(ringOrder(id, knownIds()), ringLast, ae.fanout - picked.length, open)
+    if (next.length > 0) ringLast = next[next.length - 1]
+    return [...picked, ...next.map(pid => peers.get(pid) as KnownPeer)]
+  }
+
+  function knownIds (): string[] {
+    return [...peers.keys(), ...members.others()]
   }
 
   const requireStarted = (): void => {
@@ -729,6 +773,27 @@ export function createNode (options: NodeOptions): HearsayNode {
       if (s === undefined || s.state !== 'open') throw new PeerUnavailableError(`no open session with ${peerId}`)
       checkAntiEntropy({ mode: opts.mode, timeoutMs: opts.timeoutMs })
       return await s.startExchange(opts.mode ?? ae.mode, opts.timeoutMs ?? ae.timeoutMs)
+    },
+    async repairPass () {
+      requireStarted()
+      const started = timers.now()
+      const report: RepairReport = { exchanges: 0, failed: [], docsSent: 0, docsReceived: 0, durationMs: 0 }
+      const reachable = ringOrder(id, knownIds()).filter(pid => peers.get(pid)?.session?.state === 'open')
+      for (const pid of passSequence(reachable)) {
+        const s = peers.get(pid)?.session
+        try {
+          if (s === undefined || s.state !== 'open') throw new PeerUnavailableError(`no open session with ${pid}`)
+          const r = await s.startExchange('push-pull', ae.timeoutMs)
+          report.exchanges++
+          report.docsSent += r.docsSent
+          report.docsReceived += r.docsReceived
+        } catch (err) {
+          log('repair pass: exchange with %s failed: %s', pid, err instanceof Error ? err.message : String(err))
+          if (!report.failed.includes(pid)) report.failed.push(pid)
+        }
+      }
+      report.durationMs = timers.now() - started
+      return report
     },
     async flush () {
       if (liveTimer !== undefined) {
