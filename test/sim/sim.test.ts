@@ -32,6 +32,24 @@ describe('simulator', () => {
     process.stdout.write(`sim (no exchange on connect): mean ${mean.toFixed(2)} rounds to converge, max ${Math.max(...results.map(r => r.rounds)).toFixed(2)}\n`)
   })
 
+  it('on a clean sparse mesh, rumors carry edits to nodes their authors are not connected to', async () => {
+    const r = await simulate({ seed: 11, nodes: 20, degree: 3, edits: 20 })
+    expect(r.missing).toEqual([])
+    expect(r.rumorUpdatesSent).toBeGreaterThan(0)
+    expect(r.rounds).toBeLessThan(1)
+  })
+
+  it('on a sparse mesh (3 links per node) with the same faults, rumors and anti-entropy still lose nothing', async () => {
+    const results = []
+    for (const o of runPlan(500, 20)) results.push(await simulate({ ...o, degree: 3 }))
+    for (const r of results) {
+      expect(r.missing, r.replay).toEqual([])
+      expect(r.converged).toBe(true)
+    }
+    const mean = results.reduce((s, r) => s + r.rounds, 0) / results.length
+    process.stdout.write(`sim (sparse mesh, degree 3): mean ${mean.toFixed(2)} rounds to converge, max ${Math.max(...results.map(r => r.rounds)).toFixed(2)}\n`)
+  })
+
   const plan = ONLY !== undefined
     ? runPlan(FIRST_SEED, 200).filter(o => o.seed === Number(ONLY)).concat(runPlan(Number(ONLY), 1)).slice(0, 1)
     : runPlan(FIRST_SEED, RUNS)

@@ -56,6 +56,12 @@ export interface SimOptions {
    * by periodic rounds alone, which is what `rounds` then measures. @default true
    */
   onConnect?: boolean
+  /**
+   * Links per node of a sparse mesh (a ring plus random chords) instead of everyone connected to
+   * everyone: direct mail then misses most nodes, rumors and anti-entropy carry updates across.
+   * @default undefined (full mesh)
+   */
+  degree?: number
   /** Give up waiting for convergence after this much virtual time in the calm phase. @default 600000 */
   maxConvergeMs?: number
 }
@@ -78,6 +84,8 @@ export interface SimResult {
   crashes: number
   partitions: number
   acknowledged: number
+  /** Updates sent in rumors by the nodes running at the end (counters restart with a node). */
+  rumorUpdatesSent: number
   /** Acknowledged edits missing on some node at the end: `doc key@node`. */
   missing: string[]
   /** Virtual time of the whole run, in ms. */
@@ -100,7 +108,10 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   const intervalMs = o.intervalMs ?? 1000
   const maxConvergeMs = o.maxConvergeMs ?? 600_000
   const clock = createVirtualClock()
+  const ids = Array.from({ length: o.nodes }, (_, i) => `n${String(i).padStart(2, '0')}`)
+  const links = o.degree === undefined ? undefined : sparseMesh(ids, o.degree, createRandom(seed ^ 0x11e5))
   const net = createMemoryNetwork({
+    autoConnect: links === undefined,
     seed: seed ^ 0x5eed,
     timers: clock,
     latency: (_from, _to, r) => latMin + r.int(latMax - latMin + 1),
@@ -108,7 +119,6 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     duplicate: o.duplicate ?? 0,
     resetOnLoss: true
   })
-  const ids = Array.from({ length: o.nodes }, (_, i) => `n${String(i).padStart(2, '0')}`)
   const sims: SimNode[] = ids.map(id => ({ id, storage: createMemoryStorage(), node: undefined, timers: undefined, up: false }))
   let incarnation = 0
   // unique across every node, restart and document load of the run, so Yjs content replays too
@@ -149,6 +159,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
       for (let j = i + 1; j < sims.length; j++) {
         const a = sims[i] as SimNode
         const b = sims[j] as SimNode
+        if (links !== undefined && !links.has(`${a.id} ${b.id}`)) continue
         if (a.up && b.up && !net.connected(a.id, b.id) && rng.next() < 0.3) net.connect(a.id, b.id)
       }
     }
@@ -231,6 +242,7 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     crashes,
     partitions,
     acknowledged: acked.length,
+    rumorUpdatesSent: sims.reduce((s, n) => s + (n.node?.metrics().rumorUpdatesSent ?? 0), 0),
     missing,
     virtualMs: clock.now(),
     replay: `HEARSAY_SIM_SEED=${seed} npx vitest run test/sim`
@@ -238,6 +250,16 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   reconnect.dispose()
   await stopAll(sims, clock, net)
   return result
+}
+
+/** Pairs "a b" (a < b) of a connected sparse mesh: a ring, plus random chords up to `degree` links per node on average. */
+function sparseMesh (ids: string[], degree: number, rng: Random): Set<string> {
+  const links = new Set<string>()
+  const add = (a: string, b: string): void => { if (a !== b) links.add(a < b ? `${a} ${b}` : `${b} ${a}`) }
+  for (let i = 0; i < ids.length; i++) add(ids[i] as string, ids[(i + 1) % ids.length] as string)
+  const target = Math.floor(ids.length * degree / 2)
+  for (let tries = 0; links.size < target && tries < 10 * target; tries++) add(rng.pick(ids), rng.pick(ids))
+  return links
 }
 
 function sameRoots (sims: SimNode[]): boolean {
