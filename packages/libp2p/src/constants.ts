@@ -1,0 +1,84 @@
+/**
+ * Every default of the libp2p transport, in one place. Each option that takes one of these
+ * documents it with `@default`. Engine-wide defaults (protocol id, frame limit) live in
+ * `@hearsay/core`'s constants.
+ */
+
+/** Longest a single dial (TCP connect + pnet + Noise + yamux) may take before it is abandoned, in ms. */
+export const DIAL_TIMEOUT_MS = 5_000
+
+/** Longest opening the Hearsay stream on an open connection may take, in ms. */
+export const STREAM_OPEN_TIMEOUT_MS = 5_000
+
+/** How long `transport.connect()` waits for the channel when the remote side opens it, in ms. */
+export const CONNECT_TIMEOUT_MS = 10_000
+
+/** First retry delay after a failed dial or a lost link, in ms. Doubles on every failure. */
+export const BACKOFF_INITIAL_MS = 500
+
+/** Longest retry delay, in ms. */
+export const BACKOFF_MAX_MS = 30_000
+
+/** Each retry waits `delay * (1 ± jitter)` so peers that lost a link together do not retry in lock-step. */
+export const BACKOFF_JITTER = 0.3
+
+/**
+ * Dials to a peer found by mDNS before it is forgotten (until mDNS finds it again). Bootstrap
+ * peers and peers named in `connect()` are retried for as long as the node runs.
+ */
+export const MAX_REDIAL_ATTEMPTS = 10
+
+/**
+ * When both peers find each other by mDNS at once, the one with the lower peer id dials at once
+ * and the other waits this long first, so a pair usually ends up with one connection, in ms.
+ */
+export const DISCOVERY_DIAL_DELAY_MS = 1_000
+
+/**
+ * After this node closes a peer's channel (bad frame, engine request), the peer is refused for
+ * this long (doubling on every repeat, capped by `BACKOFF_MAX_MS`), in ms.
+ */
+export const CLOSE_COOLDOWN_MS = 1_000
+
+/** A channel that stayed open this long resets its peer's backoff, in ms. */
+export const STABLE_CHANNEL_MS = 60_000
+
+/** Interval of libp2p's connection monitor pings, which close dead connections, in ms (libp2p's default). */
+export const PING_INTERVAL_MS = 10_000
+
+/** Inbound Hearsay streams allowed at once per connection (one in use, one replacing it). */
+export const MAX_INBOUND_STREAMS = 2
+
+/** Outbound Hearsay streams allowed at once per connection. */
+export const MAX_OUTBOUND_STREAMS = 2
+
+/** Default listen address: every IPv4 interface, a port chosen by the OS. */
+export const LISTEN_ADDRESSES = ['/ip4/0.0.0.0/tcp/0']
+
+/** File inside `dataDir` that keeps the node's private key (libp2p protobuf encoding, mode 0600). */
+export const PEER_KEY_FILE = 'peer-key'
+
+/** mDNS query interval, in ms (`@libp2p/mdns` `interval`). */
+export const MDNS_INTERVAL_MS = 10_000
+
+/** mDNS service tag peers announce and look for. */
+export const MDNS_SERVICE_TAG = '_p2p._udp.local'
+
+/** mDNS multicast group and port. */
+export const MDNS_ADDRESS = '224.0.0.251'
+export const MDNS_PORT = 5353
+
+/** How often the node re-checks that mDNS can send (a link or route may come and go), in ms. */
+export const DISCOVERY_PROBE_INTERVAL_MS = 30_000
+
+/** Header of a version 1 swarm key file (the format of go-ipfs and `@libp2p/pnet`). */
+export const SWARM_KEY_HEADER = '/key/swarm/psk/1.0.0/'
+
+/** The only swarm key encoding accepted. */
+export const SWARM_KEY_ENCODING = '/base16/'
+
+/** Length of the secret inside a swarm key, in bytes. */
+export const SWARM_KEY_BYTES = 32
+
+/** Time allowed for the pre-shared-key nonce exchange on a new connection, in ms. */
+export const PNET_TIMEOUT_MS = 5_000

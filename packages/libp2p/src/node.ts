@@ -1,0 +1,281 @@
+/**
+ * `createHearsayNode`: a ready libp2p node (TCP, pnet when a swarm key is given, Noise, yamux,
+ * identify, ping, mDNS) with the Hearsay sync service mounted, and the core engine on top.
+ */
+import { createNode, silentLogger } from '@hearsay/core'
+import type { HearsayNode, Log, Logger, NodeOptions } from '@hearsay/core'
+import { noise } from '@chainsafe/libp2p-noise'
+import { identify } from '@libp2p/identify'
+import type { Identify } from '@libp2p/identify'
+import type { ConnectionProtector, Libp2p, MessageStream, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import type { Ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import type { Libp2pOptions } from 'libp2p'
+import {
+  DISCOVERY_PROBE_INTERVAL_MS,
+  LISTEN_ADDRESSES,
+  MDNS_INTERVAL_MS,
+  MDNS_SERVICE_TAG,
+  PING_INTERVAL_MS,
+  PNET_TIMEOUT_MS
+} from './constants.js'
+import { probeMulticast } from './discovery.js'
+import type { DiscoveryStatus } from './discovery.js'
+import { allowListGater } from './gater.js'
+import { loadOrCreatePrivateKey } from './identity.js'
+import { hearsaySync } from './service.js'
+import type { ChannelStatus, HearsaySync, HearsaySyncInit, PeerStatus } from './service.js'
+import { parseSwarmKey } from './swarm-key.js'
+
+export interface MdnsOptions {
+  /** Query interval, in ms. @default MDNS_INTERVAL_MS (10 000) */
+  intervalMs?: number
+  /** Service tag; nodes with different tags do not see each other. @default MDNS_SERVICE_TAG ('_p2p._udp.local') */
+  serviceTag?: string
+  /** How often the node re-checks that mDNS can send, in ms. @default DISCOVERY_PROBE_INTERVAL_MS (30 000) */
+  probeIntervalMs?: number
+}
+
+export interface HearsayNodeOptions extends Omit<NodeOptions, 'id' | 'transport'> {
+  /**
+   * Directory for the node's private key (`peer-key`, mode 0600): the peer id survives restarts.
+   * Without it (and without `privateKey`) the node gets a new, ephemeral id every run.
+   */
+  dataDir?: string
+  /** Use this key instead of one kept in `dataDir`. */
+  privateKey?: PrivateKey
+  /** Listen multiaddrs. @default LISTEN_ADDRESSES (['/ip4/0.0.0.0/tcp/0']) */
+  listen?: string[]
+  /**
+   * Pre-shared swarm key (file contents, see `generateSwarmKey()`): only peers with the same key
+   * can connect. Checked at once; a malformed key throws `SwarmKeyError`. @default none (open swarm)
+   */
+  swarmKey?: Uint8Array | string
+  /** Only these peer ids may connect (checked by the connection gater after Noise proves the id). @default everyone */
+  allowPeers?: string[]
+  /** LAN discovery by mDNS: `false` turns it off. @default true */
+  mdns?: boolean | MdnsOptions
+  /** Multiaddrs to dial on start and keep connected (`/ip4/10.0.0.2/tcp/4001/p2p/12D3…`). @default [] */
+  bootstrap?: string[]
+  /** Where log lines go (components `hearsay:*`). libp2p's own debug logs follow `DEBUG=libp2p:*`. @default silentLogger() */
+  logger?: Logger
+  /** Dial, backoff and stream tuning of the sync service. */
+  sync?: Omit<HearsaySyncInit, 'logger' | 'bootstrap' | 'allowPeers' | 'maxFrameBytes'>
+  /** Interval of libp2p's connection-monitor ping, which closes dead links, in ms. @default PING_INTERVAL_MS (10 000) */
+  pingIntervalMs?: number
+  /** Extra libp2p options, merged over the ones built here (e.g. `connectionManager`). */
+  libp2p?: Partial<Libp2pOptions<HearsayServices>>
+  /** Start the node before returning. @default true */
+  start?: boolean
+}
+
+export interface HearsayServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  hearsay: HearsaySync
+}
+
+export interface HearsayNodeStatus {
+  peerId: string
+  started: boolean
+  /** Addresses this node listens on, with `/p2p/<id>`. */
+  multiaddrs: string[]
+  /** Private swarm (swarm key) in use. */
+  privateSwarm: boolean
+  /** Size of the allow-list, or undefined when everyone may connect. */
+  allowList: number | undefined
+  discovery: DiscoveryStatus
+  connections: number
+  channels: ChannelStatus[]
+  peers: PeerStatus[]
+}
+
+/** A Hearsay node on libp2p: the core engine's API plus the libp2p node and its status. */
+export interface HearsayLibp2pNode extends HearsayNode {
+  /** The libp2p peer id (also `id`). */
+  readonly peerId: string
+  readonly libp2p: Libp2p<HearsayServices>
+  /** The sync service (transport, peer and channel status). */
+  readonly sync: HearsaySync
+  /** Listen addresses with `/p2p/<id>`, for `bootstrap` lists. */
+  multiaddrs(): string[]
+  /** Whether LAN discovery can work, and why not. */
+  discovery(): DiscoveryStatus
+  /** Re-check discovery now. */
+  checkDiscovery(): Promise<DiscoveryStatus>
+  status(): HearsayNodeStatus
+}
+
+/** Wrap pnet so the side that refuses an outsider says so (pnet itself only fails the handshake). */
+function loggedPreSharedKey (psk: Uint8Array, log: Log): (components: any) => ConnectionProtector {
+  return (components) => {
+    const inner = preSharedKey({ psk, timeout: PNET_TIMEOUT_MS })()
+    const upgraded = new Set<string>()
+    const addrKey = (s: string): string => s.split('/p2p/')[0] ?? s
+    components.events?.addEventListener?.('connection:open', (evt: CustomEvent<{ remoteAddr: { toString: () => string } }>) => {
+      const key = addrKey(evt.detail.remoteAddr.toString())
+      upgraded.add(key)
+      setTimeout(() => upgraded.delete(key), 60_000).unref?.()
+    })
+    return {
+      async protect (conn: MessageStream, options?: { signal?: AbortSignal }): Promise<MessageStream> {
+        const remote = String((conn as unknown as { remoteAddr?: unknown }).remoteAddr ?? 'unknown address')
+        let boxed: MessageStream
+        try {
+          boxed = await inner.protect(conn, options)
+        } catch (err) {
+          log.warn(`refused connection ${conn.direction === 'inbound' ? 'from' : 'to'} ${remote}: swarm key exchange failed (${(err as Error).message})`)
+          throw err
+        }
+        boxed.addEventListener('close', () => {
+          if (!upgraded.has(addrKey(remote))) {
+            log.warn(`refused connection ${conn.direction === 'inbound' ? 'from' : 'to'} ${remote}: handshake failed after the swarm key exchange — the peer is not in this private swarm (different or no swarm key)`)
+          }
+        })
+        return boxed
+      }
+    }
+  }
+}
+
+export async function createHearsayNode (options: HearsayNodeOptions = {}): Promise<HearsayLibp2pNode> {
+  const logger = options.logger ?? silentLogger()
+  const log = logger.forComponent('hearsay:libp2p:node')
+  // validate everything before touching the disk or the network
+  const psk = options.swarmKey === undefined ? undefined : parseSwarmKey(options.swarmKey)
+  const mdnsOpts: MdnsOptions | undefined = options.mdns === false ? undefined : (options.mdns === true || options.mdns === undefined ? {} : options.mdns)
+  const privateKey = options.privateKey ?? (options.dataDir !== undefined ? await loadOrCreatePrivateKey(options.dataDir, log) : undefined)
+
+  let mdnsInstance: PeerDiscovery | undefined
+  const peerDiscovery: Libp2pOptions['peerDiscovery'] = []
+  if (mdnsOpts !== undefined) {
+    const factory = mdns({ interval: mdnsOpts.intervalMs ?? MDNS_INTERVAL_MS, serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG })
+    peerDiscovery.push((components) => {
+      mdnsInstance = factory(components)
+      return mdnsInstance
+    })
+  }
+
+  const { engineOptions, extra } = splitOptions(options)
+  const libp2pOptions: Libp2pOptions<HearsayServices> = {
+    ...(privateKey !== undefined ? { privateKey } : {}),
+    addresses: { listen: options.listen ?? LISTEN_ADDRESSES },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(psk !== undefined ? { connectionProtector: loggedPreSharedKey(psk, log) } : {}),
+    ...(options.allowPeers !== undefined ? { connectionGater: allowListGater(options.allowPeers, { logger }) } : {}),
+    connectionMonitor: { pingInterval: options.pingIntervalMs ?? PING_INTERVAL_MS },
+    peerDiscovery,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      hearsay: hearsaySync({
+        ...options.sync,
+        logger,
+        bootstrap: options.bootstrap ?? [],
+        ...(options.allowPeers !== undefined ? { allowPeers: options.allowPeers } : {}),
+        ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {})
+      }) as any
+    },
+    start: false,
+    ...extra
+  }
+  const libp2p = await createLibp2p<HearsayServices>(libp2pOptions)
+  const sync = libp2p.services.hearsay
+  const peerId = libp2p.peerId.toString()
+  const engine = createNode({ ...engineOptions, logger, id: peerId, transport: sync.transport })
+
+  let discovery: DiscoveryStatus = mdnsOpts === undefined
+    ? { mdns: 'disabled', detail: 'mDNS is turned off (options.mdns = false)', interfaces: [], checkedAt: Date.now() }
+    : { mdns: 'ok', detail: 'not checked yet', interfaces: [], checkedAt: 0 }
+  let probeTimer: ReturnType<typeof setInterval> | undefined
+  let started = false
+
+  const checkDiscovery = async (): Promise<DiscoveryStatus> => {
+    if (mdnsOpts === undefined) return discovery
+    const next = await probeMulticast({ serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG })
+    if (next.mdns !== discovery.mdns || discovery.checkedAt === 0) {
+      if (next.mdns === 'ok') log(`discovery: ${next.detail}`)
+      else log.warn(`discovery: ${next.detail}`)
+    }
+    discovery = next
+    return next
+  }
+
+  const onMdnsPeer = (evt: Event): void => {
+    const info = (evt as CustomEvent).detail
+    if (info?.id !== undefined) sync.peerDiscovered(info)
+  }
+
+  const node: HearsayLibp2pNode = {
+    peerId,
+    libp2p,
+    sync,
+    id: peerId,
+    open: async (docId) => await engine.open(docId),
+    close: (docId) => { engine.close(docId) },
+    docs: () => engine.docs(),
+    syncWith: async (peer, opts) => await engine.syncWith(peer, opts),
+    flush: async () => { await engine.flush() },
+    metrics: () => engine.metrics(),
+    peers: () => engine.peers(),
+    digest: () => engine.digest(),
+    configure: (opts) => { engine.configure(opts) },
+    on: (event, fn) => engine.on(event, fn),
+    async start (): Promise<void> {
+      if (started) return
+      started = true
+      await libp2p.start()
+      // mDNS re-announces every interval, but libp2p reports a peer only the first time: pass
+      // every sighting on, so a peer whose link came back is dialled again at once
+      mdnsInstance?.addEventListener('peer', onMdnsPeer)
+      await engine.start()
+      if (mdnsOpts !== undefined) {
+        await checkDiscovery()
+        probeTimer = setInterval(() => { void checkDiscovery() }, mdnsOpts.probeIntervalMs ?? DISCOVERY_PROBE_INTERVAL_MS)
+        probeTimer.unref?.()
+      }
+      log(`node ${peerId} started on ${node.multiaddrs().join(', ')}`)
+    },
+    async stop (): Promise<void> {
+      if (!started) return
+      started = false
+      if (probeTimer !== undefined) clearInterval(probeTimer)
+      probeTimer = undefined
+      mdnsInstance?.removeEventListener('peer', onMdnsPeer)
+      await engine.stop()
+      await libp2p.stop()
+    },
+    multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
+    discovery: () => discovery,
+    checkDiscovery,
+    status: (): HearsayNodeStatus => ({
+      peerId,
+      started,
+      multiaddrs: libp2p.getMultiaddrs().map(a => a.toString()),
+      privateSwarm: psk !== undefined,
+      allowList: options.allowPeers?.length,
+      discovery,
+      connections: libp2p.getConnections().length,
+      channels: sync.channels(),
+      peers: sync.peers()
+    })
+  }
+  if (options.start ?? true) await node.start()
+  return node
+}
+
+/** Separate the engine's options from this package's own. */
+function splitOptions (options: HearsayNodeOptions): { engineOptions: Omit<NodeOptions, 'id' | 'transport'>, extra: Partial<Libp2pOptions<HearsayServices>> } {
+  const {
+    dataDir: _d, privateKey: _k, listen: _l, swarmKey: _s, allowPeers: _a, mdns: _m, bootstrap: _b,
+    sync: _y, pingIntervalMs: _p, libp2p, start: _st, ...engineOptions
+  } = options
+  return { engineOptions, extra: libp2p ?? {} }
+}

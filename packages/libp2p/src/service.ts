@@ -1,0 +1,700 @@
+/**
+ * The Hearsay libp2p service: mounts the `/hearsay/sync/1.0.0` protocol on a libp2p node and
+ * exposes it as a core `Transport` (`service.transport`). Follows the `@libp2p/ping` pattern:
+ * `registrar.handle` in `start()`, `unhandle` in `stop()`.
+ *
+ * One channel per peer pair: only the peer with the lower peer id opens the stream, on the
+ * oldest open connection; the other side accepts it. A second inbound stream from the same peer
+ * replaces the first (the opener decided the old one is dead). Duplicate connections (both sides
+ * dialled at once) therefore never produce two channels.
+ *
+ * Dialling: peers found by discovery (mDNS) and bootstrap addresses are dialled automatically,
+ * each dial bounded by an AbortSignal timeout, failures retried with exponential backoff and
+ * jitter, and lost links redialled. Dead links (cut without a TCP reset) are found by libp2p's
+ * connection monitor, which pings every connection (every 10 s by default) and closes those that
+ * do not answer; the service then redials.
+ */
+import {
+  ConfigError,
+  MAX_FRAME_BYTES,
+  MIN_FRAME_BYTES,
+  NotStartedError,
+  PROTOCOL_ID,
+  PeerUnavailableError,
+  silentLogger
+} from '@hearsay/core'
+import type { Log, Logger, Transport, TransportHandler } from '@hearsay/core'
+import { serviceCapabilities } from '@libp2p/interface'
+import type { Connection, Libp2pEvents, PeerId, PeerInfo, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { StreamChannel } from './channel.js'
+import {
+  BACKOFF_INITIAL_MS,
+  BACKOFF_JITTER,
+  BACKOFF_MAX_MS,
+  CLOSE_COOLDOWN_MS,
+  CONNECT_TIMEOUT_MS,
+  DIAL_TIMEOUT_MS,
+  DISCOVERY_DIAL_DELAY_MS,
+  MAX_INBOUND_STREAMS,
+  MAX_OUTBOUND_STREAMS,
+  MAX_REDIAL_ATTEMPTS,
+  STABLE_CHANNEL_MS,
+  STREAM_OPEN_TIMEOUT_MS
+} from './constants.js'
+import { InvalidPeerIdError } from './errors.js'
+
+export interface BackoffOptions {
+  /** First retry delay, in ms. @default BACKOFF_INITIAL_MS (500) */
+  initialMs?: number
+  /** Longest retry delay, in ms. @default BACKOFF_MAX_MS (30 000) */
+  maxMs?: number
+  /** Relative jitter in [0, 1). @default BACKOFF_JITTER (0.3) */
+  jitter?: number
+}
+
+export interface HearsaySyncInit {
+  /** Protocol id. @default PROTOCOL_ID ('/hearsay/sync/1.0.0') */
+  protocol?: string
+  /**
+   * Largest frame accepted from a peer (checked on the length prefix, before the body is read);
+   * a larger one closes that peer's channel. Match the engine's `maxFrameBytes`.
+   * @default MAX_FRAME_BYTES (1 MiB)
+   */
+  maxFrameBytes?: number
+  /** Where log lines go; components `hearsay:libp2p*`. @default silentLogger() */
+  logger?: Logger
+  /** Dial peers reported by peer discovery (mDNS). @default true */
+  dialOnDiscovery?: boolean
+  /** Multiaddrs dialled on start and redialled whenever their link drops (with `/p2p/<id>` or without). @default [] */
+  bootstrap?: Array<string | Multiaddr>
+  /**
+   * Only these peer ids get a channel; streams from others are refused. Pair it with the
+   * connection gater of `allowListGater()` to refuse their connections too. @default everyone
+   */
+  allowPeers?: string[]
+  /** Longest a dial may take, in ms. @default DIAL_TIMEOUT_MS (5 000) */
+  dialTimeoutMs?: number
+  /** Longest opening the stream may take, in ms. @default STREAM_OPEN_TIMEOUT_MS (5 000) */
+  streamOpenTimeoutMs?: number
+  /** How long `transport.connect()` waits for the channel, in ms. @default CONNECT_TIMEOUT_MS (10 000) */
+  connectTimeoutMs?: number
+  /** Retry delays for dials and stream re-opens. */
+  backoff?: BackoffOptions
+  /** Dials to an mDNS-found peer before it is forgotten until found again. @default MAX_REDIAL_ATTEMPTS (10) */
+  maxRedialAttempts?: number
+  /** Delay before the higher peer id dials a newly discovered peer, in ms. @default DISCOVERY_DIAL_DELAY_MS (1 000) */
+  discoveryDialDelayMs?: number
+  /** Refusal period after this node closed a peer's channel, in ms (doubles per repeat). @default CLOSE_COOLDOWN_MS (1 000) */
+  closeCooldownMs?: number
+  /** Source of randomness for jitter (seed it in tests). @default Math.random */
+  random?: () => number
+}
+
+export interface HearsaySyncComponents {
+  peerId: PeerId
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  events: TypedEventTarget<Libp2pEvents>
+}
+
+/** What the service knows about one peer (for status pages and diagnosis). */
+export interface PeerStatus {
+  id: string
+  /** Why this node dials it: found by discovery, a bootstrap address, `connect()`, or it connected to us. */
+  source: 'discovery' | 'bootstrap' | 'connect' | 'inbound'
+  connected: boolean
+  channel: boolean
+  /** Consecutive failed dials. */
+  dialFailures: number
+  /** When the next dial is due (ms since epoch), if one is scheduled. */
+  nextDialAt?: number
+  /** Until when this node refuses the peer's channel after closing it (ms since epoch). */
+  refusedUntil?: number
+  /** The peer does not speak the Hearsay protocol. */
+  unsupported: boolean
+}
+
+export interface ChannelStatus {
+  peer: string
+  /** 'outbound' when this node opened the stream. */
+  direction: 'inbound' | 'outbound'
+  remoteAddr: string
+  openedAt: number
+  bytesSent: number
+  bytesReceived: number
+  framesSent: number
+  framesReceived: number
+}
+
+export interface HearsaySync extends Startable {
+  /** The core `Transport` to hand to `createNode({ transport })`. */
+  readonly transport: Transport
+  readonly protocol: string
+  /** Tell the service a peer was found (e.g. mDNS saw it again after a link came back): dial it now if not connected. */
+  peerDiscovered(info: PeerInfo): void
+  peers(): PeerStatus[]
+  channels(): ChannelStatus[]
+}
+
+interface PeerState {
+  id: string
+  peerId: PeerId
+  source: PeerStatus['source']
+  /** Redial for as long as the node runs (bootstrap, connect()). */
+  persistent: boolean
+  /** Addresses to dial instead of the peer store's (bootstrap). */
+  addrs?: Multiaddr[]
+  channel?: StreamChannel
+  opening?: Promise<void>
+  dialing?: Promise<void>
+  dialTimer?: ReturnType<typeof setTimeout>
+  nextDialAt?: number
+  dialFailures: number
+  openTimer?: ReturnType<typeof setTimeout>
+  /** Channels in a row that closed before becoming stable. */
+  churn: number
+  closeStrikes: number
+  refusedUntil: number
+  unsupported: boolean
+  waiters: Set<() => void>
+}
+
+interface BootstrapTarget { addr: Multiaddr, peerId?: string, failures: number, timer?: ReturnType<typeof setTimeout>, dialing: boolean }
+
+const STOPPED = 'transport stopped'
+
+class HearsaySyncService implements HearsaySync, Startable {
+  readonly protocol: string
+  readonly transport: Transport
+  readonly [Symbol.toStringTag] = '@hearsay/libp2p'
+  readonly [serviceCapabilities]: string[] = ['@hearsay/sync']
+
+  private readonly components: HearsaySyncComponents
+  private readonly log: Log
+  private readonly maxFrameBytes: number
+  private readonly dialOnDiscovery: boolean
+  private readonly allow: Set<string> | undefined
+  private readonly dialTimeoutMs: number
+  private readonly streamOpenTimeoutMs: number
+  private readonly connectTimeoutMs: number
+  private readonly backoffInitial: number
+  private readonly backoffMax: number
+  private readonly jitter: number
+  private readonly maxRedial: number
+  private readonly discoveryDelay: number
+  private readonly closeCooldown: number
+  private readonly random: () => number
+  private readonly bootstrap: BootstrapTarget[]
+  private readonly localId: string
+  private readonly states = new Map<string, PeerState>()
+  private handler: TransportHandler | undefined
+  private serviceStarted = false
+
+  constructor (components: HearsaySyncComponents, init: HearsaySyncInit = {}) {
+    this.components = components
+    this.protocol = init.protocol ?? PROTOCOL_ID
+    this.log = (init.logger ?? silentLogger()).forComponent(`hearsay:libp2p:${components.peerId.toString().slice(-8)}`)
+    this.maxFrameBytes = positive('maxFrameBytes', init.maxFrameBytes ?? MAX_FRAME_BYTES)
+    if (this.maxFrameBytes < MIN_FRAME_BYTES) throw new ConfigError(`maxFrameBytes must be at least ${MIN_FRAME_BYTES}, got ${this.maxFrameBytes}`)
+    this.dialOnDiscovery = init.dialOnDiscovery ?? true
+    this.allow = init.allowPeers === undefined ? undefined : new Set(init.allowPeers.map(p => parsePeerId(p, 'allowPeers').toString()))
+    this.dialTimeoutMs = positive('dialTimeoutMs', init.dialTimeoutMs ?? DIAL_TIMEOUT_MS)
+    this.streamOpenTimeoutMs = positive('streamOpenTimeoutMs', init.streamOpenTimeoutMs ?? STREAM_OPEN_TIMEOUT_MS)
+    this.connectTimeoutMs = positive('connectTimeoutMs', init.connectTimeoutMs ?? CONNECT_TIMEOUT_MS)
+    this.backoffInitial = positive('backoff.initialMs', init.backoff?.initialMs ?? BACKOFF_INITIAL_MS)
+    this.backoffMax = positive('backoff.maxMs', init.backoff?.maxMs ?? BACKOFF_MAX_MS)
+    this.jitter = init.backoff?.jitter ?? BACKOFF_JITTER
+    if (!(this.jitter >= 0 && this.jitter < 1)) throw new ConfigError(`backoff.jitter must be in [0, 1), got ${this.jitter}`)
+    this.maxRedial = positive('maxRedialAttempts', init.maxRedialAttempts ?? MAX_REDIAL_ATTEMPTS)
+    this.discoveryDelay = nonNegative('discoveryDialDelayMs', init.discoveryDialDelayMs ?? DISCOVERY_DIAL_DELAY_MS)
+    this.closeCooldown = nonNegative('closeCooldownMs', init.closeCooldownMs ?? CLOSE_COOLDOWN_MS)
+    this.random = init.random ?? Math.random
+    this.bootstrap = (init.bootstrap ?? []).map(a => {
+      let addr: Multiaddr
+      try {
+        addr = typeof a === 'string' ? multiaddr(a) : a
+      } catch (err) {
+        throw new ConfigError(`bootstrap address "${String(a)}" is not a valid multiaddr`, { cause: err })
+      }
+      const id = addr.getComponents().findLast(c => c.name === 'p2p')?.value
+      return { addr, peerId: id, failures: 0, dialing: false }
+    })
+    this.localId = components.peerId.toString()
+    this.onInbound = this.onInbound.bind(this)
+    this.onConnectionOpen = this.onConnectionOpen.bind(this)
+    this.onConnectionClose = this.onConnectionClose.bind(this)
+    this.onDiscoveryEvent = this.onDiscoveryEvent.bind(this)
+    this.transport = {
+      localId: this.localId,
+      start: async (handler) => { await this.startTransport(handler) },
+      stop: async () => { await this.stopTransport() },
+      connect: async (peerId, options) => { await this.connect(peerId, options) }
+    }
+  }
+
+  // ---- libp2p lifecycle ----
+
+  async start (): Promise<void> {
+    if (this.serviceStarted) return
+    await this.components.registrar.handle(this.protocol, this.onInbound, {
+      maxInboundStreams: MAX_INBOUND_STREAMS,
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS,
+      runOnLimitedConnection: false
+    })
+    const ev = this.components.events
+    ev.addEventListener('connection:open', this.onConnectionOpen)
+    ev.addEventListener('connection:close', this.onConnectionClose)
+    ev.addEventListener('peer:discovery', this.onDiscoveryEvent)
+    this.serviceStarted = true
+  }
+
+  async stop (): Promise<void> {
+    if (!this.serviceStarted) return
+    this.serviceStarted = false
+    await this.stopTransport()
+    const ev = this.components.events
+    ev.removeEventListener('connection:open', this.onConnectionOpen)
+    ev.removeEventListener('connection:close', this.onConnectionClose)
+    ev.removeEventListener('peer:discovery', this.onDiscoveryEvent)
+    await this.components.registrar.unhandle(this.protocol)
+  }
+
+  isStarted (): boolean {
+    return this.serviceStarted
+  }
+
+  // ---- Transport ----
+
+  private async startTransport (handler: TransportHandler): Promise<void> {
+    if (this.handler !== undefined) return
+    if (!this.serviceStarted) throw new NotStartedError('the libp2p node is not started: start it before the Hearsay node')
+    this.handler = handler
+    this.log(`transport started as ${this.localId}`)
+    // peers connected before the engine started
+    for (const conn of this.components.connectionManager.getConnections()) this.onConnection(conn)
+    for (const target of this.bootstrap) void this.dialBootstrap(target)
+  }
+
+  private async stopTransport (): Promise<void> {
+    if (this.handler === undefined) return
+    this.handler = undefined
+    for (const target of this.bootstrap) {
+      if (target.timer !== undefined) clearTimeout(target.timer)
+      target.timer = undefined
+      target.failures = 0
+    }
+    for (const st of this.states.values()) {
+      this.clearTimers(st)
+      st.channel?.close(STOPPED)
+      for (const w of st.waiters) w()
+    }
+    this.states.clear()
+    this.log('transport stopped')
+  }
+
+  private async connect (peer: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.handler === undefined) throw new NotStartedError('transport is not started')
+    const peerId = parsePeerId(peer, 'connect()')
+    const id = peerId.toString()
+    if (id === this.localId) throw new ConfigError('cannot connect to this node itself')
+    if (!this.allowed(id)) throw new PeerUnavailableError(`peer ${id} is not in allowPeers`)
+    const st = this.state(peerId, 'connect')
+    st.persistent = true
+    if (st.channel?.isOpen === true) return
+    st.refusedUntil = 0 // an explicit request lifts this node's own cool-down
+    const signal = anySignal(options.signal, AbortSignal.timeout(this.connectTimeoutMs))
+    if (this.openConnections(peerId).length === 0) {
+      try {
+        await this.components.connectionManager.openConnection(st.addrs ?? peerId, { signal: anySignal(signal, AbortSignal.timeout(this.dialTimeoutMs)) })
+      } catch (err) {
+        throw new PeerUnavailableError(`cannot reach ${id}: ${(err as Error).message}`, { cause: err })
+      }
+    }
+    if (this.initiates(id)) await this.openChannel(st)
+    await this.waitForChannel(st, signal)
+  }
+
+  private async waitForChannel (st: PeerState, signal: AbortSignal): Promise<void> {
+    if (st.channel?.isOpen === true) return
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        st.waiters.delete(done)
+        signal.removeEventListener('abort', onAbort)
+        if (st.channel?.isOpen === true) resolve()
+        else reject(new PeerUnavailableError(`no channel to ${st.id}: ${this.handler === undefined ? STOPPED : 'closed'}`))
+      }
+      const onAbort = (): void => {
+        st.waiters.delete(done)
+        reject(new PeerUnavailableError(`no channel to ${st.id} within the time allowed`, { cause: signal.reason }))
+      }
+      if (signal.aborted) { onAbort(); return }
+      st.waiters.add(done)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  // ---- status ----
+
+  peers (): PeerStatus[] {
+    const now = Date.now()
+    return [...this.states.values()].map(st => ({
+      id: st.id,
+      source: st.source,
+      connected: this.openConnections(st.peerId).length > 0,
+      channel: st.channel?.isOpen === true,
+      dialFailures: st.dialFailures,
+      ...(st.nextDialAt !== undefined ? { nextDialAt: st.nextDialAt } : {}),
+      ...(st.refusedUntil > now ? { refusedUntil: st.refusedUntil } : {}),
+      unsupported: st.unsupported
+    }))
+  }
+
+  channels (): ChannelStatus[] {
+    const out: ChannelStatus[] = []
+    for (const st of this.states.values()) {
+      const ch = st.channel
+      if (ch?.isOpen !== true) continue
+      out.push({
+        peer: st.id,
+        direction: ch.stream.direction,
+        remoteAddr: ch.connection.remoteAddr.toString(),
+        openedAt: ch.openedAt,
+        bytesSent: ch.bytesSent,
+        bytesReceived: ch.bytesReceived,
+        framesSent: ch.framesSent,
+        framesReceived: ch.framesReceived
+      })
+    }
+    return out
+  }
+
+  // ---- events ----
+
+  private onConnectionOpen (evt: CustomEvent<Connection>): void {
+    this.onConnection(evt.detail)
+  }
+
+  private onConnection (conn: Connection): void {
+    if (this.handler === undefined || conn.status !== 'open' || conn.limits != null) return
+    const id = conn.remotePeer.toString()
+    if (!this.allowed(id)) return
+    const st = this.state(conn.remotePeer, conn.direction === 'inbound' ? 'inbound' : 'discovery')
+    st.dialFailures = 0
+    st.nextDialAt = undefined
+    if (st.dialTimer !== undefined) clearTimeout(st.dialTimer)
+    st.dialTimer = undefined
+    if (this.initiates(id) && st.channel === undefined) this.scheduleOpen(st, 0)
+  }
+
+  private onConnectionClose (evt: CustomEvent<Connection>): void {
+    if (this.handler === undefined) return
+    const conn = evt.detail
+    const st = this.states.get(conn.remotePeer.toString())
+    if (st === undefined || this.openConnections(st.peerId).length > 0) {
+      // another connection survives: the channel (if it was on this one) is re-opened there
+      if (st !== undefined && st.channel === undefined && this.initiates(st.id)) this.scheduleOpen(st, 0)
+      return
+    }
+    this.log(`link to ${st.id} closed`)
+    for (const target of this.bootstrap) {
+      if (target.peerId === st.id) this.scheduleBootstrap(target)
+    }
+    if (st.addrs === undefined) this.scheduleDial(st)
+  }
+
+  private onDiscoveryEvent (evt: CustomEvent<PeerInfo>): void {
+    this.peerDiscovered(evt.detail)
+  }
+
+  peerDiscovered (info: PeerInfo): void {
+    if (this.handler === undefined || !this.dialOnDiscovery) return
+    const id = info.id.toString()
+    if (id === this.localId) return
+    if (!this.allowed(id)) {
+      this.log.trace(`not dialling ${id}: not in allowPeers`)
+      return
+    }
+    const st = this.state(info.id, 'discovery')
+    if (st.source === 'inbound') st.source = 'discovery'
+    if (this.openConnections(info.id).length > 0 || st.dialing !== undefined) return
+    // found again: fresh evidence it is reachable, so start the retry count over
+    st.dialFailures = 0
+    const delay = this.initiates(id) ? 0 : this.discoveryDelay * (1 + this.jitter * this.random())
+    if (st.dialTimer !== undefined && st.nextDialAt !== undefined && st.nextDialAt <= Date.now() + delay) return
+    this.setDialTimer(st, delay)
+  }
+
+  // ---- dialling ----
+
+  private state (peerId: PeerId, source: PeerStatus['source']): PeerState {
+    const id = peerId.toString()
+    let st = this.states.get(id)
+    if (st === undefined) {
+      st = { id, peerId, source, persistent: false, dialFailures: 0, churn: 0, closeStrikes: 0, refusedUntil: 0, unsupported: false, waiters: new Set() }
+      this.states.set(id, st)
+    }
+    return st
+  }
+
+  private backoff (attempt: number): number {
+    const base = Math.min(this.backoffMax, this.backoffInitial * 2 ** Math.max(0, attempt - 1))
+    return Math.round(base * (1 + this.jitter * (2 * this.random() - 1)))
+  }
+
+  private scheduleDial (st: PeerState): void {
+    if (this.handler === undefined) return
+    if (!st.persistent && st.source === 'inbound') return // it found us; it will come back
+    if (!st.persistent && st.dialFailures >= this.maxRedial) {
+      this.log(`giving up on ${st.id} after ${st.dialFailures} failed dials (until it is discovered again)`)
+      st.nextDialAt = undefined
+      return
+    }
+    this.setDialTimer(st, this.backoff(st.dialFailures + 1))
+  }
+
+  private setDialTimer (st: PeerState, delay: number): void {
+    if (st.dialTimer !== undefined) clearTimeout(st.dialTimer)
+    st.nextDialAt = Date.now() + delay
+    st.dialTimer = setTimeout(() => {
+      st.dialTimer = undefined
+      st.nextDialAt = undefined
+      void this.dial(st)
+    }, delay)
+    st.dialTimer.unref?.()
+  }
+
+  private async dial (st: PeerState): Promise<void> {
+    if (this.handler === undefined || st.dialing !== undefined) return
+    if (this.openConnections(st.peerId).length > 0) return
+    const attempt = (async () => {
+      try {
+        this.log.trace(`dialling ${st.id}`)
+        await this.components.connectionManager.openConnection(st.addrs ?? st.peerId, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+      } catch (err) {
+        st.dialFailures++
+        const msg = `dial to ${st.id} failed (attempt ${st.dialFailures}): ${describe(err)}`
+        if (st.dialFailures === 1) this.log.warn(msg)
+        else this.log(msg)
+        this.scheduleDial(st)
+      } finally {
+        st.dialing = undefined
+      }
+    })()
+    st.dialing = attempt
+    await attempt
+  }
+
+  private async dialBootstrap (target: BootstrapTarget): Promise<void> {
+    if (this.handler === undefined || target.dialing) return
+    if (target.peerId !== undefined && this.openConnections(peerIdFromString(target.peerId)).length > 0) return
+    target.dialing = true
+    try {
+      const conn = await this.components.connectionManager.openConnection(target.addr, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+      target.failures = 0
+      target.peerId = conn.remotePeer.toString()
+      const st = this.state(conn.remotePeer, 'bootstrap')
+      st.source = 'bootstrap'
+      st.persistent = true
+      st.addrs = [target.addr]
+    } catch (err) {
+      target.failures++
+      const msg = `dial to bootstrap ${target.addr.toString()} failed (attempt ${target.failures}): ${describe(err)}`
+      if (target.failures === 1) this.log.warn(msg)
+      else this.log(msg)
+      this.scheduleBootstrap(target)
+    } finally {
+      target.dialing = false
+    }
+  }
+
+  private scheduleBootstrap (target: BootstrapTarget): void {
+    if (this.handler === undefined) return
+    if (target.timer !== undefined) clearTimeout(target.timer)
+    target.timer = setTimeout(() => {
+      target.timer = undefined
+      void this.dialBootstrap(target)
+    }, this.backoff(target.failures + 1))
+    target.timer.unref?.()
+  }
+
+  // ---- channels ----
+
+  /** Only the lower peer id opens the stream: both sides agree, so there is never a duplicate. */
+  private initiates (remoteId: string): boolean {
+    return this.localId < remoteId
+  }
+
+  private allowed (id: string): boolean {
+    return this.allow === undefined || this.allow.has(id)
+  }
+
+  private openConnections (peerId: PeerId): Connection[] {
+    return this.components.connectionManager.getConnections(peerId)
+      .filter(c => c.status === 'open' && c.limits == null)
+      .sort((a, b) => a.timeline.open - b.timeline.open)
+  }
+
+  private scheduleOpen (st: PeerState, delay: number): void {
+    if (this.handler === undefined || st.unsupported) return
+    if (st.openTimer !== undefined) clearTimeout(st.openTimer)
+    const wait = Math.max(delay, st.refusedUntil - Date.now())
+    st.openTimer = setTimeout(() => {
+      st.openTimer = undefined
+      void this.openChannel(st)
+    }, wait)
+    st.openTimer.unref?.()
+  }
+
+  private async openChannel (st: PeerState): Promise<void> {
+    if (this.handler === undefined || st.channel?.isOpen === true || st.unsupported) return
+    if (st.opening !== undefined) { await st.opening; return }
+    if (st.refusedUntil > Date.now()) { this.scheduleOpen(st, 0); return }
+    const [conn] = this.openConnections(st.peerId)
+    if (conn === undefined) return
+    const attempt = (async () => {
+      let stream: Stream
+      try {
+        stream = await conn.newStream(this.protocol, { signal: AbortSignal.timeout(this.streamOpenTimeoutMs), runOnLimitedConnection: false })
+      } catch (err) {
+        if ((err as Error).name === 'UnsupportedProtocolError') {
+          st.unsupported = true
+          this.log.warn(`peer ${st.id} does not speak ${this.protocol}; not syncing with it`)
+          return
+        }
+        st.churn++
+        this.log(`opening a stream to ${st.id} failed: ${describe(err)}`)
+        if (this.openConnections(st.peerId).length > 0) this.scheduleOpen(st, this.backoff(st.churn))
+        return
+      }
+      if (this.handler === undefined || st.channel?.isOpen === true) {
+        stream.abort(new Error(STOPPED))
+        return
+      }
+      this.install(st, stream, conn)
+    })()
+    st.opening = attempt
+    try {
+      await attempt
+    } finally {
+      st.opening = undefined
+    }
+  }
+
+  private onInbound (stream: Stream, conn: Connection): void {
+    const id = conn.remotePeer.toString()
+    if (this.handler === undefined) {
+      stream.abort(new Error('Hearsay is not running on this node'))
+      return
+    }
+    if (!this.allowed(id)) {
+      this.log.warn(`refused a sync stream from ${id}: not in allowPeers`)
+      stream.abort(new Error('not allowed'))
+      return
+    }
+    if (this.initiates(id)) {
+      // the rule says this node opens; a peer that opens anyway is out of turn (or a different version)
+      this.log.warn(`refused a sync stream from ${id}: the peer with the lower id opens the stream`)
+      stream.abort(new Error('out of turn: the lower peer id opens the stream'))
+      return
+    }
+    const st = this.state(conn.remotePeer, 'inbound')
+    if (st.refusedUntil > Date.now()) {
+      this.log(`refused a sync stream from ${id}: cooling down for ${st.refusedUntil - Date.now()} ms after closing its channel`)
+      stream.abort(new Error('cooling down'))
+      return
+    }
+    if (st.channel?.isOpen === true) st.channel.close('replaced by a new stream from the peer')
+    this.install(st, stream, conn)
+  }
+
+  private install (st: PeerState, stream: Stream, conn: Connection): void {
+    const handler = this.handler
+    if (handler === undefined) return
+    const ch = new StreamChannel({
+      remoteId: st.id,
+      stream,
+      connection: conn,
+      maxFrameBytes: this.maxFrameBytes,
+      log: this.log,
+      onClosed: (c, reason, local, error) => { this.onChannelClosed(st, c, reason, local, error) }
+    })
+    st.channel = ch
+    this.log(`channel to ${st.id} open (${stream.direction}, ${conn.remoteAddr.toString()})`)
+    ch.attach(handler.onChannel(ch))
+    for (const w of [...st.waiters]) w()
+  }
+
+  private onChannelClosed (st: PeerState, ch: StreamChannel, reason: string | undefined, local: boolean, error: boolean): void {
+    if (st.channel === ch) st.channel = undefined
+    if (reason === STOPPED) return
+    const stable = Date.now() - ch.openedAt >= STABLE_CHANNEL_MS
+    if (stable) {
+      st.churn = 0
+      st.closeStrikes = 0
+    } else {
+      st.churn++
+    }
+    if (local) {
+      st.closeStrikes++
+      const cooldown = Math.min(this.backoffMax, this.closeCooldown * 2 ** (st.closeStrikes - 1))
+      st.refusedUntil = Date.now() + cooldown
+      const line = `closed the channel to ${st.id}: ${reason ?? 'no reason given'} (refusing it for ${cooldown} ms)`
+      if (error) this.log.warn(line)
+      else this.log(line)
+    } else {
+      this.log(`channel to ${st.id} closed: ${reason ?? 'no reason given'}`)
+    }
+    if (this.handler !== undefined && this.initiates(st.id) && this.openConnections(st.peerId).length > 0) {
+      this.scheduleOpen(st, this.backoff(st.churn))
+    }
+  }
+
+  private clearTimers (st: PeerState): void {
+    if (st.dialTimer !== undefined) clearTimeout(st.dialTimer)
+    if (st.openTimer !== undefined) clearTimeout(st.openTimer)
+    st.dialTimer = undefined
+    st.openTimer = undefined
+    st.nextDialAt = undefined
+  }
+}
+
+function positive (name: string, v: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(`${name} must be a positive number, got ${String(v)}`)
+  return v
+}
+
+function nonNegative (name: string, v: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ConfigError(`${name} must be a number >= 0, got ${String(v)}`)
+  return v
+}
+
+/** Parse a peer id string, with a typed error naming where it came from. */
+export function parsePeerId (id: string, where: string): PeerId {
+  try {
+    return peerIdFromString(id)
+  } catch (err) {
+    throw new InvalidPeerIdError(`${where}: "${id}" is not a valid peer id`, { cause: err })
+  }
+}
+
+function anySignal (a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
+  return a === undefined ? b : AbortSignal.any([a, b])
+}
+
+function describe (err: unknown): string {
+  const e = err as { name?: string, message?: string, code?: string }
+  const text = `${e.name ?? 'Error'}: ${e.message ?? String(err)}`
+  return e.code !== undefined && !text.includes(e.code) ? `${text} (${e.code})` : text
+}
+
+/**
+ * The libp2p service factory: `services: { hearsay: hearsaySync({ logger }) }`, then
+ * `createNode({ id: libp2p.peerId.toString(), transport: libp2p.services.hearsay.transport })`.
+ */
+export function hearsaySync (init: HearsaySyncInit = {}): (components: HearsaySyncComponents) => HearsaySync {
+  return (components) => new HearsaySyncService(components, init)
+}

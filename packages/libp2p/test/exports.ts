@@ -1,0 +1,3 @@
+// What the unit tests reach for, from the package entry plus internals.
+export * from '../src/index.js'
+export { mdnsQuery as mdnsQueryForTest } from '../src/discovery.js'

@@ -1,0 +1,43 @@
+import { writerLogger } from '@hearsay/core'
+import type { Logger } from '@hearsay/core'
+import { noise } from '@chainsafe/libp2p-noise'
+import { identify } from '@libp2p/identify'
+import type { Libp2p } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import { hearsaySync } from '../src/index.js'
+import type { HearsaySync, HearsaySyncInit } from '../src/index.js'
+
+/** A logger that keeps lines in memory (and prints them with HEARSAY_DEBUG=1). */
+export function memoryLogger (): Logger & { lines: string[] } {
+  const lines: string[] = []
+  const inner = writerLogger({ level: 'trace', write: (l) => { lines.push(l); if (process.env.HEARSAY_DEBUG === '1') process.stderr.write(l + '\n') } })
+  return Object.assign(inner, { lines })
+}
+
+export type SyncNode = Libp2p<{ hearsay: HearsaySync, identify: unknown, ping: unknown }>
+
+/** A libp2p node on 127.0.0.1 with the Hearsay service mounted (the "bring your own libp2p" way). */
+export async function syncNode (init: HearsaySyncInit = {}, opts: { mdns?: boolean, serviceTag?: string } = {}): Promise<SyncNode> {
+  const node = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: opts.mdns === true ? [mdns({ interval: 1000, serviceTag: opts.serviceTag })] : [],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      hearsay: hearsaySync({ backoff: { initialMs: 100, maxMs: 2000 }, discoveryDialDelayMs: 200, ...init }) as any
+    }
+  })
+  return node as unknown as SyncNode
+}
+
+/** A service tag unique to this test run, so parallel runs on one host do not find each other. */
+export function uniqueServiceTag (name: string): string {
+  return `_hs-${name}-${process.pid}-${Math.floor(Math.random() * 1e6)}._udp.local`
+}

@@ -1,0 +1,192 @@
+/**
+ * Three hosts on one bridge, each a network namespace running one node process: they find each
+ * other by mDNS with no configuration, converge, survive one host's link being cut and restored.
+ * Two more namespaces check discovery diagnosis: one with an interface but no multicast route,
+ * one with loopback only. Needs root (ip netns); skipped with a message elsewhere.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { waitFor } from '@hearsay/core/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..', '..')
+const tsx = join(root, 'node_modules', '.bin', 'tsx')
+const tag = String(process.pid % 100000)
+const bridge = `hsb${tag}`
+const ns = (i: number): string => `hs${tag}n${i}`
+const veth = (i: number): string => `hsv${tag}x${i}`
+const PROCESS_TIMEOUT_S = 150
+
+function ip (...args: string[]): void {
+  execFileSync('ip', args, { stdio: 'pipe', timeout: 10_000 })
+}
+
+function namespacesWork (): string | undefined {
+  if (process.platform !== 'linux') return 'network namespaces need Linux'
+  if (process.getuid?.() !== 0) return 'network namespaces need root'
+  const probe = `hs${tag}probe`
+  try {
+    ip('netns', 'add', probe)
+    ip('netns', 'del', probe)
+    return undefined
+  } catch (err) {
+    return `cannot create a network namespace: ${(err as Error).message.split('\n')[0] ?? ''}`
+  }
+}
+
+const skipReason = namespacesWork()
+if (skipReason !== undefined) process.stderr.write(`LAN test skipped: ${skipReason}\n`)
+
+interface Host {
+  proc: ChildProcessWithoutNullStreams
+  peerId?: string
+  logs: string[]
+  pending: Map<number, (msg: any) => void>
+  ready: Promise<any>
+}
+
+const hosts: Host[] = []
+const created: { ns: string[], links: string[], bridge: boolean } = { ns: [], links: [], bridge: false }
+const dataDir = mkdtempSync(join(tmpdir(), 'hs-lan-'))
+let nextId = 1
+
+function setUp (): void {
+  ip('link', 'add', bridge, 'type', 'bridge')
+  created.bridge = true
+  ip('link', 'set', bridge, 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0')
+  ip('link', 'set', bridge, 'up')
+  for (let i = 1; i <= 4; i++) {
+    ip('netns', 'add', ns(i))
+    created.ns.push(ns(i))
+    ip('link', 'add', veth(i), 'type', 'veth', 'peer', 'name', `${veth(i)}p`)
+    created.links.push(veth(i))
+    ip('link', 'set', `${veth(i)}p`, 'netns', ns(i))
+    ip('-n', ns(i), 'link', 'set', `${veth(i)}p`, 'name', 'eth0')
+    ip('link', 'set', veth(i), 'master', bridge)
+    ip('link', 'set', veth(i), 'up')
+    ip('-n', ns(i), 'addr', 'add', `10.77.0.${i}/24`, 'dev', 'eth0')
+    ip('-n', ns(i), 'link', 'set', 'eth0', 'up')
+    ip('-n', ns(i), 'link', 'set', 'lo', 'up')
+    // host 4 is the offline LAN without a gateway: no route covers multicast
+    if (i <= 3) ip('-n', ns(i), 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
+  }
+  // host 5 has loopback only
+  ip('netns', 'add', ns(5))
+  created.ns.push(ns(5))
+  ip('-n', ns(5), 'link', 'set', 'lo', 'up')
+}
+
+function tearDown (): void {
+  for (const h of hosts) {
+    if (h.proc.exitCode === null && h.proc.pid !== undefined) {
+      try { process.kill(h.proc.pid, 'SIGKILL') } catch {}
+    }
+  }
+  for (const l of created.links) { try { ip('link', 'del', l) } catch {} }
+  for (const n of created.ns) { try { ip('netns', 'del', n) } catch {} }
+  if (created.bridge) { try { ip('link', 'del', bridge) } catch {} }
+  rmSync(dataDir, { recursive: true, force: true })
+}
+
+function spawnIn (namespace: string, args: string[]): ChildProcessWithoutNullStreams {
+  return spawn('ip', ['netns', 'exec', namespace, 'timeout', '-s', 'KILL', String(PROCESS_TIMEOUT_S), tsx, '--conditions=hearsay-source', join(here, 'runner.ts'), ...args], {
+    cwd: root,
+    env: { ...process.env, NODE_OPTIONS: '' }
+  })
+}
+
+function startHost (i: number): Host {
+  const proc = spawnIn(ns(i), ['node', join(dataDir, `h${i}`)])
+  const host: Host = { proc, logs: [], pending: new Map(), ready: Promise.resolve() }
+  host.ready = new Promise((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout })
+    rl.on('line', (line) => {
+      let msg: any
+      try { msg = JSON.parse(line) } catch { host.logs.push(`stdout: ${line}`); return }
+      if (msg.type === 'ready') { host.peerId = msg.peerId; resolve(msg) } else if (msg.type === 'log') host.logs.push(msg.line)
+      else if (msg.type === 'reply') { host.pending.get(msg.id)?.(msg); host.pending.delete(msg.id) } else host.logs.push(line)
+    })
+    proc.stderr.on('data', (d: Buffer) => { host.logs.push(`stderr: ${d.toString()}`) })
+    proc.on('exit', (code) => { reject(new Error(`host ${i} exited with ${String(code)}: ${host.logs.slice(-5).join('\n')}`)) })
+  })
+  hosts.push(host)
+  return host
+}
+
+async function call (h: Host, msg: Record<string, unknown>): Promise<any> {
+  const id = nextId++
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { h.pending.delete(id); reject(new Error(`no reply to ${JSON.stringify(msg)}`)) }, 10_000)
+    h.pending.set(id, (m) => { clearTimeout(timer); resolve(m) })
+    h.proc.stdin.write(JSON.stringify({ ...msg, id }) + '\n')
+  })
+}
+
+async function probe (i: number): Promise<any> {
+  const proc = spawnIn(ns(i), ['probe'])
+  let out = ''
+  proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  await new Promise<void>((resolve) => proc.on('exit', () => { resolve() }))
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}').status
+}
+
+async function converged (hs: Host[], docs: string[]): Promise<any[] | undefined> {
+  const states = await Promise.all(hs.map(async h => await call(h, { cmd: 'state', docs })))
+  const first = states[0]
+  return states.every(s => s.root === first.root && s.count === first.count && JSON.stringify(s.docs) === JSON.stringify(first.docs)) ? states : undefined
+}
+
+describe.skipIf(skipReason !== undefined)('LAN: three hosts in network namespaces', () => {
+  beforeAll(() => { setUp() })
+  afterAll(() => { tearDown() })
+
+  it('diagnoses a host with no multicast route and a host with loopback only', async () => {
+    const noRoute = await probe(4)
+    expect(noRoute.mdns).toBe('no-multicast-route')
+    expect(noRoute.detail).toMatch(/ip route add 224\.0\.0\.0\/4 dev eth0/)
+    const loOnly = await probe(5)
+    expect(loOnly.mdns).toBe('no-interface')
+    const ok = await probe(1)
+    expect(ok.mdns).toBe('ok')
+  })
+
+  it('discover by mDNS with no configuration, converge, and converge again after a link is cut and restored', async () => {
+    const hs = [startHost(1), startHost(2), startHost(3)]
+    const readies = await Promise.all(hs.map(async h => await h.ready))
+    for (const r of readies) expect(r.discovery.mdns).toBe('ok')
+    await waitFor(async () => (await Promise.all(hs.map(async h => (await call(h, { cmd: 'state' })).channels.length))).every(n => n === 2),
+      { timeoutMs: 30_000, intervalMs: 200, message: 'mDNS mesh of three hosts' })
+
+    for (const [i, h] of hs.entries()) await call(h, { cmd: 'edit', doc: `lan/${i}`, text: `from host ${i + 1};` })
+    await call(hs[0] as Host, { cmd: 'edit', doc: 'lan/shared', text: 'one;' })
+    const docs = ['lan/0', 'lan/1', 'lan/2', 'lan/shared']
+    await waitFor(async () => (await converged(hs, docs)) !== undefined, { timeoutMs: 20_000, intervalMs: 200, message: 'first convergence' })
+
+    // cut host 1 off, edit on both sides of the cut
+    ip('link', 'set', veth(1), 'down')
+    await call(hs[0] as Host, { cmd: 'edit', doc: 'lan/shared', text: 'cut-side;' })
+    await call(hs[1] as Host, { cmd: 'edit', doc: 'lan/shared', text: 'other-side;' })
+    await call(hs[2] as Host, { cmd: 'edit', doc: 'lan/new', text: 'made during the cut;' })
+    // host 1 cannot see the others' edits while cut off
+    await waitFor(async () => (await call(hs[1] as Host, { cmd: 'state', docs: ['lan/new'] })).docs['lan/new'] === 'made during the cut;', { message: 'host 2 edit reaches host 3' })
+    const cutState = await call(hs[0] as Host, { cmd: 'state', docs: ['lan/new'] })
+    expect(cutState.docs['lan/new']).toBe('')
+
+    ip('link', 'set', veth(1), 'up')
+    const all = [...docs, 'lan/new']
+    let states: any[] | undefined
+    await waitFor(async () => { states = await converged(hs, all); return states !== undefined }, { timeoutMs: 60_000, intervalMs: 250, message: 'convergence after the link came back' })
+    const shared = states?.[0].docs['lan/shared'] as string
+    expect(shared).toContain('cut-side;')
+    expect(shared).toContain('other-side;')
+    expect(states?.[0].docs['lan/new']).toBe('made during the cut;')
+
+    for (const h of hs) await call(h, { cmd: 'stop' }).catch(() => {})
+  }, 120_000)
+})
