@@ -69,7 +69,7 @@ export const RUMOR_MAX_HOPS = 8
 /** Update ids remembered to recognise a rumor already seen (oldest forgotten first). */
 export const RUMOR_SEEN_IDS = 10_000
 
-/** In `auto` mode, a disconnected peer heard from within this many ms makes a node spread rumors. */
+/** In `auto` mode without cluster state, a disconnected peer heard from within this many ms makes a node spread rumors. */
 export const RUMOR_ABSENT_PEER_MS = 5 * 60_000
 
 /** Cluster state is gossiped (and the heartbeat bumped) this often, in ms. */

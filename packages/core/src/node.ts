@@ -93,7 +93,11 @@ export interface PropagationOptions {
   maxHops?: number
   /** Update ids remembered so a rumor is passed on only on its first receipt. @default RUMOR_SEEN_IDS (10000) */
   seenIds?: number
-  /** In `auto` mode, disconnected peers heard from within this many ms count as absent members. @default RUMOR_ABSENT_PEER_MS (5 min) */
+  /**
+   * In `auto` mode without cluster state (`cluster.enabled: false`), disconnected peers heard from
+   * within this many ms make the node spread rumors; with it, members heard from within
+   * `cluster.suspectMs` do. @default RUMOR_ABSENT_PEER_MS (5 min)
+   */
   absentPeerMs?: number
 }
 
@@ -567,14 +571,21 @@ export function createNode (options: NodeOptions): HearsayNode {
     }
   }
 
-  /** Rumors in `auto` mode: some peer heard from recently is not connected, so direct mail would miss it. */
+  /**
+   * Rumors in `auto` mode: some member that is still up is not connected to us, so direct mail
+   * would miss it. With cluster state, "still up" is heard from (its heartbeat travels through
+   * others) within `cluster.suspectMs`: a member that is down does not hold the node in rumor mode,
+   * its retry queue waits for it. Without cluster state, any peer heard from within `absentPeerMs`.
+   */
   function spreadsRumors (): boolean {
     if (propagation.mode !== 'auto') return propagation.mode === 'rumor'
     const now = timers.now()
-    for (const p of peers.values()) if (p.session?.state !== 'open' && now - p.lastSeen <= propagation.absentPeerMs) return true
-    // members we only know by gossip, alive but not connected to us
-    for (const m of members.others()) {
-      if (peers.get(m)?.session?.state !== 'open' && now - (members.lastHeard(m) ?? -Infinity) <= Math.min(propagation.absentPeerMs, clusterOpts.suspectMs)) return true
+    const window = clusterOpts.enabled ? clusterOpts.suspectMs : propagation.absentPeerMs
+    for (const pid of new Set(knownIds())) {
+      const p = peers.get(pid)
+      if (p?.session?.state === 'open') continue
+      const heard = Math.max(p?.lastSeen ?? -Infinity, members.lastHeard(pid) ?? -Infinity)
+      if (now - heard <= window) return true
     }
     return false
   }

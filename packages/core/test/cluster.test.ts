@@ -54,7 +54,7 @@ describe('Scuttlebutt reconciliation', () => {
 })
 
 describe('cluster membership between nodes', () => {
-  it('members learn of each other through a middle node, with metadata, roots and liveness', async () => {
+  it('members learn of each other through a middle node, with metadata, roots and liveness; rumors only while all are up', async () => {
     const clock = createVirtualClock()
     const net = createMemoryNetwork({ timers: clock, latency: () => 5, autoConnect: false })
     const scopes = ['a', 'b', 'c'].map(() => clock.scope())
@@ -93,6 +93,12 @@ describe('cluster membership between nodes', () => {
     expect(a.peers().find(p => p.id === 'c')?.state).toBe('dead')
     expect(b.peers().find(p => p.id === 'c')).toMatchObject({ connected: false, state: 'dead' })
     expect(a.peers().find(p => p.id === 'b')?.state).toBe('alive')
+    // a member that is down does not hold a in rumor mode: every live member is connected again
+    const before = a.metrics()
+    ;(await a.open('n')).getText('t').insert(0, 'direct ')
+    await clock.advance(100)
+    expect(a.metrics().liveUpdatesSent).toBe(before.liveUpdatesSent + 1)
+    expect(a.metrics().rumorUpdatesSent).toBe(before.rumorUpdatesSent)
     await a.stop()
     await b.stop()
   })
