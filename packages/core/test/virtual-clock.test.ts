@@ -58,6 +58,22 @@ describe('memory network on a virtual clock', () => {
     expect(gotB).toEqual(Array.from({ length: 20 }, (_, i) => i))
   })
 
+  it('a link with limited bandwidth spaces frames out and releases the sender when a frame leaves', async () => {
+    const clock = createVirtualClock()
+    const net = createMemoryNetwork({ timers: clock, latency: () => 5, bandwidth: (from) => from === 'a' ? 10 : undefined })
+    const { a, gotB } = await pair(net)
+    const sent: number[] = []
+    for (let i = 0; i < 3; i++) void a.send(new Uint8Array(100).fill(i)).then(() => { sent.push(clock.now()) })
+    await clock.advance(14)
+    expect(sent).toEqual([10])
+    expect(gotB).toEqual([])
+    await clock.advance(1)
+    expect(gotB).toEqual([0])
+    await clock.advance(30)
+    expect(sent).toEqual([10, 20, 30])
+    expect(gotB).toEqual([0, 1, 2])
+  })
+
   it('with resetOnLoss a lost frame closes the link on both sides', async () => {
     const clock = createVirtualClock()
     const net = createMemoryNetwork({ timers: clock, latency: () => 5, loss: 1, resetOnLoss: true })
