@@ -1,6 +1,7 @@
 /**
- * `pnpm bench`: runs every suite in ./suites (or those named on the command line), prints each
- * table and writes them all to test/bench/RESULTS.md.
+ * `pnpm bench`: runs every suite in ./suites, prints each table and writes them all to
+ * test/bench/RESULTS.md. `pnpm bench core libp2p` runs only the suites whose file names start with
+ * those words and prints them without touching RESULTS.md, which always holds a whole run.
  *
  * A suite exports `run(): Promise<Table[]>`.
  */
@@ -41,6 +42,10 @@ for (const f of files) {
   }
   process.stdout.write(`(${f}: ${((Date.now() - started) / 1000).toFixed(1)} s)\n`)
 }
-const path = join(here, 'RESULTS.md')
-writeFileSync(path, out.join('\n'))
-process.stdout.write(`\nwrote ${path}\n`)
+if (only.length === 0) {
+  const path = join(here, 'RESULTS.md')
+  writeFileSync(path, out.join('\n'))
+  process.stdout.write(`\nwrote ${path}\n`)
+} else {
+  process.stdout.write('\n(a partial run: RESULTS.md is written by a full `pnpm bench`)\n')
+}

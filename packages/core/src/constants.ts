@@ -30,6 +30,9 @@ export const ANTI_ENTROPY_MODE = 'push-pull'
 /** Default interval between periodic anti-entropy rounds, in ms. */
 export const ANTI_ENTROPY_INTERVAL_MS = 1000
 
+/** Peers reconciled with in each periodic anti-entropy round. */
+export const ANTI_ENTROPY_FANOUT = 1
+
 /** Each round waits `interval * (1 ± jitter)`, so peers do not fall into lock-step. */
 export const ANTI_ENTROPY_JITTER = 0.25
 
@@ -53,6 +56,54 @@ export const DIGEST_BUCKET_SIZE = 32
 
 /** How long local updates wait to be batched into one live frame, in ms (0: next tick). */
 export const LIVE_BATCH_MS = 0
+
+/** How fresh updates spread by default: direct mail while fully connected, rumors otherwise. */
+export const PROPAGATION_MODE = 'auto'
+
+/** Peers a rumor is passed to at each hop. */
+export const RUMOR_FANOUT = 3
+
+/** A rumor is not passed on after this many hops. */
+export const RUMOR_MAX_HOPS = 8
+
+/** Update ids remembered to recognise a rumor already seen (oldest forgotten first). */
+export const RUMOR_SEEN_IDS = 10_000
+
+/** In `auto` mode without cluster state, a disconnected peer heard from within this many ms makes a node spread rumors. */
+export const RUMOR_ABSENT_PEER_MS = 5 * 60_000
+
+/** Cluster state is gossiped (and the heartbeat bumped) this often, in ms. */
+export const CLUSTER_INTERVAL_MS = 1000
+
+/** A member not heard from for this long is suspected, in ms. */
+export const CLUSTER_SUSPECT_MS = 5000
+
+/** A member not heard from for this long is considered dead, in ms. */
+export const CLUSTER_DEAD_MS = 30_000
+
+/** Largest batch of cluster entries sent in one answer, in bytes (the Scuttlebutt MTU). */
+export const CLUSTER_MAX_MESSAGE_BYTES = 16 * 1024
+
+/** Longest value of a cluster state entry (`setMeta`), in bytes. */
+export const CLUSTER_MAX_VALUE_BYTES = 1024
+
+/** A frame the transport takes longer than this to accept (ms) halves the peer's flow control window. */
+export const FLOW_TARGET_DELAY_MS = 100
+
+/** Bytes a channel may have waiting before live updates to that peer are held back, at first. */
+export const FLOW_INITIAL_WINDOW = 256 * 1024
+
+/** The flow control window never shrinks below this, in bytes. */
+export const FLOW_MIN_WINDOW = 16 * 1024
+
+/** ... nor grows past this, in bytes. */
+export const FLOW_MAX_WINDOW = 4 * 1024 * 1024
+
+/** Bytes the window grows by for each window's worth of bytes the channel drains (additive increase). */
+export const FLOW_INCREASE = 16 * 1024
+
+/** Most bytes of live updates held back for one connected peer; past it, anti-entropy repairs. */
+export const FLOW_OUTBOX_BYTES = 1024 * 1024
 
 /** Most bytes of live updates queued per disconnected peer; past this the queue is dropped and anti-entropy repairs. */
 export const RETRY_QUEUE_BYTES = 4 * 1024 * 1024

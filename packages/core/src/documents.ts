@@ -26,6 +26,8 @@ export interface DocumentsOptions {
   /** Called for every change to a document after it is applied. */
   onChange: (docId: string, update: Uint8Array, origin: unknown) => void
   timers: Timers
+  /** Client id of each Y.Doc loaded; Yjs draws a random one when unset. */
+  newClientId?: () => number
 }
 
 export interface Timers {
@@ -109,6 +111,7 @@ export class Documents {
   private async load (e: Entry): Promise<Y.Doc> {
     // the id as guid: a random guid costs ~30 calls to the system RNG per document
     const doc = new Y.Doc({ guid: e.id })
+    if (this.o.newClientId !== undefined) doc.clientID = this.o.newClientId()
     const updates = this.tree.has(e.id) ? await this.o.storage.load(e.id) : []
     if (updates.length > 0) {
       try {

@@ -7,11 +7,16 @@ export { silentLogger, writerLogger } from './logger.js'
 export { createMemoryStorage } from './memory-storage.js'
 export type { MemoryStorageOptions } from './memory-storage.js'
 export { createMemoryNetwork } from './memory-network.js'
-export type { MemoryNetwork, MemoryNetworkOptions, MemoryNetworkStats } from './memory-network.js'
+export type { MemoryNetwork, MemoryNetworkOptions, MemoryNetworkStats, MemoryNetworkFaults } from './memory-network.js'
+export { createVirtualClock } from './virtual-clock.js'
+export type { VirtualClock, ScopedTimers } from './virtual-clock.js'
 export { createRandom } from './random.js'
 export type { Random } from './random.js'
 export { createNode } from './node.js'
-export type { HearsayNode, NodeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiEntropyOptions, SyncReport, AntiEntropyMode } from './node.js'
+export type { HearsayNode, NodeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiEntropyOptions, SyncReport, AntiEntropyMode,
+  PropagationOptions, PropagationMode, ClusterOptions, MemberState, FlowControlOptions,
+  RepairReport
+} from './node.js'
 export type { Timers } from './documents.js'
 export { docFingerprint, validateDocId } from './fingerprint.js'
 export { crc32 } from './bytes.js'

@@ -5,9 +5,15 @@
  *
  * By default every started transport is connected to every other one (like peers that found each
  * other on a LAN); `disconnect`, `partition` and `heal` cut and restore links.
+ *
+ * Given `timers` (a virtual clock), frames are delivered on that clock after a `latency` drawn per
+ * frame instead of on the next turn of the event loop; links stay in order, and frames on different
+ * links overtake each other whenever their latencies say so. `resetOnLoss` makes a lost frame reset
+ * its link, as a TCP connection does, rather than vanish from an ordered stream (see test/sim).
  */
+import type { Timers } from './documents.js'
 import { PeerUnavailableError } from './errors.js'
-import { createRandom } from './random.js'
+import { createRandom, type Random } from './random.js'
 import type { Channel, ChannelHandler, Transport, TransportHandler } from './transport.js'
 
 export interface MemoryNetworkOptions {
@@ -19,6 +25,31 @@ export interface MemoryNetworkOptions {
   loss?: number
   /** Probability that a frame is delivered twice. @default 0 */
   duplicate?: number
+  /**
+   * A lost frame closes its link on both sides (frames in flight are dropped), like a TCP reset,
+   * instead of vanishing silently from an ordered channel. @default false
+   */
+  resetOnLoss?: boolean
+  /**
+   * Deliver frames on this clock (a simulator's virtual clock) after `latency` ms instead of on
+   * the next turn of the event loop. @default undefined (event loop)
+   */
+  timers?: Timers
+  /** Delay of one frame from `from` to `to`, in ms; used only with `timers`. @default () => 0 */
+  latency?: (from: string, to: string, rng: Random) => number
+  /**
+   * Bytes per ms a link carries from `from` to `to` (undefined: unlimited); used only with
+   * `timers`. Frames wait their turn on the wire and `send()` resolves when a frame leaves, so a
+   * sender sees the backlog of a slow link as it would a full TCP send buffer. @default unlimited
+   */
+  bandwidth?: (from: string, to: string) => number | undefined
+}
+
+/** Faults that can be changed while a network runs. */
+export interface MemoryNetworkFaults {
+  loss?: number
+  duplicate?: number
+  resetOnLoss?: boolean
 }
 
 export interface MemoryNetworkStats {
@@ -26,6 +57,8 @@ export interface MemoryNetworkStats {
   framesDelivered: number
   framesLost: number
   bytesDelivered: number
+  /** Links closed because a frame was lost (`resetOnLoss`). */
+  linkResets: number
 }
 
 export interface MemoryNetwork {
@@ -42,8 +75,18 @@ export interface MemoryNetwork {
   connected(a: string, b: string): boolean
   /** Deliver raw bytes to `to` as if `from` sent them on their open channel (for tests of bad input). */
   inject(from: string, to: string, frame: Uint8Array): void
-  /** Resolves when no frame is in flight. */
+  /**
+   * Resolves when no frame is in flight. With `timers`, frames move only when the clock does:
+   * this resolves at once.
+   */
   settled(): Promise<void>
+  /** Change loss and duplication while running. */
+  setFaults(faults: MemoryNetworkFaults): void
+  /**
+   * Take a transport down abruptly, as a crashed process: its links reset and frames in flight
+   * are lost. `transport(id)` may then be called again for a restarted node with the same id.
+   */
+  crash(id: string): void
   readonly stats: MemoryNetworkStats
 }
 
@@ -59,6 +102,11 @@ interface HalfLink {
   to: string
   handler: ChannelHandler | undefined
   queue: Array<Uint8Array | { close: string | undefined }>
+  /** With `timers`: due time of the last queued item, and a count bumped when the queue is cleared. */
+  lastAt: number
+  generation: number
+  /** With `bandwidth`: when the wire is free for the next frame. */
+  wireFreeAt: number
 }
 
 interface Link { a: HalfLink, b: HalfLink, open: boolean }
@@ -68,12 +116,16 @@ const key = (a: string, b: string): string => a < b ? `${a}\u0000${b}` : `${b}\u
 export function createMemoryNetwork (options: MemoryNetworkOptions = {}): MemoryNetwork {
   const rng = createRandom(options.seed ?? 1)
   const autoConnect = options.autoConnect ?? true
-  const loss = options.loss ?? 0
-  const duplicate = options.duplicate ?? 0
+  let loss = options.loss ?? 0
+  let duplicate = options.duplicate ?? 0
+  let resetOnLoss = options.resetOnLoss ?? false
+  const timers = options.timers
+  const latency = options.latency ?? (() => 0)
+  const bandwidth = options.bandwidth
   const endpoints = new Map<string, Endpoint>()
   const links = new Map<string, Link>()
   let groups: Map<string, number> | undefined
-  const stats: MemoryNetworkStats = { framesSent: 0, framesDelivered: 0, framesLost: 0, bytesDelivered: 0 }
+  const stats: MemoryNetworkStats = { framesSent: 0, framesDelivered: 0, framesLost: 0, bytesDelivered: 0, linkResets: 0 }
   const busy = new Set<HalfLink>()
   let pumping = false
   let idleWaiters: Array<() => void> = []
@@ -86,6 +138,18 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
     setImmediate(pump)
   }
 
+  function deliver (half: HalfLink, item: Uint8Array | { close: string | undefined }): void {
+    if (item instanceof Uint8Array) {
+      stats.framesDelivered++
+      stats.bytesDelivered += item.length
+      half.handler?.onFrame(item)
+    } else {
+      const h = half.handler
+      half.handler = undefined
+      h?.onClose(item.close)
+    }
+  }
+
   // Deliver frames one at a time, choosing among links with frames waiting by the seeded PRNG.
   function pump (): void {
     for (let steps = 0; steps < 64 && busy.size > 0; steps++) {
@@ -93,15 +157,7 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
       const item = half.queue.shift()
       if (half.queue.length === 0) busy.delete(half)
       if (item === undefined) continue
-      if (item instanceof Uint8Array) {
-        stats.framesDelivered++
-        stats.bytesDelivered += item.length
-        half.handler?.onFrame(item)
-      } else {
-        const h = half.handler
-        half.handler = undefined
-        h?.onClose(item.close)
-      }
+      deliver(half, item)
     }
     if (busy.size > 0) {
       setImmediate(pump)
@@ -113,10 +169,28 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
     }
   }
 
-  const enqueue = (half: HalfLink, item: Uint8Array | { close: string | undefined }): void => {
+  const enqueue = (half: HalfLink, item: Uint8Array | { close: string | undefined }, departAt?: number): void => {
     half.queue.push(item)
-    busy.add(half)
-    schedule()
+    if (timers === undefined) {
+      busy.add(half)
+      schedule()
+      return
+    }
+    // in order per link: never due before the item queued ahead of it
+    const at = Math.max((departAt ?? timers.now()) + Math.max(0, latency(half.from, half.to, rng)), half.lastAt)
+    half.lastAt = at
+    const generation = half.generation
+    timers.setTimeout(() => {
+      if (half.generation !== generation) return
+      const next = half.queue.shift()
+      if (next !== undefined) deliver(half, next)
+    }, at - timers.now())
+  }
+
+  const clearQueue = (half: HalfLink): void => {
+    half.queue.length = 0
+    half.generation++
+    busy.delete(half)
   }
 
   function makeChannel (link: Link, out: HalfLink, back: HalfLink): Channel {
@@ -127,11 +201,25 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
         stats.framesSent++
         if (loss > 0 && rng.next() < loss) {
           stats.framesLost++
+          if (resetOnLoss) {
+            stats.linkResets++
+            closeLink(link, out, back, 'connection reset', false)
+          }
           return
         }
         const copy = frame.slice()
-        enqueue(out, copy)
-        if (duplicate > 0 && rng.next() < duplicate) enqueue(out, copy)
+        const bw = timers === undefined ? undefined : bandwidth?.(out.from, out.to)
+        if (timers === undefined || bw === undefined || !(bw > 0)) {
+          enqueue(out, copy)
+          if (duplicate > 0 && rng.next() < duplicate) enqueue(out, copy)
+          return
+        }
+        // the frame waits for the wire; the sender is released when it leaves
+        const depart = Math.max(timers.now(), out.wireFreeAt) + copy.length / bw
+        out.wireFreeAt = depart
+        enqueue(out, copy, depart)
+        if (duplicate > 0 && rng.next() < duplicate) enqueue(out, copy, depart)
+        await new Promise<void>(resolve => { timers.setTimeout(resolve, depart - timers.now()) })
       },
       close (reason) {
         if (!link.open) return
@@ -146,14 +234,10 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
     links.delete(key(out.from, out.to))
     endpoints.get(out.from)?.links.delete(out.to)
     endpoints.get(out.to)?.links.delete(out.from)
-    back.queue.length = 0
-    busy.delete(back)
+    clearQueue(back)
     const local = back.handler
     back.handler = undefined
-    if (!graceful) {
-      out.queue.length = 0
-      busy.delete(out)
-    }
+    if (!graceful) clearQueue(out)
     enqueue(out, { close: reason })
     queueMicrotask(() => local?.onClose(reason))
   }
@@ -164,8 +248,8 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
     const eb = endpoints.get(b)
     if (ea?.handler === undefined || eb?.handler === undefined) return
     if (!reachable(a, b) || links.has(key(a, b))) return
-    const ab: HalfLink = { from: a, to: b, handler: undefined, queue: [] }
-    const ba: HalfLink = { from: b, to: a, handler: undefined, queue: [] }
+    const ab: HalfLink = { from: a, to: b, handler: undefined, queue: [], lastAt: 0, generation: 0, wireFreeAt: 0 }
+    const ba: HalfLink = { from: b, to: a, handler: undefined, queue: [], lastAt: 0, generation: 0, wireFreeAt: 0 }
     const link: Link = { a: ab, b: ba, open: true }
     links.set(key(a, b), link)
     ea.links.set(b, link)
@@ -229,8 +313,20 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
       if (link === undefined) throw new PeerUnavailableError(`${from} and ${to} are not connected`)
       enqueue(link.a.from === from ? link.a : link.b, frame.slice())
     },
+    setFaults (f) {
+      loss = f.loss ?? loss
+      duplicate = f.duplicate ?? duplicate
+      resetOnLoss = f.resetOnLoss ?? resetOnLoss
+    },
+    crash (id) {
+      const ep = endpoints.get(id)
+      if (ep === undefined) return
+      for (const other of [...ep.links.keys()]) disconnect(id, other, 'connection reset')
+      ep.handler = undefined
+      endpoints.delete(id)
+    },
     settled () {
-      if (!pumping && busy.size === 0) return Promise.resolve()
+      if (timers !== undefined || (!pumping && busy.size === 0)) return Promise.resolve()
       return new Promise(resolve => { idleWaiters.push(resolve) })
     }
   }

@@ -10,12 +10,18 @@
  */
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
+import { ClusterState, type MemberState } from './cluster.js'
+import { PeerFlow } from './flow.js'
 import {
-  ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
-  MIN_FRAME_BYTES, RETRY_QUEUE_BYTES, SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
+  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
+  CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
+  FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
+  MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
+  SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
 } from './constants.js'
 import { Documents, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
+import { MAX_GOSSIP_KEY_BYTES } from './protocol.js'
 import { Emitter } from './events.js'
 import type { SyncReport } from './exchange.js'
 import { validateDocId } from './fingerprint.js'
@@ -23,18 +29,94 @@ import { silentLogger, type Logger } from './logger.js'
 import { createMemoryStorage } from './memory-storage.js'
 import { FRAME_OVERHEAD, type AntiEntropyMode, type LiveEntry } from './protocol.js'
 import { createRandom } from './random.js'
+import { nextInRing, passSequence, ringOrder } from './ring.js'
+import { RumorMill, type PropagationMode } from './rumor.js'
 import { Session, type Counters, type SessionHost } from './session.js'
 import type { Storage } from './storage.js'
 import type { Channel, Transport } from './transport.js'
 
 export type { SyncReport } from './exchange.js'
 export type { AntiEntropyMode } from './protocol.js'
+export type { PropagationMode } from './rumor.js'
+export type { MemberState } from './cluster.js'
+
+/**
+ * Flow control of direct mail per peer (flow.ts): an AIMD window on the channel backlog, and a
+ * bounded outbox where held-back updates are merged per document.
+ */
+export interface FlowControlOptions {
+  /** @default true */
+  enabled?: boolean
+  /** Frames the transport takes longer than this to accept, in ms, halve the window. @default FLOW_TARGET_DELAY_MS (100) */
+  targetDelayMs?: number
+  /** Starting window, in bytes of channel backlog. @default FLOW_INITIAL_WINDOW (256 KiB) */
+  initialWindow?: number
+  /** @default FLOW_MIN_WINDOW (16 KiB) */
+  minWindow?: number
+  /** @default FLOW_MAX_WINDOW (4 MiB) */
+  maxWindow?: number
+  /** Growth per window's worth of bytes drained. @default FLOW_INCREASE (16 KiB) */
+  increase?: number
+  /** Most bytes held back per peer before anti-entropy takes over. @default FLOW_OUTBOX_BYTES (1 MiB) */
+  outboxBytes?: number
+}
+
+/**
+ * Cluster state (cluster.ts): each node gossips a small map of its own (heartbeat, digest root,
+ * document count, `setMeta` entries) by Scuttlebutt, so every node knows every member, connected
+ * or not, and whether it is alive.
+ */
+export interface ClusterOptions {
+  /** Gossip cluster state and detect failures. @default true */
+  enabled?: boolean
+  /** Time between gossip rounds with one random connected peer (±25%); the heartbeat rises each round. @default CLUSTER_INTERVAL_MS (1000) */
+  intervalMs?: number
+  /** A member not heard from (directly or by gossip) for this long is `suspect`. @default CLUSTER_SUSPECT_MS (5000) */
+  suspectMs?: number
+  /** ... and `dead` after this long. @default CLUSTER_DEAD_MS (30000) */
+  deadMs?: number
+  /** Largest batch of entries in one answer, in bytes. @default CLUSTER_MAX_MESSAGE_BYTES (16 KiB) */
+  maxMessageBytes?: number
+}
+
+/**
+ * How fresh updates spread (see rumor.ts). Anti-entropy repairs whatever either way misses.
+ * @remarks `auto` sends direct mail while every peer heard from in the last `absentPeerMs` is
+ * connected, and rumors as soon as one of them is not (a partial mesh).
+ */
+export interface PropagationOptions {
+  /** 'direct': to every connected peer; 'rumor': to `fanout` random peers, passed on hop by hop. @default 'auto' */
+  mode?: PropagationMode
+  /** Peers a rumor goes to at each hop. @default RUMOR_FANOUT (3) */
+  fanout?: number
+  /** A rumor that has made this many hops is not passed on. @default RUMOR_MAX_HOPS (8) */
+  maxHops?: number
+  /** Update ids remembered so a rumor is passed on only on its first receipt. @default RUMOR_SEEN_IDS (10000) */
+  seenIds?: number
+  /**
+   * In `auto` mode without cluster state (`cluster.enabled: false`), disconnected peers heard from
+   * within this many ms make the node spread rumors; with it, members heard from within
+   * `cluster.suspectMs` do. @default RUMOR_ABSENT_PEER_MS (5 min)
+   */
+  absentPeerMs?: number
+}
 
 export interface AntiEntropyOptions {
   /** Which way documents travel in periodic rounds. @default 'push-pull' */
   mode?: AntiEntropyMode
-  /** Mean time between periodic rounds, in ms; each round picks one random connected peer. @default 1000 */
+  /** Mean time between periodic rounds, in ms; each round picks `fanout` random connected peers. @default 1000 */
   intervalMs?: number
+  /**
+   * Peers reconciled with in each periodic round. Each extra peer costs one more exchange per
+   * round; an update reaches everyone in fewer rounds (about log base 2k+1 of n for push-pull).
+   * @default ANTI_ENTROPY_FANOUT (1)
+   */
+  fanout?: number
+  /**
+   * How round peers are chosen: `random`, or `ring`: the next connected replica in a fixed ring
+   * order, so an update reaches everyone within n − 1 rounds (see ring.ts). @default 'random'
+   */
+  selection?: 'random' | 'ring'
   /** Each wait is `intervalMs * (1 ± jitter)`. @default 0.25 */
   jitter?: number
   /**
@@ -66,6 +148,14 @@ export interface NodeOptions {
   maxLoadedDocs?: number
   /** How long local updates wait to be batched into one live frame, in ms. @default 0 (next tick) */
   liveBatchMs?: number
+  /**
+   * Send local updates to connected peers at once (direct mail). Off, they travel only by
+   * anti-entropy, as in the propagation benchmark. @default true
+   */
+  live?: boolean
+  propagation?: PropagationOptions
+  cluster?: ClusterOptions
+  flowControl?: FlowControlOptions
   /** Most bytes of live updates kept for a peer while it is away. @default RETRY_QUEUE_BYTES (4 MiB) */
   retryQueueBytes?: number
   /** Bytes waiting on a channel past which live frames to that peer are shed. @default SEND_QUEUE_BYTES (8 MiB) */
@@ -78,17 +168,38 @@ export interface NodeOptions {
   seed?: number
   /** Clock and timers; the simulator passes virtual ones. @default real timers */
   timers?: Timers
+  /**
+   * Yjs client id for each document the node loads.
+   * @remarks For deterministic simulations only: ids must never repeat across nodes, restarts
+   * and loads, or documents are corrupted. @default random (Yjs)
+   */
+  newClientId?: () => number
 }
 
 export interface PeerInfo {
   id: string
   connected: boolean
+  /** `alive` while connected or heard from (directly or by gossip) within `cluster.suspectMs`. */
+  state: MemberState
+  /** The member's `setMeta` entries, as last gossiped. */
+  meta: Record<string, string>
   /** Our collection digest root equals the one the peer last told us. */
   inSync: boolean
   /** Documents the peer last said it holds. */
   docCount: number
   /** When we last heard from the peer (ms, node clock). */
   lastSeen: number
+}
+
+export interface RepairReport {
+  /** Exchanges run, in order. */
+  exchanges: number
+  /** Replicas whose exchange failed or that went away during the pass. */
+  failed: string[]
+  docsSent: number
+  docsReceived: number
+  /** Node clock time the pass took, in ms. */
+  durationMs: number
 }
 
 export interface NodeMetrics extends Counters {
@@ -101,6 +212,12 @@ export interface NodeMetrics extends Counters {
   sessions: number
   /** Live updates dropped from retry queues that overflowed. */
   retryQueueOverflows: number
+  /** Times a peer's flow control window was halved because frames waited too long. */
+  flowCongestions: number
+  /** Outboxes of held-back updates that overflowed (anti-entropy repaired instead). */
+  flowOutboxOverflows: number
+  /** Bytes of live updates held back for slow peers right now. */
+  flowHeldBytes: number
 }
 
 export interface NodeEvents extends Record<string, unknown> {
@@ -125,11 +242,22 @@ export interface HearsayNode {
   docs(): string[]
   /** One anti-entropy exchange with a connected peer now; resolves when both sides are done. */
   syncWith(peerId: string, options?: { mode?: AntiEntropyMode, timeoutMs?: number }): Promise<SyncReport>
+  /**
+   * One closed-loop repair pass: push-pull with every connected replica in ring order, then around
+   * again up to the one before last, so all of them end with everything any of them had.
+   * At most 2n − 3 exchanges, each bounded by `antiEntropy.timeoutMs`.
+   */
+  repairPass(): Promise<RepairReport>
   /** Resolves when every change made so far is stored and handed to the transport for connected peers. */
   flush(): Promise<void>
   metrics(): NodeMetrics
-  /** Every peer seen since start. */
+  /** Every peer seen since start and every member heard of by cluster gossip. */
   peers(): PeerInfo[]
+  /**
+   * Set an entry of this node's cluster state, gossiped to every member (`peers()[i].meta`).
+   * Keys up to 64 bytes, not starting with `hearsay/`; values up to 1 KiB.
+   */
+  setMeta(key: string, value: string): void
   /** Current collection digest root (16 bytes) and document count. */
   digest(): { root: Uint8Array, count: number }
   /** Change anti-entropy settings while running. */
@@ -148,6 +276,7 @@ interface KnownPeer {
   retryBytes: number
   /** Updates were lost on the way to this peer: run an exchange as soon as possible. */
   needsRepair: boolean
+  flow: PeerFlow
 }
 
 const realTimers: Timers = {
@@ -173,6 +302,11 @@ function checkAntiEntropy (ae: AntiEntropyOptions | undefined): void {
   }
   checkNumber('antiEntropy.intervalMs', ae.intervalMs, 1)
   checkNumber('antiEntropy.timeoutMs', ae.timeoutMs, 1)
+  checkNumber('antiEntropy.fanout', ae.fanout, 1)
+  if (ae.fanout !== undefined && !Number.isInteger(ae.fanout)) throw new ConfigError(`antiEntropy.fanout must be an integer, got ${ae.fanout}`)
+  if (ae.selection !== undefined && !['random', 'ring'].includes(ae.selection)) {
+    throw new ConfigError(`antiEntropy.selection must be 'random' or 'ring', got ${JSON.stringify(ae.selection)}`)
+  }
   if (ae.jitter !== undefined && !(ae.jitter >= 0 && ae.jitter < 1)) throw new ConfigError(`antiEntropy.jitter must be in [0, 1), got ${ae.jitter}`)
 }
 
@@ -190,6 +324,9 @@ export function createNode (options: NodeOptions): HearsayNode {
   checkNumber('retryQueueBytes', options.retryQueueBytes, 0)
   checkNumber('sendQueueBytes', options.sendQueueBytes, 0)
   checkNumber('statusIntervalMs', options.statusIntervalMs, 0)
+  checkPropagation(options.propagation)
+  checkCluster(options.cluster)
+  checkFlow(options.flowControl)
   checkNumber('storageBatchMs', options.storageBatchMs, 0)
 
   const id = options.id
@@ -198,20 +335,64 @@ export function createNode (options: NodeOptions): HearsayNode {
   const logger = options.logger ?? silentLogger()
   const log = logger.forComponent(`hearsay:node:${id.slice(-8)}`)
   const timers = options.timers ?? realTimers
-  const rng = createRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32))
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32)
+  const rng = createRandom(seed)
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES
   const liveBatchMs = options.liveBatchMs ?? LIVE_BATCH_MS
   const retryQueueBytes = options.retryQueueBytes ?? RETRY_QUEUE_BYTES
   const statusIntervalMs = options.statusIntervalMs ?? STATUS_INTERVAL_MS
-  const ae = { mode: ANTI_ENTROPY_MODE as AntiEntropyMode, intervalMs: ANTI_ENTROPY_INTERVAL_MS, jitter: ANTI_ENTROPY_JITTER, enabled: true, onConnect: true, timeoutMs: EXCHANGE_TIMEOUT_MS }
+  const live = options.live ?? true
+  const propagation = {
+    mode: PROPAGATION_MODE as PropagationMode,
+    fanout: RUMOR_FANOUT,
+    maxHops: RUMOR_MAX_HOPS,
+    seenIds: RUMOR_SEEN_IDS,
+    absentPeerMs: RUMOR_ABSENT_PEER_MS,
+    ...stripUndefined(options.propagation ?? {})
+  }
+  const ae = {
+    mode: ANTI_ENTROPY_MODE as AntiEntropyMode,
+    intervalMs: ANTI_ENTROPY_INTERVAL_MS,
+    fanout: ANTI_ENTROPY_FANOUT,
+    selection: 'random' as 'random' | 'ring',
+    jitter: ANTI_ENTROPY_JITTER,
+    enabled: true,
+    onConnect: true,
+    timeoutMs: EXCHANGE_TIMEOUT_MS
+  }
   Object.assign(ae, stripUndefined(options.antiEntropy ?? {}))
 
+  const clusterOpts = {
+    enabled: true,
+    intervalMs: CLUSTER_INTERVAL_MS,
+    suspectMs: CLUSTER_SUSPECT_MS,
+    deadMs: CLUSTER_DEAD_MS,
+    maxMessageBytes: CLUSTER_MAX_MESSAGE_BYTES,
+    ...stripUndefined(options.cluster ?? {})
+  }
+  const members = new ClusterState(id, clusterOpts, () => timers.now())
+  const clusterRng = createRandom(seed ^ 0x434c5553)
+  let heartbeat = 0
+  let gossipTimer: unknown
+  const rumors = new RumorMill(propagation, createRandom(seed ^ 0x52554d52))
   const events = new Emitter<NodeEvents>()
   const counters: Counters = {
     bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, framesRejected: 0, liveUpdatesSent: 0,
-    liveUpdatesReceived: 0, liveFramesShed: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0
+    liveUpdatesReceived: 0, liveFramesShed: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0
   }
   let retryQueueOverflows = 0
+  let flowCongestions = 0
+  let flowOutboxOverflows = 0
+  const flowOpts = {
+    enabled: true,
+    targetDelayMs: FLOW_TARGET_DELAY_MS,
+    initialWindow: FLOW_INITIAL_WINDOW,
+    minWindow: FLOW_MIN_WINDOW,
+    maxWindow: FLOW_MAX_WINDOW,
+    increase: FLOW_INCREASE,
+    outboxBytes: FLOW_OUTBOX_BYTES,
+    ...stripUndefined(options.flowControl ?? {})
+  }
   const peers = new Map<string, KnownPeer>()
   let state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
   let liveQueue: LiveEntry[] = []
@@ -219,6 +400,8 @@ export function createNode (options: NodeOptions): HearsayNode {
   let statusTimer: unknown
   let roundTimer: unknown
   let announcedRoot: Uint8Array | undefined
+  /** The replica the last ring round reconciled with. */
+  let ringLast: string | undefined
 
   const docs = new Documents({
     storage,
@@ -226,9 +409,10 @@ export function createNode (options: NodeOptions): HearsayNode {
     maxLoadedDocs: options.maxLoadedDocs ?? 1000,
     storageBatchMs: options.storageBatchMs ?? STORAGE_BATCH_MS,
     timers,
+    newClientId: options.newClientId,
     onChange (docId, update, origin) {
       const from = origin instanceof Session ? origin.remoteId : undefined
-      if (from === undefined) queueLive({ docId, update })
+      if (from === undefined && live) queueLive({ docId, update })
       scheduleStatus()
       events.emit('doc:update', { docId, update, peerId: from })
     }
@@ -242,7 +426,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const peer = (peerId: string): KnownPeer => {
     let p = peers.get(peerId)
     if (p === undefined) {
-      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false }
+      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts) }
       peers.set(peerId, p)
     }
     return p
@@ -266,7 +450,7 @@ export function createNode (options: NodeOptions): HearsayNode {
         const queued = p.retry
         p.retry = []
         p.retryBytes = 0
-        sendBatches(session, queued)
+        sendLive(p, queued)
       }
       events.emit('peer:connect', { peerId: session.remoteId })
       if (ae.enabled && ae.onConnect && (id < session.remoteId || p.needsRepair)) repair(p)
@@ -275,6 +459,8 @@ export function createNode (options: NodeOptions): HearsayNode {
       const p = peers.get(session.remoteId)
       if (p?.session !== session) return
       p.session = undefined
+      // updates held back for the peer wait for it like any other
+      if (p.flow.holding) queueRetry(p, p.flow.take())
       log('session with %s closed: %s', session.remoteId, reason)
       events.emit('peer:disconnect', { peerId: session.remoteId, reason })
     },
@@ -286,6 +472,33 @@ export function createNode (options: NodeOptions): HearsayNode {
     },
     onLiveApplied (session) {
       peer(session.remoteId).lastSeen = timers.now()
+    },
+    onGossip (session, msg) {
+      peer(session.remoteId).lastSeen = timers.now()
+      if (!clusterOpts.enabled) return
+      members.apply(msg.entries)
+      const budget = session.frameLimit / 2
+      if (msg.request) {
+        session.sendGossip({ request: false, answer: true, digest: members.digest(), entries: members.deltasFor(msg.digest, budget) })
+      } else if (msg.answer) {
+        const entries = members.deltasFor(msg.digest, budget)
+        if (entries.length > 0) session.sendGossip({ request: false, answer: false, digest: [], entries })
+      }
+    },
+    onDrain (session, bytes, delayMs) {
+      const p = peers.get(session.remoteId)
+      if (p?.session !== session || !flowOpts.enabled) return
+      if (p.flow.drained(bytes, delayMs, timers.now())) flowCongestions++
+      if (p.flow.holding && session.backlog < p.flow.window) sendBatches(session, p.flow.take())
+    },
+    sendLimit (session) {
+      const w = peers.get(session.remoteId)?.flow.window
+      return flowOpts.enabled && w !== undefined ? Math.min(w, host.sendQueueBytes) : host.sendQueueBytes
+    },
+    onRumorApplied (session, hops, entries) {
+      peer(session.remoteId).lastSeen = timers.now()
+      const fresh = rumors.fresh(entries)
+      if (fresh.length > 0 && rumors.forwards(hops)) spread(fresh, hops + 1, session.remoteId)
     }
   }
 
@@ -316,34 +529,120 @@ export function createNode (options: NodeOptions): HearsayNode {
     liveQueue = []
     const entries: LiveEntry[] = []
     for (const [docId, updates] of byDoc) entries.push({ docId, update: updates.length === 1 ? updates[0] as Uint8Array : Y.mergeUpdates(updates) })
+    const rumor = spreadsRumors()
+    if (rumor) spread(rumors.fresh(entries), 1, undefined)
     for (const p of peers.values()) {
       if (p.session?.state === 'open') {
-        sendBatches(p.session, entries)
-      } else if (!p.needsRepair) {
-        for (const e of entries) {
-          p.retry.push(e)
-          p.retryBytes += e.update.length + e.docId.length
-        }
-        if (p.retryBytes > retryQueueBytes) {
-          log('retry queue for %s overflowed (%d bytes): anti-entropy will repair', p.id, p.retryBytes)
-          retryQueueOverflows += p.retry.length
-          p.retry = []
-          p.retryBytes = 0
-          p.needsRepair = true
-        }
+        if (!rumor) sendLive(p, entries)
+      } else {
+        queueRetry(p, entries)
       }
     }
   }
 
-  /** Send entries in frames that fit the session; anything too large for a frame goes by anti-entropy. */
-  function sendBatches (session: Session, entries: LiveEntry[]): void {
+  /** Keep live updates for a peer that is away, until the bounded queue overflows. */
+  function queueRetry (p: KnownPeer, entries: LiveEntry[]): void {
+    if (p.needsRepair) return
+    for (const e of entries) {
+      p.retry.push(e)
+      p.retryBytes += e.update.length + e.docId.length
+    }
+    if (p.retryBytes > retryQueueBytes) {
+      log('retry queue for %s overflowed (%d bytes): anti-entropy will repair', p.id, p.retryBytes)
+      retryQueueOverflows += p.retry.length
+      p.retry = []
+      p.retryBytes = 0
+      p.needsRepair = true
+    }
+  }
+
+  /** Direct mail to a connected peer, through its flow control (flow.ts). */
+  function sendLive (p: KnownPeer, entries: LiveEntry[]): void {
+    const session = p.session as Session
+    if (!flowOpts.enabled || p.flow.admits(session.backlog)) {
+      sendBatches(session, entries)
+      return
+    }
+    if (!p.flow.hold(entries)) {
+      flowOutboxOverflows++
+      log('updates held for %s overflowed: anti-entropy will repair', p.id)
+      p.needsRepair = true
+      repair(p)
+    }
+  }
+
+  /**
+   * Rumors in `auto` mode: some member that is still up is not connected to us, so direct mail
+   * would miss it. With cluster state, "still up" is heard from (its heartbeat travels through
+   * others) within `cluster.suspectMs`: a member that is down does not hold the node in rumor mode,
+   * its retry queue waits for it. Without cluster state, any peer heard from within `absentPeerMs`.
+   */
+  function spreadsRumors (): boolean {
+    if (propagation.mode !== 'auto') return propagation.mode === 'rumor'
+    const now = timers.now()
+    const window = clusterOpts.enabled ? clusterOpts.suspectMs : propagation.absentPeerMs
+    for (const pid of new Set(knownIds())) {
+      const p = peers.get(pid)
+      if (p?.session?.state === 'open') continue
+      const heard = Math.max(p?.lastSeen ?? -Infinity, members.lastHeard(pid) ?? -Infinity)
+      if (now - heard <= window) return true
+    }
+    return false
+  }
+
+  function publishDigest (root: Uint8Array, count: number): void {
+    if (!clusterOpts.enabled) return
+    members.set('hearsay/root', root)
+    members.set('hearsay/docs', textEncoder.encode(String(count)))
+  }
+
+  function scheduleGossip (): void {
+    if (gossipTimer !== undefined) timers.clearTimeout(gossipTimer)
+    gossipTimer = undefined
+    if (!clusterOpts.enabled || state !== 'started') return
+    gossipTimer = timers.setTimeout(() => {
+      gossipTimer = undefined
+      gossipRound()
+      scheduleGossip()
+    }, clusterOpts.intervalMs * (1 + 0.25 * (2 * clusterRng.next() - 1)))
+  }
+
+  /** Bump the heartbeat and send our digest to one random connected peer. */
+  function gossipRound (): void {
+    members.set('hearsay/hb', textEncoder.encode(String(++heartbeat)))
+    const open = [...peers.values()].filter(p => p.session?.state === 'open')
+    if (open.length === 0) return
+    const p = clusterRng.pick(open)
+    if (!(p.session as Session).sendGossip({ request: true, answer: false, digest: members.digest(), entries: [] })) {
+      log('cluster digest does not fit a frame to %s', p.id)
+    }
+  }
+
+  function memberState (connected: boolean, lastSeen: number): MemberState {
+    if (connected) return 'alive'
+    const quiet = timers.now() - lastSeen
+    return quiet < clusterOpts.suspectMs ? 'alive' : quiet < clusterOpts.deadMs ? 'suspect' : 'dead'
+  }
+
+  /** Send a rumor's entries to `fanout` random connected peers other than the one it came from. */
+  function spread (entries: LiveEntry[], hops: number, from: string | undefined): void {
+    if (entries.length === 0) return
+    const open = [...peers.values()].filter(p => p.session?.state === 'open' && p.id !== from)
+    for (const p of rumors.targets(open)) sendBatches(p.session as Session, entries, hops)
+  }
+
+  /**
+   * Send entries in frames that fit the session, as Live frames, or Rumor frames when `hops` is
+   * given; anything too large for a frame goes by anti-entropy.
+   */
+  function sendBatches (session: Session, entries: LiveEntry[], hops?: number): void {
     const budget = session.frameLimit - FRAME_OVERHEAD - 16
     let batch: LiveEntry[] = []
     let size = 0
     let shed = false
     const p = peer(session.remoteId)
     const send = (): void => {
-      if (batch.length > 0 && !session.sendLive(batch)) shed = true
+      if (batch.length > 0 && !(hops === undefined ? session.sendLive(batch) : session.sendRumor(hops, batch))) shed = true
       batch = []
       size = 0
     }
@@ -382,6 +681,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       const { root, count } = digest()
       if (announcedRoot !== undefined && equalBytes(root, announcedRoot)) return
       announcedRoot = root
+      publishDigest(root, count)
       for (const p of peers.values()) p.session?.sendStatus(root, count)
     }, statusIntervalMs)
   }
@@ -398,15 +698,37 @@ export function createNode (options: NodeOptions): HearsayNode {
     }, wait)
   }
 
+  /** Reconcile with `fanout` random connected peers, those that missed live updates first. */
   function runRound (): void {
     const open = [...peers.values()].filter(p => p.session?.state === 'open')
     if (open.length === 0) return
     const needy = open.filter(p => p.needsRepair)
-    const p = rng.pick(needy.length > 0 ? needy : open)
-    const s = p.session as Session
-    if (s.activeInitiated > 0) return
-    p.needsRepair = false
-    s.startExchange(ae.mode, ae.timeoutMs).catch((err: Error) => { log('anti-entropy round with %s failed: %s', p.id, err.message) })
+    const picked = ae.selection === 'ring'
+      ? ringPicks(needy)
+      : ae.fanout === 1
+      ? [rng.pick(needy.length > 0 ? needy : open)]
+      : needy.length >= ae.fanout
+      ? rng.shuffle(needy).slice(0, ae.fanout)
+      : [...needy, ...rng.shuffle(open.filter(p => !p.needsRepair)).slice(0, ae.fanout - needy.length)]
+    for (const p of picked) {
+      const s = p.session as Session
+      if (s.activeInitiated > 0) continue
+      p.needsRepair = false
+      s.startExchange(ae.mode, ae.timeoutMs).catch((err: Error) => { log('anti-entropy round with %s failed: %s', p.id, err.message) })
+    }
+  }
+
+  /** Peers that missed updates first, then the next connected replicas in ring order. */
+  function ringPicks (needy: KnownPeer[]): KnownPeer[] {
+    const picked = needy.slice(0, ae.fanout)
+    const open = (pid: string): boolean => peers.get(pid)?.session?.state === 'open' && !picked.some(p => p.id === pid)
+    const next = nextInRing(ringOrder(id, knownIds()), ringLast, ae.fanout - picked.length, open)
+    if (next.length > 0) ringLast = next[next.length - 1]
+    return [...picked, ...next.map(pid => peers.get(pid) as KnownPeer)]
+  }
+
+  function knownIds (): string[] {
+    return [...peers.keys(), ...members.others()]
   }
 
   const requireStarted = (): void => {
@@ -422,15 +744,18 @@ export function createNode (options: NodeOptions): HearsayNode {
       await storage.open()
       await docs.init()
       state = 'started'
+      const d = digest()
+      publishDigest(d.root, d.count)
       await transport.start({ onChannel })
       scheduleRound()
+      scheduleGossip()
       log('started with %d documents', docs.tree.size)
     },
     async stop () {
       if (state !== 'started') return
       state = 'stopping'
-      for (const t of [roundTimer, statusTimer]) if (t !== undefined) timers.clearTimeout(t)
-      roundTimer = statusTimer = undefined
+      for (const t of [roundTimer, statusTimer, gossipTimer]) if (t !== undefined) timers.clearTimeout(t)
+      roundTimer = statusTimer = gossipTimer = undefined
       if (liveTimer !== undefined) {
         timers.clearTimeout(liveTimer)
         flushLive()
@@ -460,6 +785,27 @@ export function createNode (options: NodeOptions): HearsayNode {
       checkAntiEntropy({ mode: opts.mode, timeoutMs: opts.timeoutMs })
       return await s.startExchange(opts.mode ?? ae.mode, opts.timeoutMs ?? ae.timeoutMs)
     },
+    async repairPass () {
+      requireStarted()
+      const started = timers.now()
+      const report: RepairReport = { exchanges: 0, failed: [], docsSent: 0, docsReceived: 0, durationMs: 0 }
+      const reachable = ringOrder(id, knownIds()).filter(pid => peers.get(pid)?.session?.state === 'open')
+      for (const pid of passSequence(reachable)) {
+        const s = peers.get(pid)?.session
+        try {
+          if (s === undefined || s.state !== 'open') throw new PeerUnavailableError(`no open session with ${pid}`)
+          const r = await s.startExchange('push-pull', ae.timeoutMs)
+          report.exchanges++
+          report.docsSent += r.docsSent
+          report.docsReceived += r.docsReceived
+        } catch (err) {
+          log('repair pass: exchange with %s failed: %s', pid, err instanceof Error ? err.message : String(err))
+          if (!report.failed.includes(pid)) report.failed.push(pid)
+        }
+      }
+      report.durationMs = timers.now() - started
+      return report
+    },
     async flush () {
       if (liveTimer !== undefined) {
         timers.clearTimeout(liveTimer)
@@ -470,17 +816,52 @@ export function createNode (options: NodeOptions): HearsayNode {
     metrics () {
       let sessions = 0
       for (const p of peers.values()) if (p.session?.state === 'open') sessions++
-      return { ...counters, docs: docs.tree.size, docsInMemory: docs.loadedCount, docsLoaded: docs.docsLoaded, sessions, retryQueueOverflows }
+      let flowHeldBytes = 0
+      for (const p of peers.values()) flowHeldBytes += p.flow.bytes
+      return {
+        ...counters,
+        docs: docs.tree.size,
+        docsInMemory: docs.loadedCount,
+        docsLoaded: docs.docsLoaded,
+        sessions,
+        retryQueueOverflows,
+        flowCongestions,
+        flowOutboxOverflows,
+        flowHeldBytes
+      }
     },
     peers () {
       const { root } = digest()
-      return [...peers.values()].map(p => ({
-        id: p.id,
-        connected: p.session?.state === 'open',
-        inSync: p.root !== undefined && equalBytes(p.root, root),
-        docCount: p.docCount,
-        lastSeen: p.lastSeen
-      }))
+      const ids = new Set([...peers.keys(), ...members.others()])
+      return [...ids].map(pid => {
+        const p = peers.get(pid)
+        const connected = p?.session?.state === 'open'
+        const gossiped = members.entries(pid)
+        // a connected peer's own Status is the freshest news; otherwise gossip may be newer
+        const gossipRoot = gossiped.get('hearsay/root')
+        const theirRoot = connected || gossipRoot === undefined ? p?.root : gossipRoot
+        const gossipDocs = gossiped.get('hearsay/docs')
+        const lastSeen = Math.max(p?.lastSeen ?? -Infinity, members.lastHeard(pid) ?? -Infinity)
+        const meta: Record<string, string> = {}
+        for (const [k, v] of gossiped) if (!k.startsWith('hearsay/')) meta[k] = textDecoder.decode(v)
+        return {
+          id: pid,
+          connected,
+          state: memberState(connected, lastSeen),
+          inSync: theirRoot !== undefined && equalBytes(theirRoot, root),
+          docCount: connected || gossipDocs === undefined ? p?.docCount ?? 0 : Number(textDecoder.decode(gossipDocs)),
+          lastSeen,
+          meta
+        }
+      })
+    },
+    setMeta (key, value) {
+      if (typeof key !== 'string' || key.length === 0 || textEncoder.encode(key).length > MAX_GOSSIP_KEY_BYTES || key.startsWith('hearsay/')) {
+        throw new ConfigError(`meta key must be 1 to ${MAX_GOSSIP_KEY_BYTES} bytes and not start with "hearsay/", got ${JSON.stringify(key)}`)
+      }
+      const bytes = textEncoder.encode(String(value))
+      if (bytes.length > CLUSTER_MAX_VALUE_BYTES) throw new ConfigError(`meta value must be at most ${CLUSTER_MAX_VALUE_BYTES} bytes, got ${bytes.length}`)
+      members.set(key, bytes)
     },
     digest,
     configure (opts) {
@@ -490,6 +871,35 @@ export function createNode (options: NodeOptions): HearsayNode {
     },
     on: (event, fn) => events.on(event, fn)
   }
+}
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder()
+
+function checkFlow (o: FlowControlOptions | undefined): void {
+  if (o === undefined) return
+  for (const k of ['targetDelayMs', 'initialWindow', 'minWindow', 'maxWindow', 'increase', 'outboxBytes'] as const) checkNumber(`flowControl.${k}`, o[k], 1)
+}
+
+function checkCluster (o: ClusterOptions | undefined): void {
+  if (o === undefined) return
+  checkNumber('cluster.intervalMs', o.intervalMs, 1)
+  checkNumber('cluster.suspectMs', o.suspectMs, 1)
+  checkNumber('cluster.deadMs', o.deadMs, 1)
+  checkNumber('cluster.maxMessageBytes', o.maxMessageBytes, 256)
+  if (o.suspectMs !== undefined && o.deadMs !== undefined && o.deadMs < o.suspectMs) throw new ConfigError('cluster.deadMs must be at least cluster.suspectMs')
+}
+
+function checkPropagation (o: PropagationOptions | undefined): void {
+  if (o === undefined) return
+  if (o.mode !== undefined && !['auto', 'direct', 'rumor'].includes(o.mode)) {
+    throw new ConfigError(`propagation.mode must be 'auto', 'direct' or 'rumor', got ${JSON.stringify(o.mode)}`)
+  }
+  checkNumber('propagation.fanout', o.fanout, 1)
+  checkNumber('propagation.maxHops', o.maxHops, 1)
+  if (o.maxHops !== undefined && o.maxHops > 254) throw new ConfigError(`propagation.maxHops must be at most 254, got ${o.maxHops}`)
+  checkNumber('propagation.seenIds', o.seenIds, 1)
+  checkNumber('propagation.absentPeerMs', o.absentPeerMs, 0)
 }
 
 function stripUndefined<T extends object> (o: T): Partial<T> {

@@ -13,7 +13,9 @@ export const MessageType = {
   Live: 2,
   Sync: 3,
   Status: 4,
-  Close: 5
+  Close: 5,
+  Rumor: 6,
+  Gossip: 7
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]
 
@@ -67,10 +69,28 @@ export interface SyncMessage {
   items: SyncItem[]
 }
 
+/** Updates spread by rumor mongering; `hops` counts the nodes it passed through (1 from its origin). */
+export interface RumorMessage { type: typeof MessageType.Rumor, hops: number, entries: LiveEntry[] }
+/** Cluster state (cluster.ts): a member's highest known version, and one owned entry. */
+export interface GossipDigestEntry { nodeId: string, version: number }
+export interface GossipEntry { nodeId: string, key: string, value: Uint8Array, version: number }
+/** Scuttlebutt: `request` asks for the peer's digest and the entries we lack; `answer` asks only for the entries. */
+export interface GossipMessage {
+  type: typeof MessageType.Gossip
+  request: boolean
+  answer: boolean
+  digest: GossipDigestEntry[]
+  entries: GossipEntry[]
+}
 export interface StatusMessage { type: typeof MessageType.Status, root: Uint8Array, docCount: number }
 export interface CloseMessage { type: typeof MessageType.Close, reason: string }
 
-export type Message = HelloMessage | LiveMessage | SyncMessage | StatusMessage | CloseMessage
+export type Message = HelloMessage | LiveMessage | SyncMessage | StatusMessage | CloseMessage | RumorMessage | GossipMessage
+
+const GOSSIP_REQUEST = 1
+const GOSSIP_ANSWER = 2
+/** Longest cluster state key, in UTF-8 bytes. */
+export const MAX_GOSSIP_KEY_BYTES = 64
 
 const SYNC_FROM_INITIATOR = 1
 const SYNC_MORE = 2
@@ -119,6 +139,29 @@ export function encodeLive (entries: LiveEntry[]): Uint8Array {
   return frame(MessageType.Live, w => {
     w.varuint(entries.length)
     for (const e of entries) w.string(e.docId).bytes(e.update)
+  }, size)
+}
+
+export function encodeRumor (hops: number, entries: LiveEntry[]): Uint8Array {
+  if (!Number.isInteger(hops) || hops < 1 || hops > 255) throw new RangeError(`rumor hops must be 1..255, got ${hops}`)
+  let size = 9
+  for (const e of entries) size += e.docId.length * 3 + e.update.length + 10
+  return frame(MessageType.Rumor, w => {
+    w.u8(hops).varuint(entries.length)
+    for (const e of entries) w.string(e.docId).bytes(e.update)
+  }, size)
+}
+
+export function encodeGossip (m: Omit<GossipMessage, 'type'>): Uint8Array {
+  let size = 16
+  for (const d of m.digest) size += d.nodeId.length * 3 + 10
+  for (const e of m.entries) size += e.nodeId.length * 3 + e.key.length * 3 + e.value.length + 30
+  return frame(MessageType.Gossip, w => {
+    w.u8((m.request ? GOSSIP_REQUEST : 0) | (m.answer ? GOSSIP_ANSWER : 0))
+    w.varuint(m.digest.length)
+    for (const d of m.digest) w.string(d.nodeId).varuint(d.version)
+    w.varuint(m.entries.length)
+    for (const e of m.entries) w.string(e.nodeId).string(e.key).bytes(e.value).varuint(e.version)
   }, size)
 }
 
@@ -204,6 +247,20 @@ function readItem (r: Reader): SyncItem {
   }
 }
 
+function readNodeId (r: Reader): string {
+  const id = r.string('node id', MAX_DOC_ID_BYTES)
+  if (id.length === 0) throw new FrameError('malformed node id: empty')
+  return id
+}
+
+function readEntries (r: Reader, what: string): LiveEntry[] {
+  const n = r.varuint('entry count')
+  if (n > r.remaining) throw new FrameError(`malformed ${what} frame: ${n} entries cannot fit in ${r.remaining} bytes`)
+  const entries: LiveEntry[] = []
+  for (let i = 0; i < n; i++) entries.push({ docId: readDocId(r), update: r.bytes('update') })
+  return entries
+}
+
 /**
  * Decode one frame. Throws `FrameTooLargeError` past `maxFrameBytes`, `ProtocolVersionError` for
  * another version, and `FrameError` for anything else that is not exactly a valid message.
@@ -225,12 +282,13 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
       message = { type, nodeId, maxFrameBytes: r.varuint('max frame'), root: r.raw(FINGERPRINT_BYTES, 'root'), docCount: r.varuint('document count') }
       break
     }
-    case MessageType.Live: {
-      const n = r.varuint('entry count')
-      if (n > r.remaining) throw new FrameError(`malformed live frame: ${n} entries cannot fit in ${r.remaining} bytes`)
-      const entries: LiveEntry[] = []
-      for (let i = 0; i < n; i++) entries.push({ docId: readDocId(r), update: r.bytes('update') })
-      message = { type, entries }
+    case MessageType.Live:
+      message = { type, entries: readEntries(r, 'live') }
+      break
+    case MessageType.Rumor: {
+      const hops = r.u8('hops')
+      if (hops === 0) throw new FrameError('malformed rumor: 0 hops')
+      message = { type, hops, entries: readEntries(r, 'rumor') }
       break
     }
     case MessageType.Sync: {
@@ -245,6 +303,27 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
       const items: SyncItem[] = []
       for (let i = 0; i < n; i++) items.push(readItem(r))
       message = { type, exchangeId, fromInitiator: (flags & SYNC_FROM_INITIATOR) !== 0, more: (flags & SYNC_MORE) !== 0, mode, items }
+      break
+    }
+    case MessageType.Gossip: {
+      const flags = r.u8('gossip flags')
+      if ((flags & ~(GOSSIP_REQUEST | GOSSIP_ANSWER)) !== 0) throw new FrameError(`malformed gossip flags: ${flags}`)
+      const nd = r.varuint('digest length')
+      if (nd > r.remaining) throw new FrameError(`malformed gossip frame: ${nd} digest entries cannot fit in ${r.remaining} bytes`)
+      const digest: GossipDigestEntry[] = []
+      for (let i = 0; i < nd; i++) digest.push({ nodeId: readNodeId(r), version: r.varuint('version') })
+      const ne = r.varuint('entry count')
+      if (ne > r.remaining) throw new FrameError(`malformed gossip frame: ${ne} entries cannot fit in ${r.remaining} bytes`)
+      const entries: GossipEntry[] = []
+      for (let i = 0; i < ne; i++) {
+        const nodeId = readNodeId(r)
+        const key = r.string('key', MAX_GOSSIP_KEY_BYTES)
+        const value = r.bytes('value')
+        const version = r.varuint('version')
+        if (version === 0) throw new FrameError('malformed gossip entry: version 0')
+        entries.push({ nodeId, key, value, version })
+      }
+      message = { type, request: (flags & GOSSIP_REQUEST) !== 0, answer: (flags & GOSSIP_ANSWER) !== 0, digest, entries }
       break
     }
     case MessageType.Status:

@@ -11,8 +11,8 @@ import { PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
 import { Exchange, type SyncReport } from './exchange.js'
 import type { Log } from './logger.js'
 import {
-  ItemKind, MessageType, SYNC_HEADER_BYTES, decodeFrame, encodeClose, encodeHello, encodeLive, encodeStatus, encodeSync,
-  itemSizeEstimate, type AntiEntropyMode, type LiveEntry, type Message, type SyncItem, type SyncMessage
+  ItemKind, MessageType, SYNC_HEADER_BYTES, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync,
+  itemSizeEstimate, type AntiEntropyMode, type GossipMessage, type LiveEntry, type Message, type SyncItem, type SyncMessage
 } from './protocol.js'
 import type { Channel, ChannelHandler } from './transport.js'
 
@@ -31,6 +31,14 @@ export interface SessionHost {
   onClosed(session: Session, reason: string): void
   onStatus(session: Session, root: Uint8Array, docCount: number): void
   onLiveApplied(session: Session, entries: LiveEntry[]): void
+  /** A rumor's updates were applied (see rumor.ts); the node decides whether to pass it on. */
+  onRumorApplied(session: Session, hops: number, entries: LiveEntry[]): void
+  /** Cluster state gossip (cluster.ts). */
+  onGossip(session: Session, msg: GossipMessage): void
+  /** The transport took a frame of `bytes` off the backlog, `delayMs` after it was sent (flow.ts). */
+  onDrain(session: Session, bytes: number, delayMs: number): void
+  /** Backlog past which exchange replies wait for the channel; `sendQueueBytes` when absent. */
+  sendLimit?(session: Session): number
 }
 
 export interface Counters {
@@ -42,6 +50,9 @@ export interface Counters {
   liveUpdatesSent: number
   liveUpdatesReceived: number
   liveFramesShed: number
+  /** Updates sent in rumors, first-hand and forwarded. */
+  rumorUpdatesSent: number
+  rumorUpdatesReceived: number
   exchangesStarted: number
   exchangesCompleted: number
   exchangesFailed: number
@@ -81,6 +92,11 @@ export class Session implements ChannelHandler {
     this.send(encodeHello({ nodeId: host.id, maxFrameBytes: host.maxFrameBytes, root, docCount: count }))
   }
 
+  /** Bytes handed to the transport that it has not taken yet. */
+  get backlog (): number {
+    return this.queuedBytes
+  }
+
   /** The largest frame both sides accept. */
   get frameLimit (): number {
     return Math.min(this.host.maxFrameBytes, this.remoteMaxFrame)
@@ -99,8 +115,12 @@ export class Session implements ChannelHandler {
     c.bytesSent += frame.length
     c.messagesSent++
     this.queuedBytes += frame.length
+    const sentAt = this.host.timers.now()
     this.channel.send(frame).then(
-      () => { this.queuedBytes -= frame.length },
+      () => {
+        this.queuedBytes -= frame.length
+        if (this.state === 'open') this.host.onDrain(this, frame.length, this.host.timers.now() - sentAt)
+      },
       (err: unknown) => {
         this.queuedBytes -= frame.length
         this.close(err instanceof Error ? err.message : 'send failed', false)
@@ -116,6 +136,27 @@ export class Session implements ChannelHandler {
     }
     this.send(encodeLive(entries))
     this.host.counters.liveUpdatesSent += entries.length
+    return true
+  }
+
+  /** Send a rumor unless the channel is backed up; false when shed (anti-entropy repairs). */
+  sendRumor (hops: number, entries: LiveEntry[]): boolean {
+    if (this.state !== 'open') return false
+    if (this.queuedBytes > this.host.sendQueueBytes) {
+      this.host.counters.liveFramesShed++
+      return false
+    }
+    this.send(encodeRumor(hops, entries))
+    this.host.counters.rumorUpdatesSent += entries.length
+    return true
+  }
+
+  /** Send cluster state; false when closed or when it would not fit a frame (nothing sent). */
+  sendGossip (msg: Omit<GossipMessage, 'type'>): boolean {
+    if (this.state !== 'open') return false
+    const frame = encodeGossip(msg)
+    if (frame.length > this.frameLimit) return false
+    this.send(frame)
     return true
   }
 
@@ -140,6 +181,8 @@ export class Session implements ChannelHandler {
     switch (msg.type) {
       case MessageType.Hello: return this.onHello(msg.nodeId, msg.maxFrameBytes, msg.root, msg.docCount)
       case MessageType.Live: return this.onLive(msg.entries)
+      case MessageType.Rumor: return this.onRumor(msg.hops, msg.entries)
+      case MessageType.Gossip: return this.host.onGossip(this, msg)
       case MessageType.Sync: return this.enqueue(async () => { await this.onSync(msg, frame.length) })
       case MessageType.Status: return this.host.onStatus(this, msg.root, msg.docCount)
       case MessageType.Close:
@@ -178,6 +221,15 @@ export class Session implements ChannelHandler {
       for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this)
       this.host.counters.liveUpdatesReceived += entries.length
       this.host.onLiveApplied(this, entries)
+    })
+  }
+
+  private onRumor (hops: number, entries: LiveEntry[]): void {
+    this.enqueue(async () => {
+      for (const e of entries) validateUpdate(e.docId, e.update)
+      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this)
+      this.host.counters.rumorUpdatesReceived += entries.length
+      this.host.onRumorApplied(this, hops, entries)
     })
   }
 
@@ -252,11 +304,14 @@ export class Session implements ChannelHandler {
   /** Add an item to the reply being built, sending a frame whenever one fills up. */
   private async emit (st: ExchangeState, item: SyncItem): Promise<void> {
     const size = itemSizeEstimate(item)
-    if (st.pending.length > 0 && st.pendingBytes + size > this.frameLimit - SYNC_HEADER_BYTES) this.sendItems(st, true)
+    const limit = this.host.sendLimit?.(this) ?? this.host.sendQueueBytes
+    // frames no larger than the backlog allowed (flow.ts), so a slow peer's reply is paced item by item
+    const frameBytes = Math.min(this.frameLimit, Math.max(MIN_FRAME_BYTES, limit)) - SYNC_HEADER_BYTES
+    if (st.pending.length > 0 && st.pendingBytes + size > frameBytes) this.sendItems(st, true)
     st.pending.push(item)
     st.pendingBytes += size
     // yield to the channel when it is backed up, so a large reply streams instead of piling up
-    while (this.queuedBytes > this.host.sendQueueBytes && this.state === 'open') {
+    while (this.queuedBytes > limit && this.state === 'open') {
       await new Promise(resolve => setImmediate(resolve))
     }
   }

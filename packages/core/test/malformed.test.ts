@@ -3,7 +3,7 @@ import { crc32 } from '../src/bytes.js'
 import { PROTOCOL_VERSION } from '../src/constants.js'
 import { createMemoryNetwork, createNode, type HearsayNode, type MemoryNetwork } from '../src/index.js'
 import {
-  ItemKind, decodeFrame, encodeClose, encodeHello, encodeLive, encodeStatus, encodeSync
+  ItemKind, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync
 } from '../src/protocol.js'
 import { waitFor } from '../src/testing/index.js'
 import { content } from './helpers.js'
@@ -28,7 +28,14 @@ const samples: Record<string, () => Uint8Array> = {
     ]
   }),
   status: () => encodeStatus({ root: fp, docCount: 7 }),
-  close: () => encodeClose('bye')
+  close: () => encodeClose('bye'),
+  rumor: () => encodeRumor(3, [{ docId: 'notes/1', update: validUpdate() }]),
+  gossip: () => encodeGossip({
+    request: true,
+    answer: false,
+    digest: [{ nodeId: 'x', version: 12 }, { nodeId: 'y', version: 300 }],
+    entries: [{ nodeId: 'y', key: 'hearsay/docs', value: new Uint8Array([52, 50]), version: 299 }]
+  })
 }
 
 function validUpdate (): Uint8Array {
@@ -82,6 +89,18 @@ describe('frame decoding', () => {
       })
     })
   }
+  it('a rumor with 0 hops: FrameError', () => {
+    const f = samples.rumor?.() as Uint8Array
+    f[2] = 0
+    expect(() => decodeFrame(reseal(f), MAX)).toThrowError(/0 hops/)
+  })
+  it('gossip with unknown flags or a version 0 entry: FrameError', () => {
+    const f = samples.gossip?.() as Uint8Array
+    f[2] = 4
+    expect(() => decodeFrame(reseal(f), MAX)).toThrowError(/gossip flags/)
+    const g = encodeGossip({ request: false, answer: false, digest: [], entries: [{ nodeId: 'y', key: 'k', value: new Uint8Array(), version: 0 }] })
+    expect(() => decodeFrame(g, MAX)).toThrowError(/version 0/)
+  })
   it('unknown message type: FrameError', () => {
     const f = samples.status?.() as Uint8Array
     f[1] = 99
@@ -111,7 +130,7 @@ describe('a peer sending bad frames', () => {
     'wrong version': f => { const g = f.slice(); g[0] = 7; return reseal(g) }
   }
 
-  for (const type of ['live', 'sync', 'status', 'close', 'hello']) {
+  for (const type of ['live', 'sync', 'status', 'close', 'hello', 'rumor', 'gossip']) {
     for (const [how, mangle] of Object.entries(bad)) {
       it(`${how} ${type} frame: session closed with a reason, documents untouched, others still served`, async () => {
         const { net, a, b, c } = await setup()

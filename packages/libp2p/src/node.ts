@@ -227,6 +227,8 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
     peers: () => engine.peers(),
     digest: () => engine.digest(),
     configure: (opts) => { engine.configure(opts) },
+    repairPass: async () => await engine.repairPass(),
+    setMeta: (key, value) => { engine.setMeta(key, value) },
     on: (event, fn) => engine.on(event, fn),
     async start (): Promise<void> {
       if (started) return

@@ -1,0 +1,137 @@
+/**
+ * A virtual clock for simulations: a `Timers` whose time moves only when the caller advances it.
+ *
+ * Pass it (or a `scope()` of it) as a node's `timers` and as the memory network's `timers`, and a
+ * run of many nodes over minutes of virtual time takes as long as the work itself. Timers fire in
+ * order of (due time, creation order); after the timers due at one instant have run, the clock
+ * lets pending promise chains settle before moving on, so a run replays exactly from its seeds.
+ *
+ * Time is in whole milliseconds: due times are rounded up, so events that fall in the same
+ * millisecond run together before the promise chains they started settle.
+ */
+import type { Timers } from './documents.js'
+
+interface Entry { at: number, seq: number, fn: () => void, cancelled: boolean, scope: Scope | undefined }
+
+interface Scope { disposed: boolean, live: Set<Entry> }
+
+/** Timers of one component of a simulation; `dispose()` cancels them all (a crashed node). */
+export interface ScopedTimers extends Timers {
+  /** Cancel every pending timer of this scope and ignore any set later. */
+  dispose(): void
+}
+
+export interface VirtualClock extends Timers {
+  /** Timers that can all be cancelled at once. */
+  scope(): ScopedTimers
+  /** Run every timer due up to `time` (and the promise chains they start), then set the time to `time`. */
+  advanceTo(time: number): Promise<void>
+  /** `advanceTo(now() + ms)`. */
+  advance(ms: number): Promise<void>
+  /** Let pending promise chains settle without moving time. */
+  settle(): Promise<void>
+  /** Due time of the next pending timer. */
+  nextAt(): number | undefined
+  /** Timers fired so far. */
+  readonly fired: number
+}
+
+export function createVirtualClock (start = 0): VirtualClock {
+  let now = start
+  let seq = 0
+  let fired = 0
+  const heap: Entry[] = []
+
+  const before = (a: Entry, b: Entry): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq)
+  const push = (e: Entry): void => {
+    heap.push(e)
+    let i = heap.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (!before(heap[i] as Entry, heap[p] as Entry)) break
+      ;[heap[i], heap[p]] = [heap[p] as Entry, heap[i] as Entry]
+      i = p
+    }
+  }
+  const pop = (): Entry | undefined => {
+    const top = heap[0]
+    const last = heap.pop()
+    if (heap.length > 0 && last !== undefined) {
+      heap[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < heap.length && before(heap[l] as Entry, heap[m] as Entry)) m = l
+        if (r < heap.length && before(heap[r] as Entry, heap[m] as Entry)) m = r
+        if (m === i) break
+        ;[heap[i], heap[m]] = [heap[m] as Entry, heap[i] as Entry]
+        i = m
+      }
+    }
+    return top
+  }
+  const peek = (): Entry | undefined => {
+    while (heap.length > 0 && (heap[0] as Entry).cancelled) pop()
+    return heap[0]
+  }
+
+  const set = (fn: () => void, ms: number, scope: Scope | undefined): unknown => {
+    const e: Entry = { at: now + Math.max(0, Math.ceil(Number.isFinite(ms) ? ms : 0)), seq: seq++, fn, cancelled: scope?.disposed === true, scope }
+    if (e.cancelled) return e
+    scope?.live.add(e)
+    push(e)
+    return e
+  }
+  const clear = (h: unknown): void => {
+    const e = h as Entry | undefined
+    if (e === undefined || e === null) return
+    e.cancelled = true
+    e.scope?.live.delete(e)
+  }
+  // setImmediate runs after the microtask queue is empty, so every promise chain started by the
+  // timers just fired has run as far as it can without time moving
+  const settle = async (): Promise<void> => { await new Promise<void>(resolve => { setImmediate(resolve) }) }
+
+  const clock: VirtualClock = {
+    now: () => now,
+    setTimeout: (fn, ms) => set(fn, ms, undefined),
+    clearTimeout: clear,
+    get fired () { return fired },
+    scope () {
+      const s: Scope = { disposed: false, live: new Set() }
+      return {
+        now: () => now,
+        setTimeout: (fn, ms) => set(fn, ms, s),
+        clearTimeout: clear,
+        dispose () {
+          s.disposed = true
+          for (const e of s.live) e.cancelled = true
+          s.live.clear()
+        }
+      }
+    },
+    async advanceTo (time) {
+      await settle()
+      for (;;) {
+        const next = peek()
+        if (next === undefined || next.at > time) break
+        now = Math.max(now, next.at)
+        // every timer due at this instant, including ones they set for 0 ms
+        for (let e = peek(); e !== undefined && e.at <= now; e = peek()) {
+          pop()
+          e.scope?.live.delete(e)
+          fired++
+          e.fn()
+        }
+        await settle()
+      }
+      now = Math.max(now, time)
+    },
+    async advance (ms) { await clock.advanceTo(now + ms) },
+    settle,
+    nextAt: () => peek()?.at
+  }
+  return clock
+}

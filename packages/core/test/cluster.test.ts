@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest'
+import { ClusterState } from '../src/cluster.js'
+import { createMemoryNetwork, createNode, createVirtualClock, type HearsayNode } from '../src/index.js'
+import type { GossipEntry } from '../src/protocol.js'
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
+const settings = { maxMessageBytes: 16 * 1024, suspectMs: 5000, deadMs: 30_000 }
+
+describe('Scuttlebutt reconciliation', () => {
+  it('answers a digest with exactly the newer entries', () => {
+    const a = new ClusterState('a', settings, () => 0)
+    a.set('x', bytes('1'))
+    a.set('y', bytes('2'))
+    a.set('x', bytes('3'))
+    const b = new ClusterState('b', settings, () => 0)
+    expect(a.deltasFor(b.digest()).map(e => [e.key, e.version])).toEqual([['y', 2], ['x', 3]])
+    b.apply(a.deltasFor(b.digest()))
+    expect(b.digest()).toContainEqual({ nodeId: 'a', version: 3 })
+    expect(a.deltasFor(b.digest())).toEqual([])
+    a.set('z', bytes('4'))
+    expect(a.deltasFor(b.digest()).map(e => e.key)).toEqual(['z'])
+  })
+
+  it('under a size limit: deepest owner first, in version order, never skipping a version', () => {
+    const src = new ClusterState('src', { ...settings, maxMessageBytes: 200 }, () => 0)
+    const entries: GossipEntry[] = []
+    for (let v = 1; v <= 6; v++) entries.push({ nodeId: 'deep', key: `k${v}`, value: new Uint8Array(30), version: v })
+    entries.push({ nodeId: 'shallow', key: 'k', value: new Uint8Array(30), version: 1 })
+    src.apply(entries)
+    const out = src.deltasFor([])
+    expect(out[0]?.nodeId).toBe('deep')
+    const deep = out.filter(e => e.nodeId === 'deep').map(e => e.version)
+    expect(deep).toEqual(deep.map((_, i) => i + 1))
+    expect(deep.length).toBeLessThan(6)
+    // the receiver's digest stays truthful, and the next answer continues where this one stopped
+    const dst = new ClusterState('dst', settings, () => 0)
+    dst.apply(out)
+    const next = src.deltasFor(dst.digest()).filter(e => e.nodeId === 'deep')
+    expect(next[0]?.version).toBe(deep.length + 1)
+  })
+
+  it('a restarted owner moves its counter past versions others still hold', () => {
+    const old = new ClusterState('a', settings, () => 0)
+    for (let i = 0; i < 5; i++) old.set('k', bytes(`old${i}`))
+    const b = new ClusterState('b', settings, () => 0)
+    b.apply(old.deltasFor([]))
+    const fresh = new ClusterState('a', settings, () => 0)
+    fresh.set('k', bytes('new'))
+    expect(fresh.apply(b.deltasFor(fresh.digest()))).toBe(true)
+    expect(fresh.version).toBeGreaterThan(5)
+    b.apply(fresh.deltasFor(b.digest()))
+    expect(new TextDecoder().decode(b.get('a', 'k'))).toBe('new')
+  })
+})
+
+describe('cluster membership between nodes', () => {
+  it('members learn of each other through a middle node, with metadata, roots and liveness; rumors only while all are up', async () => {
+    const clock = createVirtualClock()
+    const net = createMemoryNetwork({ timers: clock, latency: () => 5, autoConnect: false })
+    const scopes = ['a', 'b', 'c'].map(() => clock.scope())
+    const nodes = ['a', 'b', 'c'].map((id, i) => createNode({
+      id,
+      transport: net.transport(id),
+      timers: scopes[i],
+      seed: i + 1,
+      antiEntropy: { enabled: false },
+      cluster: { intervalMs: 500, suspectMs: 2000, deadMs: 6000 }
+    }))
+    const [a, b, c] = nodes as [HearsayNode, HearsayNode, HearsayNode]
+    for (const n of nodes) await n.start()
+    net.connect('a', 'b')
+    net.connect('b', 'c')
+    c.setMeta('role', 'gateway')
+    await clock.advance(5000)
+    const seen = a.peers().find(p => p.id === 'c')
+    expect(seen).toMatchObject({ id: 'c', connected: false, state: 'alive', inSync: true, docCount: 0, meta: { role: 'gateway' } })
+    expect(a.peers().find(p => p.id === 'b')).toMatchObject({ connected: true, state: 'alive' })
+
+    // a never met c, yet knows it is out there: its edit goes out as a rumor and b passes it on
+    ;(await a.open('n')).getText('t').insert(0, 'via b')
+    await clock.advance(1000)
+    expect(c.docs()).toEqual(['n'])
+    expect(a.metrics().rumorUpdatesSent).toBe(1)
+    await clock.advance(2000)
+    expect(a.peers().find(p => p.id === 'c')).toMatchObject({ inSync: true, docCount: 1 })
+
+    // c crashes: suspect, then dead
+    scopes[2]?.dispose()
+    net.crash('c')
+    await clock.advance(3000)
+    expect(a.peers().find(p => p.id === 'c')?.state).toBe('suspect')
+    await clock.advance(5000)
+    expect(a.peers().find(p => p.id === 'c')?.state).toBe('dead')
+    expect(b.peers().find(p => p.id === 'c')).toMatchObject({ connected: false, state: 'dead' })
+    expect(a.peers().find(p => p.id === 'b')?.state).toBe('alive')
+    // a member that is down does not hold a in rumor mode: every live member is connected again
+    const before = a.metrics()
+    ;(await a.open('n')).getText('t').insert(0, 'direct ')
+    await clock.advance(100)
+    expect(a.metrics().liveUpdatesSent).toBe(before.liveUpdatesSent + 1)
+    expect(a.metrics().rumorUpdatesSent).toBe(before.rumorUpdatesSent)
+    await a.stop()
+    await b.stop()
+  })
+
+  it('setMeta refuses reserved or oversized keys and values', async () => {
+    const net = createMemoryNetwork()
+    const a = createNode({ id: 'a', transport: net.transport('a') })
+    expect(() => { a.setMeta('hearsay/root', 'x') }).toThrowError(expect.objectContaining({ name: 'ConfigError' }))
+    expect(() => { a.setMeta('k'.repeat(65), 'x') }).toThrowError(/meta key/)
+    expect(() => { a.setMeta('k', 'x'.repeat(2000)) }).toThrowError(/meta value/)
+    expect(() => createNode({ id: 'b', transport: net.transport('b'), cluster: { suspectMs: 10, deadMs: 5 } })).toThrowError(/deadMs/)
+  })
+})

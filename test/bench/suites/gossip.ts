@@ -1,0 +1,68 @@
+/**
+ * Rounds for one update to reach every node by anti-entropy, against theory (the gossip primer's
+ * simulated means for fanout 1). Two measurements side by side:
+ * - **model**: the synchronous round-based model of the protocol's peer choice (each node
+ *   contacts `fanout` distinct random peers per round), for every n;
+ * - **nodes**: real `createNode` nodes on the memory network and a virtual clock, live mail and
+ *   the exchange on connect off, rounds in lock step (see test/sim/epidemic.ts), for n ≤ NODES_MAX.
+ *
+ * `HEARSAY_BENCH_NODES_MAX` raises the largest n run with real nodes (1000 takes minutes).
+ */
+import type { AntiEntropyMode } from '@hearsay/core'
+import { THEORY, modelRounds, nodeRounds, nodeRun } from '../../sim/epidemic.js'
+import type { Table } from '../run.js'
+
+const SIZES = [20, 100, 1000, 10_000]
+const MODES: AntiEntropyMode[] = ['push', 'pull', 'push-pull']
+const FANOUTS = [1, 3]
+const NODES_MAX = Number(process.env.HEARSAY_BENCH_NODES_MAX ?? 100)
+
+const modelTrials = (n: number): number => n >= 10_000 ? 30 : n >= 1000 ? 200 : 1000
+const nodeTrials = (n: number): number => n <= 20 ? 30 : n <= 100 ? 10 : 1
+
+export async function run (): Promise<Table[]> {
+  const rows: Array<Array<string | number>> = []
+  let worst = 0
+  for (const n of SIZES) {
+    for (const mode of MODES) {
+      for (const fanout of FANOUTS) {
+        const theory = fanout === 1 ? THEORY[mode][n] : undefined
+        const model = modelRounds(n, mode, fanout, modelTrials(n), n * 31 + fanout)
+        let nodes = '—'
+        let traffic = '—'
+        if (n <= NODES_MAX) {
+          const r = await nodeRounds(n, mode, fanout, nodeTrials(n), n * 17 + fanout)
+          nodes = r.rounds.toFixed(2)
+          traffic = `${Math.round(r.frames / n)} / ${Math.round(r.bytes / n)}`
+          if (theory !== undefined) worst = Math.max(worst, Math.abs(r.rounds - theory))
+        }
+        if (theory !== undefined) worst = Math.max(worst, Math.abs(model - theory))
+        rows.push([n, mode, fanout, theory === undefined ? '—' : theory.toFixed(1), model.toFixed(2), nodes, traffic])
+      }
+    }
+  }
+  const ring: Array<Array<string | number>> = []
+  for (const n of [20, 100]) {
+    for (const selection of ['random', 'ring'] as const) {
+      const runs = []
+      for (let t = 0; t < nodeTrials(n); t++) runs.push((await nodeRun(n, 'push-pull', 1, n * 13 + t, selection)).rounds)
+      ring.push([n, selection, (runs.reduce((a, b) => a + b, 0) / runs.length).toFixed(2), Math.max(...runs), selection === 'ring' ? n - 1 : 'none'])
+    }
+  }
+  return [{
+    title: 'Rounds for one update to reach every node (anti-entropy only)',
+    columns: ['n', 'mode', 'fanout', 'theory (primer)', 'model', 'real nodes', 'frames / bytes per node (real)'],
+    rows,
+    notes: [
+      'theory: the primer\'s simulated means for fanout 1 (Demers et al.); none is given for fanout 3',
+      `model: synchronous round-based model of the peer choice, mean of ${modelTrials(20)} / ${modelTrials(100)} / ${modelTrials(1000)} / ${modelTrials(10_000)} runs for n = 20 / 100 / 1000 / 10000`,
+      `real nodes: createNode on the memory network and a virtual clock, mean of ${nodeTrials(20)} / ${nodeTrials(100)}${NODES_MAX >= 1000 ? ` / ${nodeTrials(1000)}` : ''} runs for n = 20 / 100${NODES_MAX >= 1000 ? ' / 1000' : ''}; full mesh, 1 ms per frame, 1 s rounds without jitter, live mail and exchange on connect off; traffic counts every frame after the edit, status announcements included`,
+      `largest gap between a measurement and theory: ${worst.toFixed(2)} rounds`
+    ]
+  }, {
+    title: 'Closed-loop ring selection against random peers (real nodes, push-pull, fanout 1)',
+    columns: ['n', 'selection', 'mean rounds', 'max rounds', 'guaranteed bound'],
+    rows: ring,
+    notes: ['ring: each round reconciles with the next connected replica in a fixed ring order (antiEntropy.selection: \'ring\'); random has no bound, only a probable time']
+  }]
+}

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest'
+import { THEORY, modelRounds, nodeRounds } from './epidemic.js'
+
+describe('propagation rounds against theory', () => {
+  it('the round-based model gives the primer\'s numbers for n = 20 and 100', () => {
+    for (const mode of ['push', 'pull', 'push-pull'] as const) {
+      for (const n of [20, 100]) expect(Math.abs(modelRounds(n, mode, 1, 300) - (THEORY[mode][n] as number))).toBeLessThan(0.5)
+    }
+  })
+
+  it('20 real nodes spread one update within one round of theory, and fanout 3 is faster', async () => {
+    for (const mode of ['push', 'pull', 'push-pull'] as const) {
+      const one = await nodeRounds(20, mode, 1, 10, 5)
+      expect(Math.abs(one.rounds - (THEORY[mode][20] as number))).toBeLessThanOrEqual(1)
+      const three = await nodeRounds(20, mode, 3, 5, 5)
+      expect(three.rounds).toBeLessThan(one.rounds)
+    }
+  })
+})
