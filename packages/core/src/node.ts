@@ -295,18 +295,20 @@ function checkNumber (name: string, v: number | undefined, min: number): void {
   }
 }
 
+function checkOneOf (name: string, v: string | undefined, allowed: readonly string[]): void {
+  if (v !== undefined && !allowed.includes(v)) {
+    throw new ConfigError(`${name} must be one of ${allowed.map(a => `'${a}'`).join(', ')}, got ${JSON.stringify(v)}`)
+  }
+}
+
 function checkAntiEntropy (ae: AntiEntropyOptions | undefined): void {
   if (ae === undefined) return
-  if (ae.mode !== undefined && !['push', 'pull', 'push-pull'].includes(ae.mode)) {
-    throw new ConfigError(`antiEntropy.mode must be 'push', 'pull' or 'push-pull', got ${JSON.stringify(ae.mode)}`)
-  }
+  checkOneOf('antiEntropy.mode', ae.mode, ['push', 'pull', 'push-pull'])
   checkNumber('antiEntropy.intervalMs', ae.intervalMs, 1)
   checkNumber('antiEntropy.timeoutMs', ae.timeoutMs, 1)
   checkNumber('antiEntropy.fanout', ae.fanout, 1)
   if (ae.fanout !== undefined && !Number.isInteger(ae.fanout)) throw new ConfigError(`antiEntropy.fanout must be an integer, got ${ae.fanout}`)
-  if (ae.selection !== undefined && !['random', 'ring'].includes(ae.selection)) {
-    throw new ConfigError(`antiEntropy.selection must be 'random' or 'ring', got ${JSON.stringify(ae.selection)}`)
-  }
+  checkOneOf('antiEntropy.selection', ae.selection, ['random', 'ring'])
   if (ae.jitter !== undefined && !(ae.jitter >= 0 && ae.jitter < 1)) throw new ConfigError(`antiEntropy.jitter must be in [0, 1), got ${ae.jitter}`)
 }
 
@@ -892,9 +894,7 @@ function checkCluster (o: ClusterOptions | undefined): void {
 
 function checkPropagation (o: PropagationOptions | undefined): void {
   if (o === undefined) return
-  if (o.mode !== undefined && !['auto', 'direct', 'rumor'].includes(o.mode)) {
-    throw new ConfigError(`propagation.mode must be 'auto', 'direct' or 'rumor', got ${JSON.stringify(o.mode)}`)
-  }
+  checkOneOf('propagation.mode', o.mode, ['auto', 'direct', 'rumor'])
   checkNumber('propagation.fanout', o.fanout, 1)
   checkNumber('propagation.maxHops', o.maxHops, 1)
   if (o.maxHops !== undefined && o.maxHops > 254) throw new ConfigError(`propagation.maxHops must be at most 254, got ${o.maxHops}`)
