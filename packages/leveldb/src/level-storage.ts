@@ -595,28 +595,29 @@ export class LevelStorageImpl implements LevelStorage {
   }
 
   async replace (docId: string, snapshot: Uint8Array, fingerprint: Uint8Array): Promise<void> {
-    const id = this.docIdBytes(docId)
-    await this.run(async db => {
-      await this.withLock(docId, async () => {
-        try {
-          const st = await this.docState(db, docId, id)
-          await st.lastWrite
-          const ops: BatchOp[] = (await this.recordKeys(db, id)).map(key => ({ type: 'del', key }))
-          const key = updateKey(id, st.nextSeq++)
-          ops.push({ type: 'put', key, value: seal(key, snapshot) })
-          Object.assign(st, { exists: true, records: 1, bytes: snapshot.length, tailBytes: 0, fingerprint: fingerprint.slice() })
-          ops.push(this.headOps(st, fingerprint))
-          const write = this.commit(ops, snapshot.length, [docId])
-          this.track(docId, st, write)
-          await write
-        } catch (err) {
-          throw this.wrapIo(err, 'replace')
-        }
-      })
+    await this.rewrite(docId, 'replace', (st, id, ops) => {
+      const key = updateKey(id, st.nextSeq++)
+      ops.push({ type: 'put', key, value: seal(key, snapshot) })
+      Object.assign(st, { exists: true, records: 1, bytes: snapshot.length, tailBytes: 0, fingerprint: fingerprint.slice() })
+      ops.push(this.headOps(st, fingerprint))
+      return snapshot.length
     })
   }
 
   async delete (docId: string): Promise<void> {
+    await this.rewrite(docId, 'delete', (st, id, ops) => {
+      ops.push({ type: 'del', key: headKey(id) })
+      Object.assign(st, { exists: false, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined })
+      return 0
+    }, () => { this.toCompact.delete(docId) })
+  }
+
+  /**
+   * Under the document's lock, once its last write is done: drop all its update records, let
+   * `build` add the rest of the batch (returning the bytes it writes), and commit it atomically.
+   * `after` runs under the lock once the batch is stored.
+   */
+  private async rewrite (docId: string, what: string, build: (st: DocState, id: Uint8Array, ops: BatchOp[]) => number, after?: () => void): Promise<void> {
     const id = this.docIdBytes(docId)
     await this.run(async db => {
       await this.withLock(docId, async () => {
@@ -624,14 +625,12 @@ export class LevelStorageImpl implements LevelStorage {
           const st = await this.docState(db, docId, id)
           await st.lastWrite
           const ops: BatchOp[] = (await this.recordKeys(db, id)).map(key => ({ type: 'del', key }))
-          ops.push({ type: 'del', key: headKey(id) })
-          Object.assign(st, { exists: false, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined })
-          const write = this.commit(ops, 0, [docId])
+          const write = this.commit(ops, build(st, id, ops), [docId])
           this.track(docId, st, write)
           await write
-          this.toCompact.delete(docId)
+          after?.()
         } catch (err) {
-          throw this.wrapIo(err, 'delete')
+          throw this.wrapIo(err, what)
         }
       })
     })
