@@ -7,6 +7,7 @@
  * documents before splitting. Any range (prefix) can be asked for its hash, its 16 children, or
  * its documents; ranges below a bucket are computed from the bucket's few items.
  */
+import { equalBytes } from './bytes.js'
 import { DIGEST_BUCKET_SIZE, DIGEST_FANOUT } from './constants.js'
 import { docKey, leafHash } from './fingerprint.js'
 import { FINGERPRINT_BYTES, MAX_PREFIX_DEPTH, type Prefix } from './protocol.js'
@@ -67,7 +68,7 @@ export class DigestTree {
   set (docId: string, fingerprint: Uint8Array): void {
     const old = this.entries.get(docId)
     if (old !== undefined) {
-      if (equal16(old.fingerprint, fingerprint)) return
+      if (equalBytes(old.fingerprint, fingerprint)) return
       const leaf = leafHash(docId, fingerprint)
       const delta = old.leaf.slice()
       xorInto(delta, leaf)
@@ -159,9 +160,4 @@ export class DigestTree {
     walk(this.root)
     return out
   }
-}
-
-export function equal16 (a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < FINGERPRINT_BYTES; i++) if (a[i] !== b[i]) return false
-  return a.length === b.length
 }

@@ -15,7 +15,8 @@
  */
 import * as Y from 'yjs'
 import { DIGEST_LEAF_SIZE, MAX_UPDATE_BYTES } from './constants.js'
-import { ROOT_PREFIX, equal16 } from './digest.js'
+import { equalBytes } from './bytes.js'
+import { ROOT_PREFIX } from './digest.js'
 import type { Documents } from './documents.js'
 import { ProtocolError } from './errors.js'
 import { FINGERPRINT_BYTES, ItemKind, MAX_PREFIX_DEPTH, type AntiEntropyMode, type ListedDoc, type Prefix, type SyncItem } from './protocol.js'
@@ -41,7 +42,6 @@ export interface SyncReport {
 export type ItemSink = (item: SyncItem) => Promise<void>
 
 const EMPTY_SV = Y.encodeStateVector(new Y.Doc())
-const NOTHING = new Uint8Array([0, 0])
 const NO_FINGERPRINT = new Uint8Array(FINGERPRINT_BYTES)
 
 export class Exchange {
@@ -97,7 +97,7 @@ export class Exchange {
 
   private async onRange (prefix: Prefix, theirHash: Uint8Array, theirCount: number, out: ItemSink): Promise<void> {
     const mine = this.docs.tree.range(prefix)
-    if (mine.count === theirCount && equal16(mine.hash, theirHash)) return
+    if (mine.count === theirCount && equalBytes(mine.hash, theirHash)) return
     if (theirCount === 0) {
       // they have nothing here: send everything we have, if we may
       if (this.canSend) for (const e of this.docs.tree.list(prefix)) await this.sendDoc(e.docId, undefined, out)
@@ -137,7 +137,7 @@ export class Exchange {
         if (this.canReceive) await out({ kind: ItemKind.DocRequest, docId: t.docId, stateVector: EMPTY_SV, fingerprint: NO_FINGERPRINT })
         continue
       }
-      if (equal16(m.fingerprint, t.fingerprint)) continue
+      if (equalBytes(m.fingerprint, t.fingerprint)) continue
       const mySv = Y.encodeStateVector(await this.docs.get(t.docId))
       // The side that is ahead pushes first, and the other only answers if the push left it
       // different; the side that is behind asks first and pushes back only if still different
@@ -157,7 +157,7 @@ export class Exchange {
     if (!this.canSend) throw new ProtocolError(`peer requested document "${docId}" in a ${this.mode} exchange where this side does not send`)
     const mine = this.docs.fingerprint(docId)
     // equal fingerprints: they already hold all we have (typically because they just sent us their diff)
-    if (mine === undefined || equal16(mine, theirFingerprint)) return
+    if (mine === undefined || equalBytes(mine, theirFingerprint)) return
     // answered even when empty: the requester may be waiting for it to push back
     await this.sendDoc(docId, stateVector, out, true)
   }
@@ -170,7 +170,7 @@ export class Exchange {
     } catch (err) {
       throw new ProtocolError(`peer sent a malformed state vector for "${docId}"`, { cause: err })
     }
-    const empty = update.length === NOTHING.length && update[0] === 0 && update[1] === 0
+    const empty = isEmptyUpdate(update)
     if (empty && !evenIfEmpty) return
     if (!empty && !this.sentDocs.has(docId)) {
       this.sentDocs.add(docId)
@@ -197,8 +197,7 @@ export class Exchange {
       update = concat(p.parts, p.bytes)
     }
     await this.docs.applyUpdate(docId, update, this.origin)
-    const empty = update.length === NOTHING.length && update[0] === 0 && update[1] === 0
-    if (!empty && !this.receivedDocs.has(docId)) {
+    if (!isEmptyUpdate(update) && !this.receivedDocs.has(docId)) {
       this.receivedDocs.add(docId)
       this.report.docsReceived++
     }
@@ -206,7 +205,7 @@ export class Exchange {
     if (back !== undefined) {
       this.pushBack.delete(docId)
       const mine = this.docs.fingerprint(docId)
-      if (mine !== undefined && !equal16(mine, back.fingerprint)) await this.sendDoc(docId, back.stateVector, out)
+      if (mine !== undefined && !equalBytes(mine, back.fingerprint)) await this.sendDoc(docId, back.stateVector, out)
     }
   }
 
@@ -214,6 +213,11 @@ export class Exchange {
   get incomplete (): boolean {
     return this.chunks.size > 0
   }
+}
+
+/** An update with no structs and an empty delete set (what `encodeStateAsUpdate` gives when there is nothing to send). */
+function isEmptyUpdate (update: Uint8Array): boolean {
+  return update.length === 2 && update[0] === 0 && update[1] === 0
 }
 
 /** Whether state vector `a` is ahead of `b`: at least as far for every client, further for one. */
