@@ -522,6 +522,11 @@ export function createNode (options: NodeOptions): HearsayNode {
   function flushLive (): void {
     liveTimer = undefined
     if (liveQueue.length === 0) return
+    // no peer to send to or queue for (and no rumor to start): merging would be wasted work
+    if (peers.size === 0 && propagation.mode !== 'rumor') {
+      liveQueue = []
+      return
+    }
     const byDoc = new Map<string, Uint8Array[]>()
     for (const e of liveQueue) {
       const list = byDoc.get(e.docId)
