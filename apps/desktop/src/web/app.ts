@@ -128,8 +128,13 @@ nameInput.addEventListener('change', () => {
 })
 
 // --- status panel ---------------------------------------------------------------------------
+// y-websocket says 'disconnected' once and then 'connecting' on every retry: once the daemon has
+// been lost, keep saying so until it is back, rather than flashing it for a retry's backoff
+let lost = false
 index.provider.on('status', ({ status }: { status: string }) => {
-  $('daemon').textContent = status === 'connected' ? 'daemon: connected' : `daemon: ${status}`
+  if (status === 'disconnected') lost = true
+  if (status === 'connected') lost = false
+  $('daemon').textContent = status === 'connected' ? 'daemon: connected' : lost ? 'daemon: disconnected, reconnecting…' : `daemon: ${status}`
   $('daemon').className = status === 'connected' ? 'ok' : 'bad'
 })
 
