@@ -5,7 +5,7 @@
 import { FrameError } from './errors.js'
 
 const utf8 = new TextEncoder()
-const utf8Strict = new TextDecoder('utf-8', { fatal: true })
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 export class Writer {
   private buf: Uint8Array

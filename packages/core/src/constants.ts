@@ -54,6 +54,9 @@ export const DIGEST_LEAF_SIZE = 8
 /** A digest tree bucket splits into children above this many documents. */
 export const DIGEST_BUCKET_SIZE = 32
 
+/** Documents kept in memory when nobody holds them open; idle ones past this are unloaded. */
+export const MAX_LOADED_DOCS = 1000
+
 /** How long local updates wait to be batched into one live frame, in ms (0: next tick). */
 export const LIVE_BATCH_MS = 0
 

@@ -168,8 +168,9 @@ export class Documents {
    * Validate a Yjs update and apply it with `origin`. An update that cannot be decoded is
    * rejected with `InvalidUpdateError` before the document is touched.
    */
-  async applyUpdate (docId: string, update: Uint8Array, origin: unknown): Promise<void> {
-    validateUpdate(docId, update)
+  /** Apply a peer's update; `validated`: the caller already ran `validateUpdate` on it. */
+  async applyUpdate (docId: string, update: Uint8Array, origin: unknown, validated = false): Promise<void> {
+    if (!validated) validateUpdate(docId, update)
     let doc = await this.get(docId)
     while (this.entries.get(docId)?.doc !== doc) doc = await this.get(docId)
     try {
@@ -288,10 +289,16 @@ export class Documents {
 export function validateUpdate (docId: string, update: Uint8Array): void {
   if (update.length < 2) throw new InvalidUpdateError(docId, `${update.length} bytes is too short to be an update`)
   try {
-    const { from, to } = Y.parseUpdateMeta(update)
-    for (const [client, clock] of to) {
-      const start = from.get(client)
-      if (!Number.isSafeInteger(client) || !Number.isSafeInteger(clock) || start === undefined || !(clock >= start)) throw new Error('structs with a bad client or clock')
+    // decodeUpdate reads the delete set too (parseUpdateMeta stops after the structs), so an update
+    // whose structs are fine but whose delete set is broken never reaches applyUpdate, which would
+    // integrate the structs before failing on it
+    const { structs, ds } = Y.decodeUpdate(update)
+    for (const s of structs) {
+      if (!Number.isSafeInteger(s.id.client) || !Number.isSafeInteger(s.id.clock) || !(s.length >= 0)) throw new Error('structs with a bad client or clock')
+    }
+    for (const [client, items] of ds.clients) {
+      if (!Number.isSafeInteger(client)) throw new Error('a delete set with a bad client')
+      for (const d of items) if (!Number.isSafeInteger(d.clock) || !Number.isSafeInteger(d.len) || d.len < 0) throw new Error('a delete set with a bad range')
     }
   } catch (err) {
     throw new InvalidUpdateError(docId, err instanceof Error ? err.message : 'could not be decoded', { cause: err })

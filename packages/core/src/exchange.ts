@@ -17,7 +17,7 @@ import * as Y from 'yjs'
 import { DIGEST_LEAF_SIZE, MAX_UPDATE_BYTES } from './constants.js'
 import { equalBytes } from './bytes.js'
 import { ROOT_PREFIX } from './digest.js'
-import type { Documents } from './documents.js'
+import { validateUpdate, type Documents } from './documents.js'
 import { ProtocolError } from './errors.js'
 import { FINGERPRINT_BYTES, ItemKind, MAX_PREFIX_DEPTH, type AntiEntropyMode, type ListedDoc, type Prefix, type SyncItem } from './protocol.js'
 
@@ -79,7 +79,44 @@ export class Exchange {
     return { kind: ItemKind.RangeFingerprint, prefix: ROOT_PREFIX, fingerprint: r.hash, count: r.count }
   }
 
-  /** Answer the items of one incoming frame. */
+  /**
+   * Check every item of an incoming frame before any is acted on, so that a frame this side
+   * rejects changes no document: the directions the mode allows, every state vector, and every
+   * update the frame completes (with the chunks held from earlier frames). Throws `ProtocolError`
+   * or `InvalidUpdateError`.
+   */
+  check (items: SyncItem[]): void {
+    const held = new Map<string, { parts: Uint8Array[], bytes: number }>()
+    for (const item of items) {
+      switch (item.kind) {
+        case ItemKind.RangeList:
+          for (const d of item.docs) decodeStateVector(d.stateVector, d.docId)
+          break
+        case ItemKind.DocRequest:
+          if (!this.canSend) throw new ProtocolError(`peer requested document "${item.docId}" in a ${this.mode} exchange where this side does not send`)
+          decodeStateVector(item.stateVector, item.docId)
+          break
+        case ItemKind.DocUpdate: {
+          if (!this.canReceive) throw new ProtocolError(`peer sent document "${item.docId}" in a ${this.mode} exchange where this side does not receive`)
+          const before = held.get(item.docId) ?? this.chunks.get(item.docId)
+          if (before === undefined && !item.partial) {
+            validateUpdate(item.docId, item.update)
+            break
+          }
+          const p = { parts: [...(before?.parts ?? []), item.update], bytes: (before?.bytes ?? 0) + item.update.length }
+          if (p.bytes > MAX_UPDATE_BYTES) throw new ProtocolError(`update for "${item.docId}" exceeds ${MAX_UPDATE_BYTES} bytes`)
+          held.set(item.docId, p)
+          if (item.partial) break
+          held.delete(item.docId)
+          validateUpdate(item.docId, concat(p.parts, p.bytes))
+          break
+        }
+        default:
+      }
+    }
+  }
+
+  /** Answer the items of one incoming frame, which `check` accepted. */
   async handle (items: SyncItem[], out: ItemSink): Promise<void> {
     this.docs.refresh()
     for (const item of items) {
@@ -196,7 +233,7 @@ export class Exchange {
       this.chunks.delete(docId)
       update = concat(p.parts, p.bytes)
     }
-    await this.docs.applyUpdate(docId, update, this.origin)
+    await this.docs.applyUpdate(docId, update, this.origin, true)
     if (!isEmptyUpdate(update) && !this.receivedDocs.has(docId)) {
       this.receivedDocs.add(docId)
       this.report.docsReceived++
@@ -222,14 +259,8 @@ function isEmptyUpdate (update: Uint8Array): boolean {
 
 /** Whether state vector `a` is ahead of `b`: at least as far for every client, further for one. */
 function dominates (a: Uint8Array, b: Uint8Array, docId: string): boolean {
-  let sa: Map<number, number>
-  let sb: Map<number, number>
-  try {
-    sa = Y.decodeStateVector(a)
-    sb = Y.decodeStateVector(b)
-  } catch (err) {
-    throw new ProtocolError(`peer sent a malformed state vector for "${docId}"`, { cause: err })
-  }
+  const sa = decodeStateVector(a, docId)
+  const sb = decodeStateVector(b, docId)
   let further = false
   for (const [client, clock] of sb) if ((sa.get(client) ?? 0) < clock) return false
   for (const [client, clock] of sa) if (clock > (sb.get(client) ?? 0)) further = true
@@ -244,4 +275,12 @@ function concat (parts: Uint8Array[], total: number): Uint8Array {
     off += p.length
   }
   return out
+}
+
+function decodeStateVector (sv: Uint8Array, docId: string): Map<number, number> {
+  try {
+    return Y.decodeStateVector(sv)
+  } catch (err) {
+    throw new ProtocolError(`peer sent a malformed state vector for "${docId}"`, { cause: err })
+  }
 }

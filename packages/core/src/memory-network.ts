@@ -12,7 +12,7 @@
  * its link, as a TCP connection does, rather than vanish from an ordered stream (see test/sim).
  */
 import type { Timers } from './documents.js'
-import { PeerUnavailableError } from './errors.js'
+import { ConfigError, PeerUnavailableError } from './errors.js'
 import { createRandom, type Random } from './random.js'
 import type { Channel, ChannelHandler, Transport, TransportHandler } from './transport.js'
 
@@ -273,7 +273,7 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
   return {
     stats,
     transport (id) {
-      if (endpoints.has(id)) throw new Error(`memory network already has a transport "${id}"`)
+      if (endpoints.has(id)) throw new ConfigError(`memory network already has a transport "${id}"`)
       const ep: Endpoint = { id, handler: undefined, links: new Map() }
       endpoints.set(id, ep)
       return {

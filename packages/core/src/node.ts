@@ -19,6 +19,7 @@ import {
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
   SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
 } from './constants.js'
+import { MAX_LOADED_DOCS } from './constants.js'
 import { Documents, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
 import { MAX_GOSSIP_KEY_BYTES } from './protocol.js'
@@ -102,7 +103,11 @@ export interface PropagationOptions {
 }
 
 export interface AntiEntropyOptions {
-  /** Which way documents travel in periodic rounds. @default 'push-pull' */
+  /**
+   * Which way documents travel in the exchanges this node starts (periodic rounds, on connect,
+   * and `syncWith` unless told otherwise). An exchange that repairs lost live updates is always
+   * push-pull. @default 'push-pull'
+   */
   mode?: AntiEntropyMode
   /** Mean time between periodic rounds, in ms; each round picks `fanout` random connected peers. @default 1000 */
   intervalMs?: number
@@ -124,7 +129,11 @@ export interface AntiEntropyOptions {
    * @default true
    */
   enabled?: boolean
-  /** Run one push-pull exchange when a peer connects (started by the side with the lower id). @default true */
+  /**
+   * Run one exchange in `mode` when a peer connects. A push-pull one brings both sides level, so
+   * only the side with the lower id starts it; in push or pull mode each side starts its own.
+   * @default true
+   */
   onConnect?: boolean
   /** Give up an exchange after this long, in ms. @default 30000 */
   timeoutMs?: number
@@ -408,7 +417,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const docs = new Documents({
     storage,
     log: logger.forComponent(`hearsay:docs:${id.slice(-8)}`),
-    maxLoadedDocs: options.maxLoadedDocs ?? 1000,
+    maxLoadedDocs: options.maxLoadedDocs ?? MAX_LOADED_DOCS,
     storageBatchMs: options.storageBatchMs ?? STORAGE_BATCH_MS,
     timers,
     newClientId: options.newClientId,
@@ -442,6 +451,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     maxFrameBytes,
     sendQueueBytes: options.sendQueueBytes ?? SEND_QUEUE_BYTES,
     counters,
+    get exchangeTimeoutMs () { return ae.timeoutMs },
     digest,
     onOpen (session) {
       const p = peer(session.remoteId)
@@ -455,7 +465,9 @@ export function createNode (options: NodeOptions): HearsayNode {
         sendLive(p, queued)
       }
       events.emit('peer:connect', { peerId: session.remoteId })
-      if (ae.enabled && ae.onConnect && (id < session.remoteId || p.needsRepair)) repair(p)
+      // one push-pull exchange brings both sides level, so only the lower id starts it; a node that
+      // pushes or pulls only starts its own, in its own direction
+      if (ae.enabled && (p.needsRepair || (ae.onConnect && (ae.mode !== 'push-pull' || id < session.remoteId)))) repair(p)
     },
     onClosed (session, reason) {
       const p = peers.get(session.remoteId)
@@ -670,12 +682,49 @@ export function createNode (options: NodeOptions): HearsayNode {
     }
   }
 
-  /** Run an exchange with the peer soon, unless one of ours is already running. */
+  /**
+   * The open session with a peer. One still in its handshake is waited for; with no session at
+   * all, the transport dials the peer when it can. Rejects with `PeerUnavailableError` when no
+   * session opens within `timeoutMs`.
+   */
+  async function openSession (peerId: string, timeoutMs: number): Promise<Session> {
+    const current = peers.get(peerId)?.session
+    if (current?.state === 'open') return current
+    if (current === undefined && transport.connect === undefined) throw new PeerUnavailableError(`no open session with ${peerId}`)
+    return await new Promise<Session>((resolve, reject) => {
+      const dial = new AbortController()
+      const done = (err?: Error): void => {
+        timers.clearTimeout(timer)
+        offConnect()
+        offDisconnect()
+        dial.abort()
+        const s = peers.get(peerId)?.session
+        if (err === undefined && s?.state === 'open') resolve(s)
+        else reject(err ?? new PeerUnavailableError(`no open session with ${peerId}`))
+      }
+      const timer = timers.setTimeout(() => { done(new PeerUnavailableError(`no session with ${peerId} opened within ${timeoutMs} ms`)) }, timeoutMs)
+      const offConnect = events.on('peer:connect', e => { if (e.peerId === peerId) done() })
+      const offDisconnect = events.on('peer:disconnect', e => {
+        if (e.peerId === peerId) done(new PeerUnavailableError(`the session with ${peerId} closed before it opened: ${e.reason}`))
+      })
+      if (current === undefined) {
+        transport.connect!(peerId, { signal: dial.signal }).catch((err: unknown) => {
+          done(new PeerUnavailableError(`could not reach ${peerId}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
+        })
+      }
+    })
+  }
+
+  /**
+   * Run an exchange with the peer soon, unless one of ours is already running: in the configured
+   * mode, or push-pull when live updates to the peer were lost, which any mode must repair.
+   */
   function repair (p: KnownPeer): void {
     const s = p.session
     if (s === undefined || s.state !== 'open' || s.activeInitiated > 0) return
+    const mode = p.needsRepair ? 'push-pull' : ae.mode
     p.needsRepair = false
-    s.startExchange('push-pull', ae.timeoutMs).catch((err: Error) => {
+    s.startExchange(mode, ae.timeoutMs).catch((err: Error) => {
       p.needsRepair = true
       log('repair exchange with %s failed: %s', p.id, err.message)
     })
@@ -787,10 +836,10 @@ export function createNode (options: NodeOptions): HearsayNode {
     docs: () => docs.ids(),
     async syncWith (peerId, opts = {}) {
       requireStarted()
-      const s = peers.get(peerId)?.session
-      if (s === undefined || s.state !== 'open') throw new PeerUnavailableError(`no open session with ${peerId}`)
       checkAntiEntropy({ mode: opts.mode, timeoutMs: opts.timeoutMs })
-      return await s.startExchange(opts.mode ?? ae.mode, opts.timeoutMs ?? ae.timeoutMs)
+      const timeoutMs = opts.timeoutMs ?? ae.timeoutMs
+      const s = await openSession(peerId, timeoutMs)
+      return await s.startExchange(opts.mode ?? ae.mode, timeoutMs)
     },
     async repairPass () {
       requireStarted()
@@ -881,7 +930,7 @@ export function createNode (options: NodeOptions): HearsayNode {
 }
 
 const textEncoder = new TextEncoder()
-const textDecoder = new TextDecoder()
+const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true })
 
 function checkFlow (o: FlowControlOptions | undefined): void {
   if (o === undefined) return

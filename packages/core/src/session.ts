@@ -25,6 +25,8 @@ export interface SessionHost {
   readonly maxFrameBytes: number
   readonly sendQueueBytes: number
   readonly counters: Counters
+  /** How long an exchange the peer started may run before this side gives it up, in ms. */
+  readonly exchangeTimeoutMs: number
   /** Current digest root and document count. */
   digest(): { root: Uint8Array, count: number }
   onOpen(session: Session): void
@@ -218,7 +220,7 @@ export class Session implements ChannelHandler {
     this.enqueue(async () => {
       // every update is decoded before any is applied: a bad one rejects the whole frame
       for (const e of entries) validateUpdate(e.docId, e.update)
-      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this)
+      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this, true)
       this.host.counters.liveUpdatesReceived += entries.length
       this.host.onLiveApplied(this, entries)
     })
@@ -227,7 +229,7 @@ export class Session implements ChannelHandler {
   private onRumor (hops: number, entries: LiveEntry[]): void {
     this.enqueue(async () => {
       for (const e of entries) validateUpdate(e.docId, e.update)
-      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this)
+      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this, true)
       this.host.counters.rumorUpdatesReceived += entries.length
       this.host.onRumorApplied(this, hops, entries)
     })
@@ -277,12 +279,13 @@ export class Session implements ChannelHandler {
         this.send(encodeSync({ exchangeId: msg.exchangeId, fromInitiator: false, more: false, mode: msg.mode, items: [{ kind: ItemKind.Abort, reason: 'too many concurrent exchanges' }] }))
         return
       }
-      st = this.track(key, new Exchange(msg.exchangeId, 'responder', msg.mode, this.host.docs, this, this.maxChunk()), EXCHANGE_TIMEOUT_MS)
+      st = this.track(key, new Exchange(msg.exchangeId, 'responder', msg.mode, this.host.docs, this, this.maxChunk()), this.host.exchangeTimeoutMs)
     }
     if (msg.mode !== st.ex.mode) throw new ProtocolError(`exchange ${msg.exchangeId} changed mode from ${st.ex.mode} to ${msg.mode}`)
     const current = st
     current.ex.report.bytesReceived += frameBytes
     current.incoming += msg.items.length
+    current.ex.check(msg.items)
     await current.ex.handle(msg.items, async item => { await this.emit(current, item) })
     if (current.ex.abortReason !== undefined) {
       this.endExchange(key, current, new ProtocolError(`peer aborted exchange ${msg.exchangeId}: ${current.ex.abortReason}`))

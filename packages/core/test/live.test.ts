@@ -42,7 +42,8 @@ describe('live propagation', () => {
   })
 
   it('when the retry queue overflows, an exchange on reconnect repairs the rest', async () => {
-    const c = await cluster(['a', 'b'], { retryQueueBytes: 1000, antiEntropy: { intervalMs: 60_000 } })
+    // no routine exchange on connect and no periodic round in time: only the overflow brings the repair
+    const c = await cluster(['a', 'b'], { retryQueueBytes: 1000, antiEntropy: { intervalMs: 60_000, onConnect: false } })
     const [a, b] = c.nodes as [HearsayNode, HearsayNode]
     await waitFor(() => a.peers().some(p => p.connected))
     c.net.disconnect('a', 'b')
@@ -77,7 +78,8 @@ describe('live propagation', () => {
 describe('convergence', () => {
   it('five nodes with periodic anti-entropy and random edits converge once edits stop', async () => {
     const ids = ['n1', 'n2', 'n3', 'n4', 'n5']
-    const c = await cluster(ids, { antiEntropy: { intervalMs: 20 }, statusIntervalMs: 10 }, 21)
+    // no live mail: only anti-entropy moves edits
+    const c = await cluster(ids, { live: false, antiEntropy: { intervalMs: 20 }, statusIntervalMs: 10 }, 21)
     const rng = createRandom(21)
     for (let round = 0; round < 30; round++) {
       const node = rng.pick(c.nodes)
@@ -94,6 +96,8 @@ describe('convergence', () => {
       for (const n of c.nodes) expect(await content(n, id)).toEqual(want)
     }
     await waitFor(() => c.nodes.every(n => n.peers().every(p => p.inSync)), { timeoutMs: 10_000, message: 'every peer in sync' })
+    for (const n of c.nodes) expect(n.metrics().liveUpdatesSent).toBe(0)
+    expect(c.nodes.reduce((sum, n) => sum + n.metrics().exchangesCompleted, 0)).toBeGreaterThan(0)
     await c.stop()
   })
 })

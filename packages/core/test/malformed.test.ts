@@ -166,6 +166,40 @@ describe('a peer sending bad frames', () => {
     for (const n of [a, b, c]) await n.stop()
   })
 
+  it('an update whose delete set is broken is rejected before its structs touch a document', async () => {
+    const { net, a, b, c } = await setup()
+    const closed = new Promise<string>(resolve => a.on('peer:disconnect', e => { if (e.peerId === 'b') resolve(e.reason) }))
+    // valid structs, then a delete set announcing one client and ending there
+    const broken = new Uint8Array([...validUpdate().subarray(0, -1), 1])
+    net.inject('b', 'a', encodeLive([{ docId: 'fresh', update: broken }]))
+    expect(await closed).toMatch(/InvalidUpdateError/)
+    expect(a.docs()).toEqual(['shared'])
+    for (const n of [a, b, c]) await n.stop()
+  })
+
+  it('a sync frame with a valid update and a bad one changes no document', async () => {
+    const { net, a, b, c } = await setup()
+    const before = await content(a, 'shared')
+    const rootBefore = a.digest().root
+    const closed = new Promise<string>(resolve => a.on('peer:disconnect', e => { if (e.peerId === 'b') resolve(e.reason) }))
+    const garbage = new Uint8Array([5, 200, 1, 7, 7, 7, 255, 255, 255, 255, 1])
+    net.inject('b', 'a', encodeSync({
+      exchangeId: 77,
+      fromInitiator: true,
+      more: false,
+      mode: 'push',
+      items: [
+        { kind: ItemKind.DocUpdate, docId: 'shared', update: validUpdate(), partial: false },
+        { kind: ItemKind.DocUpdate, docId: 'other', update: garbage, partial: false }
+      ]
+    }))
+    expect(await closed).toMatch(/InvalidUpdateError/)
+    expect(await content(a, 'shared')).toEqual(before)
+    expect(a.digest().root).toEqual(rootBefore)
+    expect(a.docs()).toEqual(['shared'])
+    for (const n of [a, b, c]) await n.stop()
+  })
+
   it('a hello naming another node is refused', async () => {
     const { net, a, b, c } = await setup()
     const closed = new Promise<string>(resolve => a.on('peer:disconnect', e => { if (e.peerId === 'b') resolve(e.reason) }))

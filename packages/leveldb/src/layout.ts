@@ -19,7 +19,7 @@ export const TAG_META = 0x6d // 'm'
 
 const HEAD_VERSION = 1
 const utf8 = new TextEncoder()
-const utf8Strict = new TextDecoder('utf-8', { fatal: true })
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 export function encodeUtf8 (s: string): Uint8Array {
   return utf8.encode(s)

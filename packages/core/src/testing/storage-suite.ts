@@ -64,6 +64,13 @@ export function runStorageTests (name: string, setup: () => Promise<StorageSetup
       expect(list[1]?.fingerprint).toEqual(fp(3))
     })
 
+    it('keeps a document id that starts with a byte order mark', async () => {
+      const st = await fresh()
+      await st.append('\uFEFFbom', updates(1), fp(4))
+      expect((await st.list()).map(d => d.id)).toEqual(['\uFEFFbom'])
+      expect(apply(await st.load('\uFEFFbom'))).toBe('x')
+    })
+
     it('returns [] for an unknown document', async () => {
       const st = await fresh()
       expect(await st.load('nope')).toEqual([])
