@@ -176,6 +176,22 @@ export interface NodeOptions {
   newClientId?: () => number
 }
 
+/**
+ * Settings `node.configure()` can change on a running node; omitted ones stay as they are.
+ * Everything else (`id`, `transport`, `storage`, `maxFrameBytes`, queue sizes, `seed`, `timers`...)
+ * is fixed at `createNode`.
+ * @remarks A new `cluster.intervalMs` or `antiEntropy.intervalMs` takes effect at once (the
+ * pending round is rescheduled); new flow control bounds clamp every peer's current window.
+ */
+export interface RuntimeOptions {
+  antiEntropy?: AntiEntropyOptions
+  propagation?: PropagationOptions
+  cluster?: ClusterOptions
+  flowControl?: FlowControlOptions
+  live?: boolean
+  liveBatchMs?: number
+}
+
 export interface PeerInfo {
   id: string
   connected: boolean
@@ -260,8 +276,11 @@ export interface HearsayNode {
   setMeta(key: string, value: string): void
   /** Current collection digest root (16 bytes) and document count. */
   digest(): { root: Uint8Array, count: number }
-  /** Change anti-entropy settings while running. */
-  configure(options: { antiEntropy?: AntiEntropyOptions }): void
+  /**
+   * Change settings while running (see `RuntimeOptions`). Invalid settings throw `ConfigError`
+   * and change nothing.
+   */
+  configure(options: RuntimeOptions): void
   on<K extends keyof NodeEvents>(event: K, fn: (e: NodeEvents[K]) => void): () => void
 }
 
@@ -323,6 +342,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   checkNumber('maxFrameBytes', options.maxFrameBytes, MIN_FRAME_BYTES)
   checkNumber('maxLoadedDocs', options.maxLoadedDocs, 0)
   checkNumber('liveBatchMs', options.liveBatchMs, 0)
+  checkBoolean('live', options.live)
   checkNumber('retryQueueBytes', options.retryQueueBytes, 0)
   checkNumber('sendQueueBytes', options.sendQueueBytes, 0)
   checkNumber('statusIntervalMs', options.statusIntervalMs, 0)
@@ -340,10 +360,10 @@ export function createNode (options: NodeOptions): HearsayNode {
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32)
   const rng = createRandom(seed)
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES
-  const liveBatchMs = options.liveBatchMs ?? LIVE_BATCH_MS
+  let liveBatchMs = options.liveBatchMs ?? LIVE_BATCH_MS
   const retryQueueBytes = options.retryQueueBytes ?? RETRY_QUEUE_BYTES
   const statusIntervalMs = options.statusIntervalMs ?? STATUS_INTERVAL_MS
-  const live = options.live ?? true
+  let live = options.live ?? true
   const propagation = {
     mode: PROPAGATION_MODE as PropagationMode,
     fanout: RUMOR_FANOUT,
@@ -872,9 +892,47 @@ export function createNode (options: NodeOptions): HearsayNode {
     },
     digest,
     configure (opts) {
-      checkAntiEntropy(opts.antiEntropy)
-      Object.assign(ae, stripUndefined(opts.antiEntropy ?? {}))
-      scheduleRound()
+      if (opts === null || typeof opts !== 'object') throw new ConfigError('configure needs an options object')
+      // validate everything against the merged settings first, so an error changes nothing
+      const next = {
+        ae: { ...ae, ...stripUndefined(opts.antiEntropy ?? {}) },
+        propagation: { ...propagation, ...stripUndefined(opts.propagation ?? {}) },
+        cluster: { ...clusterOpts, ...stripUndefined(opts.cluster ?? {}) },
+        flow: { ...flowOpts, ...stripUndefined(opts.flowControl ?? {}) }
+      }
+      checkAntiEntropy(next.ae)
+      checkBoolean('antiEntropy.enabled', next.ae.enabled)
+      checkBoolean('antiEntropy.onConnect', next.ae.onConnect)
+      checkPropagation(next.propagation)
+      checkCluster(next.cluster)
+      checkBoolean('cluster.enabled', next.cluster.enabled)
+      checkFlow(next.flow)
+      checkBoolean('flowControl.enabled', next.flow.enabled)
+      checkBoolean('live', opts.live)
+      checkNumber('liveBatchMs', opts.liveBatchMs, 0)
+
+      const gossipWas = { enabled: clusterOpts.enabled, intervalMs: clusterOpts.intervalMs }
+      const flowWas = flowOpts.enabled
+      Object.assign(ae, next.ae)
+      Object.assign(propagation, next.propagation)
+      Object.assign(clusterOpts, next.cluster)
+      Object.assign(flowOpts, next.flow)
+      if (opts.live !== undefined) live = opts.live
+      if (opts.liveBatchMs !== undefined) liveBatchMs = opts.liveBatchMs
+
+      if (opts.antiEntropy !== undefined) scheduleRound()
+      if (clusterOpts.enabled !== gossipWas.enabled || clusterOpts.intervalMs !== gossipWas.intervalMs) {
+        if (clusterOpts.enabled && !gossipWas.enabled && state === 'started') {
+          const d = digest()
+          publishDigest(d.root, d.count)
+        }
+        scheduleGossip()
+      }
+      for (const p of peers.values()) {
+        p.flow.clamp()
+        // held updates would wait for a drain that no longer looks at them
+        if (flowWas && !flowOpts.enabled && p.flow.holding && p.session?.state === 'open') sendBatches(p.session, p.flow.take())
+      }
     },
     on: (event, fn) => events.on(event, fn)
   }
@@ -886,6 +944,11 @@ const textDecoder = new TextDecoder()
 function checkFlow (o: FlowControlOptions | undefined): void {
   if (o === undefined) return
   for (const k of ['targetDelayMs', 'initialWindow', 'minWindow', 'maxWindow', 'increase', 'outboxBytes'] as const) checkNumber(`flowControl.${k}`, o[k], 1)
+  if (o.minWindow !== undefined && o.maxWindow !== undefined && o.maxWindow < o.minWindow) throw new ConfigError('flowControl.maxWindow must be at least flowControl.minWindow')
+}
+
+function checkBoolean (name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'boolean') throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`)
 }
 
 function checkCluster (o: ClusterOptions | undefined): void {

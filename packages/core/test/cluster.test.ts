@@ -112,3 +112,60 @@ describe('cluster membership between nodes', () => {
     expect(() => createNode({ id: 'b', transport: net.transport('b'), cluster: { suspectMs: 10, deadMs: 5 } })).toThrowError(/deadMs/)
   })
 })
+
+describe('configure on a running node', () => {
+  async function pair (): Promise<{ clock: ReturnType<typeof createVirtualClock>, net: ReturnType<typeof createMemoryNetwork>, a: HearsayNode, b: HearsayNode }> {
+    const clock = createVirtualClock()
+    const net = createMemoryNetwork({ timers: clock, latency: () => 5 })
+    const [a, b] = ['a', 'b'].map((id, i) => createNode({
+      id,
+      transport: net.transport(id),
+      timers: clock,
+      seed: i + 1,
+      antiEntropy: { enabled: false },
+      propagation: { mode: 'direct' },
+      cluster: { intervalMs: 60_000, suspectMs: 5000, deadMs: 30_000 }
+    })) as [HearsayNode, HearsayNode]
+    await a.start()
+    await b.start()
+    await clock.advance(100)
+    return { clock, net, a, b }
+  }
+
+  it('changes propagation and the gossip interval at once', async () => {
+    const { clock, a, b } = await pair()
+    ;(await a.open('n')).getText('t').insert(0, 'x')
+    await clock.advance(100)
+    expect(a.metrics()).toMatchObject({ liveUpdatesSent: 1, rumorUpdatesSent: 0 })
+    a.configure({ propagation: { mode: 'rumor' } })
+    ;(await a.open('n')).getText('t').insert(0, 'y')
+    await clock.advance(100)
+    expect(a.metrics()).toMatchObject({ liveUpdatesSent: 1, rumorUpdatesSent: 1 })
+    expect(b.docs()).toEqual(['n'])
+
+    // the pending round 60 s away is rescheduled: a now gossips about every 200 ms
+    const sent = a.metrics().messagesSent
+    a.configure({ cluster: { intervalMs: 200 } })
+    await clock.advance(2000)
+    expect(a.metrics().messagesSent - sent).toBeGreaterThanOrEqual(7)
+    await a.stop()
+    await b.stop()
+  })
+
+  it('a shorter suspectMs applies to members already quiet; invalid settings throw and change nothing', async () => {
+    const { clock, net, a } = await pair()
+    net.crash('b')
+    await clock.advance(2000)
+    expect(a.peers().find(p => p.id === 'b')?.state).toBe('alive')
+    expect(() => { a.configure({ propagation: { mode: 'rumor' }, cluster: { suspectMs: 40_000 } }) }).toThrowError(expect.objectContaining({ name: 'ConfigError' }))
+    expect(() => { a.configure({ cluster: { suspectMs: 1000, intervalMs: -1 } }) }).toThrowError(/intervalMs/)
+    expect(() => { a.configure({ flowControl: { minWindow: 1e9 } }) }).toThrowError(/maxWindow/)
+    expect(() => { a.configure({ live: 'yes' as unknown as boolean }) }).toThrowError(/live/)
+    expect(a.peers().find(p => p.id === 'b')?.state).toBe('alive')
+    a.configure({ cluster: { suspectMs: 1000 } })
+    expect(a.peers().find(p => p.id === 'b')?.state).toBe('suspect')
+    a.configure({ cluster: { deadMs: 1500 } })
+    expect(a.peers().find(p => p.id === 'b')?.state).toBe('dead')
+    await a.stop()
+  })
+})
