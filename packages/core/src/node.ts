@@ -392,7 +392,8 @@ export function createNode (options: NodeOptions): HearsayNode {
     maxMessageBytes: CLUSTER_MAX_MESSAGE_BYTES,
     ...stripUndefined(options.cluster ?? {})
   }
-  const members = new ClusterState(id, clusterOpts, () => timers.now())
+  // this run of our cluster state: a restart starts a later one (see cluster.ts)
+  const members = new ClusterState(id, clusterOpts, () => timers.now(), timers.now())
   const clusterRng = createRandom(seed ^ 0x434c5553)
   let heartbeat = 0
   let gossipTimer: unknown

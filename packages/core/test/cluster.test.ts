@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ClusterState } from '../src/cluster.js'
-import { createMemoryNetwork, createNode, createVirtualClock, type HearsayNode } from '../src/index.js'
+import { createMemoryNetwork, createMemoryStorage, createNode, createVirtualClock, type HearsayNode } from '../src/index.js'
 import type { GossipEntry } from '../src/protocol.js'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -15,7 +15,7 @@ describe('Scuttlebutt reconciliation', () => {
     const b = new ClusterState('b', settings, () => 0)
     expect(a.deltasFor(b.digest()).map(e => [e.key, e.version])).toEqual([['y', 2], ['x', 3]])
     b.apply(a.deltasFor(b.digest()))
-    expect(b.digest()).toContainEqual({ nodeId: 'a', version: 3 })
+    expect(b.digest()).toContainEqual({ nodeId: 'a', generation: 0, version: 3 })
     expect(a.deltasFor(b.digest())).toEqual([])
     a.set('z', bytes('4'))
     expect(a.deltasFor(b.digest()).map(e => e.key)).toEqual(['z'])
@@ -24,8 +24,8 @@ describe('Scuttlebutt reconciliation', () => {
   it('under a size limit: deepest owner first, in version order, never skipping a version', () => {
     const src = new ClusterState('src', { ...settings, maxMessageBytes: 200 }, () => 0)
     const entries: GossipEntry[] = []
-    for (let v = 1; v <= 6; v++) entries.push({ nodeId: 'deep', key: `k${v}`, value: new Uint8Array(30), version: v })
-    entries.push({ nodeId: 'shallow', key: 'k', value: new Uint8Array(30), version: 1 })
+    for (let v = 1; v <= 6; v++) entries.push({ nodeId: 'deep', generation: 1, key: `k${v}`, value: new Uint8Array(30), version: v })
+    entries.push({ nodeId: 'shallow', generation: 1, key: 'k', value: new Uint8Array(30), version: 1 })
     src.apply(entries)
     const out = src.deltasFor([])
     expect(out[0]?.nodeId).toBe('deep')
@@ -39,15 +39,43 @@ describe('Scuttlebutt reconciliation', () => {
     expect(next[0]?.version).toBe(deep.length + 1)
   })
 
-  it('a restarted owner moves its counter past versions others still hold', () => {
-    const old = new ClusterState('a', settings, () => 0)
+  it("a restarted owner's new generation replaces its whole map, however far its counter got", () => {
+    const old = new ClusterState('a', settings, () => 0, 100)
+    for (let i = 0; i < 5; i++) old.set('k', bytes(`old${i}`))
+    old.set('gone', bytes('x'))
+    const b = new ClusterState('b', settings, () => 0)
+    const c = new ClusterState('c', settings, () => 0)
+    b.apply(old.deltasFor([]))
+    c.apply(old.deltasFor([]))
+    const fresh = new ClusterState('a', settings, () => 0, 200)
+    fresh.set('k', bytes('new'))
+    for (let i = 0; i < 20; i++) fresh.set('hb', bytes(String(i)))
+    expect(fresh.version).toBeGreaterThan(old.version)
+    // b holds an older generation: it lacks every current entry, the first one written included
+    expect(fresh.deltasFor(b.digest()).map(e => e.key)).toEqual(['k', 'hb'])
+    b.apply(fresh.deltasFor(b.digest()))
+    expect([...b.entries('a').keys()].sort()).toEqual(['hb', 'k'])
+    expect(new TextDecoder().decode(b.get('a', 'k'))).toBe('new')
+    // the old generation still travelling from c changes nothing, and b sends c the new one
+    expect(c.deltasFor(b.digest())).toEqual([])
+    b.apply(old.deltasFor([]))
+    expect(new TextDecoder().decode(b.get('a', 'k'))).toBe('new')
+    c.apply(b.deltasFor(c.digest()))
+    expect(c.entries('a')).toEqual(b.entries('a'))
+    expect(fresh.deltasFor(c.digest())).toEqual([])
+  })
+
+  it('an owner that hears of its own generation from another run moves past it', () => {
+    const old = new ClusterState('a', settings, () => 0, 100)
     for (let i = 0; i < 5; i++) old.set('k', bytes(`old${i}`))
     const b = new ClusterState('b', settings, () => 0)
     b.apply(old.deltasFor([]))
-    const fresh = new ClusterState('a', settings, () => 0)
+    // restarted within the same millisecond
+    const fresh = new ClusterState('a', settings, () => 0, 100)
     fresh.set('k', bytes('new'))
     expect(fresh.apply(b.deltasFor(fresh.digest()))).toBe(true)
-    expect(fresh.version).toBeGreaterThan(5)
+    expect(fresh.generation).toBe(101)
+    expect(fresh.apply(b.deltasFor(fresh.digest()))).toBe(false)
     b.apply(fresh.deltasFor(b.digest()))
     expect(new TextDecoder().decode(b.get('a', 'k'))).toBe('new')
   })
@@ -101,6 +129,41 @@ describe('cluster membership between nodes', () => {
     expect(a.metrics().rumorUpdatesSent).toBe(before.rumorUpdatesSent)
     await a.stop()
     await b.stop()
+  })
+
+  it('after a crash and restart, members see the new run only: entries written early, none of the old keys', async () => {
+    const clock = createVirtualClock()
+    const net = createMemoryNetwork({ timers: clock, latency: () => 5, autoConnect: false })
+    const storage = createMemoryStorage()
+    const opts = { timers: clock, cluster: { intervalMs: 500, suspectMs: 2000, deadMs: 6000 } }
+    const scopeA = clock.scope()
+    const a = createNode({ id: 'a', transport: net.transport('a'), storage, seed: 1, ...opts, timers: scopeA })
+    const b = createNode({ id: 'b', transport: net.transport('b'), seed: 2, ...opts })
+    const c = createNode({ id: 'c', transport: net.transport('c'), seed: 3, ...opts })
+    for (const n of [a, b, c]) await n.start()
+    net.connect('a', 'b')
+    net.connect('b', 'c')
+    a.setMeta('role', 'old')
+    a.setMeta('gone', 'x')
+    await clock.advance(5000)
+    expect(c.peers().find(p => p.id === 'a')).toMatchObject({ state: 'alive', docCount: 0, meta: { role: 'old', gone: 'x' } })
+
+    scopeA.dispose()
+    net.crash('a')
+    await clock.advance(1000)
+    const a2 = createNode({ id: 'a', transport: net.transport('a'), storage, seed: 4, ...opts })
+    await a2.start()
+    a2.setMeta('role', 'new')
+    ;(await a2.open('n')).getText('t').insert(0, 'written while alone')
+    // alone for a while: its heartbeat counts past every version of the old run
+    await clock.advance(20_000)
+    net.connect('a', 'b')
+    await clock.advance(5000)
+    for (const n of [b, c]) {
+      expect(n.docs()).toEqual(['n'])
+      expect(n.peers().find(p => p.id === 'a')).toMatchObject({ state: 'alive', inSync: true, docCount: 1, meta: { role: 'new' } })
+    }
+    for (const n of [a2, b, c]) await n.stop()
   })
 
   it('setMeta refuses reserved or oversized keys and values', async () => {
