@@ -9,7 +9,7 @@
  *
  * Reconciliation with a peer: A sends its digest {owner → highest version known}; B answers with
  * exactly the entries A lacks (version above A's) and its own digest; A answers with the entries B
- * lacks. Answers fit in `maxMessageBytes`: owners with the most outstanding entries go first
+ * lacks. Answers fit in `maxMessageBytes` (an entry larger than that goes alone): owners with the most outstanding entries go first
  * (scuttle-depth), each owner's entries in version order, and an owner's entries stop at the first
  * one that does not fit, never skipping ahead, so the receiver's digest stays truthful.
  *
@@ -78,7 +78,8 @@ export class ClusterState {
   }
 
   /**
-   * The entries a peer with this digest lacks, at most `maxMessageBytes` (and `budget`) of them.
+   * The entries a peer with this digest lacks, at most `maxMessageBytes` (and `budget`) of them;
+   * at least one, when it fits `budget`, even if it is larger than `maxMessageBytes`.
    * A peer that holds an older generation of a member lacks all of its current entries; one that
    * holds a newer generation lacks nothing we have.
    */
@@ -103,7 +104,8 @@ export class ClusterState {
     for (const list of outstanding) {
       for (const e of list) {
         const n = entrySize(e)
-        if (size + n > limit) break
+        // an entry larger than the limit goes alone, or its owner would never get past it
+        if (size + n > limit && (out.length > 0 || n > budget)) break
         out.push(e)
         size += n
       }

@@ -75,7 +75,7 @@ export interface ClusterOptions {
   suspectMs?: number
   /** ... and `dead` after this long. @default CLUSTER_DEAD_MS (30000) */
   deadMs?: number
-  /** Largest batch of entries in one answer, in bytes. @default CLUSTER_MAX_MESSAGE_BYTES (16 KiB) */
+  /** Largest batch of entries in one answer, in bytes; a larger entry goes alone. @default CLUSTER_MAX_MESSAGE_BYTES (16 KiB) */
   maxMessageBytes?: number
 }
 

@@ -65,6 +65,18 @@ describe('Scuttlebutt reconciliation', () => {
     expect(fresh.deltasFor(c.digest())).toEqual([])
   })
 
+  it('an entry larger than maxMessageBytes goes alone instead of blocking its owner', () => {
+    const a = new ClusterState('a', { ...settings, maxMessageBytes: 256 }, () => 0)
+    a.set('big', new Uint8Array(1024))
+    a.set('small', bytes('1'))
+    const b = new ClusterState('b', settings, () => 0)
+    expect(a.deltasFor(b.digest()).map(e => e.key)).toEqual(['big'])
+    b.apply(a.deltasFor(b.digest()))
+    expect(a.deltasFor(b.digest()).map(e => e.key)).toEqual(['small'])
+    // never past what the frame can carry
+    expect(a.deltasFor([], 512)).toEqual([])
+  })
+
   it('an owner that hears of its own generation from another run moves past it', () => {
     const old = new ClusterState('a', settings, () => 0, 100)
     for (let i = 0; i < 5; i++) old.set('k', bytes(`old${i}`))
@@ -164,6 +176,23 @@ describe('cluster membership between nodes', () => {
       expect(n.peers().find(p => p.id === 'a')).toMatchObject({ state: 'alive', inSync: true, docCount: 1, meta: { role: 'new' } })
     }
     for (const n of [a2, b, c]) await n.stop()
+  })
+
+  it('with a message limit below the largest meta value, the value still reaches every member', async () => {
+    const clock = createVirtualClock()
+    const net = createMemoryNetwork({ timers: clock, latency: () => 5, autoConnect: false })
+    const nodes = ['a', 'b', 'c'].map((id, i) => createNode({
+      id, transport: net.transport(id), timers: clock, seed: i + 1, cluster: { intervalMs: 500, maxMessageBytes: 256 }
+    }))
+    const [a, , c] = nodes as [HearsayNode, HearsayNode, HearsayNode]
+    for (const n of nodes) await n.start()
+    net.connect('a', 'b')
+    net.connect('b', 'c')
+    a.setMeta('avatar', 'x'.repeat(1024))
+    a.setMeta('role', 'gateway')
+    await clock.advance(10_000)
+    expect(c.peers().find(p => p.id === 'a')?.meta).toEqual({ avatar: 'x'.repeat(1024), role: 'gateway' })
+    for (const n of nodes) await n.stop()
   })
 
   it('setMeta refuses reserved or oversized keys and values', async () => {
