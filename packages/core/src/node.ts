@@ -296,6 +296,8 @@ interface KnownPeer {
   /** Updates were lost on the way to this peer: run an exchange as soon as possible. */
   needsRepair: boolean
   flow: PeerFlow
+  /** Our digest root when our Hello went out on the current session. */
+  helloRoot: Uint8Array | undefined
 }
 
 const realTimers: Timers = {
@@ -449,7 +451,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const peer = (peerId: string): KnownPeer => {
     let p = peers.get(peerId)
     if (p === undefined) {
-      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts) }
+      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts), helloRoot: undefined }
       peers.set(peerId, p)
     }
     return p
@@ -469,6 +471,9 @@ export function createNode (options: NodeOptions): HearsayNode {
       log('session with %s open', session.remoteId)
       p.session = session
       p.lastSeen = timers.now()
+      // our root changed during the handshake: the Status that said so was not sent on it
+      const now = digest()
+      if (p.helloRoot !== undefined && !equalBytes(now.root, p.helloRoot)) session.sendStatus(now.root, now.count)
       if (p.retry.length > 0) {
         const queued = p.retry
         p.retry = []
@@ -530,6 +535,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     if (p.session !== undefined) p.session.close('replaced by a new connection', false)
     const session = new Session(host, channel)
     p.session = session
+    p.helloRoot = digest().root
     if (state !== 'started') session.close('node is not running', true)
     return session
   }
