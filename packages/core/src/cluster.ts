@@ -23,8 +23,14 @@
  *
  * Failure detection: a member is `alive` while its versions keep rising (the heartbeat bumps them
  * every gossip interval) or it is connected to us, `suspect` after `suspectMs` without news,
- * `dead` after `deadMs`.
+ * `dead` after `deadMs`. A member first heard of through gossip has not been seen rising yet: it
+ * starts as `suspect` (as if last heard `suspectMs` ago), so one that died long ago does not pass
+ * for alive, and turns `alive` when its versions rise. A member silent for
+ * `CLUSTER_FORGET_DEAD_MULTIPLE` × `deadMs` is forgotten; what we last knew of it is remembered for
+ * as long again, so a peer that has not forgotten it yet cannot bring it back: only newer state
+ * (a higher version or generation) does.
  */
+import { CLUSTER_FORGET_DEAD_MULTIPLE } from './constants.js'
 import type { GossipDigestEntry, GossipEntry } from './protocol.js'
 
 export type MemberState = 'alive' | 'suspect' | 'dead'
@@ -53,8 +59,12 @@ export function entrySize (e: GossipEntry): number {
   return e.nodeId.length * 3 + e.key.length * 3 + e.value.length + 4 * 9
 }
 
+/** What we knew of a forgotten member, and when we forgot it. */
+interface Forgotten { generation: number, version: number, at: number }
+
 export class ClusterState {
   private readonly members = new Map<string, Member>()
+  private readonly forgotten = new Map<string, Forgotten>()
   private readonly self: Member
 
   /** `generation`: this run of the node, higher than any earlier run's (e.g. its start time in ms). */
@@ -117,6 +127,7 @@ export class ClusterState {
   apply (entries: GossipEntry[]): boolean {
     let stale = false
     const now = this.now()
+    const firstHeard = new Set<Member>()
     for (const e of entries) {
       if (e.nodeId === this.selfId) {
         // a run of ours we do not know: an earlier one that counted further, or a later clock
@@ -128,8 +139,12 @@ export class ClusterState {
       }
       let m = this.members.get(e.nodeId)
       if (m === undefined) {
-        m = { id: e.nodeId, generation: e.generation, entries: new Map(), version: 0, lastHeard: now }
+        if (!this.newerThanForgotten(e.nodeId, entries)) continue
+        this.forgotten.delete(e.nodeId)
+        // not seen rising yet: it may have died long ago
+        m = { id: e.nodeId, generation: e.generation, entries: new Map(), version: 0, lastHeard: now - this.s.suspectMs }
         this.members.set(e.nodeId, m)
+        firstHeard.add(m)
       }
       if (e.generation < m.generation) continue
       if (e.generation > m.generation) {
@@ -142,7 +157,7 @@ export class ClusterState {
       if (have === undefined || have.version < e.version) m.entries.set(e.key, { value: e.value, version: e.version })
       if (e.version > m.version) {
         m.version = e.version
-        m.lastHeard = now
+        if (!firstHeard.has(m)) m.lastHeard = now
       }
     }
     if (stale) {
@@ -153,12 +168,37 @@ export class ClusterState {
     }
     return stale
   }
+  /** Whether `entries` hold state of `id` newer than what we knew when we forgot it (if we did). */
+  private newerThanForgotten (id: string, entries: GossipEntry[]): boolean {
+    const gone = this.forgotten.get(id)
+    if (gone === undefined) return true
+    return entries.some(e => e.nodeId === id && (e.generation > gone.generation || (e.generation === gone.generation && e.version > gone.version)))
+  }
+
   /** Failure detector verdict for a member we are not connected to. */
   state (id: string): MemberState {
     const m = this.members.get(id)
     if (m === undefined) return 'dead'
     const quiet = this.now() - m.lastHeard
     return quiet < this.s.suspectMs ? 'alive' : quiet < this.s.deadMs ? 'suspect' : 'dead'
+  }
+
+  /**
+   * Forget members silent for `CLUSTER_FORGET_DEAD_MULTIPLE` × `deadMs`; returns their ids.
+   * What we knew of them is kept as long again, so stale copies from peers are refused.
+   */
+  forget (): string[] {
+    const now = this.now()
+    const after = this.s.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE
+    for (const [id, f] of this.forgotten) if (now - f.at >= after) this.forgotten.delete(id)
+    const out: string[] = []
+    for (const m of this.members.values()) {
+      if (m === this.self || now - m.lastHeard < after) continue
+      this.members.delete(m.id)
+      this.forgotten.set(m.id, { generation: m.generation, version: m.version, at: now })
+      out.push(m.id)
+    }
+    return out
   }
 
   lastHeard (id: string): number | undefined {

@@ -13,7 +13,7 @@ import { equalBytes } from './bytes.js'
 import { ClusterState, type MemberState } from './cluster.js'
 import { PeerFlow } from './flow.js'
 import {
-  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
+  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_FORGET_DEAD_MULTIPLE, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
   CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
   FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
@@ -73,7 +73,10 @@ export interface ClusterOptions {
   intervalMs?: number
   /** A member not heard from (directly or by gossip) for this long is `suspect`. @default CLUSTER_SUSPECT_MS (5000) */
   suspectMs?: number
-  /** ... and `dead` after this long. @default CLUSTER_DEAD_MS (30000) */
+  /**
+   * ... and `dead` after this long; after `CLUSTER_FORGET_DEAD_MULTIPLE` (10) times this long it is
+   * forgotten (gone from `peers()`). @default CLUSTER_DEAD_MS (30000)
+   */
   deadMs?: number
   /** Largest batch of entries in one answer, in bytes; a larger entry goes alone. @default CLUSTER_MAX_MESSAGE_BYTES (16 KiB) */
   maxMessageBytes?: number
@@ -203,7 +206,11 @@ export interface PeerInfo {
   inSync: boolean
   /** Documents the peer last said it holds. */
   docCount: number
-  /** When we last heard from the peer (ms, node clock). */
+  /**
+   * When we last heard from the peer or saw its heartbeat rise (ms, node clock). A member known
+   * only through gossip whose heartbeat has not risen since starts at `suspectMs` before we first
+   * heard of it, so it shows `suspect` until it proves alive.
+   */
   lastSeen: number
 }
 
@@ -267,7 +274,10 @@ export interface HearsayNode {
   /** Resolves when every change made so far is stored and handed to the transport for connected peers. */
   flush(): Promise<void>
   metrics(): NodeMetrics
-  /** Every peer seen since start and every member heard of by cluster gossip. */
+  /**
+   * Every peer seen since start and every member heard of by cluster gossip, except members not
+   * heard from for 10 × `cluster.deadMs` (forgotten).
+   */
   peers(): PeerInfo[]
   /**
    * Set an entry of this node's cluster state, gossiped to every member (`peers()[i].meta`).
@@ -619,7 +629,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       const p = peers.get(pid)
       if (p?.session?.state === 'open') continue
       const heard = Math.max(p?.lastSeen ?? -Infinity, members.lastHeard(pid) ?? -Infinity)
-      if (now - heard <= window) return true
+      if (now - heard < window) return true
     }
     return false
   }
@@ -641,9 +651,14 @@ export function createNode (options: NodeOptions): HearsayNode {
     }, clusterOpts.intervalMs * (1 + 0.25 * (2 * clusterRng.next() - 1)))
   }
 
-  /** Bump the heartbeat and send our digest to one random connected peer. */
+  /** Bump the heartbeat, forget long-dead members, and send our digest to one random connected peer. */
   function gossipRound (): void {
     members.set('hearsay/hb', textEncoder.encode(String(++heartbeat)))
+    for (const gone of members.forget()) log('forgot %s: not heard from in %d ms', gone, clusterOpts.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE)
+    const now = timers.now()
+    for (const p of [...peers.values()]) {
+      if (p.session === undefined && members.lastHeard(p.id) === undefined && now - p.lastSeen >= clusterOpts.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE) peers.delete(p.id)
+    }
     const open = [...peers.values()].filter(p => p.session?.state === 'open')
     if (open.length === 0) return
     const p = clusterRng.pick(open)

@@ -77,6 +77,49 @@ describe('Scuttlebutt reconciliation', () => {
     expect(a.deltasFor([], 512)).toEqual([])
   })
 
+  it('a member first heard of through gossip is suspect until its versions rise', () => {
+    let t = 1_000_000
+    const gone = new ClusterState('gone', settings, () => 0, 1)
+    gone.set('hb', bytes('1'))
+    const b = new ClusterState('b', settings, () => t)
+    b.apply(gone.deltasFor([]))
+    expect(b.state('gone')).toBe('suspect')
+    t += settings.deadMs - settings.suspectMs
+    expect(b.state('gone')).toBe('dead')
+    gone.set('hb', bytes('2'))
+    b.apply(gone.deltasFor(b.digest()))
+    expect(b.state('gone')).toBe('alive')
+    expect(b.lastHeard('gone')).toBe(t)
+  })
+
+  it('forgets a member silent for 10 × deadMs, refuses stale copies of it, and takes it back when it speaks', () => {
+    let t = 0
+    const x = new ClusterState('x', settings, () => 0, 1)
+    x.set('role', bytes('db'))
+    x.set('hb', bytes('1'))
+    const b = new ClusterState('b', settings, () => t)
+    const c = new ClusterState('c', settings, () => t)
+    c.apply(x.deltasFor([]))
+    b.apply(c.deltasFor(b.digest()))
+    x.set('hb', bytes('2'))
+    b.apply(x.deltasFor(b.digest()))
+    expect(b.state('x')).toBe('alive')
+    t = 10 * settings.deadMs - 1
+    expect(b.forget()).toEqual([])
+    t = 10 * settings.deadMs
+    expect(b.forget()).toEqual(['x'])
+    expect(b.others()).toEqual([])
+    // c still holds the old state: it does not come back
+    b.apply(c.deltasFor(b.digest()))
+    expect(b.others()).toEqual([])
+    // newer state of its own does, whole
+    x.set('hb', bytes('3'))
+    c.apply(x.deltasFor(c.digest()))
+    b.apply(c.deltasFor(b.digest()))
+    expect(b.others()).toEqual(['x'])
+    expect([...b.entries('x').keys()].sort()).toEqual(['hb', 'role'])
+  })
+
   it('an owner that hears of its own generation from another run moves past it', () => {
     const old = new ClusterState('a', settings, () => 0, 100)
     for (let i = 0; i < 5; i++) old.set('k', bytes(`old${i}`))
@@ -193,6 +236,27 @@ describe('cluster membership between nodes', () => {
     await clock.advance(10_000)
     expect(c.peers().find(p => p.id === 'a')?.meta).toEqual({ avatar: 'x'.repeat(1024), role: 'gateway' })
     for (const n of nodes) await n.stop()
+  })
+
+  it('a crashed member is forgotten after 10 × deadMs', async () => {
+    const clock = createVirtualClock()
+    const net = createMemoryNetwork({ timers: clock, latency: () => 5 })
+    const scopes = ['a', 'b', 'c'].map(() => clock.scope())
+    const nodes = ['a', 'b', 'c'].map((id, i) => createNode({
+      id, transport: net.transport(id), timers: scopes[i], seed: i + 1, cluster: { intervalMs: 200, suspectMs: 500, deadMs: 1000 }
+    }))
+    const [a, b] = nodes as [HearsayNode, HearsayNode, HearsayNode]
+    for (const n of nodes) await n.start()
+    await clock.advance(2000)
+    scopes[2]?.dispose()
+    net.crash('c')
+    await clock.advance(5000)
+    expect(a.peers().find(p => p.id === 'c')?.state).toBe('dead')
+    await clock.advance(6000)
+    expect(a.peers().map(p => p.id)).toEqual(['b'])
+    expect(b.peers().map(p => p.id)).toEqual(['a'])
+    await a.stop()
+    await b.stop()
   })
 
   it('setMeta refuses reserved or oversized keys and values', async () => {
