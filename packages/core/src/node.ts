@@ -219,6 +219,8 @@ export interface RepairReport {
   exchanges: number
   /** Replicas whose exchange failed or that went away during the pass. */
   failed: string[]
+  /** Known members (peers seen or heard of by gossip) with no open session: the pass could not reach them. */
+  unreachable: string[]
   docsSent: number
   docsReceived: number
   /** Node clock time the pass took, in ms. */
@@ -268,7 +270,8 @@ export interface HearsayNode {
   /**
    * One closed-loop repair pass: push-pull with every connected replica in ring order, then around
    * again up to the one before last, so all of them end with everything any of them had.
-   * At most 2n − 3 exchanges, each bounded by `antiEntropy.timeoutMs`.
+   * At most 2n − 3 exchanges, each bounded by `antiEntropy.timeoutMs`. Known members without a
+   * session are listed in `unreachable`: the pass says nothing about them.
    */
   repairPass(): Promise<RepairReport>
   /** Resolves when every change made so far is stored and handed to the transport for connected peers. */
@@ -837,8 +840,10 @@ export function createNode (options: NodeOptions): HearsayNode {
     async repairPass () {
       requireStarted()
       const started = timers.now()
-      const report: RepairReport = { exchanges: 0, failed: [], docsSent: 0, docsReceived: 0, durationMs: 0 }
-      const reachable = ringOrder(id, knownIds()).filter(pid => peers.get(pid)?.session?.state === 'open')
+      const report: RepairReport = { exchanges: 0, failed: [], unreachable: [], docsSent: 0, docsReceived: 0, durationMs: 0 }
+      const ring = ringOrder(id, knownIds())
+      const reachable = ring.filter(pid => peers.get(pid)?.session?.state === 'open')
+      report.unreachable = ring.filter(pid => !reachable.includes(pid))
       for (const pid of passSequence(reachable)) {
         const s = peers.get(pid)?.session
         try {
