@@ -52,6 +52,8 @@ interface Member {
   version: number
   /** Local time its version last rose. */
   lastHeard: number
+  /** Its version has risen since we first heard of it: `lastHeard` is real. */
+  confirmed: boolean
 }
 
 /** Bytes an entry takes on the wire, at most. */
@@ -69,7 +71,7 @@ export class ClusterState {
 
   /** `generation`: this run of the node, higher than any earlier run's (e.g. its start time in ms). */
   constructor (readonly selfId: string, private readonly s: ClusterSettings, private readonly now: () => number, generation = 0) {
-    this.self = { id: selfId, generation: Math.max(0, Math.floor(generation)), entries: new Map(), version: 0, lastHeard: now() }
+    this.self = { id: selfId, generation: Math.max(0, Math.floor(generation)), entries: new Map(), version: 0, lastHeard: now(), confirmed: true }
     this.members.set(selfId, this.self)
   }
 
@@ -142,7 +144,7 @@ export class ClusterState {
         if (!this.newerThanForgotten(e.nodeId, entries)) continue
         this.forgotten.delete(e.nodeId)
         // not seen rising yet: it may have died long ago
-        m = { id: e.nodeId, generation: e.generation, entries: new Map(), version: 0, lastHeard: now - this.s.suspectMs }
+        m = { id: e.nodeId, generation: e.generation, entries: new Map(), version: 0, lastHeard: now - this.s.suspectMs, confirmed: false }
         this.members.set(e.nodeId, m)
         firstHeard.add(m)
       }
@@ -157,7 +159,10 @@ export class ClusterState {
       if (have === undefined || have.version < e.version) m.entries.set(e.key, { value: e.value, version: e.version })
       if (e.version > m.version) {
         m.version = e.version
-        if (!firstHeard.has(m)) m.lastHeard = now
+        if (!firstHeard.has(m)) {
+          m.lastHeard = now
+          m.confirmed = true
+        }
       }
     }
     if (stale) {
@@ -199,6 +204,12 @@ export class ClusterState {
       out.push(m.id)
     }
     return out
+  }
+
+  /** A member first heard of through gossip whose versions have not risen since: maybe up, maybe long gone. */
+  unconfirmed (id: string): boolean {
+    const m = this.members.get(id)
+    return m !== undefined && !m.confirmed
   }
 
   lastHeard (id: string): number | undefined {

@@ -622,7 +622,8 @@ export function createNode (options: NodeOptions): HearsayNode {
    * Rumors in `auto` mode: some member that is still up is not connected to us, so direct mail
    * would miss it. With cluster state, "still up" is heard from (its heartbeat travels through
    * others) within `cluster.suspectMs`: a member that is down does not hold the node in rumor mode,
-   * its retry queue waits for it. Without cluster state, any peer heard from within `absentPeerMs`.
+   * its retry queue waits for it. A member just heard of, not yet seen rising, counts until it is
+   * dead: rumors reach it if it is up. Without cluster state, any peer heard from within `absentPeerMs`.
    */
   function spreadsRumors (): boolean {
     if (propagation.mode !== 'auto') return propagation.mode === 'rumor'
@@ -633,6 +634,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       if (p?.session?.state === 'open') continue
       const heard = Math.max(p?.lastSeen ?? -Infinity, members.lastHeard(pid) ?? -Infinity)
       if (now - heard < window) return true
+      if (clusterOpts.enabled && members.unconfirmed(pid) && members.state(pid) !== 'dead') return true
     }
     return false
   }

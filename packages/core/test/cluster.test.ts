@@ -84,11 +84,13 @@ describe('Scuttlebutt reconciliation', () => {
     const b = new ClusterState('b', settings, () => t)
     b.apply(gone.deltasFor([]))
     expect(b.state('gone')).toBe('suspect')
+    expect(b.unconfirmed('gone')).toBe(true)
     t += settings.deadMs - settings.suspectMs
     expect(b.state('gone')).toBe('dead')
     gone.set('hb', bytes('2'))
     b.apply(gone.deltasFor(b.digest()))
     expect(b.state('gone')).toBe('alive')
+    expect(b.unconfirmed('gone')).toBe(false)
     expect(b.lastHeard('gone')).toBe(t)
   })
 
