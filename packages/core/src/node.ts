@@ -485,8 +485,8 @@ export function createNode (options: NodeOptions): HearsayNode {
       p.session = session
       p.lastSeen = timers.now()
       // our root changed during the handshake: the Status that said so was not sent on it
-      const now = digest()
-      if (p.helloRoot !== undefined && !equalBytes(now.root, p.helloRoot)) session.sendStatus(now.root, now.count)
+      const current = digest()
+      if (p.helloRoot !== undefined && !equalBytes(current.root, p.helloRoot)) session.sendStatus(current.root, current.count)
       if (p.retry.length > 0) {
         const queued = p.retry
         p.retry = []
