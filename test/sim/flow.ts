@@ -4,8 +4,15 @@
  * Measures the most bytes the writer ever had waiting for the slow peer (channel backlog plus
  * updates held back by flow control), the bytes that crossed the slow link, and how long after
  * the burst the slow peer held everything.
+ *
+ * The default burst (about 5 MiB) is several times the default outbox plus a cut window, so
+ * without flow control what waits grows with the burst, and with it levels off near
+ * `outboxBytes` + window (plus one frame in flight).
  */
 import { createMemoryNetwork, createNode, createRandom, createVirtualClock, type HearsayNode, type Transport } from '@hearsay/core'
+
+/** The slow link needs minutes for a burst of megabytes; an exchange may take that long. */
+const EXCHANGE_TIMEOUT_MS = 900_000
 
 export interface FlowRun {
   flowControl: boolean
@@ -22,8 +29,24 @@ export interface FlowRun {
   fastPeerConverged: boolean
 }
 
-export async function fastWriterSlowPeer (o: { flowControl: boolean, outboxBytes?: number, edits?: number, slowBytesPerMs?: number, seed?: number }): Promise<FlowRun> {
-  const edits = o.edits ?? 2000
+export interface FlowScenario {
+  flowControl: boolean
+  /** @default FLOW_OUTBOX_BYTES (1 MiB) */
+  outboxBytes?: number
+  /** @default FLOW_MAX_WINDOW (4 MiB) */
+  maxWindow?: number
+  /** Edits in the burst, one per virtual ms. @default 3000 */
+  edits?: number
+  /** Mean bytes of text per edit (± 1/3). @default 1800: a burst of about 5 MiB */
+  editBytes?: number
+  /** What the link to the slow peer carries, in bytes per ms. @default 20 */
+  slowBytesPerMs?: number
+  seed?: number
+}
+
+export async function fastWriterSlowPeer (o: FlowScenario): Promise<FlowRun> {
+  const edits = o.edits ?? 3000
+  const editBytes = o.editBytes ?? 1800
   const slow = o.slowBytesPerMs ?? 20
   const rng = createRandom(o.seed ?? 1)
   const clock = createVirtualClock()
@@ -40,9 +63,10 @@ export async function fastWriterSlowPeer (o: { flowControl: boolean, outboxBytes
     timers: clock,
     seed: i + 1,
     newClientId: () => clientId++,
-    antiEntropy: { enabled: false },
+    // the repair exchange after an overflow carries most of the burst over the slow link: minutes
+    antiEntropy: { enabled: false, timeoutMs: EXCHANGE_TIMEOUT_MS },
     cluster: { enabled: false },
-    flowControl: { enabled: o.flowControl, outboxBytes: o.outboxBytes ?? 256 * 1024 }
+    flowControl: { enabled: o.flowControl, outboxBytes: o.outboxBytes, maxWindow: o.maxWindow }
   }))
   const [writer, slowPeer, fastPeer] = nodes as [HearsayNode, HearsayNode, HearsayNode]
   for (const n of nodes) await n.start()
@@ -52,10 +76,11 @@ export async function fastWriterSlowPeer (o: { flowControl: boolean, outboxBytes
   let peak = 0
   const slowWaiting = (): number => writer.metrics().flowHeldBytes + toSlow.waiting
   let fastPeerConverged = true
-  // a burst: an edit of ~200 bytes every ms, 200 KB/s against a slow link of `slow` KB/s
+  // a burst: an edit of ~`editBytes` every ms (1.8 MB/s by default) against a slow link of `slow` KB/s
+  const spread = Math.floor(editBytes / 3)
   for (let i = 0; i < edits; i++) {
     const doc = docs[rng.int(docs.length)] as (typeof docs)[number]
-    const text = 'x'.repeat(150 + rng.int(100))
+    const text = 'x'.repeat(editBytes - spread + rng.int(2 * spread + 1))
     doc.getText('t').insert(rng.int(doc.getText('t').length + 1), text)
     burstBytes += text.length
     await clock.advance(1)
@@ -66,7 +91,7 @@ export async function fastWriterSlowPeer (o: { flowControl: boolean, outboxBytes
     }
   }
   const burstEnd = clock.now()
-  while (!sameRoot(writer, slowPeer) && clock.now() - burstEnd < 600_000) {
+  while (!sameRoot(writer, slowPeer) && clock.now() - burstEnd < EXCHANGE_TIMEOUT_MS) {
     await clock.advance(50)
     peak = Math.max(peak, slowWaiting())
   }

@@ -1,22 +1,47 @@
 import { describe, expect, it } from 'vitest'
-import { runPlan, simulate, type SimResult } from './sim.js'
+import { REPLAY_ENV, REPLAY_TEST, runPlan, simulate, type SimOptions, type SimResult } from './sim.js'
 
 const RUNS = Number(process.env.HEARSAY_SIM_RUNS ?? 200)
 const ONLY = process.env.HEARSAY_SIM_SEED
+const REPLAY = process.env[REPLAY_ENV]
+
+/** What every run must end with: every acknowledged edit everywhere, and agreement on the membership. */
+function expectSound (r: SimResult): void {
+  expect(r.converged, r.replay).toBe(true)
+  expect(r.missing, r.replay).toEqual([])
+  expect(r.membership, r.replay).toEqual([])
+}
 const FIRST_SEED = 1000
 
 describe('simulator', () => {
+  it.runIf(REPLAY !== undefined)(REPLAY_TEST, async () => {
+    const r = await simulate(JSON.parse(REPLAY as string) as SimOptions)
+    process.stdout.write(`${JSON.stringify({ ...r, replay: undefined })}\n`)
+    expectSound(r)
+  })
+
+  it('the replay line of a run carries its whole setup and replays it', async () => {
+    const o: SimOptions = { seed: 5, nodes: 10, degree: 3, onConnect: false, loss: 0.3, duplicate: 0.02, crashes: true }
+    const r = await simulate(o)
+    expect(r.replay).toContain('npx vitest run test/sim/sim.test.ts -t ')
+    expect(r.replay).toContain(REPLAY_TEST)
+    const json = /^HEARSAY_SIM_REPLAY='([^']*)'/.exec(r.replay)?.[1]
+    expect(JSON.parse(json as string)).toEqual(o)
+    expect(await simulate(JSON.parse(json as string) as SimOptions)).toEqual(r)
+    expectSound(r)
+  })
+
   it('replays a run exactly from its seed', async () => {
     const o = { seed: 7, nodes: 8, loss: 0.3, duplicate: 0.02, partitions: true, crashes: true }
     const a = await simulate(o)
     const b = await simulate(o)
     expect(b).toEqual(a)
-    expect(a.converged).toBe(true)
+    expectSound(a)
   })
 
   it('without faults, an edit reaches everyone by direct mail before the first round', async () => {
     const r = await simulate({ seed: 3, nodes: 12, edits: 10 })
-    expect(r.missing).toEqual([])
+    expectSound(r)
     expect(r.framesLost).toBe(0)
     expect(r.rounds).toBeLessThan(1)
   })
@@ -24,17 +49,14 @@ describe('simulator', () => {
   it('with no exchange on connect, periodic rounds alone repair what faults left behind', async () => {
     const results = []
     for (const o of runPlan(77, 10)) results.push(await simulate({ ...o, onConnect: false }))
-    for (const r of results) {
-      expect(r.missing, r.replay).toEqual([])
-      expect(r.converged).toBe(true)
-    }
+    for (const r of results) expectSound(r)
     const mean = results.reduce((s, r) => s + r.rounds, 0) / results.length
     process.stdout.write(`sim (no exchange on connect): mean ${mean.toFixed(2)} rounds to converge, max ${Math.max(...results.map(r => r.rounds)).toFixed(2)}\n`)
   })
 
   it('on a clean sparse mesh, rumors carry edits to nodes their authors are not connected to', async () => {
     const r = await simulate({ seed: 11, nodes: 20, degree: 3, edits: 20 })
-    expect(r.missing).toEqual([])
+    expectSound(r)
     expect(r.rumorUpdatesSent).toBeGreaterThan(0)
     expect(r.rounds).toBeLessThan(1)
   })
@@ -42,10 +64,7 @@ describe('simulator', () => {
   it('on a sparse mesh (3 links per node) with the same faults, rumors and anti-entropy still lose nothing', async () => {
     const results = []
     for (const o of runPlan(500, 20)) results.push(await simulate({ ...o, degree: 3 }))
-    for (const r of results) {
-      expect(r.missing, r.replay).toEqual([])
-      expect(r.converged).toBe(true)
-    }
+    for (const r of results) expectSound(r)
     const mean = results.reduce((s, r) => s + r.rounds, 0) / results.length
     process.stdout.write(`sim (sparse mesh, degree 3): mean ${mean.toFixed(2)} rounds to converge, max ${Math.max(...results.map(r => r.rounds)).toFixed(2)}\n`)
   })
@@ -61,8 +80,13 @@ describe('simulator', () => {
     for (const o of plan) {
       const r = await simulate(o)
       results.push(r)
-      if (!r.converged || r.missing.length > 0) {
-        failed.push(`seed ${r.seed} (${r.nodes} nodes): ${r.converged ? `${r.missing.length} acknowledged edits missing, e.g. ${r.missing.slice(0, 3).join(', ')}` : 'did not converge'}; replay: ${r.replay}`)
+      if (!r.converged || r.missing.length > 0 || r.membership.length > 0) {
+        const what = !r.converged
+          ? 'did not converge'
+          : r.missing.length > 0
+            ? `${r.missing.length} acknowledged edits missing, e.g. ${r.missing.slice(0, 3).join(', ')}`
+            : `members disagree, e.g. ${r.membership.slice(0, 3).join('; ')}`
+        failed.push(`seed ${r.seed} (${r.nodes} nodes): ${what}; replay: ${r.replay}`)
       }
     }
     const rounds = results.map(r => r.rounds).sort((a, b) => a - b)

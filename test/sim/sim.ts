@@ -90,13 +90,34 @@ export interface SimResult {
   missing: string[]
   /** Virtual time of the whole run, in ms. */
   virtualMs: number
-  /** How to run this seed again. */
+  /**
+   * Membership problems left after the calm phase: a node whose `peers()` misses a member, or
+   * shows one not `alive` or not `inSync` (`viewer: member state`). Empty when all agree.
+   */
+  membership: string[]
+  /** Virtual ms after convergence until every node saw every member alive and in sync. */
+  membershipMs: number
+  /** How to run exactly this run again: its options as JSON in `HEARSAY_SIM_REPLAY`. */
   replay: string
+}
+
+/** Environment variable holding the options of one run to replay (see `replayCommand`). */
+export const REPLAY_ENV = 'HEARSAY_SIM_REPLAY'
+
+/** Name of the test in test/sim/sim.test.ts that replays the run in `HEARSAY_SIM_REPLAY`. */
+export const REPLAY_TEST = 'replays the run given in HEARSAY_SIM_REPLAY'
+
+/** A shell command that runs exactly this simulation again, whatever test it came from. */
+export function replayCommand (o: SimOptions): string {
+  return `${REPLAY_ENV}='${JSON.stringify(o)}' npx vitest run test/sim/sim.test.ts -t '${REPLAY_TEST}'`
 }
 
 interface SimNode { id: string, storage: Storage, node: HearsayNode | undefined, timers: ScopedTimers | undefined, up: boolean }
 
 const CHECK_EVERY_MS = 50
+
+/** After convergence, how long every node's view of the membership may take to agree (virtual ms). */
+const MEMBERSHIP_SETTLE_MS = 60_000
 
 export async function simulate (o: SimOptions): Promise<SimResult> {
   const seed = o.seed
@@ -227,6 +248,14 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
   }
   const convergeMs = clock.now() - calmStart
   const missing = converged ? await missingEdits(sims, acked) : ['did not converge']
+  // then every node should see every member alive and in sync with it
+  const settleStart = clock.now()
+  let membership = converged ? membershipIssues(sims) : ['did not converge']
+  while (converged && membership.length > 0 && clock.now() - settleStart < MEMBERSHIP_SETTLE_MS) {
+    await clock.advance(CHECK_EVERY_MS)
+    membership = membershipIssues(sims)
+  }
+  const membershipMs = clock.now() - settleStart
   const result: SimResult = {
     seed,
     nodes: o.nodes,
@@ -244,8 +273,10 @@ export async function simulate (o: SimOptions): Promise<SimResult> {
     acknowledged: acked.length,
     rumorUpdatesSent: sims.reduce((s, n) => s + (n.node?.metrics().rumorUpdatesSent ?? 0), 0),
     missing,
+    membership,
+    membershipMs,
     virtualMs: clock.now(),
-    replay: `HEARSAY_SIM_SEED=${seed} npx vitest run test/sim`
+    replay: replayCommand(o)
   }
   reconnect.dispose()
   await stopAll(sims, clock, net)
@@ -271,6 +302,20 @@ function sameRoots (sims: SimNode[]): boolean {
     else if (!Buffer.from(root).equals(Buffer.from(first))) return false
   }
   return true
+}
+
+function membershipIssues (sims: SimNode[]): string[] {
+  const issues: string[] = []
+  for (const s of sims) {
+    const seen = new Map((s.node?.peers() ?? []).map(p => [p.id, p]))
+    for (const other of sims) {
+      if (other.id === s.id) continue
+      const p = seen.get(other.id)
+      if (p === undefined) issues.push(`${s.id}: ${other.id} unknown`)
+      else if (p.state !== 'alive' || !p.inSync) issues.push(`${s.id}: ${other.id} ${p.state}${p.inSync ? '' : ', not in sync'}`)
+    }
+  }
+  return issues
 }
 
 async function missingEdits (sims: SimNode[], acked: Array<{ docId: string, key: string, value: number }>): Promise<string[]> {

@@ -84,6 +84,12 @@ export const CLUSTER_SUSPECT_MS = 5000
 /** A member not heard from for this long is considered dead, in ms. */
 export const CLUSTER_DEAD_MS = 30_000
 
+/**
+ * A member not heard from for this many times `cluster.deadMs` is forgotten (5 min by default):
+ * it leaves `peers()` and cluster gossip, and comes back only with newer state of its own.
+ */
+export const CLUSTER_FORGET_DEAD_MULTIPLE = 10
+
 /** Largest batch of cluster entries sent in one answer, in bytes (the Scuttlebutt MTU). */
 export const CLUSTER_MAX_MESSAGE_BYTES = 16 * 1024
 

@@ -68,6 +68,11 @@ export class PeerFlow {
     return false
   }
 
+  /** Bring the window back within `minWindow`..`maxWindow` after the settings changed. */
+  clamp (): void {
+    this.window = Math.min(this.s.maxWindow, Math.max(this.s.minWindow, this.window))
+  }
+
   /** Keep entries for later; false when the outbox overflowed and was dropped (repair instead). */
   hold (entries: LiveEntry[]): boolean {
     for (const e of entries) {

@@ -13,7 +13,7 @@ export type { VirtualClock, ScopedTimers } from './virtual-clock.js'
 export { createRandom } from './random.js'
 export type { Random } from './random.js'
 export { createNode } from './node.js'
-export type { HearsayNode, NodeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiEntropyOptions, SyncReport, AntiEntropyMode,
+export type { HearsayNode, NodeOptions, RuntimeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiEntropyOptions, SyncReport, AntiEntropyMode,
   PropagationOptions, PropagationMode, ClusterOptions, MemberState, FlowControlOptions,
   RepairReport
 } from './node.js'

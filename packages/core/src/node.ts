@@ -13,7 +13,7 @@ import { equalBytes } from './bytes.js'
 import { ClusterState, type MemberState } from './cluster.js'
 import { PeerFlow } from './flow.js'
 import {
-  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
+  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_FORGET_DEAD_MULTIPLE, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
   CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
   FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
@@ -74,9 +74,12 @@ export interface ClusterOptions {
   intervalMs?: number
   /** A member not heard from (directly or by gossip) for this long is `suspect`. @default CLUSTER_SUSPECT_MS (5000) */
   suspectMs?: number
-  /** ... and `dead` after this long. @default CLUSTER_DEAD_MS (30000) */
+  /**
+   * ... and `dead` after this long; after `CLUSTER_FORGET_DEAD_MULTIPLE` (10) times this long it is
+   * forgotten (gone from `peers()`). @default CLUSTER_DEAD_MS (30000)
+   */
   deadMs?: number
-  /** Largest batch of entries in one answer, in bytes. @default CLUSTER_MAX_MESSAGE_BYTES (16 KiB) */
+  /** Largest batch of entries in one answer, in bytes; a larger entry goes alone. @default CLUSTER_MAX_MESSAGE_BYTES (16 KiB) */
   maxMessageBytes?: number
 }
 
@@ -185,6 +188,22 @@ export interface NodeOptions {
   newClientId?: () => number
 }
 
+/**
+ * Settings `node.configure()` can change on a running node; omitted ones stay as they are.
+ * Everything else (`id`, `transport`, `storage`, `maxFrameBytes`, queue sizes, `seed`, `timers`...)
+ * is fixed at `createNode`.
+ * @remarks A new `cluster.intervalMs` or `antiEntropy.intervalMs` takes effect at once (the
+ * pending round is rescheduled); new flow control bounds clamp every peer's current window.
+ */
+export interface RuntimeOptions {
+  antiEntropy?: AntiEntropyOptions
+  propagation?: PropagationOptions
+  cluster?: ClusterOptions
+  flowControl?: FlowControlOptions
+  live?: boolean
+  liveBatchMs?: number
+}
+
 export interface PeerInfo {
   id: string
   connected: boolean
@@ -196,7 +215,11 @@ export interface PeerInfo {
   inSync: boolean
   /** Documents the peer last said it holds. */
   docCount: number
-  /** When we last heard from the peer (ms, node clock). */
+  /**
+   * When we last heard from the peer or saw its heartbeat rise (ms, node clock). A member known
+   * only through gossip whose heartbeat has not risen since starts at `suspectMs` before we first
+   * heard of it, so it shows `suspect` until it proves alive.
+   */
   lastSeen: number
 }
 
@@ -205,6 +228,8 @@ export interface RepairReport {
   exchanges: number
   /** Replicas whose exchange failed or that went away during the pass. */
   failed: string[]
+  /** Known members (peers seen or heard of by gossip) with no open session: the pass could not reach them. */
+  unreachable: string[]
   docsSent: number
   docsReceived: number
   /** Node clock time the pass took, in ms. */
@@ -254,13 +279,17 @@ export interface HearsayNode {
   /**
    * One closed-loop repair pass: push-pull with every connected replica in ring order, then around
    * again up to the one before last, so all of them end with everything any of them had.
-   * At most 2n − 3 exchanges, each bounded by `antiEntropy.timeoutMs`.
+   * At most 2n − 3 exchanges, each bounded by `antiEntropy.timeoutMs`. Known members without a
+   * session are listed in `unreachable`: the pass says nothing about them.
    */
   repairPass(): Promise<RepairReport>
   /** Resolves when every change made so far is stored and handed to the transport for connected peers. */
   flush(): Promise<void>
   metrics(): NodeMetrics
-  /** Every peer seen since start and every member heard of by cluster gossip. */
+  /**
+   * Every peer seen since start and every member heard of by cluster gossip, except members not
+   * heard from for 10 × `cluster.deadMs` (forgotten).
+   */
   peers(): PeerInfo[]
   /**
    * Set an entry of this node's cluster state, gossiped to every member (`peers()[i].meta`).
@@ -269,8 +298,11 @@ export interface HearsayNode {
   setMeta(key: string, value: string): void
   /** Current collection digest root (16 bytes) and document count. */
   digest(): { root: Uint8Array, count: number }
-  /** Change anti-entropy settings while running. */
-  configure(options: { antiEntropy?: AntiEntropyOptions }): void
+  /**
+   * Change settings while running (see `RuntimeOptions`). Invalid settings throw `ConfigError`
+   * and change nothing.
+   */
+  configure(options: RuntimeOptions): void
   on<K extends keyof NodeEvents>(event: K, fn: (e: NodeEvents[K]) => void): () => void
 }
 
@@ -286,6 +318,8 @@ interface KnownPeer {
   /** Updates were lost on the way to this peer: run an exchange as soon as possible. */
   needsRepair: boolean
   flow: PeerFlow
+  /** Our digest root when our Hello went out on the current session. */
+  helloRoot: Uint8Array | undefined
 }
 
 const realTimers: Timers = {
@@ -332,6 +366,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   checkNumber('maxFrameBytes', options.maxFrameBytes, MIN_FRAME_BYTES)
   checkNumber('maxLoadedDocs', options.maxLoadedDocs, 0)
   checkNumber('liveBatchMs', options.liveBatchMs, 0)
+  checkBoolean('live', options.live)
   checkNumber('retryQueueBytes', options.retryQueueBytes, 0)
   checkNumber('sendQueueBytes', options.sendQueueBytes, 0)
   checkNumber('statusIntervalMs', options.statusIntervalMs, 0)
@@ -349,10 +384,10 @@ export function createNode (options: NodeOptions): HearsayNode {
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32)
   const rng = createRandom(seed)
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES
-  const liveBatchMs = options.liveBatchMs ?? LIVE_BATCH_MS
+  let liveBatchMs = options.liveBatchMs ?? LIVE_BATCH_MS
   const retryQueueBytes = options.retryQueueBytes ?? RETRY_QUEUE_BYTES
   const statusIntervalMs = options.statusIntervalMs ?? STATUS_INTERVAL_MS
-  const live = options.live ?? true
+  let live = options.live ?? true
   const propagation = {
     mode: PROPAGATION_MODE as PropagationMode,
     fanout: RUMOR_FANOUT,
@@ -381,7 +416,8 @@ export function createNode (options: NodeOptions): HearsayNode {
     maxMessageBytes: CLUSTER_MAX_MESSAGE_BYTES,
     ...stripUndefined(options.cluster ?? {})
   }
-  const members = new ClusterState(id, clusterOpts, () => timers.now())
+  // this run of our cluster state: a restart starts a later one (see cluster.ts)
+  const members = new ClusterState(id, clusterOpts, () => timers.now(), timers.now())
   const clusterRng = createRandom(seed ^ 0x434c5553)
   let heartbeat = 0
   let gossipTimer: unknown
@@ -437,7 +473,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const peer = (peerId: string): KnownPeer => {
     let p = peers.get(peerId)
     if (p === undefined) {
-      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts) }
+      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts), helloRoot: undefined }
       peers.set(peerId, p)
     }
     return p
@@ -458,6 +494,9 @@ export function createNode (options: NodeOptions): HearsayNode {
       log('session with %s open', session.remoteId)
       p.session = session
       p.lastSeen = timers.now()
+      // our root changed during the handshake: the Status that said so was not sent on it
+      const current = digest()
+      if (p.helloRoot !== undefined && !equalBytes(current.root, p.helloRoot)) session.sendStatus(current.root, current.count)
       if (p.retry.length > 0) {
         const queued = p.retry
         p.retry = []
@@ -521,6 +560,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     if (p.session !== undefined) p.session.close('replaced by a new connection', false)
     const session = new Session(host, channel)
     p.session = session
+    p.helloRoot = digest().root
     if (state !== 'started') session.close('node is not running', true)
     return session
   }
@@ -594,7 +634,8 @@ export function createNode (options: NodeOptions): HearsayNode {
    * Rumors in `auto` mode: some member that is still up is not connected to us, so direct mail
    * would miss it. With cluster state, "still up" is heard from (its heartbeat travels through
    * others) within `cluster.suspectMs`: a member that is down does not hold the node in rumor mode,
-   * its retry queue waits for it. Without cluster state, any peer heard from within `absentPeerMs`.
+   * its retry queue waits for it. A member just heard of, not yet seen rising, counts until it is
+   * dead: rumors reach it if it is up. Without cluster state, any peer heard from within `absentPeerMs`.
    */
   function spreadsRumors (): boolean {
     if (propagation.mode !== 'auto') return propagation.mode === 'rumor'
@@ -604,7 +645,8 @@ export function createNode (options: NodeOptions): HearsayNode {
       const p = peers.get(pid)
       if (p?.session?.state === 'open') continue
       const heard = Math.max(p?.lastSeen ?? -Infinity, members.lastHeard(pid) ?? -Infinity)
-      if (now - heard <= window) return true
+      if (now - heard < window) return true
+      if (clusterOpts.enabled && members.unconfirmed(pid) && members.state(pid) !== 'dead') return true
     }
     return false
   }
@@ -626,9 +668,14 @@ export function createNode (options: NodeOptions): HearsayNode {
     }, clusterOpts.intervalMs * (1 + 0.25 * (2 * clusterRng.next() - 1)))
   }
 
-  /** Bump the heartbeat and send our digest to one random connected peer. */
+  /** Bump the heartbeat, forget long-dead members, and send our digest to one random connected peer. */
   function gossipRound (): void {
     members.set('hearsay/hb', textEncoder.encode(String(++heartbeat)))
+    for (const gone of members.forget()) log('forgot %s: not heard from in %d ms', gone, clusterOpts.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE)
+    const now = timers.now()
+    for (const p of [...peers.values()]) {
+      if (p.session === undefined && members.lastHeard(p.id) === undefined && now - p.lastSeen >= clusterOpts.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE) peers.delete(p.id)
+    }
     const open = [...peers.values()].filter(p => p.session?.state === 'open')
     if (open.length === 0) return
     const p = clusterRng.pick(open)
@@ -844,8 +891,10 @@ export function createNode (options: NodeOptions): HearsayNode {
     async repairPass () {
       requireStarted()
       const started = timers.now()
-      const report: RepairReport = { exchanges: 0, failed: [], docsSent: 0, docsReceived: 0, durationMs: 0 }
-      const reachable = ringOrder(id, knownIds()).filter(pid => peers.get(pid)?.session?.state === 'open')
+      const report: RepairReport = { exchanges: 0, failed: [], unreachable: [], docsSent: 0, docsReceived: 0, durationMs: 0 }
+      const ring = ringOrder(id, knownIds())
+      const reachable = ring.filter(pid => peers.get(pid)?.session?.state === 'open')
+      report.unreachable = ring.filter(pid => !reachable.includes(pid))
       for (const pid of passSequence(reachable)) {
         const s = peers.get(pid)?.session
         try {
@@ -921,9 +970,47 @@ export function createNode (options: NodeOptions): HearsayNode {
     },
     digest,
     configure (opts) {
-      checkAntiEntropy(opts.antiEntropy)
-      Object.assign(ae, stripUndefined(opts.antiEntropy ?? {}))
-      scheduleRound()
+      if (opts === null || typeof opts !== 'object') throw new ConfigError('configure needs an options object')
+      // validate everything against the merged settings first, so an error changes nothing
+      const next = {
+        ae: { ...ae, ...stripUndefined(opts.antiEntropy ?? {}) },
+        propagation: { ...propagation, ...stripUndefined(opts.propagation ?? {}) },
+        cluster: { ...clusterOpts, ...stripUndefined(opts.cluster ?? {}) },
+        flow: { ...flowOpts, ...stripUndefined(opts.flowControl ?? {}) }
+      }
+      checkAntiEntropy(next.ae)
+      checkBoolean('antiEntropy.enabled', next.ae.enabled)
+      checkBoolean('antiEntropy.onConnect', next.ae.onConnect)
+      checkPropagation(next.propagation)
+      checkCluster(next.cluster)
+      checkBoolean('cluster.enabled', next.cluster.enabled)
+      checkFlow(next.flow)
+      checkBoolean('flowControl.enabled', next.flow.enabled)
+      checkBoolean('live', opts.live)
+      checkNumber('liveBatchMs', opts.liveBatchMs, 0)
+
+      const gossipWas = { enabled: clusterOpts.enabled, intervalMs: clusterOpts.intervalMs }
+      const flowWas = flowOpts.enabled
+      Object.assign(ae, next.ae)
+      Object.assign(propagation, next.propagation)
+      Object.assign(clusterOpts, next.cluster)
+      Object.assign(flowOpts, next.flow)
+      if (opts.live !== undefined) live = opts.live
+      if (opts.liveBatchMs !== undefined) liveBatchMs = opts.liveBatchMs
+
+      if (opts.antiEntropy !== undefined) scheduleRound()
+      if (clusterOpts.enabled !== gossipWas.enabled || clusterOpts.intervalMs !== gossipWas.intervalMs) {
+        if (clusterOpts.enabled && !gossipWas.enabled && state === 'started') {
+          const d = digest()
+          publishDigest(d.root, d.count)
+        }
+        scheduleGossip()
+      }
+      for (const p of peers.values()) {
+        p.flow.clamp()
+        // held updates would wait for a drain that no longer looks at them
+        if (flowWas && !flowOpts.enabled && p.flow.holding && p.session?.state === 'open') sendBatches(p.session, p.flow.take())
+      }
     },
     on: (event, fn) => events.on(event, fn)
   }
@@ -935,6 +1022,11 @@ const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true })
 function checkFlow (o: FlowControlOptions | undefined): void {
   if (o === undefined) return
   for (const k of ['targetDelayMs', 'initialWindow', 'minWindow', 'maxWindow', 'increase', 'outboxBytes'] as const) checkNumber(`flowControl.${k}`, o[k], 1)
+  if (o.minWindow !== undefined && o.maxWindow !== undefined && o.maxWindow < o.minWindow) throw new ConfigError('flowControl.maxWindow must be at least flowControl.minWindow')
+}
+
+function checkBoolean (name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'boolean') throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`)
 }
 
 function checkCluster (o: ClusterOptions | undefined): void {

@@ -72,8 +72,9 @@ export interface SyncMessage {
 /** Updates spread by rumor mongering; `hops` counts the nodes it passed through (1 from its origin). */
 export interface RumorMessage { type: typeof MessageType.Rumor, hops: number, entries: LiveEntry[] }
 /** Cluster state (cluster.ts): a member's highest known version, and one owned entry. */
-export interface GossipDigestEntry { nodeId: string, version: number }
-export interface GossipEntry { nodeId: string, key: string, value: Uint8Array, version: number }
+/** `generation` names one run of the owner (a restarted node has a higher one); `version` counts within it. */
+export interface GossipDigestEntry { nodeId: string, generation: number, version: number }
+export interface GossipEntry { nodeId: string, generation: number, key: string, value: Uint8Array, version: number }
 /** Scuttlebutt: `request` asks for the peer's digest and the entries we lack; `answer` asks only for the entries. */
 export interface GossipMessage {
   type: typeof MessageType.Gossip
@@ -154,14 +155,14 @@ export function encodeRumor (hops: number, entries: LiveEntry[]): Uint8Array {
 
 export function encodeGossip (m: Omit<GossipMessage, 'type'>): Uint8Array {
   let size = 16
-  for (const d of m.digest) size += d.nodeId.length * 3 + 10
-  for (const e of m.entries) size += e.nodeId.length * 3 + e.key.length * 3 + e.value.length + 30
+  for (const d of m.digest) size += d.nodeId.length * 3 + 20
+  for (const e of m.entries) size += e.nodeId.length * 3 + e.key.length * 3 + e.value.length + 40
   return frame(MessageType.Gossip, w => {
     w.u8((m.request ? GOSSIP_REQUEST : 0) | (m.answer ? GOSSIP_ANSWER : 0))
     w.varuint(m.digest.length)
-    for (const d of m.digest) w.string(d.nodeId).varuint(d.version)
+    for (const d of m.digest) w.string(d.nodeId).varuint(d.generation).varuint(d.version)
     w.varuint(m.entries.length)
-    for (const e of m.entries) w.string(e.nodeId).string(e.key).bytes(e.value).varuint(e.version)
+    for (const e of m.entries) w.string(e.nodeId).varuint(e.generation).string(e.key).bytes(e.value).varuint(e.version)
   }, size)
 }
 
@@ -311,17 +312,18 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
       const nd = r.varuint('digest length')
       if (nd > r.remaining) throw new FrameError(`malformed gossip frame: ${nd} digest entries cannot fit in ${r.remaining} bytes`)
       const digest: GossipDigestEntry[] = []
-      for (let i = 0; i < nd; i++) digest.push({ nodeId: readNodeId(r), version: r.varuint('version') })
+      for (let i = 0; i < nd; i++) digest.push({ nodeId: readNodeId(r), generation: r.varuint('generation'), version: r.varuint('version') })
       const ne = r.varuint('entry count')
       if (ne > r.remaining) throw new FrameError(`malformed gossip frame: ${ne} entries cannot fit in ${r.remaining} bytes`)
       const entries: GossipEntry[] = []
       for (let i = 0; i < ne; i++) {
         const nodeId = readNodeId(r)
+        const generation = r.varuint('generation')
         const key = r.string('key', MAX_GOSSIP_KEY_BYTES)
         const value = r.bytes('value')
         const version = r.varuint('version')
         if (version === 0) throw new FrameError('malformed gossip entry: version 0')
-        entries.push({ nodeId, key, value, version })
+        entries.push({ nodeId, generation, key, value, version })
       }
       message = { type, request: (flags & GOSSIP_REQUEST) !== 0, answer: (flags & GOSSIP_ANSWER) !== 0, digest, entries }
       break

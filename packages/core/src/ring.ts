@@ -10,7 +10,8 @@
  *   bound).
  * - `node.repairPass()`: one full pass now, push-pull with each connected replica in ring order,
  *   then around again up to the one before last: the first lap gathers everything, the second
- *   hands it back. At most 2n − 3 exchanges, each bounded by `antiEntropy.timeoutMs`.
+ *   hands it back. At most 2n − 3 exchanges, each bounded by `antiEntropy.timeoutMs`. Known
+ *   members without an open session are reported as `unreachable`.
  */
 
 /** Every id except `self`, sorted, starting with the first after `self`. */

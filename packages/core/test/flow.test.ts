@@ -19,6 +19,18 @@ describe('flow control window', () => {
     expect(f.window).toBe(256 * 1024)
   })
 
+  it('clamps the window into new bounds when the settings change', () => {
+    const s = { ...settings }
+    const f = new PeerFlow(s)
+    expect(f.window).toBe(64 * 1024)
+    Object.assign(s, { maxWindow: 32 * 1024 })
+    f.clamp()
+    expect(f.window).toBe(32 * 1024)
+    Object.assign(s, { minWindow: 48 * 1024, maxWindow: 128 * 1024 })
+    f.clamp()
+    expect(f.window).toBe(48 * 1024)
+  })
+
   it('admits while the backlog is under the window and nothing is held', () => {
     const f = new PeerFlow(settings)
     expect(f.admits(1000)).toBe(true)

@@ -33,8 +33,8 @@ const samples: Record<string, () => Uint8Array> = {
   gossip: () => encodeGossip({
     request: true,
     answer: false,
-    digest: [{ nodeId: 'x', version: 12 }, { nodeId: 'y', version: 300 }],
-    entries: [{ nodeId: 'y', key: 'hearsay/docs', value: new Uint8Array([52, 50]), version: 299 }]
+    digest: [{ nodeId: 'x', generation: 0, version: 12 }, { nodeId: 'y', generation: 1_764_633_600_000, version: 300 }],
+    entries: [{ nodeId: 'y', generation: 1_764_633_600_000, key: 'hearsay/docs', value: new Uint8Array([52, 50]), version: 299 }]
   })
 }
 
@@ -98,7 +98,7 @@ describe('frame decoding', () => {
     const f = samples.gossip?.() as Uint8Array
     f[2] = 4
     expect(() => decodeFrame(reseal(f), MAX)).toThrowError(/gossip flags/)
-    const g = encodeGossip({ request: false, answer: false, digest: [], entries: [{ nodeId: 'y', key: 'k', value: new Uint8Array(), version: 0 }] })
+    const g = encodeGossip({ request: false, answer: false, digest: [], entries: [{ nodeId: 'y', generation: 5, key: 'k', value: new Uint8Array(), version: 0 }] })
     expect(() => decodeFrame(g, MAX)).toThrowError(/version 0/)
   })
   it('unknown message type: FrameError', () => {

@@ -16,7 +16,7 @@ describe('ring order', () => {
   })
 })
 
-async function ringCluster (n: number, seed: number, options: Parameters<typeof createNode>[0]['antiEntropy']): Promise<{ nodes: HearsayNode[], clock: ReturnType<typeof createVirtualClock> }> {
+async function ringCluster (n: number, seed: number, options: Parameters<typeof createNode>[0]['antiEntropy']): Promise<{ nodes: HearsayNode[], clock: ReturnType<typeof createVirtualClock>, net: ReturnType<typeof createMemoryNetwork> }> {
   const clock = createVirtualClock()
   const net = createMemoryNetwork({ seed, timers: clock, latency: () => 1 })
   let clientId = 1
@@ -31,7 +31,7 @@ async function ringCluster (n: number, seed: number, options: Parameters<typeof 
   }))
   for (const node of nodes) await node.start()
   await clock.advanceTo(500)
-  return { nodes, clock }
+  return { nodes, clock, net }
 }
 
 describe('closed-loop repair', () => {
@@ -61,10 +61,24 @@ describe('closed-loop repair', () => {
     let report: RepairReport | undefined
     void (nodes[2] as HearsayNode).repairPass().then(r => { report = r })
     while (report === undefined) await clock.advance(10)
-    expect(report).toMatchObject({ exchanges: 9, failed: [] })
+    expect(report).toMatchObject({ exchanges: 9, failed: [], unreachable: [] })
     const roots = nodes.map(node => Buffer.from(node.digest().root).toString('hex'))
     expect(new Set(roots).size).toBe(1)
     for (const node of nodes) expect(node.docs()).toHaveLength(6)
+    for (const node of nodes) await node.stop()
+  })
+
+  it('a repair pass names the known members it could not reach', async () => {
+    const { nodes, clock, net } = await ringCluster(5, 3, { enabled: false })
+    await clock.advance(3000)
+    net.disconnect('r2', 'r4')
+    net.partition([['r0', 'r1', 'r2', 'r4'], ['r3']])
+    await clock.advance(100)
+    expect((nodes[2] as HearsayNode).peers().filter(p => p.connected).map(p => p.id).sort()).toEqual(['r0', 'r1'])
+    let report: RepairReport | undefined
+    void (nodes[2] as HearsayNode).repairPass().then(r => { report = r })
+    while (report === undefined) await clock.advance(10)
+    expect(report).toMatchObject({ exchanges: 3, failed: [], unreachable: ['r3', 'r4'] })
     for (const node of nodes) await node.stop()
   })
 })
