@@ -23,8 +23,10 @@ export const BACKOFF_MAX_MS = 30_000
 export const BACKOFF_JITTER = 0.3
 
 /**
- * Dials to a peer found by mDNS before it is forgotten (until mDNS finds it again). Bootstrap
- * peers and peers named in `connect()` are retried for as long as the node runs.
+ * Failed dials to a peer found by discovery (mDNS) before it is forgotten: the service removes it
+ * from libp2p's peer store, so the next mDNS sighting reports it as a new peer and it is dialled
+ * again at once. Bootstrap peers and peers named in `connect()` are retried for as long as the
+ * node runs.
  */
 export const MAX_REDIAL_ATTEMPTS = 10
 

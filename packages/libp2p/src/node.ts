@@ -7,7 +7,7 @@ import type { HearsayNode, Log, Logger, NodeOptions } from '@hearsay/core'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
-import type { ConnectionProtector, Libp2p, MessageStream, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { ConnectionProtector, Libp2p, MessageStream, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
@@ -151,14 +151,9 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   const mdnsOpts: MdnsOptions | undefined = options.mdns === false ? undefined : (options.mdns === true || options.mdns === undefined ? {} : options.mdns)
   const privateKey = options.privateKey ?? (options.dataDir !== undefined ? await loadOrCreatePrivateKey(options.dataDir, log) : undefined)
 
-  let mdnsInstance: PeerDiscovery | undefined
   const peerDiscovery: Libp2pOptions['peerDiscovery'] = []
   if (mdnsOpts !== undefined) {
-    const factory = mdns({ interval: mdnsOpts.intervalMs ?? MDNS_INTERVAL_MS, serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG })
-    peerDiscovery.push((components) => {
-      mdnsInstance = factory(components)
-      return mdnsInstance
-    })
+    peerDiscovery.push(mdns({ interval: mdnsOpts.intervalMs ?? MDNS_INTERVAL_MS, serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG }))
   }
 
   const { engineOptions, extra } = splitOptions(options)
@@ -208,11 +203,6 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
     return next
   }
 
-  const onMdnsPeer = (evt: Event): void => {
-    const info = (evt as CustomEvent).detail
-    if (info?.id !== undefined) sync.peerDiscovered(info)
-  }
-
   const node: HearsayLibp2pNode = {
     peerId,
     libp2p,
@@ -234,9 +224,6 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       if (started) return
       started = true
       await libp2p.start()
-      // mDNS re-announces every interval, but libp2p reports a peer only the first time: pass
-      // every sighting on, so a peer whose link came back is dialled again at once
-      mdnsInstance?.addEventListener('peer', onMdnsPeer)
       await engine.start()
       if (mdnsOpts !== undefined) {
         await checkDiscovery()
@@ -250,7 +237,6 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       started = false
       if (probeTimer !== undefined) clearInterval(probeTimer)
       probeTimer = undefined
-      mdnsInstance?.removeEventListener('peer', onMdnsPeer)
       await engine.stop()
       await libp2p.stop()
     },

@@ -25,7 +25,7 @@ import {
 } from '@hearsay/core'
 import type { Log, Logger, Transport, TransportHandler } from '@hearsay/core'
 import { serviceCapabilities } from '@libp2p/interface'
-import type { Connection, Libp2pEvents, PeerId, PeerInfo, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
+import type { Connection, Libp2pEvents, PeerId, PeerInfo, PeerStore, PeerUpdate, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -84,7 +84,11 @@ export interface HearsaySyncInit {
   connectTimeoutMs?: number
   /** Retry delays for dials and stream re-opens. */
   backoff?: BackoffOptions
-  /** Dials to an mDNS-found peer before it is forgotten until found again. @default MAX_REDIAL_ATTEMPTS (10) */
+  /**
+   * Failed dials (or links that dropped before a channel opened) to a discovered peer before it is
+   * forgotten: it is removed from the peer store, so the next discovery sighting reports it as new
+   * and it is dialled again at once. @default MAX_REDIAL_ATTEMPTS (10)
+   */
   maxRedialAttempts?: number
   /** Delay before the higher peer id dials a newly discovered peer, in ms. @default DISCOVERY_DIAL_DELAY_MS (1 000) */
   discoveryDialDelayMs?: number
@@ -98,6 +102,7 @@ export interface HearsaySyncComponents {
   peerId: PeerId
   registrar: Registrar
   connectionManager: ConnectionManager
+  peerStore: PeerStore
   events: TypedEventTarget<Libp2pEvents>
 }
 
@@ -228,6 +233,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     this.onConnectionOpen = this.onConnectionOpen.bind(this)
     this.onConnectionClose = this.onConnectionClose.bind(this)
     this.onDiscoveryEvent = this.onDiscoveryEvent.bind(this)
+    this.onPeerUpdate = this.onPeerUpdate.bind(this)
     this.transport = {
       localId: this.localId,
       start: async (handler) => { await this.startTransport(handler) },
@@ -249,6 +255,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     ev.addEventListener('connection:open', this.onConnectionOpen)
     ev.addEventListener('connection:close', this.onConnectionClose)
     ev.addEventListener('peer:discovery', this.onDiscoveryEvent)
+    ev.addEventListener('peer:update', this.onPeerUpdate)
     this.serviceStarted = true
   }
 
@@ -260,6 +267,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     ev.removeEventListener('connection:open', this.onConnectionOpen)
     ev.removeEventListener('connection:close', this.onConnectionClose)
     ev.removeEventListener('peer:discovery', this.onDiscoveryEvent)
+    ev.removeEventListener('peer:update', this.onPeerUpdate)
     await this.components.registrar.unhandle(this.protocol)
   }
 
@@ -407,7 +415,22 @@ class HearsaySyncService implements HearsaySync, Startable {
   }
 
   private onDiscoveryEvent (evt: CustomEvent<PeerInfo>): void {
+    // an entry made by a metadata write (e.g. a dial failure record) carries no address: not a sighting
+    if (evt.detail.multiaddrs.length === 0) return
     this.peerDiscovered(evt.detail)
+  }
+
+  /** New addresses for a known, disconnected peer are fresh evidence it is reachable: treat them as a sighting. */
+  private onPeerUpdate (evt: CustomEvent<PeerUpdate>): void {
+    const { peer, previous } = evt.detail
+    if (previous === undefined || this.handler === undefined) return
+    const st = this.states.get(peer.id.toString())
+    if (st === undefined || st.source !== 'discovery' || this.openConnections(peer.id).length > 0) return
+    const known = new Set(previous.addresses.map(a => a.multiaddr.toString()))
+    const fresh = peer.addresses.filter(a => !known.has(a.multiaddr.toString())).map(a => a.multiaddr)
+    if (fresh.length === 0) return
+    this.log.trace(`new addresses for ${st.id}: ${fresh.map(a => a.toString()).join(', ')}`)
+    this.peerDiscovered({ id: peer.id, multiaddrs: peer.addresses.map(a => a.multiaddr) })
   }
 
   peerDiscovered (info: PeerInfo): void {
@@ -451,6 +474,11 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (!st.persistent && st.dialFailures >= this.maxRedial) {
       this.log(`giving up on ${st.id} after ${st.dialFailures} failed dials (until it is discovered again)`)
       st.nextDialAt = undefined
+      // libp2p reports a peer as discovered only when it enters the peer store: forget it there, so
+      // the next sighting (an mDNS announcement) is reported again and dialled at once
+      this.components.peerStore.delete(st.peerId).catch((err: unknown) => {
+        this.log(`could not forget ${st.id} in the peer store: ${describe(err)}`)
+      })
       return
     }
     this.setDialTimer(st, this.backoff(st.dialFailures + 1))
