@@ -43,6 +43,7 @@ import {
   MAX_OUTBOUND_STREAMS,
   MAX_REDIAL_ATTEMPTS,
   STABLE_CHANNEL_MS,
+  STABLE_LINK_MS,
   STREAM_OPEN_TIMEOUT_MS
 } from './constants.js'
 import { InvalidPeerIdError } from './errors.js'
@@ -113,7 +114,7 @@ export interface PeerStatus {
   source: 'discovery' | 'bootstrap' | 'connect' | 'inbound'
   connected: boolean
   channel: boolean
-  /** Consecutive failed dials. */
+  /** Consecutive failed dials, counting links that dropped before a channel opened. Reset once a channel opens or a link stays up `STABLE_LINK_MS`. */
   dialFailures: number
   /** When the next dial is due (ms since epoch), if one is scheduled. */
   nextDialAt?: number
@@ -160,6 +161,8 @@ interface PeerState {
   nextDialAt?: number
   dialFailures: number
   openTimer?: ReturnType<typeof setTimeout>
+  /** When a channel last opened (ms since epoch). */
+  channelOpenedAt?: number
   /** Channels in a row that closed before becoming stable. */
   churn: number
   closeStrikes: number
@@ -391,7 +394,8 @@ class HearsaySyncService implements HearsaySync, Startable {
     const id = conn.remotePeer.toString()
     if (!this.allowed(id)) return
     const st = this.state(conn.remotePeer, conn.direction === 'inbound' ? 'inbound' : 'discovery')
-    st.dialFailures = 0
+    // connected: no dial is due, but the failure count stays until a channel opens (or the link
+    // proves stable), so a peer that drops us right after the handshake still backs off
     st.nextDialAt = undefined
     if (st.dialTimer !== undefined) clearTimeout(st.dialTimer)
     st.dialTimer = undefined
@@ -402,6 +406,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (this.handler === undefined) return
     const conn = evt.detail
     const st = this.states.get(conn.remotePeer.toString())
+    if (st !== undefined && this.openConnections(st.peerId).length === 0) this.countLink(st, conn)
     if (st === undefined || this.openConnections(st.peerId).length > 0) {
       // another connection survives: the channel (if it was on this one) is re-opened there
       if (st !== undefined && st.channel === undefined && this.initiates(st.id)) this.scheduleOpen(st, 0)
@@ -412,6 +417,32 @@ class HearsaySyncService implements HearsaySync, Startable {
       if (target.peerId === st.id) this.scheduleBootstrap(target)
     }
     if (st.addrs === undefined) this.scheduleDial(st)
+  }
+
+  /**
+   * A closed link counts as a success when it stayed up `STABLE_LINK_MS`, and as a failed dial when
+   * it dropped before a channel opened on it (e.g. the peer's gater refused us after the handshake).
+   */
+  private countLink (st: PeerState, conn: Connection): void {
+    const opened = conn.timeline.open
+    const lived = Date.now() - opened
+    if (lived >= STABLE_LINK_MS) {
+      this.resetFailures(st)
+      return
+    }
+    if (st.channelOpenedAt !== undefined && st.channelOpenedAt >= opened) return
+    st.dialFailures++
+    for (const target of this.bootstrap) {
+      if (target.peerId === st.id) target.failures++
+    }
+    this.log(`link to ${st.id} dropped after ${lived} ms before a channel opened (failure ${st.dialFailures})`)
+  }
+
+  private resetFailures (st: PeerState): void {
+    st.dialFailures = 0
+    for (const target of this.bootstrap) {
+      if (target.peerId === st.id) target.failures = 0
+    }
   }
 
   private onDiscoveryEvent (evt: CustomEvent<PeerInfo>): void {
@@ -522,7 +553,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     target.dialing = true
     try {
       const conn = await this.components.connectionManager.openConnection(target.addr, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
-      target.failures = 0
+      // failures are reset once a channel opens on the link (or it stays up), not on the dial alone
       target.peerId = conn.remotePeer.toString()
       const st = this.state(conn.remotePeer, 'bootstrap')
       st.source = 'bootstrap'
@@ -651,6 +682,8 @@ class HearsaySyncService implements HearsaySync, Startable {
       onClosed: (c, reason, local, error) => { this.onChannelClosed(st, c, reason, local, error) }
     })
     st.channel = ch
+    st.channelOpenedAt = Date.now()
+    this.resetFailures(st)
     this.log(`channel to ${st.id} open (${stream.direction}, ${conn.remoteAddr.toString()})`)
     ch.attach(handler.onChannel(ch))
     for (const w of [...st.waiters]) w()

@@ -2,12 +2,15 @@
  * Redialling and backoff of the mounted service (libp2p nodes on 127.0.0.1, no createHearsayNode).
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { waitFor } from '@hearsay/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
+import { allowListGater, createHearsayNode } from '../src/index.js'
+import type { HearsayLibp2pNode } from '../src/index.js'
 import { memoryLogger, startTransport, syncNode, uniqueServiceTag } from './helpers.js'
 import type { SyncNode } from './helpers.js'
 
-const running: SyncNode[] = []
+const running: Array<{ stop: () => void | Promise<void> }> = []
 afterEach(async () => { for (const n of running.splice(0)) await n.stop() })
 
 async function node (...args: Parameters<typeof syncNode>): Promise<SyncNode> {
@@ -46,4 +49,47 @@ describe('a mounted service', () => {
     await waitFor(() => a.services.hearsay.channels().some(c => c.peer === bId), { timeoutMs: 20_000, message: 'A reconnects to B' })
     expect(a.getConnections(b2.peerId).length).toBeGreaterThan(0)
   }, 60_000)
+})
+
+describe('a peer that refuses us right after the handshake', () => {
+  it('is redialled with growing backoff, and the refusing side warns once', async () => {
+    const [ka, kb] = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')]
+    const members = [peerIdFromPrivateKey(ka).toString(), peerIdFromPrivateKey(kb).toString()]
+    const aLog = memoryLogger()
+    const base = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false as const, sync: { backoff: { initialMs: 100, maxMs: 2000 }, random: () => 0.5 } }
+    const a: HearsayLibp2pNode = await createHearsayNode({ ...base, privateKey: ka, allowPeers: members, logger: aLog })
+    running.push(a)
+    const outsider: HearsayLibp2pNode = await createHearsayNode({ ...base, bootstrap: a.multiaddrs() })
+    running.push(outsider)
+    // every dial completes (the muxer is negotiated optimistically) and is dropped by A's gater:
+    // each drop counts as a failure, so the delay doubles instead of staying at the first step
+    await waitFor(() => (outsider.sync.peers().find(p => p.id === a.peerId)?.dialFailures ?? 0) >= 4, { timeoutMs: 20_000, message: 'outsider backs off' })
+    const st = outsider.sync.peers().find(p => p.id === a.peerId)
+    expect(st?.channel).toBe(false)
+    const refusals = aLog.lines.filter(l => l.includes(`refused connection from ${outsider.peerId}`))
+    const warnings = refusals.filter(l => / warn  /.test(l))
+    expect(warnings.length).toBe(1)
+    expect(refusals.length).toBeGreaterThanOrEqual(3)
+    // never redialled faster than the failures are counted
+    expect(refusals.length).toBeLessThanOrEqual((st?.dialFailures ?? 0) + 2)
+  }, 30_000)
+
+  it('the gater warns once per interval per peer and counts the refusals in between', async () => {
+    const lines: string[] = []
+    const logger = { forComponent: () => Object.assign((m: string) => { lines.push(`debug ${m}`) }, { warn: (m: string) => { lines.push(`warn ${m}`) }, error: () => {}, trace: (m: string) => { lines.push(`trace ${m}`) } }) }
+    let t = 1_000_000
+    const member = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const outsider = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const gater = allowListGater([member.toString()], { logger, logIntervalMs: 60_000, now: () => t })
+    const maConn = { remoteAddr: { toString: () => '/ip4/127.0.0.1/tcp/1' } } as any
+    for (let i = 0; i < 3; i++) expect(await gater.denyInboundEncryptedConnection?.(outsider, maConn)).toBe(true)
+    expect(await gater.denyInboundEncryptedConnection?.(member, maConn)).toBe(false)
+    expect(lines.filter(l => l.startsWith('warn')).length).toBe(1)
+    expect(lines.filter(l => l.startsWith('trace')).length).toBe(2)
+    t += 60_000
+    await gater.denyOutboundEncryptedConnection?.(outsider, maConn)
+    const warns = lines.filter(l => l.startsWith('warn'))
+    expect(warns.length).toBe(2)
+    expect(warns[1]).toMatch(/refused 2 more times since the last warning/)
+  })
 })
