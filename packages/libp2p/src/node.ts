@@ -3,15 +3,14 @@
  * identify, ping, mDNS) with the Hearsay sync service mounted, and the core engine on top.
  */
 import { createNode, silentLogger } from '@hearsay/core'
-import type { HearsayNode, Log, Logger, NodeOptions } from '@hearsay/core'
+import type { HearsayNode, Logger, NodeOptions } from '@hearsay/core'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
-import type { ConnectionProtector, Libp2p, MessageStream, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
-import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
@@ -21,13 +20,13 @@ import {
   LISTEN_ADDRESSES,
   MDNS_INTERVAL_MS,
   MDNS_SERVICE_TAG,
-  PING_INTERVAL_MS,
-  PNET_TIMEOUT_MS
+  PING_INTERVAL_MS
 } from './constants.js'
 import { probeMulticast } from './discovery.js'
 import type { DiscoveryStatus } from './discovery.js'
 import { allowListGater } from './gater.js'
 import { loadOrCreatePrivateKey } from './identity.js'
+import { swarmGuard } from './pnet.js'
 import { hearsaySync } from './service.js'
 import type { ChannelStatus, HearsaySync, HearsaySyncInit, PeerStatus } from './service.js'
 import { parseSwarmKey } from './swarm-key.js'
@@ -111,38 +110,6 @@ export interface HearsayLibp2pNode extends HearsayNode {
   status(): HearsayNodeStatus
 }
 
-/** Wrap pnet so the side that refuses an outsider says so (pnet itself only fails the handshake). */
-function loggedPreSharedKey (psk: Uint8Array, log: Log): (components: any) => ConnectionProtector {
-  return (components) => {
-    const inner = preSharedKey({ psk, timeout: PNET_TIMEOUT_MS })()
-    const upgraded = new Set<string>()
-    const addrKey = (s: string): string => s.split('/p2p/')[0] ?? s
-    components.events?.addEventListener?.('connection:open', (evt: CustomEvent<{ remoteAddr: { toString: () => string } }>) => {
-      const key = addrKey(evt.detail.remoteAddr.toString())
-      upgraded.add(key)
-      setTimeout(() => upgraded.delete(key), 60_000).unref?.()
-    })
-    return {
-      async protect (conn: MessageStream, options?: { signal?: AbortSignal }): Promise<MessageStream> {
-        const remote = String((conn as unknown as { remoteAddr?: unknown }).remoteAddr ?? 'unknown address')
-        let boxed: MessageStream
-        try {
-          boxed = await inner.protect(conn, options)
-        } catch (err) {
-          log.warn(`refused connection ${conn.direction === 'inbound' ? 'from' : 'to'} ${remote}: swarm key exchange failed (${(err as Error).message})`)
-          throw err
-        }
-        boxed.addEventListener('close', () => {
-          if (!upgraded.has(addrKey(remote))) {
-            log.warn(`refused connection ${conn.direction === 'inbound' ? 'from' : 'to'} ${remote}: handshake failed after the swarm key exchange — the peer is not in this private swarm (different or no swarm key)`)
-          }
-        })
-        return boxed
-      }
-    }
-  }
-}
-
 export async function createHearsayNode (options: HearsayNodeOptions = {}): Promise<HearsayLibp2pNode> {
   const logger = options.logger ?? silentLogger()
   const log = logger.forComponent('hearsay:libp2p:node')
@@ -157,13 +124,14 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   }
 
   const { engineOptions, extra } = splitOptions(options)
+  const guard = psk === undefined ? undefined : swarmGuard(psk, log)
   const libp2pOptions: Libp2pOptions<HearsayServices> = {
     ...(privateKey !== undefined ? { privateKey } : {}),
     addresses: { listen: options.listen ?? LISTEN_ADDRESSES },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [guard === undefined ? noise() : guard.encrypter(noise())],
     streamMuxers: [yamux()],
-    ...(psk !== undefined ? { connectionProtector: loggedPreSharedKey(psk, log) } : {}),
+    ...(guard !== undefined ? { connectionProtector: guard.protector } : {}),
     ...(options.allowPeers !== undefined ? { connectionGater: allowListGater(options.allowPeers, { logger }) } : {}),
     connectionMonitor: { pingInterval: options.pingIntervalMs ?? PING_INTERVAL_MS },
     peerDiscovery,
