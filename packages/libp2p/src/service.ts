@@ -6,7 +6,7 @@
  * One channel per peer pair: only the peer with the lower peer id opens the stream, on the
  * oldest open connection; the other side accepts it. A second inbound stream from the same peer
  * replaces the first (the opener decided the old one is dead). Duplicate connections (both sides
- * dialled at once) therefore never produce two channels.
+ * dialled at once) therefore never produce two channels, and the opener closes the duplicates.
  *
  * Dialling: peers found by discovery (mDNS) and bootstrap addresses are dialled automatically,
  * each dial bounded by an AbortSignal timeout, failures retried with exponential backoff and
@@ -156,6 +156,8 @@ interface PeerState {
   addrs?: Multiaddr[]
   channel?: StreamChannel
   opening?: Promise<void>
+  /** The connection a channel is being opened on. */
+  openingOn?: Connection
   dialing?: Promise<void>
   dialTimer?: ReturnType<typeof setTimeout>
   nextDialAt?: number
@@ -400,6 +402,25 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (st.dialTimer !== undefined) clearTimeout(st.dialTimer)
     st.dialTimer = undefined
     if (this.initiates(id) && st.channel === undefined) this.scheduleOpen(st, 0)
+    this.pruneDuplicates(st)
+  }
+
+  /**
+   * Both sides dialled at once: keep one connection per peer. Only the peer that opens the channel
+   * (the lower id) closes connections, so the two sides never close different ones: it keeps the
+   * connection carrying the channel (or the one a channel is being opened on, else the oldest) and
+   * closes the others.
+   */
+  private pruneDuplicates (st: PeerState): void {
+    if (this.handler === undefined || !this.initiates(st.id)) return
+    const conns = this.openConnections(st.peerId)
+    if (conns.length < 2) return
+    const keep = st.channel?.isOpen === true ? st.channel.connection : (st.openingOn ?? conns[0])
+    for (const c of conns) {
+      if (c.id === keep?.id) continue
+      this.log(`closing a duplicate connection to ${st.id} (${c.direction}, ${c.remoteAddr.toString()})`)
+      c.close({ signal: AbortSignal.timeout(this.dialTimeoutMs) }).catch((err: Error) => { c.abort(err) })
+    }
   }
 
   private onConnectionClose (evt: CustomEvent<Connection>): void {
@@ -614,6 +635,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (st.refusedUntil > Date.now()) { this.scheduleOpen(st, 0); return }
     const [conn] = this.openConnections(st.peerId)
     if (conn === undefined) return
+    st.openingOn = conn
     const attempt = (async () => {
       let stream: Stream
       try {
@@ -640,6 +662,7 @@ class HearsaySyncService implements HearsaySync, Startable {
       await attempt
     } finally {
       st.opening = undefined
+      st.openingOn = undefined
     }
   }
 
@@ -687,6 +710,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     this.log(`channel to ${st.id} open (${stream.direction}, ${conn.remoteAddr.toString()})`)
     ch.attach(handler.onChannel(ch))
     for (const w of [...st.waiters]) w()
+    this.pruneDuplicates(st)
   }
 
   private onChannelClosed (st: PeerState, ch: StreamChannel, reason: string | undefined, local: boolean, error: boolean): void {

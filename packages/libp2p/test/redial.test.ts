@@ -93,3 +93,26 @@ describe('a peer that refuses us right after the handshake', () => {
     expect(warns[1]).toMatch(/refused 2 more times since the last warning/)
   })
 })
+
+describe('two peers dialling each other at once', () => {
+  it('end with exactly one connection on each side, the one carrying the channel', async () => {
+    const a = await node()
+    const b = await node()
+    await startTransport(a)
+    await startTransport(b)
+    const opened = { a: 0, b: 0 }
+    a.addEventListener('connection:open', () => { opened.a++ })
+    b.addEventListener('connection:open', () => { opened.b++ })
+    await Promise.all([
+      a.dial(b.getMultiaddrs(), { signal: AbortSignal.timeout(5000) }),
+      b.dial(a.getMultiaddrs(), { signal: AbortSignal.timeout(5000) })
+    ])
+    // both dials made their own connection (the inbound side may finish its upgrade a moment later)
+    await waitFor(() => opened.a === 2 && opened.b === 2, { timeoutMs: 5000, message: 'two connections opened on each side' })
+    const one = (n: SyncNode, other: SyncNode): boolean => n.getConnections(other.peerId).filter(c => c.status === 'open').length === 1
+    await waitFor(() => one(a, b) && one(b, a) && a.services.hearsay.channels().length === 1 && b.services.hearsay.channels().length === 1,
+      { timeoutMs: 10_000, message: 'one connection per side, with the channel' })
+    const [conn] = a.getConnections(b.peerId)
+    expect(a.services.hearsay.channels()[0]?.remoteAddr).toBe(conn?.remoteAddr.toString())
+  })
+})
