@@ -2,7 +2,7 @@
  * `createHearsayNode`: a ready libp2p node (TCP, pnet when a swarm key is given, Noise, yamux,
  * identify, ping, mDNS) with the Hearsay sync service mounted, and the core engine on top.
  */
-import { createNode, silentLogger } from '@hearsay/core'
+import { ConfigError, createNode, silentLogger } from '@hearsay/core'
 import type { HearsayNode, Logger, NodeOptions } from '@hearsay/core'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify } from '@libp2p/identify'
@@ -67,10 +67,21 @@ export interface HearsayNodeOptions extends Omit<NodeOptions, 'id' | 'transport'
   sync?: Omit<HearsaySyncInit, 'logger' | 'bootstrap' | 'allowPeers' | 'maxFrameBytes'>
   /** Interval of libp2p's connection-monitor ping, which closes dead links, in ms. @default PING_INTERVAL_MS (10 000) */
   pingIntervalMs?: number
-  /** Extra libp2p options, merged over the ones built here (e.g. `connectionManager`). */
-  libp2p?: Partial<Libp2pOptions<HearsayServices>>
+  /**
+   * Extra libp2p options, merged over the ones built here (e.g. `connectionManager`). Merged
+   * deeply where replacing would break the node: `services` are added next to identify, ping and
+   * hearsay (yours win for identify and ping; `hearsay` is reserved), `peerDiscovery` is added to
+   * mDNS, `connectionMonitor` fields override ours, and a `connectionGater` is composed with the
+   * `allowPeers` gater (a connection must pass both).
+   */
+  libp2p?: HearsayLibp2pOptions
   /** Start the node before returning. @default true */
   start?: boolean
+}
+
+/** libp2p options accepted by `createHearsayNode` (`services` may add any service). */
+export type HearsayLibp2pOptions = Omit<Partial<Libp2pOptions<HearsayServices>>, 'services'> & {
+  services?: Record<string, (components: any) => unknown>
 }
 
 export interface HearsayServices extends Record<string, unknown> {
@@ -125,6 +136,11 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
 
   const { engineOptions, extra } = splitOptions(options)
   const guard = psk === undefined ? undefined : swarmGuard(psk, log)
+  const { services: extraServices = {}, connectionGater: extraGater, peerDiscovery: extraDiscovery = [], connectionMonitor: extraMonitor, ...rest } = extra
+  if ('hearsay' in extraServices) throw new ConfigError('options.libp2p.services.hearsay is reserved: createHearsayNode mounts the Hearsay service itself')
+  const gater = options.allowPeers !== undefined
+    ? allowListGater(options.allowPeers, { logger, ...(extraGater !== undefined ? { inner: extraGater } : {}) })
+    : extraGater
   const libp2pOptions: Libp2pOptions<HearsayServices> = {
     ...(privateKey !== undefined ? { privateKey } : {}),
     addresses: { listen: options.listen ?? LISTEN_ADDRESSES },
@@ -132,12 +148,13 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
     connectionEncrypters: [guard === undefined ? noise() : guard.encrypter(noise())],
     streamMuxers: [yamux()],
     ...(guard !== undefined ? { connectionProtector: guard.protector } : {}),
-    ...(options.allowPeers !== undefined ? { connectionGater: allowListGater(options.allowPeers, { logger }) } : {}),
-    connectionMonitor: { pingInterval: options.pingIntervalMs ?? PING_INTERVAL_MS },
-    peerDiscovery,
+    ...(gater !== undefined ? { connectionGater: gater } : {}),
+    connectionMonitor: { pingInterval: options.pingIntervalMs ?? PING_INTERVAL_MS, ...extraMonitor },
+    peerDiscovery: [...peerDiscovery, ...extraDiscovery],
     services: {
       identify: identify(),
       ping: ping(),
+      ...extraServices,
       hearsay: hearsaySync({
         ...options.sync,
         logger,
@@ -146,8 +163,8 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
         ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {})
       }) as any
     },
-    start: false,
-    ...extra
+    ...rest,
+    start: false
   }
   const libp2p = await createLibp2p<HearsayServices>(libp2pOptions)
   const sync = libp2p.services.hearsay
@@ -228,7 +245,7 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
 }
 
 /** Separate the engine's options from this package's own. */
-function splitOptions (options: HearsayNodeOptions): { engineOptions: Omit<NodeOptions, 'id' | 'transport'>, extra: Partial<Libp2pOptions<HearsayServices>> } {
+function splitOptions (options: HearsayNodeOptions): { engineOptions: Omit<NodeOptions, 'id' | 'transport'>, extra: HearsayLibp2pOptions } {
   const {
     dataDir: _d, privateKey: _k, listen: _l, swarmKey: _s, allowPeers: _a, mdns: _m, bootstrap: _b,
     sync: _y, pingIntervalMs: _p, libp2p, start: _st, ...engineOptions
