@@ -2,3 +2,4 @@
 export * from '../src/index.js'
 export { mdnsQuery as mdnsQueryForTest } from '../src/discovery.js'
 export { swarmGuard } from '../src/pnet.js'
+export { StreamChannel } from '../src/channel.js'
