@@ -173,14 +173,14 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
 
   let discovery: DiscoveryStatus = mdnsOpts === undefined
     ? { mdns: 'disabled', detail: 'mDNS is turned off (options.mdns = false)', interfaces: [], checkedAt: Date.now() }
-    : { mdns: 'ok', detail: 'not checked yet', interfaces: [], checkedAt: 0 }
+    : { mdns: 'unknown', detail: 'not checked yet: the node probes mDNS when it starts', interfaces: [], checkedAt: 0 }
   let probeTimer: ReturnType<typeof setInterval> | undefined
   let started = false
 
   const checkDiscovery = async (): Promise<DiscoveryStatus> => {
     if (mdnsOpts === undefined) return discovery
     const next = await probeMulticast({ serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG })
-    if (next.mdns !== discovery.mdns || discovery.checkedAt === 0) {
+    if (next.mdns !== discovery.mdns) {
       if (next.mdns === 'ok') log(`discovery: ${next.detail}`)
       else log.warn(`discovery: ${next.detail}`)
     }

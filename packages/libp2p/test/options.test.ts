@@ -65,3 +65,15 @@ describe('options.libp2p', () => {
       .rejects.toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/services.hearsay is reserved/) })
   })
 })
+
+describe('discovery status', () => {
+  it("is 'unknown' until the first probe, then the probe's result", async () => {
+    const n = await node({ start: false, mdns: { serviceTag: '_hs-unknown._udp.local' } })
+    expect(n.discovery()).toMatchObject({ mdns: 'unknown', checkedAt: 0 })
+    expect(n.status().discovery.mdns).toBe('unknown')
+    await n.start()
+    expect(n.discovery().mdns).not.toBe('unknown')
+    expect(n.discovery().checkedAt).toBeGreaterThan(0)
+    expect((await node({ mdns: false })).discovery().mdns).toBe('disabled')
+  })
+})
