@@ -93,8 +93,9 @@ function setUp (): void {
 /** Kill every spawned process group and delete everything created. Safe to call more than once. */
 function tearDown (): void {
   for (const p of procs.splice(0)) {
-    // the group: `timeout` and the node process under it (killing `timeout` alone leaves node running)
-    if (p.pid !== undefined) { try { process.kill(-p.pid, 'SIGKILL') } catch {} }
+    // the group: `timeout` and the node process under it (killing `timeout` alone leaves node
+    // running). `timeout` outlives its child, so a group whose leader has exited is empty.
+    if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) { try { process.kill(-p.pid, 'SIGKILL') } catch {} }
   }
   for (const l of created.links.splice(0)) { try { ip('link', 'del', l) } catch {} }
   for (const n of created.ns.splice(0)) { try { ip('netns', 'del', n) } catch {} }
@@ -102,8 +103,13 @@ function tearDown (): void {
   created.bridge = false
   rmSync(dataDir, { recursive: true, force: true })
 }
-// also when the run is interrupted or a hook never runs
+// also when the run is interrupted or a hook never runs: on exit, on a signal, and when the test
+// worker loses its parent (the runner was killed)
 process.once('exit', tearDown)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => { tearDown(); process.exit(130) })
+}
+process.once('disconnect', () => { tearDown(); process.exit(1) })
 
 function spawnIn (namespace: string, args: string[]): ChildProcessWithoutNullStreams {
   // detached: `ip netns exec` execs `timeout`, which leads a new process group holding node too
