@@ -10,7 +10,9 @@
  *
  * Dialling: peers found by discovery (mDNS) and bootstrap addresses are dialled automatically,
  * each dial bounded by an AbortSignal timeout, failures retried with exponential backoff and
- * jitter, and lost links redialled. Dead links (cut without a TCP reset) are found by libp2p's
+ * jitter, and lost links redialled. A link that drops before a channel opened on it counts as a
+ * failed dial. A discovered peer given up on is removed from the peer store, so libp2p reports
+ * its next sighting as a new discovery. Dead links (cut without a TCP reset) are found by libp2p's
  * connection monitor, which pings every connection (every 10 s by default) and closes those that
  * do not answer; the service then redials.
  */
@@ -140,7 +142,11 @@ export interface HearsaySync extends Startable {
   /** The core `Transport` to hand to `createNode({ transport })`. */
   readonly transport: Transport
   readonly protocol: string
-  /** Tell the service a peer was found (e.g. mDNS saw it again after a link came back): dial it now if not connected. */
+  /**
+   * Tell the service a peer was found by a mechanism libp2p does not report: dial it now if not
+   * connected. Not needed for libp2p peer discovery (mDNS): the service follows `peer:discovery`
+   * and `peer:update` itself.
+   */
   peerDiscovered(info: PeerInfo): void
   peers(): PeerStatus[]
   channels(): ChannelStatus[]
