@@ -1,11 +1,14 @@
 /**
  * Three hosts on one bridge, each a network namespace running one node process: they find each
- * other by mDNS with no configuration, converge, survive one host's link being cut and restored.
+ * other by mDNS with no configuration, converge, and reconnect after one host's link is cut long
+ * enough for its connections to die (the test waits until that host reports no channel) and
+ * restored.
  * Two more namespaces check discovery diagnosis: one with an interface but no multicast route,
  * one with loopback only. Needs root (ip netns); skipped with a message elsewhere.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -17,11 +20,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
 const tsx = join(root, 'node_modules', '.bin', 'tsx')
-const tag = String(process.pid % 100000)
+// unique per run (interface names allow 15 characters): the pid plus random bits
+const tag = `${process.pid.toString(36)}${randomBytes(2).readUInt16BE(0).toString(36)}`.slice(-8)
 const bridge = `hsb${tag}`
 const ns = (i: number): string => `hs${tag}n${i}`
-const veth = (i: number): string => `hsv${tag}x${i}`
+const veth = (i: number): string => `hv${tag}x${i}`
 const PROCESS_TIMEOUT_S = 150
+/** How long a cut host may take to notice its links are dead (connection monitor pings every 2 s in the runner). */
+const LINK_DEATH_TIMEOUT_MS = 45_000
 
 function ip (...args: string[]): void {
   execFileSync('ip', args, { stdio: 'pipe', timeout: 10_000 })
@@ -52,6 +58,8 @@ interface Host {
 }
 
 const hosts: Host[] = []
+/** Every process spawned, each the leader of its own process group. */
+const procs: ChildProcessWithoutNullStreams[] = []
 const created: { ns: string[], links: string[], bridge: boolean } = { ns: [], links: [], bridge: false }
 const dataDir = mkdtempSync(join(tmpdir(), 'hs-lan-'))
 let nextId = 1
@@ -82,23 +90,36 @@ function setUp (): void {
   ip('-n', ns(5), 'link', 'set', 'lo', 'up')
 }
 
+/** Kill every spawned process group and delete everything created. Safe to call more than once. */
 function tearDown (): void {
-  for (const h of hosts) {
-    if (h.proc.exitCode === null && h.proc.pid !== undefined) {
-      try { process.kill(h.proc.pid, 'SIGKILL') } catch {}
-    }
+  for (const p of procs.splice(0)) {
+    // the group: `timeout` and the node process under it (killing `timeout` alone leaves node
+    // running). `timeout` outlives its child, so a group whose leader has exited is empty.
+    if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) { try { process.kill(-p.pid, 'SIGKILL') } catch {} }
   }
-  for (const l of created.links) { try { ip('link', 'del', l) } catch {} }
-  for (const n of created.ns) { try { ip('netns', 'del', n) } catch {} }
+  for (const l of created.links.splice(0)) { try { ip('link', 'del', l) } catch {} }
+  for (const n of created.ns.splice(0)) { try { ip('netns', 'del', n) } catch {} }
   if (created.bridge) { try { ip('link', 'del', bridge) } catch {} }
+  created.bridge = false
   rmSync(dataDir, { recursive: true, force: true })
 }
+// also when the run is interrupted or a hook never runs: on exit, on a signal, and when the test
+// worker loses its parent (the runner was killed)
+process.once('exit', tearDown)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => { tearDown(); process.exit(130) })
+}
+process.once('disconnect', () => { tearDown(); process.exit(1) })
 
 function spawnIn (namespace: string, args: string[]): ChildProcessWithoutNullStreams {
-  return spawn('ip', ['netns', 'exec', namespace, 'timeout', '-s', 'KILL', String(PROCESS_TIMEOUT_S), tsx, '--conditions=hearsay-source', join(here, 'runner.ts'), ...args], {
+  // detached: `ip netns exec` execs `timeout`, which leads a new process group holding node too
+  const proc = spawn('ip', ['netns', 'exec', namespace, 'timeout', '-s', 'KILL', String(PROCESS_TIMEOUT_S), tsx, '--conditions=hearsay-source', join(here, 'runner.ts'), ...args], {
     cwd: root,
-    env: { ...process.env, NODE_OPTIONS: '' }
+    env: { ...process.env, NODE_OPTIONS: '' },
+    detached: true
   })
+  procs.push(proc)
+  return proc
 }
 
 function startHost (i: number): Host {
@@ -136,6 +157,10 @@ async function probe (i: number): Promise<any> {
   return JSON.parse(out.trim().split('\n').pop() ?? '{}').status
 }
 
+async function channelCounts (hs: Host[]): Promise<number[]> {
+  return await Promise.all(hs.map(async h => (await call(h, { cmd: 'state' })).channels.length as number))
+}
+
 async function converged (hs: Host[], docs: string[]): Promise<any[] | undefined> {
   const states = await Promise.all(hs.map(async h => await call(h, { cmd: 'state', docs })))
   const first = states[0]
@@ -156,11 +181,11 @@ describe.skipIf(skipReason !== undefined)('LAN: three hosts in network namespace
     expect(ok.mdns).toBe('ok')
   })
 
-  it('discover by mDNS with no configuration, converge, and converge again after a link is cut and restored', async () => {
+  it('discover by mDNS with no configuration, converge, and reconnect and converge again after a link is cut until it dies', async () => {
     const hs = [startHost(1), startHost(2), startHost(3)]
     const readies = await Promise.all(hs.map(async h => await h.ready))
     for (const r of readies) expect(r.discovery.mdns).toBe('ok')
-    await waitFor(async () => (await Promise.all(hs.map(async h => (await call(h, { cmd: 'state' })).channels.length))).every(n => n === 2),
+    await waitFor(async () => (await channelCounts(hs)).every(n => n === 2),
       { timeoutMs: 30_000, intervalMs: 200, message: 'mDNS mesh of three hosts' })
 
     for (const [i, h] of hs.entries()) await call(h, { cmd: 'edit', doc: `lan/${i}`, text: `from host ${i + 1};` })
@@ -168,8 +193,12 @@ describe.skipIf(skipReason !== undefined)('LAN: three hosts in network namespace
     const docs = ['lan/0', 'lan/1', 'lan/2', 'lan/shared']
     await waitFor(async () => (await converged(hs, docs)) !== undefined, { timeoutMs: 20_000, intervalMs: 200, message: 'first convergence' })
 
-    // cut host 1 off, edit on both sides of the cut
+    // cut host 1 off and keep it cut until its connections are dead on both sides (a short cut
+    // would leave the TCP connections alive and test nothing about reconnecting)
     ip('link', 'set', veth(1), 'down')
+    await waitFor(async () => { const [h1, h2, h3] = await channelCounts(hs); return h1 === 0 && h2 === 1 && h3 === 1 },
+      { timeoutMs: LINK_DEATH_TIMEOUT_MS, intervalMs: 250, message: 'host 1 has no channel left, hosts 2 and 3 only each other' })
+    // edit on both sides of the cut
     await call(hs[0] as Host, { cmd: 'edit', doc: 'lan/shared', text: 'cut-side;' })
     await call(hs[1] as Host, { cmd: 'edit', doc: 'lan/shared', text: 'other-side;' })
     await call(hs[2] as Host, { cmd: 'edit', doc: 'lan/new', text: 'made during the cut;' })
@@ -179,6 +208,9 @@ describe.skipIf(skipReason !== undefined)('LAN: three hosts in network namespace
     expect(cutState.docs['lan/new']).toBe('')
 
     ip('link', 'set', veth(1), 'up')
+    // the links come back by redialling: channels again, then convergence
+    await waitFor(async () => (await channelCounts(hs)).every(n => n === 2),
+      { timeoutMs: 60_000, intervalMs: 250, message: 'channels back after the link came back' })
     const all = [...docs, 'lan/new']
     let states: any[] | undefined
     await waitFor(async () => { states = await converged(hs, all); return states !== undefined }, { timeoutMs: 60_000, intervalMs: 250, message: 'convergence after the link came back' })
@@ -188,5 +220,5 @@ describe.skipIf(skipReason !== undefined)('LAN: three hosts in network namespace
     expect(states?.[0].docs['lan/new']).toBe('made during the cut;')
 
     for (const h of hs) await call(h, { cmd: 'stop' }).catch(() => {})
-  }, 120_000)
+  }, 200_000)
 })

@@ -23,8 +23,10 @@ export const BACKOFF_MAX_MS = 30_000
 export const BACKOFF_JITTER = 0.3
 
 /**
- * Dials to a peer found by mDNS before it is forgotten (until mDNS finds it again). Bootstrap
- * peers and peers named in `connect()` are retried for as long as the node runs.
+ * Failed dials to a peer found by discovery (mDNS) before it is forgotten: the service removes it
+ * from libp2p's peer store, so the next mDNS sighting reports it as a new peer and it is dialled
+ * again at once. Bootstrap peers and peers named in `connect()` are retried for as long as the
+ * node runs.
  */
 export const MAX_REDIAL_ATTEMPTS = 10
 
@@ -42,6 +44,23 @@ export const CLOSE_COOLDOWN_MS = 1_000
 
 /** A channel that stayed open this long resets its peer's backoff, in ms. */
 export const STABLE_CHANNEL_MS = 60_000
+
+/**
+ * A connection that stayed open this long counts as a successful dial even if no Hearsay channel
+ * opened on it (resets the peer's backoff). A shorter one that never carried a channel counts as a
+ * failed dial, so a peer that accepts the handshake and then drops us (an allow-list) is backed
+ * off like an unreachable one, in ms.
+ */
+export const STABLE_LINK_MS = 10_000
+
+/**
+ * The connection gater warns about a refused peer at most once per this interval; the refusals in
+ * between are logged at trace level and counted in the next warning, in ms.
+ */
+export const REFUSAL_LOG_INTERVAL_MS = 60_000
+
+/** Most peers whose refusals the gater tracks for rate-limiting its log (oldest forgotten first). */
+export const REFUSAL_LOG_MAX_PEERS = 1_024
 
 /** Interval of libp2p's connection monitor pings, which close dead connections, in ms (libp2p's default). */
 export const PING_INTERVAL_MS = 10_000

@@ -9,10 +9,11 @@ import { createSocket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
 import { MDNS_ADDRESS, MDNS_PORT, MDNS_SERVICE_TAG } from './constants.js'
 
-export type MdnsState = 'ok' | 'no-multicast-route' | 'no-interface' | 'error' | 'disabled'
+export type MdnsState = 'unknown' | 'ok' | 'no-multicast-route' | 'no-interface' | 'error' | 'disabled'
 
 export interface DiscoveryStatus {
   /**
+   * - `unknown`: not checked yet (the node has not started; `checkedAt` is 0).
    * - `ok`: mDNS queries can be sent (peers on the LAN will find this node).
    * - `no-multicast-route`: there is a network interface, but no route covers 224.0.0.251
    *   (ENETUNREACH). Fix: `ip route add 224.0.0.0/4 dev <interface>`, or add a default route.

@@ -2,16 +2,15 @@
  * `createHearsayNode`: a ready libp2p node (TCP, pnet when a swarm key is given, Noise, yamux,
  * identify, ping, mDNS) with the Hearsay sync service mounted, and the core engine on top.
  */
-import { createNode, silentLogger } from '@hearsay/core'
-import type { HearsayNode, Log, Logger, NodeOptions } from '@hearsay/core'
+import { ConfigError, createNode, silentLogger } from '@hearsay/core'
+import type { HearsayNode, Logger, NodeOptions } from '@hearsay/core'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
-import type { ConnectionProtector, Libp2p, MessageStream, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
-import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
@@ -21,13 +20,13 @@ import {
   LISTEN_ADDRESSES,
   MDNS_INTERVAL_MS,
   MDNS_SERVICE_TAG,
-  PING_INTERVAL_MS,
-  PNET_TIMEOUT_MS
+  PING_INTERVAL_MS
 } from './constants.js'
 import { probeMulticast } from './discovery.js'
 import type { DiscoveryStatus } from './discovery.js'
 import { allowListGater } from './gater.js'
 import { loadOrCreatePrivateKey } from './identity.js'
+import { swarmGuard } from './pnet.js'
 import { hearsaySync } from './service.js'
 import type { ChannelStatus, HearsaySync, HearsaySyncInit, PeerStatus } from './service.js'
 import { parseSwarmKey } from './swarm-key.js'
@@ -68,10 +67,21 @@ export interface HearsayNodeOptions extends Omit<NodeOptions, 'id' | 'transport'
   sync?: Omit<HearsaySyncInit, 'logger' | 'bootstrap' | 'allowPeers' | 'maxFrameBytes'>
   /** Interval of libp2p's connection-monitor ping, which closes dead links, in ms. @default PING_INTERVAL_MS (10 000) */
   pingIntervalMs?: number
-  /** Extra libp2p options, merged over the ones built here (e.g. `connectionManager`). */
-  libp2p?: Partial<Libp2pOptions<HearsayServices>>
+  /**
+   * Extra libp2p options, merged over the ones built here (e.g. `connectionManager`). Merged
+   * deeply where replacing would break the node: `services` are added next to identify, ping and
+   * hearsay (yours win for identify and ping; `hearsay` is reserved), `peerDiscovery` is added to
+   * mDNS, `connectionMonitor` fields override ours, and a `connectionGater` is composed with the
+   * `allowPeers` gater (a connection must pass both).
+   */
+  libp2p?: HearsayLibp2pOptions
   /** Start the node before returning. @default true */
   start?: boolean
+}
+
+/** libp2p options accepted by `createHearsayNode` (`services` may add any service). */
+export type HearsayLibp2pOptions = Omit<Partial<Libp2pOptions<HearsayServices>>, 'services'> & {
+  services?: Record<string, (components: any) => unknown>
 }
 
 export interface HearsayServices extends Record<string, unknown> {
@@ -111,38 +121,6 @@ export interface HearsayLibp2pNode extends HearsayNode {
   status(): HearsayNodeStatus
 }
 
-/** Wrap pnet so the side that refuses an outsider says so (pnet itself only fails the handshake). */
-function loggedPreSharedKey (psk: Uint8Array, log: Log): (components: any) => ConnectionProtector {
-  return (components) => {
-    const inner = preSharedKey({ psk, timeout: PNET_TIMEOUT_MS })()
-    const upgraded = new Set<string>()
-    const addrKey = (s: string): string => s.split('/p2p/')[0] ?? s
-    components.events?.addEventListener?.('connection:open', (evt: CustomEvent<{ remoteAddr: { toString: () => string } }>) => {
-      const key = addrKey(evt.detail.remoteAddr.toString())
-      upgraded.add(key)
-      setTimeout(() => upgraded.delete(key), 60_000).unref?.()
-    })
-    return {
-      async protect (conn: MessageStream, options?: { signal?: AbortSignal }): Promise<MessageStream> {
-        const remote = String((conn as unknown as { remoteAddr?: unknown }).remoteAddr ?? 'unknown address')
-        let boxed: MessageStream
-        try {
-          boxed = await inner.protect(conn, options)
-        } catch (err) {
-          log.warn(`refused connection ${conn.direction === 'inbound' ? 'from' : 'to'} ${remote}: swarm key exchange failed (${(err as Error).message})`)
-          throw err
-        }
-        boxed.addEventListener('close', () => {
-          if (!upgraded.has(addrKey(remote))) {
-            log.warn(`refused connection ${conn.direction === 'inbound' ? 'from' : 'to'} ${remote}: handshake failed after the swarm key exchange — the peer is not in this private swarm (different or no swarm key)`)
-          }
-        })
-        return boxed
-      }
-    }
-  }
-}
-
 export async function createHearsayNode (options: HearsayNodeOptions = {}): Promise<HearsayLibp2pNode> {
   const logger = options.logger ?? silentLogger()
   const log = logger.forComponent('hearsay:libp2p:node')
@@ -151,30 +129,32 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   const mdnsOpts: MdnsOptions | undefined = options.mdns === false ? undefined : (options.mdns === true || options.mdns === undefined ? {} : options.mdns)
   const privateKey = options.privateKey ?? (options.dataDir !== undefined ? await loadOrCreatePrivateKey(options.dataDir, log) : undefined)
 
-  let mdnsInstance: PeerDiscovery | undefined
   const peerDiscovery: Libp2pOptions['peerDiscovery'] = []
   if (mdnsOpts !== undefined) {
-    const factory = mdns({ interval: mdnsOpts.intervalMs ?? MDNS_INTERVAL_MS, serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG })
-    peerDiscovery.push((components) => {
-      mdnsInstance = factory(components)
-      return mdnsInstance
-    })
+    peerDiscovery.push(mdns({ interval: mdnsOpts.intervalMs ?? MDNS_INTERVAL_MS, serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG }))
   }
 
   const { engineOptions, extra } = splitOptions(options)
+  const guard = psk === undefined ? undefined : swarmGuard(psk, log)
+  const { services: extraServices = {}, connectionGater: extraGater, peerDiscovery: extraDiscovery = [], connectionMonitor: extraMonitor, ...rest } = extra
+  if ('hearsay' in extraServices) throw new ConfigError('options.libp2p.services.hearsay is reserved: createHearsayNode mounts the Hearsay service itself')
+  const gater = options.allowPeers !== undefined
+    ? allowListGater(options.allowPeers, { logger, ...(extraGater !== undefined ? { inner: extraGater } : {}) })
+    : extraGater
   const libp2pOptions: Libp2pOptions<HearsayServices> = {
     ...(privateKey !== undefined ? { privateKey } : {}),
     addresses: { listen: options.listen ?? LISTEN_ADDRESSES },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [guard === undefined ? noise() : guard.encrypter(noise())],
     streamMuxers: [yamux()],
-    ...(psk !== undefined ? { connectionProtector: loggedPreSharedKey(psk, log) } : {}),
-    ...(options.allowPeers !== undefined ? { connectionGater: allowListGater(options.allowPeers, { logger }) } : {}),
-    connectionMonitor: { pingInterval: options.pingIntervalMs ?? PING_INTERVAL_MS },
-    peerDiscovery,
+    ...(guard !== undefined ? { connectionProtector: guard.protector } : {}),
+    ...(gater !== undefined ? { connectionGater: gater } : {}),
+    connectionMonitor: { pingInterval: options.pingIntervalMs ?? PING_INTERVAL_MS, ...extraMonitor },
+    peerDiscovery: [...peerDiscovery, ...extraDiscovery],
     services: {
       identify: identify(),
       ping: ping(),
+      ...extraServices,
       hearsay: hearsaySync({
         ...options.sync,
         logger,
@@ -183,8 +163,8 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
         ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {})
       }) as any
     },
-    start: false,
-    ...extra
+    ...rest,
+    start: false
   }
   const libp2p = await createLibp2p<HearsayServices>(libp2pOptions)
   const sync = libp2p.services.hearsay
@@ -193,24 +173,19 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
 
   let discovery: DiscoveryStatus = mdnsOpts === undefined
     ? { mdns: 'disabled', detail: 'mDNS is turned off (options.mdns = false)', interfaces: [], checkedAt: Date.now() }
-    : { mdns: 'ok', detail: 'not checked yet', interfaces: [], checkedAt: 0 }
+    : { mdns: 'unknown', detail: 'not checked yet: the node probes mDNS when it starts', interfaces: [], checkedAt: 0 }
   let probeTimer: ReturnType<typeof setInterval> | undefined
   let started = false
 
   const checkDiscovery = async (): Promise<DiscoveryStatus> => {
     if (mdnsOpts === undefined) return discovery
     const next = await probeMulticast({ serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG })
-    if (next.mdns !== discovery.mdns || discovery.checkedAt === 0) {
+    if (next.mdns !== discovery.mdns) {
       if (next.mdns === 'ok') log(`discovery: ${next.detail}`)
       else log.warn(`discovery: ${next.detail}`)
     }
     discovery = next
     return next
-  }
-
-  const onMdnsPeer = (evt: Event): void => {
-    const info = (evt as CustomEvent).detail
-    if (info?.id !== undefined) sync.peerDiscovered(info)
   }
 
   const node: HearsayLibp2pNode = {
@@ -234,9 +209,6 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       if (started) return
       started = true
       await libp2p.start()
-      // mDNS re-announces every interval, but libp2p reports a peer only the first time: pass
-      // every sighting on, so a peer whose link came back is dialled again at once
-      mdnsInstance?.addEventListener('peer', onMdnsPeer)
       await engine.start()
       if (mdnsOpts !== undefined) {
         await checkDiscovery()
@@ -250,7 +222,6 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       started = false
       if (probeTimer !== undefined) clearInterval(probeTimer)
       probeTimer = undefined
-      mdnsInstance?.removeEventListener('peer', onMdnsPeer)
       await engine.stop()
       await libp2p.stop()
     },
@@ -274,7 +245,7 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
 }
 
 /** Separate the engine's options from this package's own. */
-function splitOptions (options: HearsayNodeOptions): { engineOptions: Omit<NodeOptions, 'id' | 'transport'>, extra: Partial<Libp2pOptions<HearsayServices>> } {
+function splitOptions (options: HearsayNodeOptions): { engineOptions: Omit<NodeOptions, 'id' | 'transport'>, extra: HearsayLibp2pOptions } {
   const {
     dataDir: _d, privateKey: _k, listen: _l, swarmKey: _s, allowPeers: _a, mdns: _m, bootstrap: _b,
     sync: _y, pingIntervalMs: _p, libp2p, start: _st, ...engineOptions

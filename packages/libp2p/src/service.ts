@@ -6,11 +6,13 @@
  * One channel per peer pair: only the peer with the lower peer id opens the stream, on the
  * oldest open connection; the other side accepts it. A second inbound stream from the same peer
  * replaces the first (the opener decided the old one is dead). Duplicate connections (both sides
- * dialled at once) therefore never produce two channels.
+ * dialled at once) therefore never produce two channels, and the opener closes the duplicates.
  *
  * Dialling: peers found by discovery (mDNS) and bootstrap addresses are dialled automatically,
  * each dial bounded by an AbortSignal timeout, failures retried with exponential backoff and
- * jitter, and lost links redialled. Dead links (cut without a TCP reset) are found by libp2p's
+ * jitter, and lost links redialled. A link that drops before a channel opened on it counts as a
+ * failed dial. A discovered peer given up on is removed from the peer store, so libp2p reports
+ * its next sighting as a new discovery. Dead links (cut without a TCP reset) are found by libp2p's
  * connection monitor, which pings every connection (every 10 s by default) and closes those that
  * do not answer; the service then redials.
  */
@@ -25,7 +27,7 @@ import {
 } from '@hearsay/core'
 import type { Log, Logger, Transport, TransportHandler } from '@hearsay/core'
 import { serviceCapabilities } from '@libp2p/interface'
-import type { Connection, Libp2pEvents, PeerId, PeerInfo, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
+import type { Connection, Libp2pEvents, PeerId, PeerInfo, PeerStore, PeerUpdate, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -43,6 +45,7 @@ import {
   MAX_OUTBOUND_STREAMS,
   MAX_REDIAL_ATTEMPTS,
   STABLE_CHANNEL_MS,
+  STABLE_LINK_MS,
   STREAM_OPEN_TIMEOUT_MS
 } from './constants.js'
 import { InvalidPeerIdError } from './errors.js'
@@ -84,7 +87,11 @@ export interface HearsaySyncInit {
   connectTimeoutMs?: number
   /** Retry delays for dials and stream re-opens. */
   backoff?: BackoffOptions
-  /** Dials to an mDNS-found peer before it is forgotten until found again. @default MAX_REDIAL_ATTEMPTS (10) */
+  /**
+   * Failed dials (or links that dropped before a channel opened) to a discovered peer before it is
+   * forgotten: it is removed from the peer store, so the next discovery sighting reports it as new
+   * and it is dialled again at once. @default MAX_REDIAL_ATTEMPTS (10)
+   */
   maxRedialAttempts?: number
   /** Delay before the higher peer id dials a newly discovered peer, in ms. @default DISCOVERY_DIAL_DELAY_MS (1 000) */
   discoveryDialDelayMs?: number
@@ -98,6 +105,7 @@ export interface HearsaySyncComponents {
   peerId: PeerId
   registrar: Registrar
   connectionManager: ConnectionManager
+  peerStore: PeerStore
   events: TypedEventTarget<Libp2pEvents>
 }
 
@@ -108,7 +116,7 @@ export interface PeerStatus {
   source: 'discovery' | 'bootstrap' | 'connect' | 'inbound'
   connected: boolean
   channel: boolean
-  /** Consecutive failed dials. */
+  /** Consecutive failed dials, counting links that dropped before a channel opened. Reset once a channel opens or a link stays up `STABLE_LINK_MS`. */
   dialFailures: number
   /** When the next dial is due (ms since epoch), if one is scheduled. */
   nextDialAt?: number
@@ -134,7 +142,11 @@ export interface HearsaySync extends Startable {
   /** The core `Transport` to hand to `createNode({ transport })`. */
   readonly transport: Transport
   readonly protocol: string
-  /** Tell the service a peer was found (e.g. mDNS saw it again after a link came back): dial it now if not connected. */
+  /**
+   * Tell the service a peer was found by a mechanism libp2p does not report: dial it now if not
+   * connected. Not needed for libp2p peer discovery (mDNS): the service follows `peer:discovery`
+   * and `peer:update` itself.
+   */
   peerDiscovered(info: PeerInfo): void
   peers(): PeerStatus[]
   channels(): ChannelStatus[]
@@ -150,11 +162,15 @@ interface PeerState {
   addrs?: Multiaddr[]
   channel?: StreamChannel
   opening?: Promise<void>
+  /** The connection a channel is being opened on. */
+  openingOn?: Connection
   dialing?: Promise<void>
   dialTimer?: ReturnType<typeof setTimeout>
   nextDialAt?: number
   dialFailures: number
   openTimer?: ReturnType<typeof setTimeout>
+  /** When a channel last opened (ms since epoch). */
+  channelOpenedAt?: number
   /** Channels in a row that closed before becoming stable. */
   churn: number
   closeStrikes: number
@@ -228,6 +244,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     this.onConnectionOpen = this.onConnectionOpen.bind(this)
     this.onConnectionClose = this.onConnectionClose.bind(this)
     this.onDiscoveryEvent = this.onDiscoveryEvent.bind(this)
+    this.onPeerUpdate = this.onPeerUpdate.bind(this)
     this.transport = {
       localId: this.localId,
       start: async (handler) => { await this.startTransport(handler) },
@@ -249,6 +266,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     ev.addEventListener('connection:open', this.onConnectionOpen)
     ev.addEventListener('connection:close', this.onConnectionClose)
     ev.addEventListener('peer:discovery', this.onDiscoveryEvent)
+    ev.addEventListener('peer:update', this.onPeerUpdate)
     this.serviceStarted = true
   }
 
@@ -260,6 +278,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     ev.removeEventListener('connection:open', this.onConnectionOpen)
     ev.removeEventListener('connection:close', this.onConnectionClose)
     ev.removeEventListener('peer:discovery', this.onDiscoveryEvent)
+    ev.removeEventListener('peer:update', this.onPeerUpdate)
     await this.components.registrar.unhandle(this.protocol)
   }
 
@@ -383,17 +402,38 @@ class HearsaySyncService implements HearsaySync, Startable {
     const id = conn.remotePeer.toString()
     if (!this.allowed(id)) return
     const st = this.state(conn.remotePeer, conn.direction === 'inbound' ? 'inbound' : 'discovery')
-    st.dialFailures = 0
+    // connected: no dial is due, but the failure count stays until a channel opens (or the link
+    // proves stable), so a peer that drops us right after the handshake still backs off
     st.nextDialAt = undefined
     if (st.dialTimer !== undefined) clearTimeout(st.dialTimer)
     st.dialTimer = undefined
     if (this.initiates(id) && st.channel === undefined) this.scheduleOpen(st, 0)
+    this.pruneDuplicates(st)
+  }
+
+  /**
+   * Both sides dialled at once: keep one connection per peer. Only the peer that opens the channel
+   * (the lower id) closes connections, so the two sides never close different ones: it keeps the
+   * connection carrying the channel (or the one a channel is being opened on, else the oldest) and
+   * closes the others.
+   */
+  private pruneDuplicates (st: PeerState): void {
+    if (this.handler === undefined || !this.initiates(st.id)) return
+    const conns = this.openConnections(st.peerId)
+    if (conns.length < 2) return
+    const keep = st.channel?.isOpen === true ? st.channel.connection : (st.openingOn ?? conns[0])
+    for (const c of conns) {
+      if (c.id === keep?.id) continue
+      this.log(`closing a duplicate connection to ${st.id} (${c.direction}, ${c.remoteAddr.toString()})`)
+      c.close({ signal: AbortSignal.timeout(this.dialTimeoutMs) }).catch((err: Error) => { c.abort(err) })
+    }
   }
 
   private onConnectionClose (evt: CustomEvent<Connection>): void {
     if (this.handler === undefined) return
     const conn = evt.detail
     const st = this.states.get(conn.remotePeer.toString())
+    if (st !== undefined && this.openConnections(st.peerId).length === 0) this.countLink(st, conn)
     if (st === undefined || this.openConnections(st.peerId).length > 0) {
       // another connection survives: the channel (if it was on this one) is re-opened there
       if (st !== undefined && st.channel === undefined && this.initiates(st.id)) this.scheduleOpen(st, 0)
@@ -406,8 +446,49 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (st.addrs === undefined) this.scheduleDial(st)
   }
 
+  /**
+   * A closed link counts as a success when it stayed up `STABLE_LINK_MS`, and as a failed dial when
+   * it dropped before a channel opened on it (e.g. the peer's gater refused us after the handshake).
+   */
+  private countLink (st: PeerState, conn: Connection): void {
+    const opened = conn.timeline.open
+    const lived = Date.now() - opened
+    if (lived >= STABLE_LINK_MS) {
+      this.resetFailures(st)
+      return
+    }
+    if (st.channelOpenedAt !== undefined && st.channelOpenedAt >= opened) return
+    st.dialFailures++
+    for (const target of this.bootstrap) {
+      if (target.peerId === st.id) target.failures++
+    }
+    this.log(`link to ${st.id} dropped after ${lived} ms before a channel opened (failure ${st.dialFailures})`)
+  }
+
+  private resetFailures (st: PeerState): void {
+    st.dialFailures = 0
+    for (const target of this.bootstrap) {
+      if (target.peerId === st.id) target.failures = 0
+    }
+  }
+
   private onDiscoveryEvent (evt: CustomEvent<PeerInfo>): void {
+    // an entry made by a metadata write (e.g. a dial failure record) carries no address: not a sighting
+    if (evt.detail.multiaddrs.length === 0) return
     this.peerDiscovered(evt.detail)
+  }
+
+  /** New addresses for a known, disconnected peer are fresh evidence it is reachable: treat them as a sighting. */
+  private onPeerUpdate (evt: CustomEvent<PeerUpdate>): void {
+    const { peer, previous } = evt.detail
+    if (previous === undefined || this.handler === undefined) return
+    const st = this.states.get(peer.id.toString())
+    if (st === undefined || st.source !== 'discovery' || this.openConnections(peer.id).length > 0) return
+    const known = new Set(previous.addresses.map(a => a.multiaddr.toString()))
+    const fresh = peer.addresses.filter(a => !known.has(a.multiaddr.toString())).map(a => a.multiaddr)
+    if (fresh.length === 0) return
+    this.log.trace(`new addresses for ${st.id}: ${fresh.map(a => a.toString()).join(', ')}`)
+    this.peerDiscovered({ id: peer.id, multiaddrs: peer.addresses.map(a => a.multiaddr) })
   }
 
   peerDiscovered (info: PeerInfo): void {
@@ -451,6 +532,11 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (!st.persistent && st.dialFailures >= this.maxRedial) {
       this.log(`giving up on ${st.id} after ${st.dialFailures} failed dials (until it is discovered again)`)
       st.nextDialAt = undefined
+      // libp2p reports a peer as discovered only when it enters the peer store: forget it there, so
+      // the next sighting (an mDNS announcement) is reported again and dialled at once
+      this.components.peerStore.delete(st.peerId).catch((err: unknown) => {
+        this.log(`could not forget ${st.id} in the peer store: ${describe(err)}`)
+      })
       return
     }
     this.setDialTimer(st, this.backoff(st.dialFailures + 1))
@@ -494,7 +580,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     target.dialing = true
     try {
       const conn = await this.components.connectionManager.openConnection(target.addr, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
-      target.failures = 0
+      // failures are reset once a channel opens on the link (or it stays up), not on the dial alone
       target.peerId = conn.remotePeer.toString()
       const st = this.state(conn.remotePeer, 'bootstrap')
       st.source = 'bootstrap'
@@ -555,6 +641,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (st.refusedUntil > Date.now()) { this.scheduleOpen(st, 0); return }
     const [conn] = this.openConnections(st.peerId)
     if (conn === undefined) return
+    st.openingOn = conn
     const attempt = (async () => {
       let stream: Stream
       try {
@@ -581,6 +668,7 @@ class HearsaySyncService implements HearsaySync, Startable {
       await attempt
     } finally {
       st.opening = undefined
+      st.openingOn = undefined
     }
   }
 
@@ -623,9 +711,12 @@ class HearsaySyncService implements HearsaySync, Startable {
       onClosed: (c, reason, local, error) => { this.onChannelClosed(st, c, reason, local, error) }
     })
     st.channel = ch
+    st.channelOpenedAt = Date.now()
+    this.resetFailures(st)
     this.log(`channel to ${st.id} open (${stream.direction}, ${conn.remoteAddr.toString()})`)
     ch.attach(handler.onChannel(ch))
     for (const w of [...st.waiters]) w()
+    this.pruneDuplicates(st)
   }
 
   private onChannelClosed (st: PeerState, ch: StreamChannel, reason: string | undefined, local: boolean, error: boolean): void {

@@ -1,3 +1,5 @@
 // What the unit tests reach for, from the package entry plus internals.
 export * from '../src/index.js'
 export { mdnsQuery as mdnsQueryForTest } from '../src/discovery.js'
+export { swarmGuard } from '../src/pnet.js'
+export { StreamChannel } from '../src/channel.js'

@@ -2,7 +2,7 @@ import { writerLogger } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify } from '@libp2p/identify'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -21,9 +21,10 @@ export function memoryLogger (): Logger & { lines: string[] } {
 export type SyncNode = Libp2p<{ hearsay: HearsaySync, identify: unknown, ping: unknown }>
 
 /** A libp2p node on 127.0.0.1 with the Hearsay service mounted (the "bring your own libp2p" way). */
-export async function syncNode (init: HearsaySyncInit = {}, opts: { mdns?: boolean, serviceTag?: string } = {}): Promise<SyncNode> {
+export async function syncNode (init: HearsaySyncInit = {}, opts: { mdns?: boolean, serviceTag?: string, privateKey?: PrivateKey, listen?: string[] } = {}): Promise<SyncNode> {
   const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {}),
+    addresses: { listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -40,4 +41,9 @@ export async function syncNode (init: HearsaySyncInit = {}, opts: { mdns?: boole
 /** A service tag unique to this test run, so parallel runs on one host do not find each other. */
 export function uniqueServiceTag (name: string): string {
   return `_hs-${name}-${process.pid}-${Math.floor(Math.random() * 1e6)}._udp.local`
+}
+
+/** Start a mounted service's transport with a handler that accepts channels and ignores frames. */
+export async function startTransport (node: SyncNode): Promise<void> {
+  await node.services.hearsay.transport.start({ onChannel: () => ({ onFrame: () => {}, onClose: () => {} }) })
 }
