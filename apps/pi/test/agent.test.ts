@@ -74,7 +74,7 @@ describe('agent', () => {
     expect(status.id).toMatch(/\S/)
     const get = async (): Promise<any> => (await (await fetch(`${url}/api/docs/${encodeURIComponent('telemetry/pi-test')}`)).json())
     await waitFor(async () => (await get()).content?.history?.length >= 2, { timeoutMs: 10_000 })
-    await fetch(`${url}/api/docs/${encodeURIComponent('config/pi-test')}/intervalMs`, { method: 'PUT', body: '700' })
+    await fetch(`${url}/api/docs/${encodeURIComponent('config/pi-test')}/intervalMs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '700' })
     await waitFor(async () => (await get()).content?.latest?.intervalMs === 700, { timeoutMs: 10_000 })
     child.kill('SIGTERM')
     expect(await exited).toBe(0)

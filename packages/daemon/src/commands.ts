@@ -14,6 +14,7 @@ import { CONFIG_FILE } from './constants.js'
 import { startDaemon } from './daemon.js'
 import type { Daemon } from './daemon.js'
 import { createDaemonNode, initIdentity } from './network.js'
+import { parseValue } from './content.js'
 import { formatStatus } from './status.js'
 import type { DaemonStatus } from './status.js'
 
@@ -183,7 +184,7 @@ Flags override environment variables, which override the config file.`,
     maxArgs: 3,
     run: async (args, values, io) => {
       const [doc, key, value] = args as [string, string, string]
-      await request(clientUrl(values, io), `/api/docs/${encodeURIComponent(doc)}/${encodeURIComponent(key)}`, { method: 'PUT', body: value })
+      await request(clientUrl(values, io), `/api/docs/${encodeURIComponent(doc)}/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(parseValue(value)) })
       if (values.json !== true) io.out(`${doc}: ${key} set`)
       return 0
     }
@@ -279,6 +280,7 @@ export async function startFromConfig (loaded: LoadedConfig, logger: Logger): Pr
     node,
     host: config.httpHost,
     port: config.httpPort,
+    allowOrigins: config.allowOrigins,
     transport,
     logger,
     ...(config.staticDir !== undefined ? { staticDir: config.staticDir } : {})

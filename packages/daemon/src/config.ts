@@ -25,6 +25,11 @@ export interface DaemonConfig {
   httpHost: string
   /** Port of the local endpoint; 0 picks a free one. @default HTTP_PORT (4410) */
   httpPort: number
+  /**
+   * Origins of web apps served elsewhere (`http://host:port`) that may open WebSockets to the
+   * endpoint and write documents; the endpoint's own pages are always allowed. @default []
+   */
+  allowOrigins: string[]
   /** libp2p listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/0'] */
   listen: string[]
   /** Find peers on the LAN by mDNS. @default true */
@@ -59,6 +64,7 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   dataDir: { env: 'HEARSAY_DATA_DIR', kind: 'string', help: 'a directory path' },
   httpHost: { env: 'HEARSAY_HTTP_HOST', kind: 'string', help: 'an interface address such as 127.0.0.1' },
   httpPort: { env: 'HEARSAY_HTTP_PORT', kind: 'port', help: 'an integer from 0 to 65535 (0 picks a free port)' },
+  allowOrigins: { env: 'HEARSAY_ALLOW_ORIGINS', kind: 'list', help: 'web origins such as http://localhost:5173 (comma-separated in the environment)' },
   listen: { env: 'HEARSAY_LISTEN', kind: 'list', help: 'multiaddrs such as /ip4/0.0.0.0/tcp/4001 (comma-separated in the environment)' },
   mdns: { env: 'HEARSAY_MDNS', kind: 'boolean', help: 'true or false' },
   bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs such as /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` prints a node\'s)' },
@@ -70,11 +76,24 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   staticDir: { env: 'HEARSAY_STATIC_DIR', kind: 'string', help: 'a directory of static files' }
 }
 
-/** What one entry of a list field looks like. */
-const LIST_ITEM: Record<'listen' | 'bootstrap' | 'allowPeers', RegExp> = {
-  listen: /^\/(ip4|ip6|dns4|dns6)\/[^/]+\/tcp\/\d+(\/.*)?$/,
-  bootstrap: /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/,
-  allowPeers: /^[1-9A-HJ-NP-Za-km-z]{40,60}$/
+type ListField = 'listen' | 'bootstrap' | 'allowPeers' | 'allowOrigins'
+
+/** A web origin: `http(s)://host[:port]` and nothing more. */
+function isOrigin (s: string): boolean {
+  try {
+    const u = new URL(s)
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === s.replace(/\/$/, '')
+  } catch {
+    return false
+  }
+}
+
+/** Whether one entry of a list field is well formed. */
+const LIST_ITEM: Record<ListField, (s: string) => boolean> = {
+  listen: s => /^\/(ip4|ip6|dns4|dns6)\/[^/]+\/tcp\/\d+(\/.*)?$/.test(s),
+  bootstrap: s => /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(s),
+  allowPeers: s => /^[1-9A-HJ-NP-Za-km-z]{40,60}$/.test(s),
+  allowOrigins: isOrigin
 }
 
 export function defaultConfig (): DaemonConfig {
@@ -82,6 +101,7 @@ export function defaultConfig (): DaemonConfig {
     dataDir: join(homedir(), DEFAULT_DATA_DIR),
     httpHost: HTTP_HOST,
     httpPort: HTTP_PORT,
+    allowOrigins: [],
     listen: ['/ip4/0.0.0.0/tcp/0'],
     mdns: true,
     bootstrap: [],
@@ -143,7 +163,7 @@ export function parseField<K extends keyof DaemonConfig> (field: K, raw: unknown
       const list = fromText && typeof raw === 'string' ? raw.split(',').map(s => s.trim()).filter(s => s.length > 0) : raw
       if (!Array.isArray(list) || list.some(s => typeof s !== 'string' || s.trim() === '')) fail(shown())
       const items = list as string[]
-      const bad = items.find(s => !LIST_ITEM[field as 'listen' | 'bootstrap' | 'allowPeers']?.test(s))
+      const bad = items.find(s => !LIST_ITEM[field as ListField](s))
       if (bad !== undefined) fail(`${JSON.stringify(bad)} in ${shown()}`)
       return items as DaemonConfig[K]
     }

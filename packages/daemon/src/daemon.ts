@@ -18,7 +18,9 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import { WebSocketServer } from 'ws'
 import * as Y from 'yjs'
 import { AWARENESS_DOC_PREFIX, DATA_MAP, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
-import { docToJSON, parseValue } from './content.js'
+import { docToJSON } from './content.js'
+import { isLoopbackHost, requestGuard } from './guard.js'
+import type { RequestGuard } from './guard.js'
 import { DocHandles } from './handles.js'
 import { buildStatus } from './status.js'
 import type { DaemonNode, DaemonStatus } from './status.js'
@@ -35,6 +37,12 @@ export interface DaemonOptions {
   port?: number
   /** Static files served at `/`. */
   staticDir?: string
+  /**
+   * Origins (`http://host:port`) of web apps served elsewhere that may open WebSockets and write
+   * documents. The endpoint's own origin (its static files) is always allowed, and so are clients
+   * that send no Origin (the CLI, y-websocket in Node). @default []
+   */
+  allowOrigins?: string[]
   /** Name of the transport, shown in status. @default 'libp2p' */
   transport?: string
   logger?: Logger
@@ -157,10 +165,18 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     }
   }
 
+  let guard: RequestGuard | undefined
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const path = url.pathname
     const method = req.method ?? 'GET'
+    const refusedHost = guard?.checkHost(req.headers.host)
+    if (refusedHost !== undefined) throw new HttpError(403, refusedHost)
+    if (method !== 'GET' && method !== 'HEAD') {
+      const refusedOrigin = guard?.checkOrigin(req.headers.origin)
+      if (refusedOrigin !== undefined) throw new HttpError(403, refusedOrigin)
+    }
     if (method === 'GET' && path === '/status') return json(res, 200, status())
     if (method === 'GET' && path === '/metrics') {
       const text = await registry.metrics()
@@ -184,7 +200,15 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
         const docId = docIdFrom(rest.slice(0, slash))
         const key = decodeURIComponent(rest.slice(slash + 1))
         if (key === '') throw new HttpError(400, 'key is empty')
-        const value = parseValue(await readBody(req))
+        const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+        if (type !== 'application/json') throw new HttpError(415, `send the value as JSON with content-type: application/json (got ${JSON.stringify(req.headers['content-type'] ?? 'none')})`)
+        const text = await readBody(req)
+        let value: unknown
+        try {
+          value = JSON.parse(text)
+        } catch (err) {
+          throw new HttpError(400, `the body is not JSON (${(err as Error).message}); send strings quoted, such as "hello"`)
+        }
         await handles.with(docId, doc => { doc.getMap(DATA_MAP).set(key, value) })
         await node.flush()
         return json(res, 200, { id: docId, key, value })
@@ -221,6 +245,12 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const wss = new WebSocketServer({ noServer: true })
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
+    const refused = guard?.checkHost(req.headers.host) ?? guard?.checkOrigin(req.headers.origin)
+    if (refused !== undefined) {
+      log.warn(`refused a WebSocket for ${url.pathname}: ${refused}`)
+      socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${refused}`)
+      return
+    }
     let docId: string
     try {
       docId = docIdFrom(url.pathname.slice(1))
@@ -243,6 +273,10 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     throw err
   })
   const port = (server.address() as AddressInfo).port
+  guard = requestGuard({ host, port, ...(options.allowOrigins !== undefined ? { allowOrigins: options.allowOrigins } : {}) })
+  if (!isLoopbackHost(host)) {
+    log.warn(`the endpoint listens on ${host}, not only on loopback: anyone who can reach port ${port} can read and change every document (it has no authentication). Set httpHost to 127.0.0.1 unless you mean it.`)
+  }
   endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   log(`endpoint on ${endpoint} (y-websocket at ws://${host}:${port}/<docId>)`)
 

@@ -69,7 +69,7 @@ describe('daemon endpoint', () => {
 
   it('serves status, metrics and the document API', async () => {
     const [a, b] = await pair()
-    const put = await fetch(`${a.url}/api/docs/${encodeURIComponent('config/pi-1')}/intervalMs`, { method: 'PUT', body: '2000' })
+    const put = await fetch(`${a.url}/api/docs/${encodeURIComponent('config/pi-1')}/intervalMs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '2000' })
     expect(put.status).toBe(200)
     await waitFor(async () => {
       const r = await (await fetch(`${b.url}/api/docs/${encodeURIComponent('config/pi-1')}`)).json() as any
