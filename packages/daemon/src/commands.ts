@@ -32,6 +32,19 @@ export interface CliIO {
   defaults?: Partial<DaemonConfig>
 }
 
+const SWARM_KEY_NOTE: Record<'kept' | 'created' | 'replaced' | 'none', string> = {
+  kept: 'kept the existing key',
+  created: 'new: copy it to every device of this swarm',
+  replaced: 'NEW key written over the old one: copy it to every device of this swarm',
+  none: ''
+}
+
+/** A bad combination of command-line flags. */
+class FlagError extends Error {
+  static readonly code = 'FlagError'
+  override readonly name = 'FlagError'
+}
+
 type Options = NonNullable<ParseArgsConfig['options']>
 
 const COMMON: Options = {
@@ -68,17 +81,24 @@ const CLIENT_HELP = `  -u, --url URL        daemon endpoint (default: from the c
 const COMMANDS: Record<string, Command> = {
   init: {
     summary: 'create the data directory: identity, swarm key and config file',
-    usage: 'hearsay init [--data-dir DIR] [--force] [--no-swarm-key]',
-    options: { ...COMMON, force: { type: 'boolean' }, 'no-swarm-key': { type: 'boolean' } },
+    usage: 'hearsay init [--data-dir DIR] [--force] [--new-swarm-key | --no-swarm-key]',
+    options: { ...COMMON, force: { type: 'boolean' }, 'no-swarm-key': { type: 'boolean' }, 'new-swarm-key': { type: 'boolean' } },
     details: `  -d, --data-dir DIR   where to create it (default: ~/.hearsay, or HEARSAY_DATA_DIR)
-      --force          overwrite an existing config file
+      --force          overwrite an existing config file (without reading it)
+      --new-swarm-key  write a new swarm.key even if one is there (leaves the old swarm)
       --no-swarm-key   an open swarm: any Hearsay node on the LAN may connect
 
-Copy swarm.key to every device that should join this swarm (same key = same swarm).`,
+An existing swarm.key and identity are kept: to join a swarm, copy its swarm.key into the data
+directory, then run init. Copy swarm.key to every device that should join this swarm
+(same key = same swarm).`,
     minArgs: 0,
     maxArgs: 0,
     run: async (_args, values, io) => {
-      const { config } = loadConfig({ env: io.env, flags: flagsOf(values), configFile: undefined, ...(io.defaults !== undefined ? { defaults: io.defaults } : {}) })
+      if (values['no-swarm-key'] === true && values['new-swarm-key'] === true) {
+        throw new FlagError('--new-swarm-key and --no-swarm-key contradict each other; pick one.')
+      }
+      // the config file may be the broken one `init --force` is here to replace: never read it
+      const { config } = loadConfig({ env: io.env, flags: flagsOf(values), readFile: false, ...(io.defaults !== undefined ? { defaults: io.defaults } : {}) })
       const dir = config.dataDir
       await mkdir(dir, { recursive: true, mode: 0o700 })
       const file = join(dir, CONFIG_FILE)
@@ -86,7 +106,8 @@ Copy swarm.key to every device that should join this swarm (same key = same swar
       if (exists && values.force !== true) {
         throw new ConfigError(`${file} already exists. Edit it, or run \`hearsay init --force\` to overwrite it.`)
       }
-      const { id, swarmKeyFile } = await initIdentity(dir, values['no-swarm-key'] !== true)
+      const mode = values['no-swarm-key'] === true ? 'none' : values['new-swarm-key'] === true ? 'new' : 'keep'
+      const { id, swarmKeyFile, swarmKey } = await initIdentity(dir, mode)
       const defaults = { ...defaultConfig(), ...io.defaults }
       const written: Partial<DaemonConfig> = {
         httpHost: defaults.httpHost,
@@ -100,7 +121,7 @@ Copy swarm.key to every device that should join this swarm (same key = same swar
       if (swarmKeyFile !== undefined) written.swarmKeyFile = swarmKeyFile
       await writeFile(file, JSON.stringify(written, null, 2) + '\n')
       io.out(`initialised ${dir}\n  node id     ${id}\n  config      ${file}\n` +
-        (swarmKeyFile !== undefined ? `  swarm key   ${join(dir, swarmKeyFile)} (copy it to every device of this swarm)\n` : '  swarm       open (no swarm key)\n'))
+        (swarmKeyFile !== undefined ? `  swarm key   ${join(dir, swarmKeyFile)} (${SWARM_KEY_NOTE[swarmKey]})\n` : '  swarm       open (no swarm key)\n'))
       return 0
     }
   },
@@ -335,7 +356,7 @@ export async function main (argv: string[], io: CliIO): Promise<number> {
     return await command.run(args, values, io)
   } catch (err) {
     const e = err as Error
-    if (e.name === 'ConfigError' || e.name === 'SwarmKeyError' || e.name === 'InvalidDocIdError') {
+    if (e.name === 'ConfigError' || e.name === 'FlagError' || e.name === 'SwarmKeyError' || e.name === 'InvalidDocIdError') {
       io.err(`hearsay ${name}: ${e.name}: ${e.message}`)
       return 2
     }

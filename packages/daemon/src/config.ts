@@ -187,6 +187,8 @@ export interface LoadConfigOptions {
   flags?: Partial<Record<keyof DaemonConfig, string>>
   /** Defaults of an app built on the daemon, applied before the file (e.g. SD-card-friendly batching). */
   defaults?: Partial<DaemonConfig>
+  /** Read no config file at all (`hearsay init`, which may be replacing a broken one). @default true */
+  readFile?: boolean
 }
 
 export interface LoadedConfig {
@@ -194,6 +196,28 @@ export interface LoadedConfig {
   /** The file read, if any. */
   file: string | undefined
   sources: Record<keyof DaemonConfig, ConfigSource>
+}
+
+/** The settings in a config file; undefined when a default (not explicit) file does not exist. */
+function readConfigFile (file: string, explicit: boolean): Record<string, unknown> | undefined {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    if (explicit) throw new ConfigError(`config file ${file} does not exist. Check --config / HEARSAY_CONFIG, or run \`hearsay init\`.`)
+    return undefined
+  }
+  let values: unknown
+  try {
+    values = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid JSON (${(err as Error).message}). Fix the file, or run \`hearsay init --force\` to write a fresh one.`)
+  }
+  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+    throw new ConfigError(`${file} must hold a JSON object of settings such as {"httpPort": 4410}.`)
+  }
+  return values as Record<string, unknown>
 }
 
 /** Build the configuration: defaults < file < environment < flags. */
@@ -211,23 +235,9 @@ export function loadConfig (options: LoadConfigOptions = {}): LoadedConfig {
 
   const explicit = options.configFile ?? env.HEARSAY_CONFIG
   const file = explicit !== undefined ? resolve(explicit) : join(dataDir, CONFIG_FILE)
-  let fileValues: Record<string, unknown> = {}
-  let read: string | undefined
-  try {
-    const text = readFileSync(file, 'utf8')
-    read = file
-    try {
-      fileValues = JSON.parse(text) as Record<string, unknown>
-    } catch (err) {
-      throw new ConfigError(`${file} is not valid JSON (${(err as Error).message}). Fix the file, or run \`hearsay init --force\` to write a fresh one.`)
-    }
-    if (fileValues === null || typeof fileValues !== 'object' || Array.isArray(fileValues)) {
-      throw new ConfigError(`${file} must hold a JSON object of settings such as {"httpPort": 4410}.`)
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    if (explicit !== undefined) throw new ConfigError(`config file ${file} does not exist. Check --config / HEARSAY_CONFIG, or run \`hearsay init\`.`)
-  }
+  const fromFile = options.readFile === false ? undefined : readConfigFile(file, explicit !== undefined)
+  const fileValues = fromFile ?? {}
+  const read = fromFile !== undefined ? file : undefined
   for (const key of Object.keys(fileValues)) {
     if (!(key in CONFIG_FIELDS)) {
       throw new ConfigError(`unknown setting "${key}" in ${file}. Known settings: ${fields.join(', ')}.`)

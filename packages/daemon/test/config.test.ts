@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -79,6 +79,32 @@ describe('hearsay CLI', () => {
     expect(config.swarmKeyFile).toBe('swarm.key')
     expect(await cli(['init', '--data-dir', dir])).toMatchObject({ code: 2, err: expect.stringMatching(/already exists.*--force/) })
     expect((await cli(['init', '--data-dir', dir, '--force'])).code).toBe(0)
+  })
+
+  it('init keeps a swarm.key copied from another device; --force neither reads the config nor replaces the key', async () => {
+    const first = await mkdtemp(join(tmpdir(), 'hs-init-a-'))
+    expect((await cli(['init', '--data-dir', first])).code).toBe(0)
+    const key = await readFile(join(first, 'swarm.key'))
+
+    const second = await mkdtemp(join(tmpdir(), 'hs-init-b-'))
+    await writeFile(join(second, 'swarm.key'), key)
+    const joined = await cli(['init', '--data-dir', second])
+    expect(joined).toMatchObject({ code: 0, out: expect.stringMatching(/swarm key .*kept the existing key/) })
+    expect(await readFile(join(second, 'swarm.key'))).toEqual(key)
+
+    // a broken config file: the error says to run init --force, which must then work
+    await writeFile(join(second, 'config.json'), '{ "httpPort": ')
+    expect(await cli(['status', '--data-dir', second])).toMatchObject({ code: 2, err: expect.stringMatching(/not valid JSON.*hearsay init --force/) })
+    expect((await cli(['init', '--data-dir', second, '--force'])).code).toBe(0)
+    expect(await readFile(join(second, 'swarm.key'))).toEqual(key)
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: second } }).config.swarmKeyFile).toBe('swarm.key')
+
+    const renewed = await cli(['init', '--data-dir', second, '--force', '--new-swarm-key'])
+    expect(renewed).toMatchObject({ code: 0, out: expect.stringMatching(/NEW key written over the old one/) })
+    expect(await readFile(join(second, 'swarm.key'))).not.toEqual(key)
+
+    expect(await cli(['init', '--data-dir', second, '--force', '--no-swarm-key'])).toMatchObject({ code: 2, err: expect.stringMatching(/swarm\.key exists.*Delete it for an open swarm/) })
+    expect(await cli(['init', '--data-dir', second, '--force', '--no-swarm-key', '--new-swarm-key'])).toMatchObject({ code: 2, err: expect.stringMatching(/contradict/) })
   })
 
   it('exits 2 with the message from a real process', async () => {
