@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ConfigError } from '@hearsay/core'
+import { parsePeerId } from '@hearsay/libp2p'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import {
   CONFIG_FILE,
   DEFAULT_DATA_DIR,
@@ -88,12 +91,40 @@ function isOrigin (s: string): boolean {
   }
 }
 
-/** Whether one entry of a list field is well formed. */
-const LIST_ITEM: Record<ListField, (s: string) => boolean> = {
-  listen: s => /^\/(ip4|ip6|dns4|dns6)\/[^/]+\/tcp\/\d+(\/.*)?$/.test(s),
-  bootstrap: s => /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(s),
-  allowPeers: s => /^[1-9A-HJ-NP-Za-km-z]{40,60}$/.test(s),
-  allowOrigins: isOrigin
+/** A peer id, checked by decoding it as libp2p will (a typo in the base58 text fails here). */
+function peerIdProblem (id: string): string | undefined {
+  try {
+    parsePeerId(id, 'peer id')
+    return undefined
+  } catch {
+    return `"${id}" is not a valid peer id (a typo, or cut short?)`
+  }
+}
+
+function multiaddrOf (s: string): { ma?: Multiaddr, problem?: string } {
+  try {
+    return { ma: multiaddr(s) }
+  } catch (err) {
+    return { problem: `${JSON.stringify(s)} is not a multiaddr (${(err as Error).message})` }
+  }
+}
+
+/** What is wrong with one entry of a list field, or undefined when it is well formed. */
+const LIST_ITEM: Record<ListField, (s: string) => string | undefined> = {
+  listen: s => {
+    if (!/^\/(ip4|ip6|dns4|dns6)\/[^/]+\/tcp\/\d+(\/.*)?$/.test(s)) return JSON.stringify(s)
+    return multiaddrOf(s).problem
+  },
+  bootstrap: s => {
+    if (!/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[^/]+$/.test(s)) return JSON.stringify(s)
+    const { ma, problem } = multiaddrOf(s)
+    if (ma === undefined) return problem
+    const id = ma.getComponents().find(c => c.name === 'p2p')?.value ?? ''
+    const bad = peerIdProblem(id)
+    return bad === undefined ? undefined : `${JSON.stringify(s)}: ${bad}`
+  },
+  allowPeers: s => peerIdProblem(s),
+  allowOrigins: s => isOrigin(s) ? undefined : JSON.stringify(s)
 }
 
 export function defaultConfig (): DaemonConfig {
@@ -163,8 +194,10 @@ export function parseField<K extends keyof DaemonConfig> (field: K, raw: unknown
       const list = fromText && typeof raw === 'string' ? raw.split(',').map(s => s.trim()).filter(s => s.length > 0) : raw
       if (!Array.isArray(list) || list.some(s => typeof s !== 'string' || s.trim() === '')) fail(shown())
       const items = list as string[]
-      const bad = items.find(s => !LIST_ITEM[field as ListField](s))
-      if (bad !== undefined) fail(`${JSON.stringify(bad)} in ${shown()}`)
+      for (const item of items) {
+        const problem = LIST_ITEM[field as ListField](item)
+        if (problem !== undefined) fail(items.length > 1 ? `${problem} in ${shown()}` : problem)
+      }
       return items as DaemonConfig[K]
     }
     case 'durability': {

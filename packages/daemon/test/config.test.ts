@@ -34,6 +34,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_BOOTSTRAP: '/ip4/10.0.0.2/tcp/4001' } }))
       .toThrow(/HEARSAY_BOOTSTRAP must be multiaddrs such as \/ip4\/192\.168\.1\.20\/tcp\/4001\/p2p\/12D3KooW.*got "\/ip4\/10\.0\.0\.2\/tcp\/4001"/)
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { listen: '0.0.0.0:4001' } })).toThrow(/--listen must be multiaddrs/)
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { listen: '/ip4/10.0.0.300/tcp/1' } })).toThrow(/--listen must be multiaddrs.*not a multiaddr \(Invalid IPv4/)
+    // right characters, wrong peer id: one letter changed, or cut short
+    for (const typo of [BOOT.slice(0, -1), BOOT.replace('KooW', 'KoW')]) {
+      const e = (() => { try { loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_BOOTSTRAP: typo } }) } catch (e) { return e as Error } })()
+      expect(e?.name).toBe('ConfigError')
+      expect(e?.message).toMatch(/^HEARSAY_BOOTSTRAP must be multiaddrs .*is not a valid peer id/)
+    }
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { allowPeers: '12D3KooWLbHtsJbjRWG2uqSvhfPLKL8JbUrvnEqGZHFzUQk4nk' } })).toThrow(/--allow-peers must be peer ids.*not a valid peer id/)
     await writeFile(join(dir, 'config.json'), JSON.stringify({ durability: 'disk' }))
     const err = (() => { try { loadConfig({ env: { HEARSAY_DATA_DIR: dir } }) } catch (e) { return e as Error } })()
     expect(err?.name).toBe('ConfigError')
@@ -111,5 +119,11 @@ describe('hearsay CLI', () => {
     const r = await run(['start', '--data-dir', '/tmp', '--durability', 'fast'])
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/--durability must be 'power'/)
+    const dir = await mkdtemp(join(tmpdir(), 'hs-boot-'))
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ bootstrap: [BOOT.slice(0, -1)], httpPort: 0, mdns: false }))
+    const typo = await run(['start', '--data-dir', dir])
+    expect(typo.code).toBe(2)
+    expect(typo.stderr).toMatch(/"bootstrap" in .*config\.json must be multiaddrs.*is not a valid peer id/)
+    expect(typo.stderr).not.toMatch(/\n\s+at /)
   })
 })
