@@ -21,9 +21,6 @@ export const DOCS_DIR = 'docs'
 /** Storage write batching, in ms. */
 export const STORAGE_BATCH_MS = 10
 
-/** A disconnected peer heard from within this window is "suspect"; older is "dead". */
-export const SUSPECT_MS = 30_000
-
 /** Shared type that `hearsay set` writes and `hearsay get` reads first. */
 export const DATA_MAP = 'data'
 

@@ -2,8 +2,7 @@
  * `GET /status`: peers and their liveness, whether we are in sync with each, initial-sync
  * progress, discovery diagnosis and counters.
  */
-import type { HearsayNode, NodeMetrics, PeerInfo } from '@hearsay/core'
-import { SUSPECT_MS } from './constants.js'
+import type { HearsayNode, MemberState, NodeMetrics } from '@hearsay/core'
 import type { YWebsocketStats } from './ywebsocket.js'
 
 /** What a libp2p-backed node adds; absent on other transports. */
@@ -25,12 +24,18 @@ export interface DialReport {
 
 export type DaemonNode = HearsayNode & NetworkDiagnosis
 
-export type PeerState = 'alive' | 'suspect' | 'dead'
+/** The node's failure detector's verdict on a peer. */
+export type PeerState = MemberState
 
 export interface PeerReport {
   id: string
-  /** alive: connected; suspect: disconnected, heard from within SUSPECT_MS; dead: silent longer. */
+  /**
+   * The node's verdict (`PeerInfo.state`): `alive` while connected or heard from, directly or
+   * through other peers' gossip, within `cluster.suspectMs`; `suspect`, then `dead` after
+   * `cluster.deadMs` of silence. A peer can be alive without a connection to us.
+   */
   state: PeerState
+  /** We have a connection to it now. */
   connected: boolean
   /** Our digest root equals the one this peer last announced. */
   inSync: boolean
@@ -75,17 +80,12 @@ export interface DaemonStatus {
   metrics: NodeMetrics
 }
 
-export function peerState (p: PeerInfo, now: number): PeerState {
-  if (p.connected) return 'alive'
-  return now - p.lastSeen <= SUSPECT_MS ? 'suspect' : 'dead'
-}
-
 export function buildStatus (node: DaemonNode, extra: { version: string, startedAt: number, endpoint: string, clients: YWebsocketStats, transport: string }): DaemonStatus {
   const now = Date.now()
   const metrics = node.metrics()
   const peers = node.peers().map(p => ({
     id: p.id,
-    state: peerState(p, now),
+    state: p.state,
     connected: p.connected,
     inSync: p.inSync,
     docCount: p.docCount,
@@ -141,7 +141,7 @@ export function formatStatus (s: DaemonStatus): string {
   lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  docs ${s.sync.docsDone}/${s.sync.docsTotal} (${pct}%)  received ${formatBytes(s.sync.bytesReceived)} in ${s.sync.docsReceived} doc(s)  exchanges running ${s.sync.exchangesRunning}`)
   if (s.peers.length === 0) lines.push('peers     none yet')
   for (const p of s.peers) {
-    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'in sync' : 'NOT in sync') : '-'}  ${p.docCount} doc(s)  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
+    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
   }
   const known = new Set(s.peers.map(p => p.id))
   for (const d of s.network?.dials ?? []) {

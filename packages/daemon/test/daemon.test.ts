@@ -93,6 +93,22 @@ describe('daemon endpoint', () => {
     expect((await fetch(`${a.url}/api/docs/${'x'.repeat(3000)}`)).status).toBe(400)
   })
 
+  it('reports each peer\'s state from the node\'s failure detector, apart from the connection', async () => {
+    const net = createMemoryNetwork({ seed: 11 })
+    const cluster = { intervalMs: 50, suspectMs: 300, deadMs: 900 }
+    const a = await startDaemon({ node: createNode({ id: 'a', transport: net.transport('a'), cluster }), transport: 'memory' })
+    const b = await startDaemon({ node: createNode({ id: 'b', transport: net.transport('b'), cluster }), transport: 'memory' })
+    cleanup.push(() => a.close())
+    const peerB = async (): Promise<any> => ((await (await fetch(`${a.url}/status`)).json()) as any).peers.find((p: any) => p.id === 'b')
+    await waitFor(async () => (await peerB())?.state === 'alive' && (await peerB()).connected === true, { timeoutMs: 5000, message: 'b alive' })
+    await b.close()
+    await waitFor(async () => (await peerB())?.connected === false, { timeoutMs: 5000, message: 'b disconnected' })
+    // the node's verdict: suspect, then dead after deadMs, both long before any fixed 30 s window
+    await waitFor(async () => (await peerB()).state === 'dead', { timeoutMs: 5000, message: 'b dead' })
+    expect(a.node.peers().find(p => p.id === 'b')?.state).toBe('dead')
+    expect((await peerB()).lastSeenMsAgo).toBeLessThan(30_000)
+  })
+
   it('listens on 127.0.0.1 by default', async () => {
     const [a] = await pair()
     expect(a.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
