@@ -10,7 +10,7 @@ import { ConfigError, writerLogger } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import { CONFIG_FIELDS, defaultConfig, endpointUrl, kebab, loadConfig } from './config.js'
 import type { DaemonConfig, LoadedConfig } from './config.js'
-import { CONFIG_FILE } from './constants.js'
+import { CLIENT_TIMEOUT_MS, CONFIG_FILE } from './constants.js'
 import { startDaemon } from './daemon.js'
 import type { Daemon } from './daemon.js'
 import { createDaemonNode, initIdentity } from './network.js'
@@ -221,7 +221,7 @@ Flags override environment variables, which override the config file.`,
       const base = clientUrl(values, io)
       const ctl = new AbortController()
       void io.stopSignal?.then(() => { ctl.abort() })
-      const res = await connect(base, `/api/watch/${encodeURIComponent(args[0]!)}`, { signal: ctl.signal })
+      const { res } = await connect(base, `/api/watch/${encodeURIComponent(args[0]!)}`, { signal: ctl.signal }, false)
       const decoder = new TextDecoder()
       let buffered = ''
       try {
@@ -273,24 +273,64 @@ function checkUrl (url: string, from: string): string {
   }
 }
 
-async function connect (base: string, path: string, init?: RequestInit): Promise<Response> {
+/** The daemon did not answer within CLIENT_TIMEOUT_MS. */
+class DaemonTimeoutError extends Error {
+  static readonly code = 'TimeoutError'
+  override readonly name = 'TimeoutError'
+}
+
+/**
+ * Send a request to the daemon. `timeoutMs` bounds the wait for the response headers, and with
+ * `wholeBody` the body too; a stuck daemon gives a clear error instead of a hang.
+ */
+async function connect (base: string, path: string, init: RequestInit = {}, wholeBody = true): Promise<{ res: Response, done: () => void, timedOut: () => Error | undefined }> {
+  const ctl = new AbortController()
+  const timer = setTimeout(() => { ctl.abort(new DaemonTimeoutError(`the daemon at ${base + path} did not answer within ${CLIENT_TIMEOUT_MS / 1000} s. Is \`hearsay start\` stuck, or is something else listening there? Check --url or HEARSAY_URL.`)) }, CLIENT_TIMEOUT_MS)
+  const done = (): void => { clearTimeout(timer) }
+  const signal = init.signal != null ? AbortSignal.any([init.signal, ctl.signal]) : ctl.signal
+  const timedOut = (): Error | undefined => ctl.signal.aborted ? ctl.signal.reason as Error : undefined
   let res: Response
   try {
-    res = await fetch(base + path, init)
+    res = await fetch(base + path, { ...init, signal })
   } catch (err) {
+    done()
+    const t = timedOut()
+    if (t !== undefined) throw t
     throw new Error(`cannot reach the daemon at ${base} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}). Is \`hearsay start\` running? Point to it with --url or HEARSAY_URL.`)
   }
+  if (!wholeBody) done()
   if (!res.ok) {
-    const body = await res.text()
+    let body: string
+    try {
+      body = await res.text()
+    } catch (err) {
+      throw timedOut() ?? err
+    } finally {
+      done()
+    }
     let message = body
     try { message = (JSON.parse(body) as { error: string }).error } catch {}
-    throw new Error(`daemon at ${base} answered ${res.status}: ${message}`)
+    throw new HttpStatusError(res.status, `daemon at ${base} answered ${res.status}: ${message}`)
   }
-  return res
+  return { res, done, timedOut }
+}
+
+/** The daemon answered with an error status. */
+class HttpStatusError extends Error {
+  static readonly code = 'HttpStatusError'
+  override readonly name = 'HttpStatusError'
+  constructor (readonly status: number, message: string) { super(message) }
 }
 
 async function request<T> (base: string, path: string, init?: RequestInit): Promise<T> {
-  return await (await connect(base, path, init)).json() as T
+  const { res, done, timedOut } = await connect(base, path, init)
+  try {
+    return await res.json() as T
+  } catch (err) {
+    throw timedOut() ?? new Error(`the daemon at ${base + path} sent something that is not JSON: ${(err as Error).message}`)
+  } finally {
+    done()
+  }
 }
 
 /** Start a daemon from a loaded configuration. */

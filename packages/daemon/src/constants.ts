@@ -35,3 +35,6 @@ export const AWARENESS_WRITE_MS = 250
 
 /** Entries of `_awareness/<docId>` older than this are pruned, in ms. */
 export const AWARENESS_STALE_MS = 5 * 60_000
+
+/** How long `status`, `docs`, `get` and `set` (and `watch`, to connect) wait for the daemon, in ms. */
+export const CLIENT_TIMEOUT_MS = 5_000
