@@ -184,7 +184,7 @@ Flags override environment variables, which override the config file.`,
     }
   },
   get: {
-    summary: "print a document's content as JSON",
+    summary: "print a document's content as JSON (exit 1 when this node has no such document)",
     usage: 'hearsay get <doc> [--url URL]',
     options: CLIENT,
     details: CLIENT_HELP,
@@ -205,13 +205,13 @@ Flags override environment variables, which override the config file.`,
     maxArgs: 3,
     run: async (args, values, io) => {
       const [doc, key, value] = args as [string, string, string]
-      await request(clientUrl(values, io), `/api/docs/${encodeURIComponent(doc)}/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(parseValue(value)) })
-      if (values.json !== true) io.out(`${doc}: ${key} set`)
+      const r = await request<{ id: string, key: string, value: unknown }>(clientUrl(values, io), `/api/docs/${encodeURIComponent(doc)}/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(parseValue(value)) })
+      io.out(values.json === true ? JSON.stringify(r) : `${doc}: ${key} set to ${JSON.stringify(r.value)}`)
       return 0
     }
   },
   watch: {
-    summary: "print the document's content every time it changes (Ctrl-C stops)",
+    summary: "print the document's content at every change, and who made it: local, client or peer <id> (Ctrl-C stops)",
     usage: 'hearsay watch <doc> [--url URL]',
     options: CLIENT,
     details: CLIENT_HELP,
@@ -234,15 +234,17 @@ Flags override environment variables, which override the config file.`,
             buffered = buffered.slice(nl + 1)
             if (values.json === true) io.out(line)
             else {
-              const e = JSON.parse(line) as { origin: string, content: unknown }
-              io.out(`[${new Date().toISOString()}] ${e.origin}: ${JSON.stringify(e.content)}`)
+              const e = JSON.parse(line) as { origin: string, peerId?: string, content: unknown }
+              io.out(`[${new Date().toISOString()}] ${e.origin}${e.peerId !== undefined ? ` ${e.peerId}` : ''}: ${JSON.stringify(e.content)}`)
             }
           }
         }
       } catch (err) {
         if (!ctl.signal.aborted) throw new Error(`lost the daemon at ${base}: ${(err as Error).message}`)
       }
-      return 0
+      if (ctl.signal.aborted) return 0
+      io.err(`hearsay watch: the daemon at ${base} closed the connection (it stopped?); no more changes to show.`)
+      return 1
     }
   }
 }
@@ -397,7 +399,7 @@ export async function main (argv: string[], io: CliIO): Promise<number> {
   } catch (err) {
     const e = err as Error
     if (e.name === 'ConfigError' || e.name === 'FlagError' || e.name === 'SwarmKeyError' || e.name === 'InvalidDocIdError') {
-      io.err(`hearsay ${name}: ${e.name}: ${e.message}`)
+      io.err(`hearsay ${name}: ${e.message}`)
       return 2
     }
     io.err(`hearsay ${name}: ${e.message}`)

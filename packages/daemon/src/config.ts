@@ -145,6 +145,14 @@ export function defaultConfig (): DaemonConfig {
   }
 }
 
+/** How to fix a bad value, by where it came from. */
+const FIX: Record<ConfigSource, string> = {
+  file: 'Fix it in the file, or remove it to use the default.',
+  env: 'Fix the variable, or unset it to use the default.',
+  flag: 'Fix the flag, or leave it out to use the default.',
+  default: 'Set it in the config file, HEARSAY_* variable or flag.'
+}
+
 function where (source: ConfigSource, field: keyof DaemonConfig, file?: string): string {
   switch (source) {
     case 'file': return `"${field}" in ${file ?? 'the config file'}`
@@ -166,7 +174,7 @@ export function parseField<K extends keyof DaemonConfig> (field: K, raw: unknown
   const spec = CONFIG_FIELDS[field]
   const fromText = source === 'env' || source === 'flag'
   const fail = (got: string): never => {
-    throw new ConfigError(`${where(source, field, file)} must be ${spec.help}; got ${got}. Fix it there, or remove it to use the default.`)
+    throw new ConfigError(`${where(source, field, file)} must be ${spec.help}; got ${got}. ${FIX[source]}`)
   }
   const shown = (): string => JSON.stringify(raw) ?? String(raw)
   switch (spec.kind) {

@@ -15,7 +15,7 @@ import { extname, join, normalize, sep } from 'node:path'
 import { silentLogger, validateDocId } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import { Counter, Gauge, Registry } from 'prom-client'
-import { WebSocketServer } from 'ws'
+import { WebSocket, WebSocketServer } from 'ws'
 import * as Y from 'yjs'
 import { AWARENESS_DOC_PREFIX, DATA_MAP, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
 import { docToJSON } from './content.js'
@@ -193,6 +193,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       const slash = rest.indexOf('/')
       if (method === 'GET' && slash < 0) {
         const docId = docIdFrom(rest)
+        if (!node.docs().includes(docId)) throw new HttpError(404, `no document "${docId}" on this node (\`hearsay docs\` or GET /api/docs lists them)`)
         const content = await handles.with(docId, doc => docToJSON(doc))
         return json(res, 200, { id: docId, content })
       }
@@ -219,12 +220,29 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       const h = await handles.acquire(docId)
       res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
       watchers.add(res)
-      const send = (origin: string): void => { res.write(JSON.stringify({ id: docId, origin, content: docToJSON(h.doc) }) + '\n') }
-      const onUpdate = (_u: Uint8Array, origin: unknown): void => { send(origin === null || origin === undefined ? 'local' : typeof origin === 'string' ? origin : 'client') }
+      const send = (origin: string, peerId?: string): void => {
+        res.write(JSON.stringify({ id: docId, origin, ...(peerId !== undefined ? { peerId } : {}), content: docToJSON(h.doc) }) + '\n')
+      }
+      // one line per change: the node says which peer a change came from; the document's
+      // transaction origin tells a y-websocket client of this daemon from a local write
+      let pending: { origin: string, peerId?: string } | undefined
+      const flush = (): void => {
+        if (pending === undefined) return
+        const { origin, peerId } = pending
+        pending = undefined
+        send(origin, peerId)
+      }
+      const note = (next: { origin: string, peerId?: string }): void => {
+        if (pending === undefined) queueMicrotask(flush)
+        if (pending === undefined || next.peerId !== undefined) pending = next
+      }
+      const offPeer = node.on('doc:update', e => { if (e.docId === docId && e.peerId !== undefined) note({ origin: 'peer', peerId: e.peerId }) })
+      const onUpdate = (_u: Uint8Array, origin: unknown): void => { note({ origin: origin instanceof WebSocket ? 'client' : 'local' }) }
       h.doc.on('update', onUpdate)
       send('initial')
       res.on('close', () => {
         watchers.delete(res)
+        offPeer()
         h.doc.off('update', onUpdate)
         h.release()
       })

@@ -108,14 +108,20 @@ export function buildStatus (node: DaemonNode, extra: { version: string, started
       docsReceived: metrics.docsReceived,
       exchangesRunning: Math.max(0, metrics.exchangesStarted - metrics.exchangesCompleted - metrics.exchangesFailed)
     },
-    discovery: node.discovery !== undefined
-      ? node.discovery()
-      : { mdns: 'unavailable', detail: `the ${extra.transport} transport has no LAN discovery` },
+    discovery: discoveryOf(node, extra.transport),
     multiaddrs: node.multiaddrs?.() ?? [],
     network: networkOf(node),
     clients: extra.clients,
     metrics
   }
+}
+
+function discoveryOf (node: DaemonNode, transport: string): DaemonStatus['discovery'] {
+  if (node.discovery === undefined) return { mdns: 'unavailable', detail: `the ${transport} transport has no LAN discovery` }
+  const d = node.discovery()
+  // say it with the daemon's setting names
+  if (d.mdns === 'disabled') return { ...d, detail: 'mDNS is turned off ("mdns": false in the config, or HEARSAY_MDNS / --mdns); peers come only from bootstrap' }
+  return d
 }
 
 function networkOf (node: DaemonNode): DaemonStatus['network'] {

@@ -2,8 +2,10 @@ import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor } from '@hearsay/core/testing'
-import { CLIENT_TIMEOUT_MS } from '../src/index.js'
-import { hearsay, run } from './helpers.js'
+import { createMemoryNetwork, createNode } from '@hearsay/core'
+import { CLIENT_TIMEOUT_MS, main, startDaemon } from '../src/index.js'
+import type { Daemon } from '../src/index.js'
+import { client, hearsay, run } from './helpers.js'
 
 const cleanup: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -47,4 +49,63 @@ describe('client commands against a daemon that does not answer', () => {
       expect(p.stderr()).not.toMatch(/did not answer/)
     }
   }, 30_000)
+})
+
+/** The CLI in this process: its exit code and what it printed so far. */
+function cli (argv: string[], stopSignal?: Promise<string>): { code: Promise<number>, out: string[], err: string[] } {
+  const out: string[] = []
+  const err: string[] = []
+  const code = main(argv, { out: t => { out.push(t) }, err: t => { err.push(t) }, env: {}, ...(stopSignal !== undefined ? { stopSignal } : {}) })
+  return { code, out, err }
+}
+
+async function pair (): Promise<[Daemon, Daemon]> {
+  const net = createMemoryNetwork({ seed: 5 })
+  const a = await startDaemon({ node: createNode({ id: 'a', transport: net.transport('a') }), transport: 'memory' })
+  const b = await startDaemon({ node: createNode({ id: 'b', transport: net.transport('b') }), transport: 'memory' })
+  cleanup.push(() => a.close(), () => b.close())
+  await waitFor(() => a.node.peers().some(p => p.connected && p.inSync), { timeoutMs: 5000 })
+  return [a, b]
+}
+
+describe('get, set and watch', () => {
+  it('get of a document this node does not hold fails and points at hearsay docs; set --json prints the result', async () => {
+    const [a] = await pair()
+    const missing = cli(['get', 'nope', '--url', a.url])
+    expect(await missing.code).toBe(1)
+    expect(missing.out).toEqual([])
+    expect(missing.err.join('\n')).toMatch(/answered 404: no document "nope" on this node \(`hearsay docs`/)
+
+    const set = cli(['set', 'room', 'temp', '21.5', '--json', '--url', a.url])
+    expect(await set.code).toBe(0)
+    expect(JSON.parse(set.out.join(''))).toEqual({ id: 'room', key: 'temp', value: 21.5 })
+    const plain = cli(['set', 'room', 'who', 'me', '--url', a.url])
+    expect(await plain.code).toBe(0)
+    expect(plain.out).toEqual(['room: who set to "me"'])
+    const got = cli(['get', 'room', '--url', a.url])
+    expect(await got.code).toBe(0)
+    expect(JSON.parse(got.out.join(''))).toEqual({ data: { temp: 21.5, who: 'me' } })
+  })
+
+  it('watch names who made each change, and says so when the daemon stops', async () => {
+    const [a, b] = await pair()
+    const w = cli(['watch', 'room', '--url', a.url], new Promise(() => {}))
+    await waitFor(() => w.out.some(l => l.includes('initial: {}')), { timeoutMs: 5000 })
+
+    expect(await cli(['set', 'room', 'n', '1', '--url', a.url]).code).toBe(0)
+    await waitFor(() => w.out.some(l => / local: \{"data":\{"n":1\}\}$/.test(l)), { timeoutMs: 5000, message: `local: ${w.out.join('\n')}` })
+
+    expect(await cli(['set', 'room', 'n', '2', '--url', b.url]).code).toBe(0)
+    await waitFor(() => w.out.some(l => / peer b: \{"data":\{"n":2\}\}$/.test(l)), { timeoutMs: 5000, message: `peer: ${w.out.join('\n')}` })
+
+    const c = await client(a.url, 'room')
+    c.doc.getMap('data').set('n', 3)
+    await waitFor(() => w.out.some(l => / client: \{"data":\{"n":3\}\}$/.test(l)), { timeoutMs: 5000, message: `client: ${w.out.join('\n')}` })
+    expect(w.out.some(l => / client: /.test(l) && l.includes('"n":2'))).toBe(false)
+    c.provider.destroy()
+
+    await a.close()
+    expect(await w.code).toBe(1)
+    expect(w.err.join('\n')).toMatch(/the daemon at http:\/\/127\.0\.0\.1:\d+ closed the connection/)
+  })
 })

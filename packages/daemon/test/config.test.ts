@@ -30,7 +30,7 @@ describe('configuration', () => {
   it('names the field, its source and the fix', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-'))
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: 'eighty' } }))
-      .toThrow(/HEARSAY_HTTP_PORT must be an integer from 0 to 65535.*got "eighty"/)
+      .toThrow(/HEARSAY_HTTP_PORT must be an integer from 0 to 65535.*got "eighty"\. Fix the variable, or unset it/)
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_BOOTSTRAP: '/ip4/10.0.0.2/tcp/4001' } }))
       .toThrow(/HEARSAY_BOOTSTRAP must be multiaddrs such as \/ip4\/192\.168\.1\.20\/tcp\/4001\/p2p\/12D3KooW.*got "\/ip4\/10\.0\.0\.2\/tcp\/4001"/)
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { listen: '0.0.0.0:4001' } })).toThrow(/--listen must be multiaddrs/)
@@ -45,7 +45,7 @@ describe('configuration', () => {
     await writeFile(join(dir, 'config.json'), JSON.stringify({ durability: 'disk' }))
     const err = (() => { try { loadConfig({ env: { HEARSAY_DATA_DIR: dir } }) } catch (e) { return e as Error } })()
     expect(err?.name).toBe('ConfigError')
-    expect(err?.message).toMatch(/"durability" in .*config\.json must be 'power'.*or 'process'.*got "disk"/)
+    expect(err?.message).toMatch(/"durability" in .*config\.json must be 'power'.*or 'process'.*got "disk"\. Fix it in the file/)
     await writeFile(join(dir, 'config.json'), JSON.stringify({ httpPrt: 1 }))
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "httpPrt".*Known settings: .*httpPort/)
     await writeFile(join(dir, 'config.json'), '{ not json')
@@ -68,7 +68,7 @@ describe('hearsay CLI', () => {
     expect(await cli(['strat'])).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command "strat"/) })
     expect(await cli(['start', '--http-prot', '1'])).toMatchObject({ code: 2, err: expect.stringMatching(/Unknown option '--http-prot'.*hearsay start --help/) })
     expect(await cli(['set', 'doc', 'key'])).toMatchObject({ code: 2, err: expect.stringMatching(/expected 3 argument\(s\), got 2/) })
-    expect(await cli(['start', '--http-port', '99999'])).toMatchObject({ code: 2, err: expect.stringMatching(/ConfigError: --http-port must be an integer from 0 to 65535.*got "99999"/) })
+    expect(await cli(['start', '--http-port', '99999'])).toMatchObject({ code: 2, err: expect.stringMatching(/^hearsay start: --http-port must be an integer from 0 to 65535.*got "99999"\. Fix the flag, or leave it out to use the default\.$/m) })
     expect(await cli(['status', '--url', 'ftp://x'])).toMatchObject({ code: 2, err: expect.stringMatching(/--url must be the daemon's endpoint/) })
   })
 

@@ -135,6 +135,8 @@ describe('hearsay start (real process)', () => {
     expect(docs.stdout.trim()).toBe('shopping')
     const status = await run(['status', '--url', first.url])
     expect(status.stdout).toMatch(/sync +no peer connected +docs 1\/1/)
+    expect(status.stdout).toMatch(/discovery disabled: mDNS is turned off \("mdns": false in the config, or HEARSAY_MDNS/)
+    expect(status.stdout).not.toMatch(/options\.mdns/)
     c.provider.destroy()
 
     first.proc.child.kill('SIGTERM')
