@@ -3,7 +3,7 @@
  * then command-line flags. Every bad value throws a `ConfigError` naming the field, where it came
  * from and how to fix it.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ConfigError } from '@hearsay/core'
@@ -15,7 +15,8 @@ import {
   DEFAULT_DATA_DIR,
   HTTP_HOST,
   HTTP_PORT,
-  STORAGE_BATCH_MS
+  STORAGE_BATCH_MS,
+  SWARM_KEY_FILE
 } from './constants.js'
 
 export type Durability = 'power' | 'process'
@@ -41,7 +42,11 @@ export interface DaemonConfig {
   bootstrap: string[]
   /** Only these peer ids may connect; empty means everyone in the swarm. @default [] */
   allowPeers: string[]
-  /** Swarm key file (relative to dataDir); `hearsay init` writes `swarm.key`. @default 'swarm.key' when present */
+  /**
+   * Swarm key file (relative to dataDir); `hearsay init` writes `swarm.key`. Without this setting,
+   * `<dataDir>/swarm.key` is used when it exists, and the swarm is open when it does not.
+   * @default SWARM_KEY_FILE ('swarm.key') when that file exists
+   */
   swarmKeyFile: string | undefined
   /** What a stored write survives: `power` (fsync) or `process` (kill -9 only). @default 'power' */
   durability: Durability
@@ -296,6 +301,8 @@ export function loadConfig (options: LoadConfigOptions = {}): LoadedConfig {
     if (f !== undefined) set(field, parseField(field, f, 'flag'), 'flag')
   }
   config.dataDir = resolve(config.dataDir)
+  // a swarm key copied into the data directory is used even without a config file
+  if (config.swarmKeyFile === undefined && existsSync(join(config.dataDir, SWARM_KEY_FILE))) config.swarmKeyFile = SWARM_KEY_FILE
   if (config.staticDir !== undefined) config.staticDir = resolve(config.dataDir, config.staticDir)
   return { config, file: read, sources }
 }

@@ -27,6 +27,15 @@ describe('configuration', () => {
     expect(config.httpHost).toBe('127.0.0.1')
   })
 
+  it('uses <dataDir>/swarm.key when it exists, with or without a config file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-key-'))
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config.swarmKeyFile).toBeUndefined()
+    await writeFile(join(dir, 'swarm.key'), 'copied from another device')
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config.swarmKeyFile).toBe('swarm.key')
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ swarmKeyFile: 'other.key' }))
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config.swarmKeyFile).toBe('other.key')
+  })
+
   it('names the field, its source and the fix', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-'))
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: 'eighty' } }))

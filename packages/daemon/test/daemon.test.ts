@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises'
+import { copyFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -148,6 +148,21 @@ describe('hearsay start (real process)', () => {
     expect(JSON.parse(got.stdout)).toEqual({ list: 'milk, eggs', data: { done: false } })
     second.proc.child.kill('SIGTERM')
     expect(await second.proc.exited).toBe(0)
+  })
+
+  it('a swarm.key copied into a data directory without a config file makes a private swarm', async () => {
+    const first = await mkdtemp(join(tmpdir(), 'hs-key-a-'))
+    expect((await run(['init', '--data-dir', first])).code).toBe(0)
+    const dir = await mkdtemp(join(tmpdir(), 'hs-key-b-'))
+    await copyFile(join(first, 'swarm.key'), join(dir, 'swarm.key'))
+    const d = hearsay(['start', '--data-dir', dir, '--http-port', '0', '--log-level', 'warn', '--mdns', 'false', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    cleanup.push(() => { d.child.kill('SIGKILL') })
+    await waitFor(() => /serving (http:\/\/\S+)/.test(d.stderr()), { timeoutMs: 20_000, message: `daemon up: ${d.stderr()}` })
+    const url = /serving (http:\/\/\S+)/.exec(d.stderr())![1]!
+    const status = await run(['status', '--url', url])
+    expect(status.stdout).toMatch(/^swarm +private \(swarm key\)/m)
+    d.child.kill('SIGTERM')
+    expect(await d.exited).toBe(0)
   })
 
   it('watch prints every change', async () => {
