@@ -70,6 +70,8 @@ const TYPES: Record<string, string> = {
 }
 
 class HttpError extends Error {
+  static readonly code = 'HttpError'
+  override readonly name = 'HttpError'
   constructor (readonly status: number, message: string) { super(message) }
 }
 
@@ -80,6 +82,13 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const host = options.host ?? HTTP_HOST
   const transportName = options.transport ?? 'libp2p'
   const startedAt = Date.now()
+  // document payload from peers, as the node applies it (core counts frame bytes only)
+  const fromPeers = { bytes: 0, docIds: new Set<string>() }
+  const offUpdates = node.on('doc:update', e => {
+    if (e.peerId === undefined) return
+    fromPeers.bytes += e.update.length
+    fromPeers.docIds.add(e.docId)
+  })
   await node.start()
 
   const handles = new DocHandles(node)
@@ -87,7 +96,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const watchers = new Set<ServerResponse>()
   let endpoint = ''
 
-  const status = (): DaemonStatus => buildStatus(node, { version: VERSION, startedAt, endpoint, clients: rooms.snapshot(), transport: transportName })
+  const status = (): DaemonStatus => buildStatus(node, { version: VERSION, startedAt, endpoint, clients: rooms.snapshot(), transport: transportName, received: { bytes: fromPeers.bytes, docs: fromPeers.docIds.size } })
 
   const registry = new Registry()
   const metric = (name: string, help: string, kind: 'counter' | 'gauge', value: () => number): void => {
@@ -102,6 +111,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const m = (): ReturnType<typeof node.metrics> => node.metrics()
   metric('hearsay_bytes_sent_total', 'Bytes sent to peers', 'counter', () => m().bytesSent)
   metric('hearsay_bytes_received_total', 'Bytes received from peers', 'counter', () => m().bytesReceived)
+  metric('hearsay_update_bytes_received_total', 'Bytes of document updates applied from peers', 'counter', () => fromPeers.bytes)
   metric('hearsay_messages_sent_total', 'Frames sent to peers', 'counter', () => m().messagesSent)
   metric('hearsay_messages_received_total', 'Frames received from peers', 'counter', () => m().messagesReceived)
   metric('hearsay_frames_rejected_total', 'Frames from peers that failed to decode', 'counter', () => m().framesRejected)
@@ -314,6 +324,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
         await new Promise<void>(resolve => { server.close(() => { resolve() }) })
         await node.flush()
         await node.stop()
+        offUpdates()
         log('stopped')
       })()
       await closing

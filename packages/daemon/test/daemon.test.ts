@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryNetwork, createNode } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
-import { startDaemon } from '../src/index.js'
+import * as Y from 'yjs'
+import { formatStatus, startDaemon } from '../src/index.js'
 import type { Daemon } from '../src/index.js'
 import { client, hearsay, run } from './helpers.js'
 
@@ -107,6 +108,40 @@ describe('daemon endpoint', () => {
     await waitFor(async () => (await peerB()).state === 'dead', { timeoutMs: 5000, message: 'b dead' })
     expect(a.node.peers().find(p => p.id === 'b')?.state).toBe('dead')
     expect((await peerB()).lastSeenMsAgo).toBeLessThan(30_000)
+  })
+
+  it('reports initial-sync progress as documents and document bytes received, not protocol traffic', async () => {
+    const net = createMemoryNetwork({ seed: 13 })
+    const a = await startDaemon({ node: createNode({ id: 'a', transport: net.transport('a') }), transport: 'memory' })
+    cleanup.push(() => a.close())
+    let written = 0
+    for (let i = 0; i < 5; i++) {
+      const doc = await a.node.open(`notes/${i}`)
+      doc.getText('body').insert(0, `note ${i} `.repeat(50))
+      written += Y.encodeStateAsUpdate(doc).length
+    }
+    const b = await startDaemon({ node: createNode({ id: 'b', transport: net.transport('b') }), transport: 'memory' })
+    cleanup.push(() => b.close())
+    await waitFor(() => b.node.docs().length === 5 && b.node.peers().some(p => p.connected && p.inSync), { timeoutMs: 5000, message: 'b caught up' })
+    const sb = b.status().sync
+    expect(sb).toMatchObject({ inSync: true, docsDone: 5, docsTotal: 5, docsTotalExact: true, docsReceived: 5 })
+    // the documents' content arrived, give or take Yjs encoding; frames add digests and gossip
+    expect(sb.bytesReceived).toBeGreaterThanOrEqual(written * 0.9)
+    expect(sb.bytesReceived).toBeLessThanOrEqual(written * 1.1)
+    expect(sb.wireBytesReceived).toBeGreaterThan(sb.bytesReceived)
+    // a heard only digests and gossip from b: no document bytes
+    const sa = a.status().sync
+    expect(sa.bytesReceived).toBe(0)
+    expect(sa.docsReceived).toBe(0)
+    expect(sa.wireBytesReceived).toBeGreaterThan(0)
+  })
+
+  it('does not call a lower bound a total while peers are out of sync', () => {
+    const base = { id: 'a', version: 'x', uptimeMs: 0, endpoint: 'http://127.0.0.1:1', transport: 'memory', discovery: { mdns: 'unavailable', detail: '' }, multiaddrs: [], network: undefined, clients: { rooms: 0, clients: 0 }, metrics: {} } as any
+    const peer = { id: 'b', state: 'alive', connected: true, inSync: false, docCount: 100, lastSeenMsAgo: 0 }
+    const syncing = formatStatus({ ...base, peers: [peer], sync: { inSync: false, docsDone: 40, docsTotal: 100, docsTotalExact: false, bytesReceived: 2048, wireBytesReceived: 4096, docsReceived: 40, exchangesRunning: 1 } })
+    expect(syncing).toMatch(/syncing +docs 40 here, at least 100 in the swarm +received 2\.0 KiB of updates to 40 doc\(s\) \(4\.0 KiB on the wire\)/)
+    expect(syncing).not.toMatch(/%/)
   })
 
   it('listens on 127.0.0.1 by default', async () => {
