@@ -1,15 +1,19 @@
 /**
  * `pnpm demo`: three Hearsay nodes on this machine — a laptop, a Raspberry Pi and a gateway — each
  * a real libp2p node (TCP + Noise + yamux on 127.0.0.1) with its own LevelDB store. They find each
- * other by mDNS with no configuration, sync 100 notes, lose the Pi to a power cut while the others
- * keep editing, and converge again when it comes back from its disk with the same identity.
+ * other by mDNS with no configuration and sync 100 notes. The pi runs in a process of its own,
+ * which is killed (SIGKILL: no flush, no clean stop) while the others keep editing; it comes back
+ * from its disk with the same identity and converges.
  */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { waitFor } from '@hearsay/core/testing'
-import { createLevelStorage } from '@hearsay/leveldb'
-import { createHearsayNode, type HearsayLibp2pNode } from '@hearsay/libp2p'
+import type { HearsayLibp2pNode } from '@hearsay/libp2p'
+import { bootNode } from './node.js'
 
 const say = (s: string): void => { process.stdout.write(s + '\n') }
 const root = mkdtempSync(join(tmpdir(), 'hearsay-demo-'))
@@ -21,30 +25,40 @@ const nodes = new Map<Name, HearsayLibp2pNode>()
 const short = (id: string): string => `…${id.slice(-6)}`
 
 async function boot (name: Name): Promise<HearsayLibp2pNode> {
-  const dataDir = join(root, name)
-  const node = await createHearsayNode({
-    dataDir,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    mdns: { intervalMs: 500, serviceTag },
-    storage: createLevelStorage({ path: join(dataDir, 'store') }),
-    antiEntropy: { intervalMs: 300 },
-    statusIntervalMs: 20
-  })
+  const node = await bootNode(join(root, name), serviceTag)
   nodes.set(name, node)
   return node
+}
+
+/** The pi in a child process, so that it can lose power: killed with no chance to flush or stop. */
+let piProcess: ChildProcess | undefined
+async function bootPiProcess (): Promise<{ peerId: string, mdns: string }> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'node.ts')
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', script, join(root, 'pi'), serviceTag], { stdio: ['ignore', 'pipe', 'inherit'] })
+  piProcess = child
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  await waitFor(() => out.includes('\n') || child.exitCode !== null, { timeoutMs: 30_000, message: 'the pi process starts' })
+  if (!out.includes('\n')) throw new Error(`the pi process exited (${String(child.exitCode)}) before it was up`)
+  return JSON.parse(out.slice(0, out.indexOf('\n'))) as { peerId: string, mdns: string }
 }
 const get = (n: Name): HearsayLibp2pNode => nodes.get(n) as HearsayLibp2pNode
 const running = (): HearsayLibp2pNode[] => [...nodes.values()]
 const body = async (n: Name, doc: string): Promise<string> => (await get(n).open(doc)).getText('body').toString()
+/** What `from` knows of the pi while it runs in its own process. */
+const piSeenBy = (from: Name, piId: string): { connected: boolean, inSync: boolean, docCount: number } | undefined => get(from).peers().find(p => p.id === piId)
 /** Connected to both others, and our digest equals what each last told us. */
 const settled = (n: Name): boolean => get(n).peers().filter(p => p.connected && p.inSync).length === 2
 
 try {
   say('Starting three nodes: libp2p on 127.0.0.1, LevelDB stores in ' + root)
-  for (const n of names) {
+  for (const n of ['laptop', 'gateway'] as const) {
     const node = await boot(n)
     say(`  ${n.padEnd(8)} peer ${short(node.peerId)}  mDNS: ${node.discovery().mdns}`)
   }
+  const piFirst = await bootPiProcess()
+  const piId = piFirst.peerId
+  say(`  ${'pi'.padEnd(8)} peer ${short(piId)}  mDNS: ${piFirst.mdns}  (in its own process, pid ${String(piProcess?.pid)})`)
   const t0 = performance.now()
   await waitFor(() => running().every(n => n.peers().filter(p => p.connected).length === 2), { timeoutMs: 20_000, message: 'mDNS discovery' })
   say(`  found each other by mDNS and connected in ${(performance.now() - t0).toFixed(0)} ms (encrypted with Noise)`)
@@ -52,13 +66,14 @@ try {
   say('\nThe laptop writes 100 notes; live updates carry them to the others')
   const t1 = performance.now()
   for (let i = 0; i < 100; i++) (await get('laptop').open(`notes/${i}`)).getText('body').insert(0, `note ${i} from the laptop. `)
-  await waitFor(() => get('pi').docs().length === 100 && get('gateway').docs().length === 100, { timeoutMs: 20_000, message: '100 notes everywhere' })
-  say(`  pi has ${get('pi').docs().length} notes, gateway ${get('gateway').docs().length}, after ${(performance.now() - t1).toFixed(0)} ms`)
+  await waitFor(() => get('gateway').docs().length === 100 && piSeenBy('laptop', piId)?.docCount === 100 && piSeenBy('laptop', piId)?.inSync === true, { timeoutMs: 20_000, message: '100 notes everywhere' })
+  say(`  pi has ${piSeenBy('laptop', piId)?.docCount ?? 0} notes, gateway ${get('gateway').docs().length}, after ${(performance.now() - t1).toFixed(0)} ms`)
 
-  say('\nThe pi loses power; the laptop and the gateway keep editing')
-  const piId = get('pi').peerId
-  await get('pi').stop()
-  nodes.delete('pi')
+  say('\nThe pi loses power: its process is killed (SIGKILL, nothing flushed); the laptop and the gateway keep editing')
+  const killed = new Promise<void>(resolve => { piProcess?.once('exit', () => { resolve() }) })
+  piProcess?.kill('SIGKILL')
+  await killed
+  await waitFor(() => piSeenBy('laptop', piId)?.connected !== true && piSeenBy('gateway', piId)?.connected !== true, { timeoutMs: 20_000, message: 'the others notice the pi is gone' })
   ;(await get('laptop').open('notes/7')).getText('body').insert(0, '[edited on the laptop] ')
   ;(await get('gateway').open('notes/8')).getText('body').insert(0, '[edited on the gateway] ')
   for (let i = 100; i < 110; i++) (await get('gateway').open(`notes/${i}`)).getText('body').insert(0, `note ${i}, written while the pi was off. `)
@@ -69,6 +84,8 @@ try {
   const t2 = performance.now()
   const pi = await boot('pi')
   say(`  pi peer ${short(pi.peerId)} (same as before: ${pi.peerId === piId}), ${pi.docs().length} notes on disk, ${pi.metrics().docsLoaded} loaded to start`)
+  const onDisk = pi.docs().length
+  if (onDisk < 100) say(`  (${100 - onDisk} of the 100 notes it held in memory had not reached its disk when it died; nothing told the others they had, so anti-entropy sends them again)`)
   await waitFor(async () => pi.docs().length === 110 && (await body('pi', 'notes/7')).startsWith('[edited on the laptop]'), { timeoutMs: 20_000, message: 'pi catches up' })
   say(`  pi holds ${pi.docs().length} notes ${(performance.now() - t2).toFixed(0)} ms after starting`)
   ;(await pi.open('notes/7')).getText('body').insert(0, '[and on the pi] ')
@@ -85,6 +102,7 @@ try {
   }
   say('\nDone: every node holds the same 110 notes.')
 } finally {
+  piProcess?.kill('SIGKILL')
   for (const n of running()) await n.stop()
   rmSync(root, { recursive: true, force: true })
 }

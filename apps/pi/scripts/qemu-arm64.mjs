@@ -98,13 +98,13 @@ try {
 
   // config written on x64 is applied by the agent on arm64
   const t1 = Date.now()
-  await fetch(`${laptopUrl}/api/docs/${encodeURIComponent('config/pi-qemu')}/intervalMs`, { method: 'PUT', body: '1500' })
+  await fetch(`${laptopUrl}/api/docs/${encodeURIComponent('config/pi-qemu')}/intervalMs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '1500' })
   await until('the agent to apply the new interval', async () => (await telemetry(laptopUrl)).latest?.intervalMs === 1500)
   console.error(`pi:qemu: config from x64 applied on arm64 and seen back on x64 in ${Date.now() - t1} ms`)
 
   // a live edit on x64, timed to the arm64 node
   const t2 = Date.now()
-  await fetch(`${laptopUrl}/api/docs/ping/at`, { method: 'PUT', body: String(t2) })
+  await fetch(`${laptopUrl}/api/docs/ping/at`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: String(t2) })
   await until('a live update on arm64', async () => (await json(`${piUrl}/api/docs/ping`)).content?.data?.at === t2)
   console.error(`pi:qemu: x64 → arm64 update visible through the arm64 endpoint in ${Date.now() - t2} ms`)
 

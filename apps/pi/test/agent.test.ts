@@ -1,12 +1,12 @@
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { spawn } from 'node:child_process'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryNetwork, createNode } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
-import { read, simulatedTemperature, startAgent } from '../src/index.js'
+import { read, runPi, simulatedTemperature, startAgent } from '../src/index.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..')
 const cleanup: Array<() => unknown> = []
@@ -74,9 +74,48 @@ describe('agent', () => {
     expect(status.id).toMatch(/\S/)
     const get = async (): Promise<any> => (await (await fetch(`${url}/api/docs/${encodeURIComponent('telemetry/pi-test')}`)).json())
     await waitFor(async () => (await get()).content?.history?.length >= 2, { timeoutMs: 10_000 })
-    await fetch(`${url}/api/docs/${encodeURIComponent('config/pi-test')}/intervalMs`, { method: 'PUT', body: '700' })
+    await fetch(`${url}/api/docs/${encodeURIComponent('config/pi-test')}/intervalMs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '700' })
     await waitFor(async () => (await get()).content?.latest?.intervalMs === 700, { timeoutMs: 10_000 })
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
+  })
+
+  it('hearsay-pi has its own usage, refuses commands it does not run, and treats an empty device id as unset', async () => {
+    const io = (env: Record<string, string> = {}, stopSignal?: Promise<string>): { out: string[], err: string[], io: Parameters<typeof runPi>[1] } => {
+      const out: string[] = []
+      const err: string[] = []
+      return { out, err, io: { out: t => { out.push(t) }, err: t => { err.push(t) }, env, ...(stopSignal !== undefined ? { stopSignal } : {}) } }
+    }
+    const status = io()
+    expect(await runPi(['status'], status.io)).toBe(2)
+    expect(status.err.join('\n')).toMatch(/hearsay-pi: unknown command "status". Commands: init, start. For status, use `hearsay status`/)
+    expect(status.err.join('\n')).not.toMatch(/expected 0 argument/)
+
+    const help = io()
+    expect(await runPi(['--help'], help.io)).toBe(0)
+    expect(help.out.join('\n')).toMatch(/Usage: hearsay-pi \[start\][\s\S]*hearsay-pi init[\s\S]*HEARSAY_DEVICE_ID[\s\S]*HEARSAY_INTERVAL_MS/)
+    const startHelp = io()
+    expect(await runPi(['start', '--help'], startHelp.io)).toBe(0)
+    expect(startHelp.out.join('\n')).toMatch(/HEARSAY_DEVICE_ID[\s\S]*Usage: hearsay start/)
+
+    const dir = await mkdtemp(join(tmpdir(), 'hs-pi-empty-'))
+    let stop!: (s: string) => void
+    const run = io({ HEARSAY_DATA_DIR: dir, HEARSAY_DEVICE_ID: '', HEARSAY_INTERVAL_MS: '', HEARSAY_HTTP_PORT: '0', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0' }, new Promise(resolve => { stop = resolve }))
+    const code = runPi([], run.io)
+    cleanup.push(async () => { stop('SIGTERM'); await code })
+    await waitFor(() => run.err.some(l => l.includes('publishing')), { timeoutMs: 20_000, message: `agent up: ${run.err.join('\n')}` })
+    expect(run.err.join('\n')).toContain(`device ${hostname()} publishing telemetry/${hostname()} every 5000 ms`)
+    stop('SIGTERM')
+    expect(await code).toBe(0)
+  })
+
+  it('hearsay-pi status in a real process: exit 2 and a pointer to hearsay', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', join(ROOT, 'apps/pi/src/main.ts'), 'status'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    cleanup.push(() => { child.kill('SIGKILL') })
+    let err = ''
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    const code = await new Promise<number | null>(resolve => { child.on('exit', resolve) })
+    expect(code).toBe(2)
+    expect(err).toMatch(/unknown command "status".*hearsay status/)
   })
 })

@@ -2,16 +2,20 @@
 /** The `hearsay` executable. */
 import { main } from './commands.js'
 
-const stopSignal = new Promise<string>(resolve => {
-  process.once('SIGTERM', () => { resolve('SIGTERM') })
-  process.once('SIGINT', () => { resolve('SIGINT') })
-})
+const argv = process.argv.slice(2)
+// only `start` and `watch` run until asked to stop; every other command keeps Ctrl-C's default
+const stopSignal = (argv[0] === 'start' || argv[0] === 'watch') && !argv.includes('--help') && !argv.includes('-h')
+  ? new Promise<string>(resolve => {
+    process.once('SIGTERM', () => { resolve('SIGTERM') })
+    process.once('SIGINT', () => { resolve('SIGINT') })
+  })
+  : undefined
 
-const code = await main(process.argv.slice(2), {
+const code = await main(argv, {
   out: text => { process.stdout.write(text + '\n') },
   err: text => { process.stderr.write(text + '\n') },
   env: process.env,
-  stopSignal
+  ...(stopSignal !== undefined ? { stopSignal } : {})
 })
 process.exitCode = code
 // `start` and `watch` hold sockets until they return; nothing should keep the process alive after

@@ -10,10 +10,11 @@ import { ConfigError, writerLogger } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import { CONFIG_FIELDS, defaultConfig, endpointUrl, kebab, loadConfig } from './config.js'
 import type { DaemonConfig, LoadedConfig } from './config.js'
-import { CONFIG_FILE } from './constants.js'
+import { CLIENT_TIMEOUT_MS, CONFIG_FILE } from './constants.js'
 import { startDaemon } from './daemon.js'
 import type { Daemon } from './daemon.js'
 import { createDaemonNode, initIdentity } from './network.js'
+import { parseValue } from './content.js'
 import { formatStatus } from './status.js'
 import type { DaemonStatus } from './status.js'
 
@@ -29,6 +30,19 @@ export interface CliIO {
   onStopping?: () => void | Promise<void>
   /** Defaults of an app built on the daemon (below the config file). */
   defaults?: Partial<DaemonConfig>
+}
+
+const SWARM_KEY_NOTE: Record<'kept' | 'created' | 'replaced' | 'none', string> = {
+  kept: 'kept the existing key',
+  created: 'new: copy it to every device of this swarm',
+  replaced: 'NEW key written over the old one: copy it to every device of this swarm',
+  none: ''
+}
+
+/** A bad combination of command-line flags. */
+class FlagError extends Error {
+  static readonly code = 'FlagError'
+  override readonly name = 'FlagError'
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>
@@ -67,17 +81,24 @@ const CLIENT_HELP = `  -u, --url URL        daemon endpoint (default: from the c
 const COMMANDS: Record<string, Command> = {
   init: {
     summary: 'create the data directory: identity, swarm key and config file',
-    usage: 'hearsay init [--data-dir DIR] [--force] [--no-swarm-key]',
-    options: { ...COMMON, force: { type: 'boolean' }, 'no-swarm-key': { type: 'boolean' } },
+    usage: 'hearsay init [--data-dir DIR] [--force] [--new-swarm-key | --no-swarm-key]',
+    options: { ...COMMON, force: { type: 'boolean' }, 'no-swarm-key': { type: 'boolean' }, 'new-swarm-key': { type: 'boolean' } },
     details: `  -d, --data-dir DIR   where to create it (default: ~/.hearsay, or HEARSAY_DATA_DIR)
-      --force          overwrite an existing config file
+      --force          overwrite an existing config file (without reading it)
+      --new-swarm-key  write a new swarm.key even if one is there (leaves the old swarm)
       --no-swarm-key   an open swarm: any Hearsay node on the LAN may connect
 
-Copy swarm.key to every device that should join this swarm (same key = same swarm).`,
+An existing swarm.key and identity are kept: to join a swarm, copy its swarm.key into the data
+directory, then run init. Copy swarm.key to every device that should join this swarm
+(same key = same swarm).`,
     minArgs: 0,
     maxArgs: 0,
     run: async (_args, values, io) => {
-      const { config } = loadConfig({ env: io.env, flags: flagsOf(values), configFile: undefined, ...(io.defaults !== undefined ? { defaults: io.defaults } : {}) })
+      if (values['no-swarm-key'] === true && values['new-swarm-key'] === true) {
+        throw new FlagError('--new-swarm-key and --no-swarm-key contradict each other; pick one.')
+      }
+      // the config file may be the broken one `init --force` is here to replace: never read it
+      const { config } = loadConfig({ env: io.env, flags: flagsOf(values), readFile: false, ...(io.defaults !== undefined ? { defaults: io.defaults } : {}) })
       const dir = config.dataDir
       await mkdir(dir, { recursive: true, mode: 0o700 })
       const file = join(dir, CONFIG_FILE)
@@ -85,7 +106,8 @@ Copy swarm.key to every device that should join this swarm (same key = same swar
       if (exists && values.force !== true) {
         throw new ConfigError(`${file} already exists. Edit it, or run \`hearsay init --force\` to overwrite it.`)
       }
-      const { id, swarmKeyFile } = await initIdentity(dir, values['no-swarm-key'] !== true)
+      const mode = values['no-swarm-key'] === true ? 'none' : values['new-swarm-key'] === true ? 'new' : 'keep'
+      const { id, swarmKeyFile, swarmKey } = await initIdentity(dir, mode)
       const defaults = { ...defaultConfig(), ...io.defaults }
       const written: Partial<DaemonConfig> = {
         httpHost: defaults.httpHost,
@@ -99,7 +121,7 @@ Copy swarm.key to every device that should join this swarm (same key = same swar
       if (swarmKeyFile !== undefined) written.swarmKeyFile = swarmKeyFile
       await writeFile(file, JSON.stringify(written, null, 2) + '\n')
       io.out(`initialised ${dir}\n  node id     ${id}\n  config      ${file}\n` +
-        (swarmKeyFile !== undefined ? `  swarm key   ${join(dir, swarmKeyFile)} (copy it to every device of this swarm)\n` : '  swarm       open (no swarm key)\n'))
+        (swarmKeyFile !== undefined ? `  swarm key   ${join(dir, swarmKeyFile)} (${SWARM_KEY_NOTE[swarmKey]})\n` : '  swarm       open (no swarm key)\n'))
       return 0
     }
   },
@@ -162,7 +184,7 @@ Flags override environment variables, which override the config file.`,
     }
   },
   get: {
-    summary: "print a document's content as JSON",
+    summary: "print a document's content as JSON (exit 1 when this node has no such document)",
     usage: 'hearsay get <doc> [--url URL]',
     options: CLIENT,
     details: CLIENT_HELP,
@@ -183,13 +205,13 @@ Flags override environment variables, which override the config file.`,
     maxArgs: 3,
     run: async (args, values, io) => {
       const [doc, key, value] = args as [string, string, string]
-      await request(clientUrl(values, io), `/api/docs/${encodeURIComponent(doc)}/${encodeURIComponent(key)}`, { method: 'PUT', body: value })
-      if (values.json !== true) io.out(`${doc}: ${key} set`)
+      const r = await request<{ id: string, key: string, value: unknown }>(clientUrl(values, io), `/api/docs/${encodeURIComponent(doc)}/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(parseValue(value)) })
+      io.out(values.json === true ? JSON.stringify(r) : `${doc}: ${key} set to ${JSON.stringify(r.value)}`)
       return 0
     }
   },
   watch: {
-    summary: "print the document's content every time it changes (Ctrl-C stops)",
+    summary: "print the document's content at every change, and who made it: local, client or peer <id> (Ctrl-C stops)",
     usage: 'hearsay watch <doc> [--url URL]',
     options: CLIENT,
     details: CLIENT_HELP,
@@ -199,7 +221,7 @@ Flags override environment variables, which override the config file.`,
       const base = clientUrl(values, io)
       const ctl = new AbortController()
       void io.stopSignal?.then(() => { ctl.abort() })
-      const res = await connect(base, `/api/watch/${encodeURIComponent(args[0]!)}`, { signal: ctl.signal })
+      const { res } = await connect(base, `/api/watch/${encodeURIComponent(args[0]!)}`, { signal: ctl.signal }, false)
       const decoder = new TextDecoder()
       let buffered = ''
       try {
@@ -212,15 +234,17 @@ Flags override environment variables, which override the config file.`,
             buffered = buffered.slice(nl + 1)
             if (values.json === true) io.out(line)
             else {
-              const e = JSON.parse(line) as { origin: string, content: unknown }
-              io.out(`[${new Date().toISOString()}] ${e.origin}: ${JSON.stringify(e.content)}`)
+              const e = JSON.parse(line) as { origin: string, peerId?: string, content: unknown }
+              io.out(`[${new Date().toISOString()}] ${e.origin}${e.peerId !== undefined ? ` ${e.peerId}` : ''}: ${JSON.stringify(e.content)}`)
             }
           }
         }
       } catch (err) {
         if (!ctl.signal.aborted) throw new Error(`lost the daemon at ${base}: ${(err as Error).message}`)
       }
-      return 0
+      if (ctl.signal.aborted) return 0
+      io.err(`hearsay watch: the daemon at ${base} closed the connection (it stopped?); no more changes to show.`)
+      return 1
     }
   }
 }
@@ -251,24 +275,64 @@ function checkUrl (url: string, from: string): string {
   }
 }
 
-async function connect (base: string, path: string, init?: RequestInit): Promise<Response> {
+/** The daemon did not answer within CLIENT_TIMEOUT_MS. */
+class DaemonTimeoutError extends Error {
+  static readonly code = 'TimeoutError'
+  override readonly name = 'TimeoutError'
+}
+
+/**
+ * Send a request to the daemon. `timeoutMs` bounds the wait for the response headers, and with
+ * `wholeBody` the body too; a stuck daemon gives a clear error instead of a hang.
+ */
+async function connect (base: string, path: string, init: RequestInit = {}, wholeBody = true): Promise<{ res: Response, done: () => void, timedOut: () => Error | undefined }> {
+  const ctl = new AbortController()
+  const timer = setTimeout(() => { ctl.abort(new DaemonTimeoutError(`the daemon at ${base + path} did not answer within ${CLIENT_TIMEOUT_MS / 1000} s. Is \`hearsay start\` stuck, or is something else listening there? Check --url or HEARSAY_URL.`)) }, CLIENT_TIMEOUT_MS)
+  const done = (): void => { clearTimeout(timer) }
+  const signal = init.signal != null ? AbortSignal.any([init.signal, ctl.signal]) : ctl.signal
+  const timedOut = (): Error | undefined => ctl.signal.aborted ? ctl.signal.reason as Error : undefined
   let res: Response
   try {
-    res = await fetch(base + path, init)
+    res = await fetch(base + path, { ...init, signal })
   } catch (err) {
+    done()
+    const t = timedOut()
+    if (t !== undefined) throw t
     throw new Error(`cannot reach the daemon at ${base} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}). Is \`hearsay start\` running? Point to it with --url or HEARSAY_URL.`)
   }
+  if (!wholeBody) done()
   if (!res.ok) {
-    const body = await res.text()
+    let body: string
+    try {
+      body = await res.text()
+    } catch (err) {
+      throw timedOut() ?? err
+    } finally {
+      done()
+    }
     let message = body
     try { message = (JSON.parse(body) as { error: string }).error } catch {}
-    throw new Error(`daemon at ${base} answered ${res.status}: ${message}`)
+    throw new HttpStatusError(res.status, `daemon at ${base} answered ${res.status}: ${message}`)
   }
-  return res
+  return { res, done, timedOut }
+}
+
+/** The daemon answered with an error status. */
+class HttpStatusError extends Error {
+  static readonly code = 'HttpStatusError'
+  override readonly name = 'HttpStatusError'
+  constructor (readonly status: number, message: string) { super(message) }
 }
 
 async function request<T> (base: string, path: string, init?: RequestInit): Promise<T> {
-  return await (await connect(base, path, init)).json() as T
+  const { res, done, timedOut } = await connect(base, path, init)
+  try {
+    return await res.json() as T
+  } catch (err) {
+    throw timedOut() ?? new Error(`the daemon at ${base + path} sent something that is not JSON: ${(err as Error).message}`)
+  } finally {
+    done()
+  }
 }
 
 /** Start a daemon from a loaded configuration. */
@@ -279,6 +343,7 @@ export async function startFromConfig (loaded: LoadedConfig, logger: Logger): Pr
     node,
     host: config.httpHost,
     port: config.httpPort,
+    allowOrigins: config.allowOrigins,
     transport,
     logger,
     ...(config.staticDir !== undefined ? { staticDir: config.staticDir } : {})
@@ -333,8 +398,8 @@ export async function main (argv: string[], io: CliIO): Promise<number> {
     return await command.run(args, values, io)
   } catch (err) {
     const e = err as Error
-    if (e.name === 'ConfigError' || e.name === 'SwarmKeyError' || e.name === 'InvalidDocIdError') {
-      io.err(`hearsay ${name}: ${e.name}: ${e.message}`)
+    if (e.name === 'ConfigError' || e.name === 'FlagError' || e.name === 'SwarmKeyError' || e.name === 'InvalidDocIdError') {
+      io.err(`hearsay ${name}: ${e.message}`)
       return 2
     }
     io.err(`hearsay ${name}: ${e.message}`)

@@ -3,16 +3,20 @@
  * then command-line flags. Every bad value throws a `ConfigError` naming the field, where it came
  * from and how to fix it.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ConfigError } from '@hearsay/core'
+import { parsePeerId } from '@hearsay/libp2p'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import {
   CONFIG_FILE,
   DEFAULT_DATA_DIR,
   HTTP_HOST,
   HTTP_PORT,
-  STORAGE_BATCH_MS
+  STORAGE_BATCH_MS,
+  SWARM_KEY_FILE
 } from './constants.js'
 
 export type Durability = 'power' | 'process'
@@ -25,6 +29,11 @@ export interface DaemonConfig {
   httpHost: string
   /** Port of the local endpoint; 0 picks a free one. @default HTTP_PORT (4410) */
   httpPort: number
+  /**
+   * Origins of web apps served elsewhere (`http://host:port`) that may open WebSockets to the
+   * endpoint and write documents; the endpoint's own pages are always allowed. @default []
+   */
+  allowOrigins: string[]
   /** libp2p listen multiaddrs. @default ['/ip4/0.0.0.0/tcp/0'] */
   listen: string[]
   /** Find peers on the LAN by mDNS. @default true */
@@ -33,7 +42,11 @@ export interface DaemonConfig {
   bootstrap: string[]
   /** Only these peer ids may connect; empty means everyone in the swarm. @default [] */
   allowPeers: string[]
-  /** Swarm key file (relative to dataDir); `hearsay init` writes `swarm.key`. @default 'swarm.key' when present */
+  /**
+   * Swarm key file (relative to dataDir); `hearsay init` writes `swarm.key`. Without this setting,
+   * `<dataDir>/swarm.key` is used when it exists, and the swarm is open when it does not.
+   * @default SWARM_KEY_FILE ('swarm.key') when that file exists
+   */
   swarmKeyFile: string | undefined
   /** What a stored write survives: `power` (fsync) or `process` (kill -9 only). @default 'power' */
   durability: Durability
@@ -59,6 +72,7 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   dataDir: { env: 'HEARSAY_DATA_DIR', kind: 'string', help: 'a directory path' },
   httpHost: { env: 'HEARSAY_HTTP_HOST', kind: 'string', help: 'an interface address such as 127.0.0.1' },
   httpPort: { env: 'HEARSAY_HTTP_PORT', kind: 'port', help: 'an integer from 0 to 65535 (0 picks a free port)' },
+  allowOrigins: { env: 'HEARSAY_ALLOW_ORIGINS', kind: 'list', help: 'web origins such as http://localhost:5173 (comma-separated in the environment)' },
   listen: { env: 'HEARSAY_LISTEN', kind: 'list', help: 'multiaddrs such as /ip4/0.0.0.0/tcp/4001 (comma-separated in the environment)' },
   mdns: { env: 'HEARSAY_MDNS', kind: 'boolean', help: 'true or false' },
   bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs such as /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` prints a node\'s)' },
@@ -70,11 +84,52 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   staticDir: { env: 'HEARSAY_STATIC_DIR', kind: 'string', help: 'a directory of static files' }
 }
 
-/** What one entry of a list field looks like. */
-const LIST_ITEM: Record<'listen' | 'bootstrap' | 'allowPeers', RegExp> = {
-  listen: /^\/(ip4|ip6|dns4|dns6)\/[^/]+\/tcp\/\d+(\/.*)?$/,
-  bootstrap: /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/,
-  allowPeers: /^[1-9A-HJ-NP-Za-km-z]{40,60}$/
+type ListField = 'listen' | 'bootstrap' | 'allowPeers' | 'allowOrigins'
+
+/** A web origin: `http(s)://host[:port]` and nothing more. */
+function isOrigin (s: string): boolean {
+  try {
+    const u = new URL(s)
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === s.replace(/\/$/, '')
+  } catch {
+    return false
+  }
+}
+
+/** A peer id, checked by decoding it as libp2p will (a typo in the base58 text fails here). */
+function peerIdProblem (id: string): string | undefined {
+  try {
+    parsePeerId(id, 'peer id')
+    return undefined
+  } catch {
+    return `"${id}" is not a valid peer id (a typo, or cut short?)`
+  }
+}
+
+function multiaddrOf (s: string): { ma?: Multiaddr, problem?: string } {
+  try {
+    return { ma: multiaddr(s) }
+  } catch (err) {
+    return { problem: `${JSON.stringify(s)} is not a multiaddr (${(err as Error).message})` }
+  }
+}
+
+/** What is wrong with one entry of a list field, or undefined when it is well formed. */
+const LIST_ITEM: Record<ListField, (s: string) => string | undefined> = {
+  listen: s => {
+    if (!/^\/(ip4|ip6|dns4|dns6)\/[^/]+\/tcp\/\d+(\/.*)?$/.test(s)) return JSON.stringify(s)
+    return multiaddrOf(s).problem
+  },
+  bootstrap: s => {
+    if (!/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[^/]+$/.test(s)) return JSON.stringify(s)
+    const { ma, problem } = multiaddrOf(s)
+    if (ma === undefined) return problem
+    const id = ma.getComponents().find(c => c.name === 'p2p')?.value ?? ''
+    const bad = peerIdProblem(id)
+    return bad === undefined ? undefined : `${JSON.stringify(s)}: ${bad}`
+  },
+  allowPeers: s => peerIdProblem(s),
+  allowOrigins: s => isOrigin(s) ? undefined : JSON.stringify(s)
 }
 
 export function defaultConfig (): DaemonConfig {
@@ -82,6 +137,7 @@ export function defaultConfig (): DaemonConfig {
     dataDir: join(homedir(), DEFAULT_DATA_DIR),
     httpHost: HTTP_HOST,
     httpPort: HTTP_PORT,
+    allowOrigins: [],
     listen: ['/ip4/0.0.0.0/tcp/0'],
     mdns: true,
     bootstrap: [],
@@ -92,6 +148,14 @@ export function defaultConfig (): DaemonConfig {
     logLevel: 'info',
     staticDir: undefined
   }
+}
+
+/** How to fix a bad value, by where it came from. */
+const FIX: Record<ConfigSource, string> = {
+  file: 'Fix it in the file, or remove it to use the default.',
+  env: 'Fix the variable, or unset it to use the default.',
+  flag: 'Fix the flag, or leave it out to use the default.',
+  default: 'Set it in the config file, HEARSAY_* variable or flag.'
 }
 
 function where (source: ConfigSource, field: keyof DaemonConfig, file?: string): string {
@@ -115,7 +179,7 @@ export function parseField<K extends keyof DaemonConfig> (field: K, raw: unknown
   const spec = CONFIG_FIELDS[field]
   const fromText = source === 'env' || source === 'flag'
   const fail = (got: string): never => {
-    throw new ConfigError(`${where(source, field, file)} must be ${spec.help}; got ${got}. Fix it there, or remove it to use the default.`)
+    throw new ConfigError(`${where(source, field, file)} must be ${spec.help}; got ${got}. ${FIX[source]}`)
   }
   const shown = (): string => JSON.stringify(raw) ?? String(raw)
   switch (spec.kind) {
@@ -143,8 +207,10 @@ export function parseField<K extends keyof DaemonConfig> (field: K, raw: unknown
       const list = fromText && typeof raw === 'string' ? raw.split(',').map(s => s.trim()).filter(s => s.length > 0) : raw
       if (!Array.isArray(list) || list.some(s => typeof s !== 'string' || s.trim() === '')) fail(shown())
       const items = list as string[]
-      const bad = items.find(s => !LIST_ITEM[field as 'listen' | 'bootstrap' | 'allowPeers']?.test(s))
-      if (bad !== undefined) fail(`${JSON.stringify(bad)} in ${shown()}`)
+      for (const item of items) {
+        const problem = LIST_ITEM[field as ListField](item)
+        if (problem !== undefined) fail(items.length > 1 ? `${problem} in ${shown()}` : problem)
+      }
       return items as DaemonConfig[K]
     }
     case 'durability': {
@@ -167,6 +233,8 @@ export interface LoadConfigOptions {
   flags?: Partial<Record<keyof DaemonConfig, string>>
   /** Defaults of an app built on the daemon, applied before the file (e.g. SD-card-friendly batching). */
   defaults?: Partial<DaemonConfig>
+  /** Read no config file at all (`hearsay init`, which may be replacing a broken one). @default true */
+  readFile?: boolean
 }
 
 export interface LoadedConfig {
@@ -174,6 +242,28 @@ export interface LoadedConfig {
   /** The file read, if any. */
   file: string | undefined
   sources: Record<keyof DaemonConfig, ConfigSource>
+}
+
+/** The settings in a config file; undefined when a default (not explicit) file does not exist. */
+function readConfigFile (file: string, explicit: boolean): Record<string, unknown> | undefined {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    if (explicit) throw new ConfigError(`config file ${file} does not exist. Check --config / HEARSAY_CONFIG, or run \`hearsay init\`.`)
+    return undefined
+  }
+  let values: unknown
+  try {
+    values = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid JSON (${(err as Error).message}). Fix the file, or run \`hearsay init --force\` to write a fresh one.`)
+  }
+  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+    throw new ConfigError(`${file} must hold a JSON object of settings such as {"httpPort": 4410}.`)
+  }
+  return values as Record<string, unknown>
 }
 
 /** Build the configuration: defaults < file < environment < flags. */
@@ -191,23 +281,9 @@ export function loadConfig (options: LoadConfigOptions = {}): LoadedConfig {
 
   const explicit = options.configFile ?? env.HEARSAY_CONFIG
   const file = explicit !== undefined ? resolve(explicit) : join(dataDir, CONFIG_FILE)
-  let fileValues: Record<string, unknown> = {}
-  let read: string | undefined
-  try {
-    const text = readFileSync(file, 'utf8')
-    read = file
-    try {
-      fileValues = JSON.parse(text) as Record<string, unknown>
-    } catch (err) {
-      throw new ConfigError(`${file} is not valid JSON (${(err as Error).message}). Fix the file, or run \`hearsay init --force\` to write a fresh one.`)
-    }
-    if (fileValues === null || typeof fileValues !== 'object' || Array.isArray(fileValues)) {
-      throw new ConfigError(`${file} must hold a JSON object of settings such as {"httpPort": 4410}.`)
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    if (explicit !== undefined) throw new ConfigError(`config file ${file} does not exist. Check --config / HEARSAY_CONFIG, or run \`hearsay init\`.`)
-  }
+  const fromFile = options.readFile === false ? undefined : readConfigFile(file, explicit !== undefined)
+  const fileValues = fromFile ?? {}
+  const read = fromFile !== undefined ? file : undefined
   for (const key of Object.keys(fileValues)) {
     if (!(key in CONFIG_FIELDS)) {
       throw new ConfigError(`unknown setting "${key}" in ${file}. Known settings: ${fields.join(', ')}.`)
@@ -225,6 +301,8 @@ export function loadConfig (options: LoadConfigOptions = {}): LoadedConfig {
     if (f !== undefined) set(field, parseField(field, f, 'flag'), 'flag')
   }
   config.dataDir = resolve(config.dataDir)
+  // a swarm key copied into the data directory is used even without a config file
+  if (config.swarmKeyFile === undefined && existsSync(join(config.dataDir, SWARM_KEY_FILE))) config.swarmKeyFile = SWARM_KEY_FILE
   if (config.staticDir !== undefined) config.staticDir = resolve(config.dataDir, config.staticDir)
   return { config, file: read, sources }
 }

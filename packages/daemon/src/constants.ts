@@ -21,9 +21,6 @@ export const DOCS_DIR = 'docs'
 /** Storage write batching, in ms. */
 export const STORAGE_BATCH_MS = 10
 
-/** A disconnected peer heard from within this window is "suspect"; older is "dead". */
-export const SUSPECT_MS = 30_000
-
 /** Shared type that `hearsay set` writes and `hearsay get` reads first. */
 export const DATA_MAP = 'data'
 
@@ -38,3 +35,6 @@ export const AWARENESS_WRITE_MS = 250
 
 /** Entries of `_awareness/<docId>` older than this are pruned, in ms. */
 export const AWARENESS_STALE_MS = 5 * 60_000
+
+/** How long `status`, `docs`, `get` and `set` (and `watch`, to connect) wait for the daemon, in ms. */
+export const CLIENT_TIMEOUT_MS = 5_000

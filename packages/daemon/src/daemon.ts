@@ -15,10 +15,12 @@ import { extname, join, normalize, sep } from 'node:path'
 import { silentLogger, validateDocId } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import { Counter, Gauge, Registry } from 'prom-client'
-import { WebSocketServer } from 'ws'
+import { WebSocket, WebSocketServer } from 'ws'
 import * as Y from 'yjs'
 import { AWARENESS_DOC_PREFIX, DATA_MAP, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
-import { docToJSON, parseValue } from './content.js'
+import { docToJSON } from './content.js'
+import { isLoopbackHost, requestGuard } from './guard.js'
+import type { RequestGuard } from './guard.js'
 import { DocHandles } from './handles.js'
 import { buildStatus } from './status.js'
 import type { DaemonNode, DaemonStatus } from './status.js'
@@ -35,6 +37,12 @@ export interface DaemonOptions {
   port?: number
   /** Static files served at `/`. */
   staticDir?: string
+  /**
+   * Origins (`http://host:port`) of web apps served elsewhere that may open WebSockets and write
+   * documents. The endpoint's own origin (its static files) is always allowed, and so are clients
+   * that send no Origin (the CLI, y-websocket in Node). @default []
+   */
+  allowOrigins?: string[]
   /** Name of the transport, shown in status. @default 'libp2p' */
   transport?: string
   logger?: Logger
@@ -62,6 +70,8 @@ const TYPES: Record<string, string> = {
 }
 
 class HttpError extends Error {
+  static readonly code = 'HttpError'
+  override readonly name = 'HttpError'
   constructor (readonly status: number, message: string) { super(message) }
 }
 
@@ -72,6 +82,13 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const host = options.host ?? HTTP_HOST
   const transportName = options.transport ?? 'libp2p'
   const startedAt = Date.now()
+  // document payload from peers, as the node applies it (core counts frame bytes only)
+  const fromPeers = { bytes: 0, docIds: new Set<string>() }
+  const offUpdates = node.on('doc:update', e => {
+    if (e.peerId === undefined) return
+    fromPeers.bytes += e.update.length
+    fromPeers.docIds.add(e.docId)
+  })
   await node.start()
 
   const handles = new DocHandles(node)
@@ -79,7 +96,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const watchers = new Set<ServerResponse>()
   let endpoint = ''
 
-  const status = (): DaemonStatus => buildStatus(node, { version: VERSION, startedAt, endpoint, clients: rooms.snapshot(), transport: transportName })
+  const status = (): DaemonStatus => buildStatus(node, { version: VERSION, startedAt, endpoint, clients: rooms.snapshot(), transport: transportName, received: { bytes: fromPeers.bytes, docs: fromPeers.docIds.size } })
 
   const registry = new Registry()
   const metric = (name: string, help: string, kind: 'counter' | 'gauge', value: () => number): void => {
@@ -94,6 +111,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const m = (): ReturnType<typeof node.metrics> => node.metrics()
   metric('hearsay_bytes_sent_total', 'Bytes sent to peers', 'counter', () => m().bytesSent)
   metric('hearsay_bytes_received_total', 'Bytes received from peers', 'counter', () => m().bytesReceived)
+  metric('hearsay_update_bytes_received_total', 'Bytes of document updates applied from peers', 'counter', () => fromPeers.bytes)
   metric('hearsay_messages_sent_total', 'Frames sent to peers', 'counter', () => m().messagesSent)
   metric('hearsay_messages_received_total', 'Frames received from peers', 'counter', () => m().messagesReceived)
   metric('hearsay_frames_rejected_total', 'Frames from peers that failed to decode', 'counter', () => m().framesRejected)
@@ -157,10 +175,18 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     }
   }
 
+  let guard: RequestGuard | undefined
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const path = url.pathname
     const method = req.method ?? 'GET'
+    const refusedHost = guard?.checkHost(req.headers.host)
+    if (refusedHost !== undefined) throw new HttpError(403, refusedHost)
+    if (method !== 'GET' && method !== 'HEAD') {
+      const refusedOrigin = guard?.checkOrigin(req.headers.origin)
+      if (refusedOrigin !== undefined) throw new HttpError(403, refusedOrigin)
+    }
     if (method === 'GET' && path === '/status') return json(res, 200, status())
     if (method === 'GET' && path === '/metrics') {
       const text = await registry.metrics()
@@ -177,6 +203,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       const slash = rest.indexOf('/')
       if (method === 'GET' && slash < 0) {
         const docId = docIdFrom(rest)
+        if (!node.docs().includes(docId)) throw new HttpError(404, `no document "${docId}" on this node (\`hearsay docs\` or GET /api/docs lists them)`)
         const content = await handles.with(docId, doc => docToJSON(doc))
         return json(res, 200, { id: docId, content })
       }
@@ -184,7 +211,15 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
         const docId = docIdFrom(rest.slice(0, slash))
         const key = decodeURIComponent(rest.slice(slash + 1))
         if (key === '') throw new HttpError(400, 'key is empty')
-        const value = parseValue(await readBody(req))
+        const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+        if (type !== 'application/json') throw new HttpError(415, `send the value as JSON with content-type: application/json (got ${JSON.stringify(req.headers['content-type'] ?? 'none')})`)
+        const text = await readBody(req)
+        let value: unknown
+        try {
+          value = JSON.parse(text)
+        } catch (err) {
+          throw new HttpError(400, `the body is not JSON (${(err as Error).message}); send strings quoted, such as "hello"`)
+        }
         await handles.with(docId, doc => { doc.getMap(DATA_MAP).set(key, value) })
         await node.flush()
         return json(res, 200, { id: docId, key, value })
@@ -195,12 +230,29 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       const h = await handles.acquire(docId)
       res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
       watchers.add(res)
-      const send = (origin: string): void => { res.write(JSON.stringify({ id: docId, origin, content: docToJSON(h.doc) }) + '\n') }
-      const onUpdate = (_u: Uint8Array, origin: unknown): void => { send(origin === null || origin === undefined ? 'local' : typeof origin === 'string' ? origin : 'client') }
+      const send = (origin: string, peerId?: string): void => {
+        res.write(JSON.stringify({ id: docId, origin, ...(peerId !== undefined ? { peerId } : {}), content: docToJSON(h.doc) }) + '\n')
+      }
+      // one line per change: the node says which peer a change came from; the document's
+      // transaction origin tells a y-websocket client of this daemon from a local write
+      let pending: { origin: string, peerId?: string } | undefined
+      const flush = (): void => {
+        if (pending === undefined) return
+        const { origin, peerId } = pending
+        pending = undefined
+        send(origin, peerId)
+      }
+      const note = (next: { origin: string, peerId?: string }): void => {
+        if (pending === undefined) queueMicrotask(flush)
+        if (pending === undefined || next.peerId !== undefined) pending = next
+      }
+      const offPeer = node.on('doc:update', e => { if (e.docId === docId && e.peerId !== undefined) note({ origin: 'peer', peerId: e.peerId }) })
+      const onUpdate = (_u: Uint8Array, origin: unknown): void => { note({ origin: origin instanceof WebSocket ? 'client' : 'local' }) }
       h.doc.on('update', onUpdate)
       send('initial')
       res.on('close', () => {
         watchers.delete(res)
+        offPeer()
         h.doc.off('update', onUpdate)
         h.release()
       })
@@ -221,6 +273,12 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const wss = new WebSocketServer({ noServer: true })
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
+    const refused = guard?.checkHost(req.headers.host) ?? guard?.checkOrigin(req.headers.origin)
+    if (refused !== undefined) {
+      log.warn(`refused a WebSocket for ${url.pathname}: ${refused}`)
+      socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${refused}`)
+      return
+    }
     let docId: string
     try {
       docId = docIdFrom(url.pathname.slice(1))
@@ -243,6 +301,10 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     throw err
   })
   const port = (server.address() as AddressInfo).port
+  guard = requestGuard({ host, port, ...(options.allowOrigins !== undefined ? { allowOrigins: options.allowOrigins } : {}) })
+  if (!isLoopbackHost(host)) {
+    log.warn(`the endpoint listens on ${host}, not only on loopback: anyone who can reach port ${port} can read and change every document (it has no authentication). Set httpHost to 127.0.0.1 unless you mean it.`)
+  }
   endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   log(`endpoint on ${endpoint} (y-websocket at ws://${host}:${port}/<docId>)`)
 
@@ -262,6 +324,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
         await new Promise<void>(resolve => { server.close(() => { resolve() }) })
         await node.flush()
         await node.stop()
+        offUpdates()
         log('stopped')
       })()
       await closing

@@ -13,7 +13,7 @@ export type { DaemonConfig, LoadConfigOptions, LoadedConfig, ConfigSource, Durab
 export { main, startFromConfig, usage } from './commands.js'
 export type { CliIO } from './commands.js'
 export { createDaemonNode, initIdentity } from './network.js'
-export { buildStatus, formatStatus, peerState } from './status.js'
+export { buildStatus, formatStatus } from './status.js'
 export type { DaemonStatus, DaemonNode, PeerReport, PeerState, SyncProgress } from './status.js'
 export { docToJSON, parseValue } from './content.js'
 export { DocHandles } from './handles.js'

@@ -3,7 +3,7 @@
  * Hearsay on libp2p (TCP, Noise, yamux, mDNS, private swarm) with documents in LevelDB under
  * `<dataDir>/docs`.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { ConfigError } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
@@ -13,14 +13,37 @@ import type { DaemonConfig } from './config.js'
 import { DOCS_DIR, SWARM_KEY_FILE } from './constants.js'
 import type { DaemonNode } from './status.js'
 
-/** Create the identity (`peer-key`) and, unless `swarmKey` is false, a new swarm key. */
-export async function initIdentity (dataDir: string, swarmKey: boolean): Promise<{ id: string, swarmKeyFile: string | undefined }> {
+/**
+ * What `init` does with the swarm key: `keep` an existing `swarm.key` (a copy from another device)
+ * or write one when there is none, write a `new` one over it, or `none` for an open swarm.
+ */
+export type SwarmKeyMode = 'keep' | 'new' | 'none'
+
+export interface InitResult {
+  /** The node's peer id (an existing `peer-key` is kept). */
+  id: string
+  /** Swarm key file, relative to the data directory; undefined for an open swarm. */
+  swarmKeyFile: string | undefined
+  /** What happened to the swarm key. */
+  swarmKey: 'kept' | 'created' | 'replaced' | 'none'
+}
+
+const exists = async (file: string): Promise<boolean> => await access(file).then(() => true, () => false)
+
+/** Create the identity (`peer-key`) if missing, and settle the swarm key as `mode` says. */
+export async function initIdentity (dataDir: string, mode: SwarmKeyMode): Promise<InitResult> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const keyFile = join(dataDir, SWARM_KEY_FILE)
+  const hadKey = await exists(keyFile)
+  if (mode === 'none' && hadKey) {
+    throw new ConfigError(`${keyFile} exists, so this node would join that private swarm. Delete it for an open swarm, or run \`hearsay init\` without --no-swarm-key to keep it.`)
+  }
   const node = await createHearsayNode({ dataDir, start: false, mdns: false, listen: [] })
   const id = node.peerId
-  if (!swarmKey) return { id, swarmKeyFile: undefined }
-  await writeFile(join(dataDir, SWARM_KEY_FILE), generateSwarmKey(), { mode: 0o600 })
-  return { id, swarmKeyFile: SWARM_KEY_FILE }
+  if (mode === 'none') return { id, swarmKeyFile: undefined, swarmKey: 'none' }
+  if (mode === 'keep' && hadKey) return { id, swarmKeyFile: SWARM_KEY_FILE, swarmKey: 'kept' }
+  await writeFile(keyFile, generateSwarmKey(), { mode: 0o600 })
+  return { id, swarmKeyFile: SWARM_KEY_FILE, swarmKey: hadKey ? 'replaced' : 'created' }
 }
 
 async function readSwarmKey (config: DaemonConfig): Promise<Uint8Array | undefined> {

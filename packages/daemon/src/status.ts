@@ -2,8 +2,7 @@
  * `GET /status`: peers and their liveness, whether we are in sync with each, initial-sync
  * progress, discovery diagnosis and counters.
  */
-import type { HearsayNode, NodeMetrics, PeerInfo } from '@hearsay/core'
-import { SUSPECT_MS } from './constants.js'
+import type { HearsayNode, MemberState, NodeMetrics } from '@hearsay/core'
 import type { YWebsocketStats } from './ywebsocket.js'
 
 /** What a libp2p-backed node adds; absent on other transports. */
@@ -25,12 +24,18 @@ export interface DialReport {
 
 export type DaemonNode = HearsayNode & NetworkDiagnosis
 
-export type PeerState = 'alive' | 'suspect' | 'dead'
+/** The node's failure detector's verdict on a peer. */
+export type PeerState = MemberState
 
 export interface PeerReport {
   id: string
-  /** alive: connected; suspect: disconnected, heard from within SUSPECT_MS; dead: silent longer. */
+  /**
+   * The node's verdict (`PeerInfo.state`): `alive` while connected or heard from, directly or
+   * through other peers' gossip, within `cluster.suspectMs`; `suspect`, then `dead` after
+   * `cluster.deadMs` of silence. A peer can be alive without a connection to us.
+   */
   state: PeerState
+  /** We have a connection to it now. */
   connected: boolean
   /** Our digest root equals the one this peer last announced. */
   inSync: boolean
@@ -46,16 +51,26 @@ export interface SyncProgress {
   /** Documents we hold. */
   docsDone: number
   /**
-   * Largest document count any connected peer announces: a lower bound of the collection size
-   * (peers announce counts, not their union).
+   * Documents to hold: exact (equal to `docsDone`) when `docsTotalExact`; otherwise the largest
+   * count a connected peer announces, a lower bound (peers announce counts, not their union).
    */
   docsTotal: number
-  /** Document bytes received from peers since start. */
+  /** `docsTotal` is the real size of the collection: in sync with every connected peer, or alone. */
+  docsTotalExact: boolean
+  /** Bytes of document updates applied from peers since start (payload, not protocol frames). */
   bytesReceived: number
-  /** Documents received from peers in anti-entropy exchanges since start. */
+  /** Every byte received from peers since start: frames, including digests and gossip. */
+  wireBytesReceived: number
+  /** Distinct documents that peers changed since start. */
   docsReceived: number
   /** Exchanges running now. */
   exchangesRunning: number
+}
+
+/** What the daemon counts itself from the node's `doc:update` events. */
+export interface ReceivedFromPeers {
+  bytes: number
+  docs: number
 }
 
 export interface DaemonStatus {
@@ -75,24 +90,20 @@ export interface DaemonStatus {
   metrics: NodeMetrics
 }
 
-export function peerState (p: PeerInfo, now: number): PeerState {
-  if (p.connected) return 'alive'
-  return now - p.lastSeen <= SUSPECT_MS ? 'suspect' : 'dead'
-}
-
-export function buildStatus (node: DaemonNode, extra: { version: string, startedAt: number, endpoint: string, clients: YWebsocketStats, transport: string }): DaemonStatus {
+export function buildStatus (node: DaemonNode, extra: { version: string, startedAt: number, endpoint: string, clients: YWebsocketStats, transport: string, received?: ReceivedFromPeers }): DaemonStatus {
   const now = Date.now()
   const metrics = node.metrics()
   const peers = node.peers().map(p => ({
     id: p.id,
-    state: peerState(p, now),
+    state: p.state,
     connected: p.connected,
     inSync: p.inSync,
     docCount: p.docCount,
     lastSeenMsAgo: Math.max(0, now - p.lastSeen)
   }))
   const connected = peers.filter(p => p.connected)
-  const docsTotal = Math.max(metrics.docs, ...connected.map(p => p.docCount))
+  const inSync = connected.every(p => p.inSync)
+  const docsTotal = inSync ? metrics.docs : Math.max(metrics.docs, ...connected.map(p => p.docCount))
   return {
     id: node.id,
     version: extra.version,
@@ -101,21 +112,29 @@ export function buildStatus (node: DaemonNode, extra: { version: string, started
     transport: extra.transport,
     peers,
     sync: {
-      inSync: connected.every(p => p.inSync),
+      inSync,
       docsDone: metrics.docs,
       docsTotal,
-      bytesReceived: metrics.bytesReceived,
-      docsReceived: metrics.docsReceived,
+      docsTotalExact: inSync,
+      bytesReceived: extra.received?.bytes ?? 0,
+      wireBytesReceived: metrics.bytesReceived,
+      docsReceived: extra.received?.docs ?? 0,
       exchangesRunning: Math.max(0, metrics.exchangesStarted - metrics.exchangesCompleted - metrics.exchangesFailed)
     },
-    discovery: node.discovery !== undefined
-      ? node.discovery()
-      : { mdns: 'unavailable', detail: `the ${extra.transport} transport has no LAN discovery` },
+    discovery: discoveryOf(node, extra.transport),
     multiaddrs: node.multiaddrs?.() ?? [],
     network: networkOf(node),
     clients: extra.clients,
     metrics
   }
+}
+
+function discoveryOf (node: DaemonNode, transport: string): DaemonStatus['discovery'] {
+  if (node.discovery === undefined) return { mdns: 'unavailable', detail: `the ${transport} transport has no LAN discovery` }
+  const d = node.discovery()
+  // say it with the daemon's setting names
+  if (d.mdns === 'disabled') return { ...d, detail: 'mDNS is turned off ("mdns": false in the config, or HEARSAY_MDNS / --mdns); peers come only from bootstrap' }
+  return d
 }
 
 function networkOf (node: DaemonNode): DaemonStatus['network'] {
@@ -136,12 +155,13 @@ export function formatStatus (s: DaemonStatus): string {
   for (const a of s.multiaddrs) lines.push(`listen    ${a}`)
   lines.push(`discovery ${s.discovery.mdns}: ${s.discovery.detail}`)
   if (s.network !== undefined) lines.push(`swarm     ${s.network.privateSwarm ? 'private (swarm key)' : 'open (no swarm key)'}  ${s.network.connections} connection(s)`)
-  const pct = s.sync.docsTotal > 0 ? Math.floor(100 * Math.min(1, s.sync.docsDone / s.sync.docsTotal)) : 100
   const alone = !s.peers.some(p => p.connected)
-  lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  docs ${s.sync.docsDone}/${s.sync.docsTotal} (${pct}%)  received ${formatBytes(s.sync.bytesReceived)} in ${s.sync.docsReceived} doc(s)  exchanges running ${s.sync.exchangesRunning}`)
+  // with peers out of sync, their counts only bound the total from below: no percentage then
+  const docs = s.sync.docsTotalExact ? `docs ${s.sync.docsDone}/${s.sync.docsTotal}` : `docs ${s.sync.docsDone} here, at least ${s.sync.docsTotal} in the swarm`
+  lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  ${docs}  received ${formatBytes(s.sync.bytesReceived)} of updates to ${s.sync.docsReceived} doc(s) (${formatBytes(s.sync.wireBytesReceived)} on the wire)  exchanges running ${s.sync.exchangesRunning}`)
   if (s.peers.length === 0) lines.push('peers     none yet')
   for (const p of s.peers) {
-    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'in sync' : 'NOT in sync') : '-'}  ${p.docCount} doc(s)  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
+    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
   }
   const known = new Set(s.peers.map(p => p.id))
   for (const d of s.network?.dials ?? []) {

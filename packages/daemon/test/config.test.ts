@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -27,17 +27,34 @@ describe('configuration', () => {
     expect(config.httpHost).toBe('127.0.0.1')
   })
 
+  it('uses <dataDir>/swarm.key when it exists, with or without a config file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-key-'))
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config.swarmKeyFile).toBeUndefined()
+    await writeFile(join(dir, 'swarm.key'), 'copied from another device')
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config.swarmKeyFile).toBe('swarm.key')
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ swarmKeyFile: 'other.key' }))
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config.swarmKeyFile).toBe('other.key')
+  })
+
   it('names the field, its source and the fix', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-'))
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: 'eighty' } }))
-      .toThrow(/HEARSAY_HTTP_PORT must be an integer from 0 to 65535.*got "eighty"/)
+      .toThrow(/HEARSAY_HTTP_PORT must be an integer from 0 to 65535.*got "eighty"\. Fix the variable, or unset it/)
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_BOOTSTRAP: '/ip4/10.0.0.2/tcp/4001' } }))
       .toThrow(/HEARSAY_BOOTSTRAP must be multiaddrs such as \/ip4\/192\.168\.1\.20\/tcp\/4001\/p2p\/12D3KooW.*got "\/ip4\/10\.0\.0\.2\/tcp\/4001"/)
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { listen: '0.0.0.0:4001' } })).toThrow(/--listen must be multiaddrs/)
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { listen: '/ip4/10.0.0.300/tcp/1' } })).toThrow(/--listen must be multiaddrs.*not a multiaddr \(Invalid IPv4/)
+    // right characters, wrong peer id: one letter changed, or cut short
+    for (const typo of [BOOT.slice(0, -1), BOOT.replace('KooW', 'KoW')]) {
+      const e = (() => { try { loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_BOOTSTRAP: typo } }) } catch (e) { return e as Error } })()
+      expect(e?.name).toBe('ConfigError')
+      expect(e?.message).toMatch(/^HEARSAY_BOOTSTRAP must be multiaddrs .*is not a valid peer id/)
+    }
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { allowPeers: '12D3KooWLbHtsJbjRWG2uqSvhfPLKL8JbUrvnEqGZHFzUQk4nk' } })).toThrow(/--allow-peers must be peer ids.*not a valid peer id/)
     await writeFile(join(dir, 'config.json'), JSON.stringify({ durability: 'disk' }))
     const err = (() => { try { loadConfig({ env: { HEARSAY_DATA_DIR: dir } }) } catch (e) { return e as Error } })()
     expect(err?.name).toBe('ConfigError')
-    expect(err?.message).toMatch(/"durability" in .*config\.json must be 'power'.*or 'process'.*got "disk"/)
+    expect(err?.message).toMatch(/"durability" in .*config\.json must be 'power'.*or 'process'.*got "disk"\. Fix it in the file/)
     await writeFile(join(dir, 'config.json'), JSON.stringify({ httpPrt: 1 }))
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "httpPrt".*Known settings: .*httpPort/)
     await writeFile(join(dir, 'config.json'), '{ not json')
@@ -60,7 +77,7 @@ describe('hearsay CLI', () => {
     expect(await cli(['strat'])).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command "strat"/) })
     expect(await cli(['start', '--http-prot', '1'])).toMatchObject({ code: 2, err: expect.stringMatching(/Unknown option '--http-prot'.*hearsay start --help/) })
     expect(await cli(['set', 'doc', 'key'])).toMatchObject({ code: 2, err: expect.stringMatching(/expected 3 argument\(s\), got 2/) })
-    expect(await cli(['start', '--http-port', '99999'])).toMatchObject({ code: 2, err: expect.stringMatching(/ConfigError: --http-port must be an integer from 0 to 65535.*got "99999"/) })
+    expect(await cli(['start', '--http-port', '99999'])).toMatchObject({ code: 2, err: expect.stringMatching(/^hearsay start: --http-port must be an integer from 0 to 65535.*got "99999"\. Fix the flag, or leave it out to use the default\.$/m) })
     expect(await cli(['status', '--url', 'ftp://x'])).toMatchObject({ code: 2, err: expect.stringMatching(/--url must be the daemon's endpoint/) })
   })
 
@@ -81,9 +98,41 @@ describe('hearsay CLI', () => {
     expect((await cli(['init', '--data-dir', dir, '--force'])).code).toBe(0)
   })
 
+  it('init keeps a swarm.key copied from another device; --force neither reads the config nor replaces the key', async () => {
+    const first = await mkdtemp(join(tmpdir(), 'hs-init-a-'))
+    expect((await cli(['init', '--data-dir', first])).code).toBe(0)
+    const key = await readFile(join(first, 'swarm.key'))
+
+    const second = await mkdtemp(join(tmpdir(), 'hs-init-b-'))
+    await writeFile(join(second, 'swarm.key'), key)
+    const joined = await cli(['init', '--data-dir', second])
+    expect(joined).toMatchObject({ code: 0, out: expect.stringMatching(/swarm key .*kept the existing key/) })
+    expect(await readFile(join(second, 'swarm.key'))).toEqual(key)
+
+    // a broken config file: the error says to run init --force, which must then work
+    await writeFile(join(second, 'config.json'), '{ "httpPort": ')
+    expect(await cli(['status', '--data-dir', second])).toMatchObject({ code: 2, err: expect.stringMatching(/not valid JSON.*hearsay init --force/) })
+    expect((await cli(['init', '--data-dir', second, '--force'])).code).toBe(0)
+    expect(await readFile(join(second, 'swarm.key'))).toEqual(key)
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: second } }).config.swarmKeyFile).toBe('swarm.key')
+
+    const renewed = await cli(['init', '--data-dir', second, '--force', '--new-swarm-key'])
+    expect(renewed).toMatchObject({ code: 0, out: expect.stringMatching(/NEW key written over the old one/) })
+    expect(await readFile(join(second, 'swarm.key'))).not.toEqual(key)
+
+    expect(await cli(['init', '--data-dir', second, '--force', '--no-swarm-key'])).toMatchObject({ code: 2, err: expect.stringMatching(/swarm\.key exists.*Delete it for an open swarm/) })
+    expect(await cli(['init', '--data-dir', second, '--force', '--no-swarm-key', '--new-swarm-key'])).toMatchObject({ code: 2, err: expect.stringMatching(/contradict/) })
+  })
+
   it('exits 2 with the message from a real process', async () => {
     const r = await run(['start', '--data-dir', '/tmp', '--durability', 'fast'])
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/--durability must be 'power'/)
+    const dir = await mkdtemp(join(tmpdir(), 'hs-boot-'))
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ bootstrap: [BOOT.slice(0, -1)], httpPort: 0, mdns: false }))
+    const typo = await run(['start', '--data-dir', dir])
+    expect(typo.code).toBe(2)
+    expect(typo.stderr).toMatch(/"bootstrap" in .*config\.json must be multiaddrs.*is not a valid peer id/)
+    expect(typo.stderr).not.toMatch(/\n\s+at /)
   })
 })

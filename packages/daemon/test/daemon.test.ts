@@ -1,10 +1,11 @@
-import { mkdtemp } from 'node:fs/promises'
+import { copyFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryNetwork, createNode } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
-import { startDaemon } from '../src/index.js'
+import * as Y from 'yjs'
+import { formatStatus, startDaemon } from '../src/index.js'
 import type { Daemon } from '../src/index.js'
 import { client, hearsay, run } from './helpers.js'
 
@@ -69,7 +70,7 @@ describe('daemon endpoint', () => {
 
   it('serves status, metrics and the document API', async () => {
     const [a, b] = await pair()
-    const put = await fetch(`${a.url}/api/docs/${encodeURIComponent('config/pi-1')}/intervalMs`, { method: 'PUT', body: '2000' })
+    const put = await fetch(`${a.url}/api/docs/${encodeURIComponent('config/pi-1')}/intervalMs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '2000' })
     expect(put.status).toBe(200)
     await waitFor(async () => {
       const r = await (await fetch(`${b.url}/api/docs/${encodeURIComponent('config/pi-1')}`)).json() as any
@@ -91,6 +92,56 @@ describe('daemon endpoint', () => {
 
     expect((await fetch(`${a.url}/nope`)).status).toBe(404)
     expect((await fetch(`${a.url}/api/docs/${'x'.repeat(3000)}`)).status).toBe(400)
+  })
+
+  it('reports each peer\'s state from the node\'s failure detector, apart from the connection', async () => {
+    const net = createMemoryNetwork({ seed: 11 })
+    const cluster = { intervalMs: 50, suspectMs: 300, deadMs: 900 }
+    const a = await startDaemon({ node: createNode({ id: 'a', transport: net.transport('a'), cluster }), transport: 'memory' })
+    const b = await startDaemon({ node: createNode({ id: 'b', transport: net.transport('b'), cluster }), transport: 'memory' })
+    cleanup.push(() => a.close())
+    const peerB = async (): Promise<any> => ((await (await fetch(`${a.url}/status`)).json()) as any).peers.find((p: any) => p.id === 'b')
+    await waitFor(async () => (await peerB())?.state === 'alive' && (await peerB()).connected === true, { timeoutMs: 5000, message: 'b alive' })
+    await b.close()
+    await waitFor(async () => (await peerB())?.connected === false, { timeoutMs: 5000, message: 'b disconnected' })
+    // the node's verdict: suspect, then dead after deadMs, both long before any fixed 30 s window
+    await waitFor(async () => (await peerB()).state === 'dead', { timeoutMs: 5000, message: 'b dead' })
+    expect(a.node.peers().find(p => p.id === 'b')?.state).toBe('dead')
+    expect((await peerB()).lastSeenMsAgo).toBeLessThan(30_000)
+  })
+
+  it('reports initial-sync progress as documents and document bytes received, not protocol traffic', async () => {
+    const net = createMemoryNetwork({ seed: 13 })
+    const a = await startDaemon({ node: createNode({ id: 'a', transport: net.transport('a') }), transport: 'memory' })
+    cleanup.push(() => a.close())
+    let written = 0
+    for (let i = 0; i < 5; i++) {
+      const doc = await a.node.open(`notes/${i}`)
+      doc.getText('body').insert(0, `note ${i} `.repeat(50))
+      written += Y.encodeStateAsUpdate(doc).length
+    }
+    const b = await startDaemon({ node: createNode({ id: 'b', transport: net.transport('b') }), transport: 'memory' })
+    cleanup.push(() => b.close())
+    await waitFor(() => b.node.docs().length === 5 && b.node.peers().some(p => p.connected && p.inSync), { timeoutMs: 5000, message: 'b caught up' })
+    const sb = b.status().sync
+    expect(sb).toMatchObject({ inSync: true, docsDone: 5, docsTotal: 5, docsTotalExact: true, docsReceived: 5 })
+    // the documents' content arrived, give or take Yjs encoding; frames add digests and gossip
+    expect(sb.bytesReceived).toBeGreaterThanOrEqual(written * 0.9)
+    expect(sb.bytesReceived).toBeLessThanOrEqual(written * 1.1)
+    expect(sb.wireBytesReceived).toBeGreaterThan(sb.bytesReceived)
+    // a heard only digests and gossip from b: no document bytes
+    const sa = a.status().sync
+    expect(sa.bytesReceived).toBe(0)
+    expect(sa.docsReceived).toBe(0)
+    expect(sa.wireBytesReceived).toBeGreaterThan(0)
+  })
+
+  it('does not call a lower bound a total while peers are out of sync', () => {
+    const base = { id: 'a', version: 'x', uptimeMs: 0, endpoint: 'http://127.0.0.1:1', transport: 'memory', discovery: { mdns: 'unavailable', detail: '' }, multiaddrs: [], network: undefined, clients: { rooms: 0, clients: 0 }, metrics: {} } as any
+    const peer = { id: 'b', state: 'alive', connected: true, inSync: false, docCount: 100, lastSeenMsAgo: 0 }
+    const syncing = formatStatus({ ...base, peers: [peer], sync: { inSync: false, docsDone: 40, docsTotal: 100, docsTotalExact: false, bytesReceived: 2048, wireBytesReceived: 4096, docsReceived: 40, exchangesRunning: 1 } })
+    expect(syncing).toMatch(/syncing +docs 40 here, at least 100 in the swarm +received 2\.0 KiB of updates to 40 doc\(s\) \(4\.0 KiB on the wire\)/)
+    expect(syncing).not.toMatch(/%/)
   })
 
   it('listens on 127.0.0.1 by default', async () => {
@@ -119,6 +170,8 @@ describe('hearsay start (real process)', () => {
     expect(docs.stdout.trim()).toBe('shopping')
     const status = await run(['status', '--url', first.url])
     expect(status.stdout).toMatch(/sync +no peer connected +docs 1\/1/)
+    expect(status.stdout).toMatch(/discovery disabled: mDNS is turned off \("mdns": false in the config, or HEARSAY_MDNS/)
+    expect(status.stdout).not.toMatch(/options\.mdns/)
     c.provider.destroy()
 
     first.proc.child.kill('SIGTERM')
@@ -130,6 +183,21 @@ describe('hearsay start (real process)', () => {
     expect(JSON.parse(got.stdout)).toEqual({ list: 'milk, eggs', data: { done: false } })
     second.proc.child.kill('SIGTERM')
     expect(await second.proc.exited).toBe(0)
+  })
+
+  it('a swarm.key copied into a data directory without a config file makes a private swarm', async () => {
+    const first = await mkdtemp(join(tmpdir(), 'hs-key-a-'))
+    expect((await run(['init', '--data-dir', first])).code).toBe(0)
+    const dir = await mkdtemp(join(tmpdir(), 'hs-key-b-'))
+    await copyFile(join(first, 'swarm.key'), join(dir, 'swarm.key'))
+    const d = hearsay(['start', '--data-dir', dir, '--http-port', '0', '--log-level', 'warn', '--mdns', 'false', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    cleanup.push(() => { d.child.kill('SIGKILL') })
+    await waitFor(() => /serving (http:\/\/\S+)/.test(d.stderr()), { timeoutMs: 20_000, message: `daemon up: ${d.stderr()}` })
+    const url = /serving (http:\/\/\S+)/.exec(d.stderr())![1]!
+    const status = await run(['status', '--url', url])
+    expect(status.stdout).toMatch(/^swarm +private \(swarm key\)/m)
+    d.child.kill('SIGTERM')
+    expect(await d.exited).toBe(0)
   })
 
   it('watch prints every change', async () => {

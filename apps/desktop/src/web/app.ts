@@ -18,7 +18,7 @@ interface PeerReport { id: string, state: string, connected: boolean, inSync: bo
 interface Status {
   id: string
   peers: PeerReport[]
-  sync: { inSync: boolean, docsDone: number, docsTotal: number, bytesReceived: number }
+  sync: { inSync: boolean, docsDone: number, docsTotal: number, docsTotalExact: boolean, bytesReceived: number }
   discovery: { mdns: string, detail: string }
 }
 
@@ -146,7 +146,7 @@ async function refreshStatus (): Promise<void> {
     const sync = $('sync')
     sync.textContent = connected.length === 0
       ? 'no peer connected: edits stay here until one comes back'
-      : s.sync.inSync ? `in sync with ${connected.length} peer(s)` : `syncing: ${s.sync.docsDone}/${s.sync.docsTotal} docs`
+      : s.sync.inSync ? `in sync with ${connected.length} peer(s)` : `syncing: ${s.sync.docsDone} docs here, ${s.sync.docsTotalExact ? '' : 'at least '}${s.sync.docsTotal} in the swarm`
     sync.className = connected.length > 0 && s.sync.inSync ? 'ok' : 'warn'
     $('discovery').textContent = `discovery ${s.discovery.mdns}: ${s.discovery.detail}`
     $('discovery').className = s.discovery.mdns === 'ok' ? 'ok' : 'warn'
