@@ -106,6 +106,43 @@ describe('a discovered peer in backoff that is seen again', () => {
     expect(status()?.lastFailure).toBeUndefined()
   }, 40_000)
 
+  it('is redialled as soon as mDNS announces it again', async () => {
+    const tag = uniqueServiceTag('sighting')
+    const kb = await generateKeyPair('Ed25519')
+    const mdnsOpts = { intervalMs: 250, serviceTag: tag }
+    // B never dials: only A's dialling can bring the link back
+    const bOptions = { privateKey: kb, mdns: mdnsOpts, sync: { dialOnDiscovery: false } }
+    const b1 = await createHearsayNode({ ...bOptions, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    running.push(b1)
+    const port = tcpAddr(b1).split('/tcp/')[1] as string
+    const a = await createHearsayNode({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: mdnsOpts,
+      sync: { backoff: { initialMs: 300, maxMs: 60_000 }, random: () => 0.5, maxRedialAttempts: 1_000, discoveryDialDelayMs: 0 }
+    })
+    running.push(a)
+    const bId = b1.peerId
+    const channel = (): boolean => a.sync.channels().some(c => c.peer === bId)
+    await waitFor(channel, { timeoutMs: 10_000, message: 'first channel by mDNS' })
+
+    // B is gone (and silent) while A's retry delay doubles: 0.3, 0.6, 1.2, 2.4, then 4.8 s
+    await b1.stop()
+    running.splice(running.indexOf(b1), 1)
+    const status = (): ReturnType<typeof a.sync.peers>[number] | undefined => a.sync.peers().find(p => p.id === bId)
+    await waitFor(() => {
+      const st = status()
+      return st?.connected === false && st.nextDialAt !== undefined && st.nextDialAt - Date.now() > 4_000
+    }, { timeoutMs: 20_000, message: 'A backs off from B for more than 4 s' })
+    expect(status()?.lastFailure).toBe('unreachable')
+
+    const b2 = await createHearsayNode({ ...bOptions, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    running.push(b2)
+    const due = status()?.nextDialAt ?? 0
+    expect(due - Date.now()).toBeGreaterThan(3_500)
+    await waitFor(channel, { timeoutMs: 2_000, message: 'A reconnects to B within 2 s of it coming back' })
+    expect(Date.now()).toBeLessThan(due)
+  }, 40_000)
+
   it('keeps backing off from a peer that refused it, however often it is seen', async () => {
     const [ka, kb] = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')]
     const members = [peerIdFromPrivateKey(ka).toString(), peerIdFromPrivateKey(kb).toString()]
