@@ -31,6 +31,16 @@ export const BACKOFF_JITTER = 0.3
 export const MAX_REDIAL_ATTEMPTS = 10
 
 /**
+ * Shortest time between two dials to one peer started by discovery sightings, in ms. A peer in
+ * backoff whose last failure was "unreachable" (dial error or timeout) is redialled as soon as a
+ * discovery service (mDNS) sees it again instead of waiting out its retry delay, but no more often
+ * than this, however often it is announced. A peer whose last failure was a refusal (the link
+ * dropped before a channel opened, or the handshake was refused) keeps its backoff: sightings do
+ * not dial it earlier.
+ */
+export const SIGHTING_DIAL_INTERVAL_MS = BACKOFF_INITIAL_MS
+
+/**
  * When both peers find each other by mDNS at once, the one with the lower peer id dials at once
  * and the other waits this long first, so a pair usually ends up with one connection, in ms.
  */

@@ -28,6 +28,7 @@ import { allowListGater } from './gater.js'
 import { loadOrCreatePrivateKey } from './identity.js'
 import { swarmGuard } from './pnet.js'
 import { hearsaySync } from './service.js'
+import { forwardSightings } from './sightings.js'
 import type { ChannelStatus, HearsaySync, HearsaySyncInit, PeerStatus } from './service.js'
 import { parseSwarmKey } from './swarm-key.js'
 
@@ -71,7 +72,7 @@ export interface HearsayNodeOptions extends Omit<NodeOptions, 'id' | 'transport'
    * Extra libp2p options, merged over the ones built here (e.g. `connectionManager`). Merged
    * deeply where replacing would break the node: `services` are added next to identify, ping and
    * hearsay (yours win for identify and ping; `hearsay` is reserved), `peerDiscovery` is added to
-   * mDNS, `connectionMonitor` fields override ours, and a `connectionGater` is composed with the
+   * mDNS (each sighting it reports is forwarded to the sync service, like mDNS's), `connectionMonitor` fields override ours, and a `connectionGater` is composed with the
    * `allowPeers` gater (a connection must pass both).
    */
   libp2p?: HearsayLibp2pOptions
@@ -150,7 +151,9 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
     ...(guard !== undefined ? { connectionProtector: guard.protector } : {}),
     ...(gater !== undefined ? { connectionGater: gater } : {}),
     connectionMonitor: { pingInterval: options.pingIntervalMs ?? PING_INTERVAL_MS, ...extraMonitor },
-    peerDiscovery: [...peerDiscovery, ...extraDiscovery],
+    // every sighting reaches the sync service, not only a peer's first one: a peer in backoff that
+    // was unreachable is redialled as soon as it is announced again
+    peerDiscovery: [...peerDiscovery, ...extraDiscovery].map(d => forwardSightings(d)),
     services: {
       identify: identify(),
       ping: ping(),

@@ -12,7 +12,10 @@
  * each dial bounded by an AbortSignal timeout, failures retried with exponential backoff and
  * jitter, and lost links redialled. A link that drops before a channel opened on it counts as a
  * failed dial. A discovered peer given up on is removed from the peer store, so libp2p reports
- * its next sighting as a new discovery. Dead links (cut without a TCP reset) are found by libp2p's
+ * its next sighting as a new discovery. Every sighting passed to `peerDiscovered()` (createHearsayNode
+ * forwards each discovery 'peer' event) redials a disconnected peer at once when its last failure
+ * was "unreachable", at most once per `sightingDialIntervalMs`; a peer whose last failure was a
+ * refusal keeps its backoff and failure count. Dead links (cut without a TCP reset) are found by libp2p's
  * connection monitor, which pings every connection (every 10 s by default) and closes those that
  * do not answer; the service then redials.
  */
@@ -45,6 +48,7 @@ import {
   MAX_OUTBOUND_STREAMS,
   MAX_REDIAL_ATTEMPTS,
   STABLE_CHANNEL_MS,
+  SIGHTING_DIAL_INTERVAL_MS,
   STABLE_LINK_MS,
   STREAM_OPEN_TIMEOUT_MS
 } from './constants.js'
@@ -95,6 +99,12 @@ export interface HearsaySyncInit {
   maxRedialAttempts?: number
   /** Delay before the higher peer id dials a newly discovered peer, in ms. @default DISCOVERY_DIAL_DELAY_MS (1 000) */
   discoveryDialDelayMs?: number
+  /**
+   * Shortest time between two dials to one peer caused by discovery sightings (`peerDiscovered()`),
+   * in ms. Only peers whose last failure was "unreachable" are redialled by a sighting.
+   * @default SIGHTING_DIAL_INTERVAL_MS (500)
+   */
+  sightingDialIntervalMs?: number
   /** Refusal period after this node closed a peer's channel, in ms (doubles per repeat). @default CLOSE_COOLDOWN_MS (1 000) */
   closeCooldownMs?: number
   /** Source of randomness for jitter (seed it in tests). @default Math.random */
@@ -118,6 +128,12 @@ export interface PeerStatus {
   channel: boolean
   /** Consecutive failed dials, counting links that dropped before a channel opened. Reset once a channel opens or a link stays up `STABLE_LINK_MS`. */
   dialFailures: number
+  /**
+   * How the last failure went, while `dialFailures` > 0: `unreachable` (the dial failed or timed
+   * out: a discovery sighting redials it at once) or `refused` (the link dropped before a channel
+   * opened, or the peer refused the handshake: sightings leave its backoff alone).
+   */
+  lastFailure?: FailureKind
   /** When the next dial is due (ms since epoch), if one is scheduled. */
   nextDialAt?: number
   /** Until when this node refuses the peer's channel after closing it (ms since epoch). */
@@ -143,14 +159,22 @@ export interface HearsaySync extends Startable {
   readonly transport: Transport
   readonly protocol: string
   /**
-   * Tell the service a peer was found by a mechanism libp2p does not report: dial it now if not
-   * connected. Not needed for libp2p peer discovery (mDNS): the service follows `peer:discovery`
-   * and `peer:update` itself.
+   * Tell the service a discovery mechanism saw a peer (every mDNS announcement, or a mechanism
+   * libp2p does not report at all). A new peer, or a disconnected one whose last failure was
+   * "unreachable", is dialled at once (at most once per `sightingDialIntervalMs`, using the
+   * addresses in `info` when it has some); a peer whose last failure was a refusal keeps its
+   * backoff and failure count. The service follows `peer:discovery` and `peer:update` itself, but
+   * libp2p reports a known peer again only when its addresses change: forward your discovery's
+   * `'peer'` events here (see `forwardSightings()`) so a peer in backoff is redialled as soon as it
+   * is seen again.
    */
   peerDiscovered(info: PeerInfo): void
   peers(): PeerStatus[]
   channels(): ChannelStatus[]
 }
+
+/** Why the last dial to a peer failed: it could not be reached, or it refused us. */
+export type FailureKind = 'unreachable' | 'refused'
 
 interface PeerState {
   id: string
@@ -167,7 +191,14 @@ interface PeerState {
   dialing?: Promise<void>
   dialTimer?: ReturnType<typeof setTimeout>
   nextDialAt?: number
+  /** Addresses the pending dial uses (from the sighting that scheduled it) instead of the peer store's. */
+  nextDialAddrs?: Multiaddr[]
+  /** When the last dial started (ms since epoch). */
+  lastDialAt?: number
   dialFailures: number
+  lastFailure?: FailureKind
+  /** Given up on (removed from the peer store) and not reached since. */
+  givenUp: boolean
   openTimer?: ReturnType<typeof setTimeout>
   /** When a channel last opened (ms since epoch). */
   channelOpenedAt?: number
@@ -202,6 +233,7 @@ class HearsaySyncService implements HearsaySync, Startable {
   private readonly jitter: number
   private readonly maxRedial: number
   private readonly discoveryDelay: number
+  private readonly sightingInterval: number
   private readonly closeCooldown: number
   private readonly random: () => number
   private readonly bootstrap: BootstrapTarget[]
@@ -227,6 +259,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (!(this.jitter >= 0 && this.jitter < 1)) throw new ConfigError(`backoff.jitter must be in [0, 1), got ${this.jitter}`)
     this.maxRedial = positive('maxRedialAttempts', init.maxRedialAttempts ?? MAX_REDIAL_ATTEMPTS)
     this.discoveryDelay = nonNegative('discoveryDialDelayMs', init.discoveryDialDelayMs ?? DISCOVERY_DIAL_DELAY_MS)
+    this.sightingInterval = nonNegative('sightingDialIntervalMs', init.sightingDialIntervalMs ?? SIGHTING_DIAL_INTERVAL_MS)
     this.closeCooldown = nonNegative('closeCooldownMs', init.closeCooldownMs ?? CLOSE_COOLDOWN_MS)
     this.random = init.random ?? Math.random
     this.bootstrap = (init.bootstrap ?? []).map(a => {
@@ -366,6 +399,7 @@ class HearsaySyncService implements HearsaySync, Startable {
       connected: this.openConnections(st.peerId).length > 0,
       channel: st.channel?.isOpen === true,
       dialFailures: st.dialFailures,
+      ...(st.lastFailure !== undefined ? { lastFailure: st.lastFailure } : {}),
       ...(st.nextDialAt !== undefined ? { nextDialAt: st.nextDialAt } : {}),
       ...(st.refusedUntil > now ? { refusedUntil: st.refusedUntil } : {}),
       unsupported: st.unsupported
@@ -459,6 +493,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     }
     if (st.channelOpenedAt !== undefined && st.channelOpenedAt >= opened) return
     st.dialFailures++
+    st.lastFailure = 'refused'
     for (const target of this.bootstrap) {
       if (target.peerId === st.id) target.failures++
     }
@@ -467,6 +502,8 @@ class HearsaySyncService implements HearsaySync, Startable {
 
   private resetFailures (st: PeerState): void {
     st.dialFailures = 0
+    st.lastFailure = undefined
+    st.givenUp = false
     for (const target of this.bootstrap) {
       if (target.peerId === st.id) target.failures = 0
     }
@@ -502,11 +539,25 @@ class HearsaySyncService implements HearsaySync, Startable {
     const st = this.state(info.id, 'discovery')
     if (st.source === 'inbound') st.source = 'discovery'
     if (this.openConnections(info.id).length > 0 || st.dialing !== undefined) return
-    // found again: fresh evidence it is reachable, so start the retry count over
-    st.dialFailures = 0
-    const delay = this.initiates(id) ? 0 : this.discoveryDelay * (1 + this.jitter * this.random())
-    if (st.dialTimer !== undefined && st.nextDialAt !== undefined && st.nextDialAt <= Date.now() + delay) return
-    this.setDialTimer(st, delay)
+    const addrs = info.multiaddrs.length > 0 ? info.multiaddrs.map(a => withPeerId(a, id)) : undefined
+    const now = Date.now()
+    if (st.lastFailure === 'refused') {
+      // a refusal is not cured by being seen again: keep the backoff and the failure count; only a
+      // peer given up on (no retry pending) gets its next retry, after its current delay
+      if (st.dialTimer === undefined) {
+        this.log.trace(`${id} seen again; it refused us last time, retrying after the backoff`)
+        this.setDialTimer(st, this.backoff(st.dialFailures + 1), addrs)
+      }
+      return
+    }
+    // new, or unreachable last time: seeing it is fresh evidence it is back, so dial it now,
+    // but not more often than sightingDialIntervalMs
+    const pairDelay = this.initiates(id) ? 0 : this.discoveryDelay * (1 + this.jitter * this.random())
+    const spacing = st.lastDialAt === undefined ? 0 : st.lastDialAt + this.sightingInterval - now
+    const delay = Math.max(pairDelay, spacing, 0)
+    if (st.dialTimer !== undefined && st.nextDialAt !== undefined && st.nextDialAt <= now + delay) return
+    if (st.dialFailures > 0) this.log.trace(`${id} seen again after ${st.dialFailures} unreachable dials: redialling in ${Math.round(delay)} ms`)
+    this.setDialTimer(st, delay, addrs)
   }
 
   // ---- dialling ----
@@ -515,7 +566,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     const id = peerId.toString()
     let st = this.states.get(id)
     if (st === undefined) {
-      st = { id, peerId, source, persistent: false, dialFailures: 0, churn: 0, closeStrikes: 0, refusedUntil: 0, unsupported: false, waiters: new Set() }
+      st = { id, peerId, source, persistent: false, dialFailures: 0, givenUp: false, churn: 0, closeStrikes: 0, refusedUntil: 0, unsupported: false, waiters: new Set() }
       this.states.set(id, st)
     }
     return st
@@ -530,8 +581,12 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (this.handler === undefined) return
     if (!st.persistent && st.source === 'inbound') return // it found us; it will come back
     if (!st.persistent && st.dialFailures >= this.maxRedial) {
-      this.log(`giving up on ${st.id} after ${st.dialFailures} failed dials (until it is discovered again)`)
+      const line = `giving up on ${st.id} after ${st.dialFailures} failed dials (until it is discovered again)`
+      if (st.givenUp) this.log.trace(line)
+      else this.log(line)
+      st.givenUp = true
       st.nextDialAt = undefined
+      st.nextDialAddrs = undefined
       // libp2p reports a peer as discovered only when it enters the peer store: forget it there, so
       // the next sighting (an mDNS announcement) is reported again and dialled at once
       this.components.peerStore.delete(st.peerId).catch((err: unknown) => {
@@ -542,27 +597,33 @@ class HearsaySyncService implements HearsaySync, Startable {
     this.setDialTimer(st, this.backoff(st.dialFailures + 1))
   }
 
-  private setDialTimer (st: PeerState, delay: number): void {
+  private setDialTimer (st: PeerState, delay: number, addrs?: Multiaddr[]): void {
     if (st.dialTimer !== undefined) clearTimeout(st.dialTimer)
     st.nextDialAt = Date.now() + delay
+    st.nextDialAddrs = addrs
     st.dialTimer = setTimeout(() => {
+      const target = st.nextDialAddrs
       st.dialTimer = undefined
       st.nextDialAt = undefined
-      void this.dial(st)
+      st.nextDialAddrs = undefined
+      void this.dial(st, target)
     }, delay)
     st.dialTimer.unref?.()
   }
 
-  private async dial (st: PeerState): Promise<void> {
+  /** Dial a peer: its bootstrap address, else the addresses of the sighting that scheduled it, else the peer store's. */
+  private async dial (st: PeerState, seen?: Multiaddr[]): Promise<void> {
     if (this.handler === undefined || st.dialing !== undefined) return
     if (this.openConnections(st.peerId).length > 0) return
+    st.lastDialAt = Date.now()
     const attempt = (async () => {
       try {
         this.log.trace(`dialling ${st.id}`)
-        await this.components.connectionManager.openConnection(st.addrs ?? st.peerId, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+        await this.components.connectionManager.openConnection(st.addrs ?? seen ?? st.peerId, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
       } catch (err) {
         st.dialFailures++
-        const msg = `dial to ${st.id} failed (attempt ${st.dialFailures}): ${describe(err)}`
+        st.lastFailure = failureKind(err)
+        const msg = `dial to ${st.id} failed (attempt ${st.dialFailures}, ${st.lastFailure}): ${describe(err)}`
         if (st.dialFailures === 1) this.log.warn(msg)
         else this.log(msg)
         this.scheduleDial(st)
@@ -770,6 +831,33 @@ export function parsePeerId (id: string, where: string): PeerId {
   } catch (err) {
     throw new InvalidPeerIdError(`${where}: "${id}" is not a valid peer id`, { cause: err })
   }
+}
+
+/** Add `/p2p/<id>` to an address that lacks it, so the dial checks it reaches that peer. */
+function withPeerId (addr: Multiaddr, id: string): Multiaddr {
+  return addr.getComponents().some(c => c.name === 'p2p') ? addr : addr.encapsulate(`/p2p/${id}`)
+}
+
+/**
+ * Errors that mean the peer was reached and refused us (or we refused it): the handshake was denied
+ * or failed, a different peer answered, or the connection was reset. Anything else (refused or
+ * unreachable TCP port, timeout, no address) means the peer could not be reached.
+ */
+const REFUSAL_ERRORS = new Set([
+  'DialDeniedError', 'ConnectionDeniedError', 'ConnectionInterceptedError', 'EncryptionFailedError',
+  'MuxerUnavailableError', 'InvalidCryptoExchangeError', 'UnexpectedPeerError'
+])
+const REFUSAL_CODES = new Set(['ECONNRESET', 'EPIPE'])
+
+/** Classify a dial error, looking through `cause` and aggregated errors. */
+export function failureKind (err: unknown, depth = 0): FailureKind {
+  if (err === null || typeof err !== 'object' || depth > 4) return 'unreachable'
+  const e = err as { name?: string, code?: string, cause?: unknown, errors?: unknown[] }
+  if ((e.name !== undefined && REFUSAL_ERRORS.has(e.name)) || (e.code !== undefined && REFUSAL_CODES.has(e.code))) return 'refused'
+  for (const inner of [e.cause, ...(Array.isArray(e.errors) ? e.errors : [])]) {
+    if (inner !== undefined && failureKind(inner, depth + 1) === 'refused') return 'refused'
+  }
+  return 'unreachable'
 }
 
 function anySignal (a: AbortSignal | undefined, b: AbortSignal): AbortSignal {

@@ -2,7 +2,8 @@ import { writerLogger } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { TypedEventEmitter, peerDiscoverySymbol } from '@libp2p/interface'
+import type { Libp2p, PeerDiscovery, PeerDiscoveryEvents, PeerInfo, PrivateKey, Startable } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -46,4 +47,39 @@ export function uniqueServiceTag (name: string): string {
 /** Start a mounted service's transport with a handler that accepts channels and ignores frames. */
 export async function startTransport (node: SyncNode): Promise<void> {
   await node.services.hearsay.transport.start({ onChannel: () => ({ onFrame: () => {}, onClose: () => {} }) })
+}
+
+/**
+ * A peer discovery service that announces one peer (set with `announce()`) every `intervalMs`, the
+ * way mDNS announces a peer on every query, and counts its announcements.
+ */
+export interface SightingStub {
+  /** Put it in `peerDiscovery`. */
+  factory: (components: unknown) => PeerDiscovery
+  /** The peer to announce from now on; `undefined` stops announcing. */
+  announce: (info: PeerInfo | undefined) => void
+  /** Announcements made so far. */
+  sightings: () => number
+}
+
+export function sightingStub (intervalMs: number): SightingStub {
+  let target: PeerInfo | undefined
+  let count = 0
+  class Stub extends TypedEventEmitter<PeerDiscoveryEvents> implements PeerDiscovery, Startable {
+    readonly [peerDiscoverySymbol] = this
+    readonly [Symbol.toStringTag] = 'test:sighting-stub'
+    private timer: ReturnType<typeof setInterval> | undefined
+    start (): void {
+      this.timer = setInterval(() => {
+        if (target === undefined) return
+        count++
+        this.safeDispatchEvent('peer', { detail: target })
+      }, intervalMs)
+    }
+
+    stop (): void {
+      clearInterval(this.timer)
+    }
+  }
+  return { factory: () => new Stub(), announce: (info) => { target = info }, sightings: () => count }
 }

@@ -3,11 +3,12 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { waitFor } from '@hearsay/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { allowListGater, createHearsayNode } from '../src/index.js'
 import type { HearsayLibp2pNode } from '../src/index.js'
-import { memoryLogger, startTransport, syncNode, uniqueServiceTag } from './helpers.js'
+import { memoryLogger, sightingStub, startTransport, syncNode, uniqueServiceTag } from './helpers.js'
 import type { SyncNode } from './helpers.js'
 
 const running: Array<{ stop: () => void | Promise<void> }> = []
@@ -49,6 +50,139 @@ describe('a mounted service', () => {
     await waitFor(() => a.services.hearsay.channels().some(c => c.peer === bId), { timeoutMs: 20_000, message: 'A reconnects to B' })
     expect(a.getConnections(b2.peerId).length).toBeGreaterThan(0)
   }, 60_000)
+})
+
+/** This node's TCP address on 127.0.0.1 without `/p2p`, the way mDNS reports it. */
+function tcpAddr (n: HearsayLibp2pNode): string {
+  const a = n.multiaddrs().find(m => m.startsWith('/ip4/127.0.0.1/tcp/')) as string
+  return a.split('/p2p/')[0] as string
+}
+
+describe('a discovered peer in backoff that is seen again', () => {
+  it('is redialled at once when it was unreachable, long before its backoff delay', async () => {
+    const kb = await generateKeyPair('Ed25519')
+    // B never dials and discovers nobody: only A can bring the link back
+    const bOptions = { privateKey: kb, mdns: false as const, sync: { dialOnDiscovery: false } }
+    const b1 = await createHearsayNode({ ...bOptions, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    running.push(b1)
+    const addr = tcpAddr(b1)
+    // announces B every 100 ms, as mDNS announces a peer on every query
+    const stub = sightingStub(100)
+    stub.announce({ id: b1.libp2p.peerId, multiaddrs: [multiaddr(addr)] })
+    const aLog = memoryLogger()
+    // backoff doubles from 200 ms with no jitter: a few failures push the delay past several seconds
+    const a = await createHearsayNode({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      logger: aLog,
+      libp2p: { peerDiscovery: [stub.factory as any] },
+      sync: { backoff: { initialMs: 200, maxMs: 60_000 }, random: () => 0.5, maxRedialAttempts: 1_000, discoveryDialDelayMs: 0 }
+    })
+    running.push(a)
+    const bId = b1.peerId
+    const channel = (): boolean => a.sync.channels().some(c => c.peer === bId)
+    await waitFor(channel, { timeoutMs: 10_000, message: 'first channel from a sighting' })
+
+    // B goes away; A keeps seeing it announced and keeps failing, so its backoff grows
+    await b1.stop()
+    running.splice(running.indexOf(b1), 1)
+    const status = (): ReturnType<typeof a.sync.peers>[number] | undefined => a.sync.peers().find(p => p.id === bId)
+    await waitFor(() => {
+      const st = status()
+      return st?.connected === false && st.nextDialAt !== undefined && st.nextDialAt - Date.now() > 5_000
+    }, { timeoutMs: 20_000, message: 'A backs off from B for more than 5 s' })
+    expect(status()?.lastFailure).toBe('unreachable')
+    expect(status()?.dialFailures).toBeGreaterThanOrEqual(5)
+
+    // B comes back on the same address: the next sighting redials it, without waiting out the delay
+    const b2 = await createHearsayNode({ ...bOptions, listen: [`/ip4/127.0.0.1/tcp/${addr.split('/tcp/')[1] as string}`] })
+    running.push(b2)
+    const back = Date.now()
+    const due = status()?.nextDialAt ?? 0
+    expect(due - back).toBeGreaterThan(4_000)
+    await waitFor(channel, { timeoutMs: 2_000, message: 'A reconnects to B within 2 s' })
+    expect(Date.now()).toBeLessThan(due)
+    expect(status()?.dialFailures).toBe(0)
+    expect(status()?.lastFailure).toBeUndefined()
+  }, 40_000)
+
+  it('is redialled as soon as mDNS announces it again', async () => {
+    const tag = uniqueServiceTag('sighting')
+    const kb = await generateKeyPair('Ed25519')
+    const mdnsOpts = { intervalMs: 250, serviceTag: tag }
+    // B never dials: only A's dialling can bring the link back
+    const bOptions = { privateKey: kb, mdns: mdnsOpts, sync: { dialOnDiscovery: false } }
+    const b1 = await createHearsayNode({ ...bOptions, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    running.push(b1)
+    const port = tcpAddr(b1).split('/tcp/')[1] as string
+    const a = await createHearsayNode({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: mdnsOpts,
+      sync: { backoff: { initialMs: 300, maxMs: 60_000 }, random: () => 0.5, maxRedialAttempts: 1_000, discoveryDialDelayMs: 0 }
+    })
+    running.push(a)
+    const bId = b1.peerId
+    const channel = (): boolean => a.sync.channels().some(c => c.peer === bId)
+    await waitFor(channel, { timeoutMs: 10_000, message: 'first channel by mDNS' })
+
+    // B is gone (and silent) while A's retry delay doubles: 0.3, 0.6, 1.2, 2.4, then 4.8 s
+    await b1.stop()
+    running.splice(running.indexOf(b1), 1)
+    const status = (): ReturnType<typeof a.sync.peers>[number] | undefined => a.sync.peers().find(p => p.id === bId)
+    await waitFor(() => {
+      const st = status()
+      return st?.connected === false && st.nextDialAt !== undefined && st.nextDialAt - Date.now() > 4_000
+    }, { timeoutMs: 20_000, message: 'A backs off from B for more than 4 s' })
+    expect(status()?.lastFailure).toBe('unreachable')
+
+    const b2 = await createHearsayNode({ ...bOptions, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    running.push(b2)
+    const due = status()?.nextDialAt ?? 0
+    expect(due - Date.now()).toBeGreaterThan(3_500)
+    await waitFor(channel, { timeoutMs: 2_000, message: 'A reconnects to B within 2 s of it coming back' })
+    expect(Date.now()).toBeLessThan(due)
+  }, 40_000)
+
+  it('keeps backing off from a peer that refused it, however often it is seen', async () => {
+    const [ka, kb] = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')]
+    const members = [peerIdFromPrivateKey(ka).toString(), peerIdFromPrivateKey(kb).toString()]
+    const aLog = memoryLogger()
+    const a = await createHearsayNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, privateKey: ka, allowPeers: members, logger: aLog })
+    running.push(a)
+    // the outsider sees A announced every 50 ms
+    const stub = sightingStub(50)
+    stub.announce({ id: a.libp2p.peerId, multiaddrs: [multiaddr(tcpAddr(a))] })
+    const outsider = await createHearsayNode({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      libp2p: { peerDiscovery: [stub.factory as any] },
+      sync: { backoff: { initialMs: 100, maxMs: 2_000 }, random: () => 0.5, maxRedialAttempts: 1_000, discoveryDialDelayMs: 0 }
+    })
+    running.push(outsider)
+    // when each failure was counted, polled every 10 ms
+    const failures: Array<{ n: number, at: number }> = []
+    await waitFor(() => {
+      const n = outsider.sync.peers().find(p => p.id === a.peerId)?.dialFailures ?? 0
+      if (failures.length === 0 || failures[failures.length - 1]?.n !== n) failures.push({ n, at: Date.now() })
+      return n >= 5
+    }, { timeoutMs: 20_000, intervalMs: 10, message: 'outsider reaches 5 failures' })
+    const st = outsider.sync.peers().find(p => p.id === a.peerId)
+    expect(st?.channel).toBe(false)
+    expect(st?.lastFailure).toBe('refused')
+    // the count only ever grew: no sighting reset it
+    const counts = failures.map(f => f.n)
+    expect(counts).toEqual([...counts].sort((x, y) => x - y))
+    // the retry after the 4th failure waited its backoff (100·2^4 = 1600 ms), though A was seen ~30 times meanwhile
+    const fourth = failures.find(f => f.n === 4)
+    const fifth = failures.find(f => f.n === 5)
+    expect(fourth).toBeDefined()
+    expect((fifth?.at ?? 0) - (fourth?.at ?? 0)).toBeGreaterThan(1_200)
+    // many sightings, few dials: every dial A saw is one counted failure (plus one in flight)
+    const refusals = aLog.lines.filter(l => l.includes(`refused connection from ${outsider.peerId}`))
+    expect(stub.sightings()).toBeGreaterThan(40)
+    expect(refusals.length).toBeLessThanOrEqual((st?.dialFailures ?? 0) + 1)
+    expect(refusals.filter(l => / warn  /.test(l)).length).toBe(1)
+  }, 30_000)
 })
 
 describe('a peer that refuses us right after the handshake', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { createRandom } from '@hearsay/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
-  FrameDecoder, encodeFrame, encodeSwarmKey, generateSwarmKey, loadOrCreatePrivateKey, mdnsQueryForTest,
+  FrameDecoder, encodeFrame, failureKind, encodeSwarmKey, generateSwarmKey, loadOrCreatePrivateKey, mdnsQueryForTest,
   parseSwarmKey, swarmKeySecret
 } from './exports.js'
 
@@ -123,5 +123,24 @@ describe('discovery probe packet', () => {
     const q = mdnsQueryForTest('_p2p._udp.local')
     expect([...q.subarray(0, 12)]).toEqual([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0])
     expect(Buffer.from(q.subarray(12)).toString('latin1')).toBe('\x04_p2p\x04_udp\x05local\x00\x00\x0c\x00\x01')
+  })
+})
+
+describe('dial failure kinds', () => {
+  const named = (name: string, extra: Record<string, unknown> = {}): Error => Object.assign(new Error(name), { name, ...extra })
+  it('counts an unreachable address or a timeout as unreachable', () => {
+    expect(failureKind(named('Error', { code: 'ECONNREFUSED' }))).toBe('unreachable')
+    expect(failureKind(named('TimeoutError'))).toBe('unreachable')
+    expect(failureKind(named('AbortError'))).toBe('unreachable')
+    expect(failureKind(named('NoValidAddressesError'))).toBe('unreachable')
+    expect(failureKind(new AggregateError([named('Error', { code: 'EHOSTUNREACH' })], 'all dials failed'))).toBe('unreachable')
+    expect(failureKind('not an error')).toBe('unreachable')
+  })
+
+  it('counts a denied or failed handshake, or a reset, as refused, also when wrapped', () => {
+    expect(failureKind(named('EncryptionFailedError'))).toBe('refused')
+    expect(failureKind(named('ConnectionDeniedError'))).toBe('refused')
+    expect(failureKind(named('DialError', { cause: named('Error', { code: 'ECONNRESET' }) }))).toBe('refused')
+    expect(failureKind(new AggregateError([named('Error', { code: 'ECONNREFUSED' }), named('DialDeniedError')]))).toBe('refused')
   })
 })
