@@ -119,3 +119,11 @@ export const STORAGE_BATCH_MS = 10
 
 /** Memory storage compacts a document's updates into one snapshot past this many updates. */
 export const MEMORY_COMPACT_UPDATES = 500
+
+/**
+ * An exchange answers for a document that is not in memory from its stored updates, merged with
+ * `Y.mergeUpdates`, when it has at most this many records (one record, a compacted snapshot, is
+ * used as it is); past it, building the Y.Doc is cheaper and the document is loaded instead.
+ */
+export const STORED_MERGE_MAX_RECORDS = 100
+

@@ -5,10 +5,19 @@
  * Every change to a loaded document goes through its Y.Doc `update` event. The store marks the
  * fingerprint stale, queues the update for storage, and tells the node (`onChange`) so it can
  * propagate local edits and announce the new digest root.
+ *
+ * A document whose stored data cannot be read back is quarantined: every later access rejects
+ * with the same `StorageCorruptionError` (naming it) without touching storage again, exchanges
+ * and live updates skip it, and the node reports it (`node.problems()`). Other documents keep
+ * working.
+ *
+ * Exchanges read documents that are not in memory through `stateVector()` and `diff()`, which
+ * answer from the stored updates without building a Y.Doc (see `STORED_MERGE_MAX_RECORDS`).
  */
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
 import { DigestTree } from './digest.js'
+import { STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
 import { docFingerprint } from './fingerprint.js'
 import type { Log } from './logger.js'
@@ -29,6 +38,21 @@ export interface DocumentsOptions {
   /** Client id of each Y.Doc loaded; Yjs draws a random one when unset. */
   newClientId?: () => number
 }
+
+/** A document left out of syncing because its stored data cannot be read back. */
+export interface DocProblem {
+  docId: string
+  /** Always `StorageCorruptionError`. */
+  error: string
+  message: string
+  /** When it was found (node clock, ms). */
+  since: number
+}
+
+/** What an exchange needs of a document: the loaded Y.Doc, or its stored updates merged into one. */
+type DocState = { doc: Y.Doc, update?: undefined } | { doc?: undefined, update: Uint8Array }
+
+const isCorruption = (err: unknown): err is StorageCorruptionError => (err as Error | null)?.name === StorageCorruptionError.code
 
 export interface Timers {
   setTimeout: (fn: () => void, ms: number) => unknown
@@ -58,8 +82,11 @@ export class Documents {
   private evictTimer: unknown
   private writing: Promise<void> = Promise.resolve()
   private writeError: unknown
+  private readonly quarantine = new Map<string, { error: StorageCorruptionError, since: number }>()
   loadedCount = 0
   docsLoaded = 0
+  /** Exchange answers computed from stored updates, without loading the document. */
+  storedReads = 0
 
   constructor (private readonly o: DocumentsOptions) {}
 
@@ -90,8 +117,28 @@ export class Documents {
     return this.entries.get(docId)?.doc !== undefined
   }
 
-  /** The document, loading it from storage if needed. A new id gives a new empty document. */
+  /** Documents quarantined because their stored data cannot be read back. */
+  problems (): DocProblem[] {
+    return [...this.quarantine].map(([docId, q]) => ({ docId, error: q.error.name, message: q.error.message, since: q.since }))
+  }
+
+  /** Remember a corruption error for its document (logged once); returns `err` for rethrowing. */
+  private noteError (docId: string, err: unknown): unknown {
+    if (isCorruption(err) && !this.quarantine.has(docId)) {
+      this.quarantine.set(docId, { error: err, since: this.o.timers.now() })
+      this.o.log.warn('document %s is quarantined, other documents keep syncing: %s', docId, err.message)
+    }
+    return err
+  }
+
+  /**
+   * The document, loading it from storage if needed. A new id gives a new empty document.
+   * Rejects with `StorageCorruptionError` naming the document when its stored data cannot be
+   * read back, including records stored for a document the store did not list.
+   */
   async get (docId: string): Promise<Y.Doc> {
+    const q = this.quarantine.get(docId)
+    if (q !== undefined) throw q.error
     let e = this.entries.get(docId)
     if (e === undefined) {
       e = this.newEntry(docId)
@@ -112,13 +159,23 @@ export class Documents {
     // the id as guid: a random guid costs ~30 calls to the system RNG per document
     const doc = new Y.Doc({ guid: e.id })
     if (this.o.newClientId !== undefined) doc.clientID = this.o.newClientId()
-    const updates = this.tree.has(e.id) ? await this.o.storage.load(e.id) : []
+    let updates: Uint8Array[]
+    try {
+      // read even for a document the store did not list: its head may be missing or corrupt
+      updates = await this.o.storage.load(e.id)
+      if (updates.length > 0 && !this.tree.has(e.id)) {
+        throw new StorageCorruptionError(e.id, `${updates.length} update records are stored but the store did not list the document (its head record is missing or corrupt); delete it to re-sync it from peers`)
+      }
+    } catch (err) {
+      doc.destroy()
+      throw this.noteError(e.id, err)
+    }
     if (updates.length > 0) {
       try {
         Y.transact(doc, () => { for (const u of updates) Y.applyUpdate(doc, u) }, STORAGE_ORIGIN)
       } catch (err) {
         doc.destroy()
-        throw new StorageCorruptionError(e.id, 'stored updates could not be applied', { cause: err })
+        throw this.noteError(e.id, new StorageCorruptionError(e.id, 'stored updates could not be applied', { cause: err }))
       }
       this.docsLoaded++
     }
@@ -162,6 +219,76 @@ export class Documents {
     const e = this.entries.get(docId)
     if (e?.stale === true) this.refresh()
     return this.tree.get(docId)?.fingerprint
+  }
+
+  /**
+   * The document as an exchange needs it. A loaded document is used as it is. One not in memory is
+   * answered from its stored updates without building a Y.Doc: the single record as it is (a
+   * snapshot after compaction), or up to `STORED_MERGE_MAX_RECORDS` records merged with
+   * `Y.mergeUpdates`. Past that, merging costs more than building the document, so it is loaded
+   * like any other (and evicted again when over budget). Nothing is cached: the update is dropped
+   * as soon as the answer is encoded.
+   */
+  private async state (docId: string): Promise<DocState> {
+    const q = this.quarantine.get(docId)
+    if (q !== undefined) throw q.error
+    const e = this.entries.get(docId)
+    if (e?.doc !== undefined) return { doc: e.doc }
+    if (e?.loading !== undefined || !this.tree.has(docId)) return { doc: await this.get(docId) }
+    let updates: Uint8Array[]
+    try {
+      updates = await this.o.storage.load(docId)
+    } catch (err) {
+      throw this.noteError(docId, err)
+    }
+    // loaded meanwhile (and maybe changed since): the document is the truth
+    const again = this.entries.get(docId)
+    if (again?.doc !== undefined) return { doc: again.doc }
+    if (updates.length === 0 || updates.length > STORED_MERGE_MAX_RECORDS) return { doc: await this.get(docId) }
+    let update: Uint8Array
+    try {
+      update = updates.length === 1 ? updates[0] as Uint8Array : Y.mergeUpdates(updates)
+    } catch (err) {
+      throw this.noteError(docId, new StorageCorruptionError(docId, 'stored updates could not be merged', { cause: err }))
+    }
+    this.storedReads++
+    return { update }
+  }
+
+  /** State vector of a document (see `state()` for documents not in memory). */
+  async stateVector (docId: string): Promise<Uint8Array> {
+    const s = await this.state(docId)
+    if (s.doc !== undefined) return Y.encodeStateVector(s.doc)
+    try {
+      return Y.encodeStateVectorFromUpdate(s.update)
+    } catch (err) {
+      throw this.noteError(docId, new StorageCorruptionError(docId, 'stored updates could not be decoded', { cause: err }))
+    }
+  }
+
+  /**
+   * What a peer at `stateVector` lacks of a document (everything when undefined), as one update
+   * (see `state()` for documents not in memory). Throws `InvalidUpdateError` when the state
+   * vector cannot be decoded.
+   */
+  async diff (docId: string, stateVector: Uint8Array | undefined): Promise<Uint8Array> {
+    let sv: Uint8Array | undefined
+    if (stateVector !== undefined) {
+      try {
+        Y.decodeStateVector(stateVector)
+        sv = stateVector
+      } catch (err) {
+        throw new InvalidUpdateError(docId, 'malformed state vector', { cause: err })
+      }
+    }
+    const s = await this.state(docId)
+    if (s.doc !== undefined) return sv === undefined ? Y.encodeStateAsUpdate(s.doc) : Y.encodeStateAsUpdate(s.doc, sv)
+    if (sv === undefined) return s.update
+    try {
+      return Y.diffUpdate(s.update, sv)
+    } catch (err) {
+      throw this.noteError(docId, new StorageCorruptionError(docId, 'stored updates could not be decoded', { cause: err }))
+    }
   }
 
   /**

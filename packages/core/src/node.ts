@@ -19,7 +19,7 @@ import {
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
   SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
 } from './constants.js'
-import { Documents, type Timers } from './documents.js'
+import { Documents, type DocProblem, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
 import { MAX_GOSSIP_KEY_BYTES } from './protocol.js'
 import { Emitter } from './events.js'
@@ -39,6 +39,7 @@ export type { SyncReport } from './exchange.js'
 export type { AntiEntropyMode } from './protocol.js'
 export type { PropagationMode } from './rumor.js'
 export type { MemberState } from './cluster.js'
+export type { DocProblem } from './documents.js'
 
 /**
  * Flow control of direct mail per peer (flow.ts): an AIMD window on the channel backlog, and a
@@ -207,8 +208,12 @@ export interface NodeMetrics extends Counters {
   docs: number
   /** Documents currently in memory. */
   docsInMemory: number
-  /** Documents read from storage since start. */
+  /** Documents read from storage into a Y.Doc since start. */
   docsLoaded: number
+  /** Exchange answers computed from stored updates without loading the document. */
+  docsReadStored: number
+  /** Documents quarantined because their stored data cannot be read back (see `problems()`). */
+  docsQuarantined: number
   sessions: number
   /** Live updates dropped from retry queues that overflowed. */
   retryQueueOverflows: number
@@ -253,6 +258,11 @@ export interface HearsayNode {
   metrics(): NodeMetrics
   /** Every peer seen since start and every member heard of by cluster gossip. */
   peers(): PeerInfo[]
+  /**
+   * Documents whose stored data could not be read back (`StorageCorruptionError`). Each is left
+   * out of syncing; `open()` rejects for it. Other documents keep syncing.
+   */
+  problems(): DocProblem[]
   /**
    * Set an entry of this node's cluster state, gossiped to every member (`peers()[i].meta`).
    * Keys up to 64 bytes, not starting with `hearsay/`; values up to 1 KiB.
@@ -830,6 +840,8 @@ export function createNode (options: NodeOptions): HearsayNode {
         docs: docs.tree.size,
         docsInMemory: docs.loadedCount,
         docsLoaded: docs.docsLoaded,
+        docsReadStored: docs.storedReads,
+        docsQuarantined: docs.problems().length,
         sessions,
         retryQueueOverflows,
         flowCongestions,
@@ -862,6 +874,7 @@ export function createNode (options: NodeOptions): HearsayNode {
         }
       })
     },
+    problems: () => docs.problems(),
     setMeta (key, value) {
       if (typeof key !== 'string' || key.length === 0 || textEncoder.encode(key).length > MAX_GOSSIP_KEY_BYTES || key.startsWith('hearsay/')) {
         throw new ConfigError(`meta key must be 1 to ${MAX_GOSSIP_KEY_BYTES} bytes and not start with "hearsay/", got ${JSON.stringify(key)}`)

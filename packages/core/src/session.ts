@@ -7,7 +7,7 @@
  */
 import { EXCHANGE_TIMEOUT_MS, MAX_CONCURRENT_EXCHANGES, MAX_EXCHANGE_MESSAGES, MIN_FRAME_BYTES } from './constants.js'
 import { validateUpdate, type Documents, type Timers } from './documents.js'
-import { PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
+import { PeerUnavailableError, ProtocolError, StorageCorruptionError, TimeoutError } from './errors.js'
 import { Exchange, type SyncReport } from './exchange.js'
 import type { Log } from './logger.js'
 import {
@@ -218,19 +218,36 @@ export class Session implements ChannelHandler {
     this.enqueue(async () => {
       // every update is decoded before any is applied: a bad one rejects the whole frame
       for (const e of entries) validateUpdate(e.docId, e.update)
-      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this)
-      this.host.counters.liveUpdatesReceived += entries.length
-      this.host.onLiveApplied(this, entries)
+      const applied = await this.apply(entries)
+      this.host.counters.liveUpdatesReceived += applied.length
+      this.host.onLiveApplied(this, applied)
     })
   }
 
   private onRumor (hops: number, entries: LiveEntry[]): void {
     this.enqueue(async () => {
       for (const e of entries) validateUpdate(e.docId, e.update)
-      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this)
-      this.host.counters.rumorUpdatesReceived += entries.length
-      this.host.onRumorApplied(this, hops, entries)
+      const applied = await this.apply(entries)
+      this.host.counters.rumorUpdatesReceived += applied.length
+      this.host.onRumorApplied(this, hops, applied)
     })
+  }
+
+  /**
+   * Apply validated entries; those of a document whose stored data is corrupt (quarantined, see
+   * documents.ts) are dropped, the others applied. Returns the entries applied.
+   */
+  private async apply (entries: LiveEntry[]): Promise<LiveEntry[]> {
+    const applied: LiveEntry[] = []
+    for (const e of entries) {
+      try {
+        await this.host.docs.applyUpdate(e.docId, e.update, this)
+        applied.push(e)
+      } catch (err) {
+        if ((err as Error | null)?.name !== StorageCorruptionError.code) throw err
+      }
+    }
+    return applied
   }
 
   /** Start an exchange; resolves with its report when both sides are done. */

@@ -1,0 +1,206 @@
+/**
+ * A node on LevelDB with damaged or large stored data: one corrupt document never cuts a peer
+ * off from the others, a document the store cannot list is an error rather than an empty
+ * document, and serving an exchange from a large store stays within the memory budget.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { STORED_MERGE_MAX_RECORDS, createMemoryNetwork, createNode, docFingerprint, writerLogger } from '@hearsay/core'
+import type { HearsayNode, Logger, NodeOptions } from '@hearsay/core'
+import { waitFor } from '@hearsay/core/testing'
+import { createLevelStorage } from '@hearsay/leveldb'
+import { afterAll, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { docIdOf, populate } from './populate.js'
+
+// classic-level is a dependency of @hearsay/leveldb; the tests reach the raw records through it
+const here = dirname(fileURLToPath(import.meta.url))
+interface RawDb {
+  open(): Promise<void>
+  close(): Promise<void>
+  iterator(): AsyncIterable<[Uint8Array, Uint8Array]>
+  put(k: Uint8Array, v: Uint8Array): Promise<void>
+  del(k: Uint8Array): Promise<void>
+}
+const { ClassicLevel: Level } = createRequire(join(here, '..', '..', 'packages', 'leveldb', 'package.json'))('classic-level') as
+  { ClassicLevel: new (path: string, o: { keyEncoding: 'view', valueEncoding: 'view' }) => RawDb }
+
+const dirs: string[] = []
+const nodes: HearsayNode[] = []
+afterAll(async () => {
+  for (const n of nodes) await n.stop()
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+async function dir (): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'hearsay-problems-'))
+  dirs.push(d)
+  return d
+}
+const quiet = { enabled: false, onConnect: false }
+const utf8 = new TextEncoder()
+const isUpdateOf = (docId: string) => (k: Uint8Array): boolean => k[0] === 0x64 && Buffer.from(k.subarray(3, 3 + docId.length)).equals(utf8.encode(docId)) && k.length === 3 + docId.length + 8
+const isHeadOf = (docId: string) => (k: Uint8Array): boolean => k[0] === 0x66 && Buffer.from(k.subarray(1)).equals(utf8.encode(docId))
+
+/** Rewrite (or delete, when `change` returns undefined) raw records of a closed store. */
+async function tamper (path: string, pick: (key: Uint8Array) => boolean, change: (value: Uint8Array) => Uint8Array | undefined): Promise<number> {
+  const db = new Level(path, { keyEncoding: 'view', valueEncoding: 'view' })
+  await db.open()
+  let n = 0
+  for await (const [k, v] of db.iterator()) {
+    if (!pick(k)) continue
+    const next = change(new Uint8Array(v))
+    if (next === undefined) await db.del(k)
+    else await db.put(k, next)
+    n++
+  }
+  await db.close()
+  return n
+}
+
+/** A store written through a node: each document holds its name as text. */
+async function writeDocs (path: string, ids: string[]): Promise<void> {
+  const n = createNode({ id: 'w', transport: createMemoryNetwork({ seed: 9 }).transport('w'), storage: createLevelStorage({ path, durability: 'process' }), antiEntropy: quiet })
+  await n.start()
+  for (const id of ids) {
+    const doc = await n.open(id)
+    doc.getText('t').insert(0, `text of ${id}`)
+    doc.getText('t').insert(0, '> ')
+  }
+  await n.flush()
+  await n.stop()
+}
+
+function capture (): { logger: Logger, lines: string[] } {
+  const lines: string[] = []
+  return { lines, logger: writerLogger({ level: 'warn', write: line => { lines.push(line) } }) }
+}
+
+async function pair (pa: string, extraA: Partial<NodeOptions> = {}, extraB: Partial<NodeOptions> = {}): Promise<[HearsayNode, HearsayNode, ReturnType<typeof createMemoryNetwork>]> {
+  const net = createMemoryNetwork({ seed: 4 })
+  const a = createNode({ id: 'a', transport: net.transport('a'), storage: createLevelStorage({ path: pa, durability: 'process' }), antiEntropy: quiet, ...extraA })
+  const b = createNode({ id: 'b', transport: net.transport('b'), antiEntropy: quiet, ...extraB })
+  nodes.push(a, b)
+  await a.start()
+  await b.start()
+  net.connect('a', 'b')
+  await waitFor(() => a.metrics().sessions === 1 && b.metrics().sessions === 1, { message: 'session' })
+  return [a, b, net]
+}
+
+describe('a corrupt document', () => {
+  it('is quarantined: peers still get every other document, live updates keep flowing, opening it names it', async () => {
+    const path = await dir()
+    await writeDocs(path, ['good/1', 'bad', 'good/2'])
+    expect(await tamper(path, isUpdateOf('bad'), v => { v[v.length - 1] = (v[v.length - 1] as number) ^ 0x44; return v })).toBe(2)
+    const { logger, lines } = capture()
+    const [a, b] = await pair(path, { logger })
+
+    const report = await b.syncWith('a')
+    expect(report.docsReceived).toBe(2)
+    expect(b.docs().sort()).toEqual(['good/1', 'good/2'])
+    expect((await b.open('good/2')).getText('t').toString()).toBe('> text of good/2')
+    expect(a.problems()).toEqual([expect.objectContaining({ docId: 'bad', error: 'StorageCorruptionError' })])
+    expect(a.metrics().docsQuarantined).toBe(1)
+
+    // b edits its own "bad" and a good one: a drops the first, applies the second, keeps the session
+    const mine = await b.open('bad')
+    mine.getText('t').insert(0, 'from b')
+    const g = await b.open('good/1')
+    g.getText('t').insert(0, '!')
+    await b.flush()
+    await waitFor(async () => (await a.open('good/1')).getText('t').toString() === '!> text of good/1', { message: 'live update to a good document' })
+    a.close('good/1')
+    expect(a.metrics().sessions).toBe(1)
+
+    // every later exchange, both ways, skips it and completes
+    await b.syncWith('a', { mode: 'push-pull' })
+    await a.syncWith('b', { mode: 'push-pull' })
+    expect(a.metrics().exchangesFailed + b.metrics().exchangesFailed).toBe(0)
+    expect(a.metrics().sessions).toBe(1)
+
+    const err = await a.open('bad').then(() => undefined, (e: unknown) => e as Error & { docId?: string })
+    expect(err?.name).toBe('StorageCorruptionError')
+    expect(err?.docId).toBe('bad')
+    expect(err?.message).toContain('"bad"')
+    expect(lines.filter(l => l.includes('warn') && l.includes('bad') && l.includes('quarantined')).length).toBe(1)
+  })
+
+  it('a missing or corrupt head is an error naming the document, not an empty document', async () => {
+    const path = await dir()
+    await writeDocs(path, ['ok', 'headbad', 'headless'])
+    expect(await tamper(path, isHeadOf('headbad'), v => { v[6] = (v[6] as number) ^ 1; return v })).toBe(1)
+    expect(await tamper(path, isHeadOf('headless'), () => undefined)).toBe(1)
+    const [a, b] = await pair(path)
+    expect(a.docs()).toEqual(['ok'])
+    for (const id of ['headbad', 'headless']) {
+      await expect(a.open(id)).rejects.toMatchObject({ name: 'StorageCorruptionError', docId: id, message: expect.stringContaining('head record') })
+    }
+    expect(a.problems().map(p => p.docId).sort()).toEqual(['headbad', 'headless'])
+    expect((await a.open('ok')).getText('t').toString()).toBe('> text of ok')
+    // a peer's copy of such a document is dropped, the rest of the exchange goes on
+    const theirs = await b.open('headbad')
+    theirs.getText('t').insert(0, 'b')
+    await b.flush()
+    await a.syncWith('b')
+    expect(b.docs().sort()).toEqual(['headbad', 'ok'])
+    expect(a.metrics().sessions).toBe(1)
+  })
+})
+
+describe('serving an exchange from a large store', () => {
+  it('answers a pull of stored documents from their records without loading any', async () => {
+    const path = await dir()
+    const N = 300
+    const store = createLevelStorage({ path, durability: 'process' })
+    await store.open()
+    await populate(store, N, 3, docFingerprint)
+    await store.close()
+    // b edits without live updates, so its edit reaches a by the exchange below
+    const [a, b] = await pair(path, { maxLoadedDocs: 10 }, { live: false })
+    const report = await b.syncWith('a', { mode: 'pull' })
+    expect(report.docsReceived).toBe(N)
+    expect(a.metrics().docsLoaded).toBe(0)
+    expect(a.metrics().docsInMemory).toBe(0)
+    expect(a.metrics().docsReadStored).toBeGreaterThanOrEqual(N)
+    expect(b.digest().root).toEqual(a.digest().root)
+    for (const i of [0, 137, N - 1]) {
+      expect((await b.open(docIdOf(i))).getText('t').toString()).toBe((await a.open(docIdOf(i))).getText('t').toString())
+    }
+    // and the other way: a diff against a peer that holds part of a document
+    const d = await b.open(docIdOf(5))
+    d.getText('t').insert(0, 'b was here ')
+    await b.flush()
+    a.close(docIdOf(0)); a.close(docIdOf(137)); a.close(docIdOf(N - 1))
+    const back = await a.syncWith('b', { mode: 'push-pull' })
+    expect(back.docsReceived).toBe(1)
+    expect(a.digest().root).toEqual(b.digest().root)
+  })
+
+  it(`keeps documents of more than ${STORED_MERGE_MAX_RECORDS} records loaded only while it encodes them (maxLoadedDocs)`, async () => {
+    const path = await dir()
+    const N = 40
+    const store = createLevelStorage({ path, durability: 'process', autoCompact: false })
+    await store.open()
+    await populate(store, N, STORED_MERGE_MAX_RECORDS + 2, docFingerprint)
+    await store.close()
+    const [a, b] = await pair(path, { maxLoadedDocs: 4 })
+    let peak = 0
+    let sampling = true
+    const sample = (): void => {
+      peak = Math.max(peak, a.metrics().docsInMemory)
+      if (sampling) setImmediate(sample)
+    }
+    sample()
+    const report = await b.syncWith('a', { mode: 'pull' })
+    sampling = false
+    expect(report.docsReceived).toBe(N)
+    expect(a.metrics().docsLoaded).toBe(N)
+    expect(peak).toBeLessThanOrEqual(4 + 2)
+    const want = new Y.Doc()
+    for (const u of await (async () => { const s = createLevelStorage({ path: await dir() }); await s.open(); await populate(s, 1, STORED_MERGE_MAX_RECORDS + 2); const r = await s.load(docIdOf(0)); await s.close(); return r })()) Y.applyUpdate(want, u)
+    expect((await b.open(docIdOf(0))).getText('t').toString()).toBe(want.getText('t').toString())
+  })
+})
