@@ -8,8 +8,8 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { STORED_MERGE_MAX_RECORDS, createMemoryNetwork, createNode, docFingerprint, writerLogger } from '@hearsay/core'
-import type { HearsayNode, Logger, NodeOptions } from '@hearsay/core'
+import { STORED_MERGE_MAX_RECORDS, StorageError, createMemoryNetwork, createNode, docFingerprint, writerLogger } from '@hearsay/core'
+import type { HearsayNode, Logger, NodeOptions, Storage } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
 import { createLevelStorage } from '@hearsay/leveldb'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -202,5 +202,98 @@ describe('serving an exchange from a large store', () => {
     const want = new Y.Doc()
     for (const u of await (async () => { const s = createLevelStorage({ path: await dir() }); await s.open(); await populate(s, 1, STORED_MERGE_MAX_RECORDS + 2); const r = await s.load(docIdOf(0)); await s.close(); return r })()) Y.applyUpdate(want, u)
     expect((await b.open(docIdOf(0))).getText('t').toString()).toBe(want.getText('t').toString())
+  })
+})
+
+describe('a failed write', () => {
+  /** LevelDB storage whose next `failures` appends reject. */
+  function flaky (path: string): { storage: Storage, fail: (n: number, gate?: Promise<void>) => void, failed: () => number, calls: () => number } {
+    const inner = createLevelStorage({ path, durability: 'process' })
+    let failures = 0
+    let failed = 0
+    let calls = 0
+    let gate: Promise<void> | undefined
+    const storage: Storage = {
+
+      open: async () => { await inner.open() },
+      close: async () => { await inner.close() },
+      list: async () => await inner.list(),
+      load: async id => await inner.load(id),
+      replace: async (id, s, f) => { await inner.replace(id, s, f) },
+      delete: async id => { await inner.delete(id) },
+      getMeta: async k => await inner.getMeta(k),
+      setMeta: async (k, v) => { await inner.setMeta(k, v) },
+      async append (id, updates, fp) {
+        calls++
+        if (failures > 0) {
+          await gate
+          failures--
+          failed++
+          throw new StorageError('disk full (injected)')
+        }
+        await inner.append(id, updates, fp)
+      }
+    }
+    return { storage, fail: (n, g) => { failures = n; gate = g }, failed: () => failed, calls: () => calls }
+  }
+  const textStored = async (path: string, docId: string): Promise<string> => {
+    const s = createLevelStorage({ path })
+    await s.open()
+    const doc = new Y.Doc()
+    for (const u of await s.load(docId)) Y.applyUpdate(doc, u)
+    await s.close()
+    return doc.getText('t').toString()
+  }
+
+  it('is retried on its own, without waiting for another edit or flush()', async () => {
+    const path = await dir()
+    const f = flaky(path)
+    const a = createNode({ id: 'a', transport: createMemoryNetwork({ seed: 5 }).transport('a'), storage: f.storage, antiEntropy: quiet })
+    await a.start()
+    f.fail(1)
+    const doc = await a.open('d')
+    doc.getText('t').insert(0, 'kept')
+    await waitFor(() => f.failed() === 1, { message: 'the batched write fails' })
+    // nothing else happens on the node: only a retry of its own can store the edit
+    const stored = async (): Promise<boolean> => (await f.storage.load('d')).length === 1
+    await waitFor(stored, { message: 'the updates are stored by a retry', timeoutMs: 5000 })
+    await a.stop()
+    expect(await textStored(path, 'd')).toBe('kept')
+  })
+
+  it('of a background batch still being written is retried by flush(), which resolves once both batches are stored', async () => {
+    const path = await dir()
+    const f = flaky(path)
+    const a = createNode({ id: 'a', transport: createMemoryNetwork({ seed: 6 }).transport('a'), storage: f.storage, antiEntropy: quiet })
+    await a.start()
+    let release!: () => void
+    f.fail(1, new Promise(resolve => { release = resolve }))
+    const d1 = await a.open('d1')
+    d1.getText('t').insert(0, 'first')
+    await waitFor(() => f.calls() === 1, { message: 'the background batch is being written' })
+    const d2 = await a.open('d2')
+    d2.getText('t').insert(0, 'second')
+    const flushed = a.flush()
+    release()
+    await flushed
+    expect(f.failed()).toBe(1)
+    expect((await f.storage.load('d1')).length).toBe(1)
+    await a.stop()
+    expect(await textStored(path, 'd1')).toBe('first')
+    expect(await textStored(path, 'd2')).toBe('second')
+  })
+
+  it('makes flush() reject while it keeps failing', async () => {
+    const path = await dir()
+    const f = flaky(path)
+    const a = createNode({ id: 'a', transport: createMemoryNetwork({ seed: 7 }).transport('a'), storage: f.storage, antiEntropy: quiet, storageBatchMs: 60_000 })
+    await a.start()
+    f.fail(2)
+    const d = await a.open('d')
+    d.getText('t').insert(0, 'x')
+    await expect(a.flush()).rejects.toMatchObject({ name: 'StorageError' })
+    await a.flush()
+    await a.stop()
+    expect(await textStored(path, 'd')).toBe('x')
   })
 })

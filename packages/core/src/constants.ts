@@ -127,3 +127,5 @@ export const MEMORY_COMPACT_UPDATES = 500
  */
 export const STORED_MERGE_MAX_RECORDS = 100
 
+/** Updates whose write to storage failed are tried again after this long, in ms (or at `flush()`). */
+export const STORAGE_RETRY_MS = 1000

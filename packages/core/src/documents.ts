@@ -17,7 +17,7 @@
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
 import { DigestTree } from './digest.js'
-import { STORED_MERGE_MAX_RECORDS } from './constants.js'
+import { STORAGE_RETRY_MS, STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
 import { docFingerprint } from './fingerprint.js'
 import type { Log } from './logger.js'
@@ -80,8 +80,8 @@ export class Documents {
   private readonly writingIds = new Map<string, number>()
   private writeTimer: unknown
   private evictTimer: unknown
-  private writing: Promise<void> = Promise.resolve()
-  private writeError: unknown
+  /** Tail of the chain of batch writes; resolves with the first error of the last batch, if any. */
+  private writing: Promise<unknown> = Promise.resolve(undefined)
   private readonly quarantine = new Map<string, { error: StorageCorruptionError, since: number }>()
   loadedCount = 0
   docsLoaded = 0
@@ -345,57 +345,75 @@ export class Documents {
     }
   }
 
-  private scheduleWrite (): void {
+  private scheduleWrite (delayMs = this.o.storageBatchMs): void {
     if (this.writeTimer !== undefined) return
     this.writeTimer = this.o.timers.setTimeout(() => {
       this.writeTimer = undefined
-      void this.flush().catch(() => {})
-    }, this.o.storageBatchMs)
+      // errors are logged, and the updates stay queued for the next attempt
+      void this.flushOnce()
+    }, delayMs)
   }
 
-  /** Write every queued update to storage; resolves when all of them are stored. */
+  /**
+   * Write every queued update to storage; resolves when all of them are stored. A batch that was
+   * already being written and failed has its updates queued again: they are retried once here
+   * before the error is reported.
+   */
   async flush (): Promise<void> {
+    if (await this.flushOnce() === undefined) return
+    const err = await this.flushOnce()
+    if (err !== undefined) throw err
+  }
+
+  /**
+   * Start writing the queued updates after the batches already being written. Resolves with the
+   * first error of the batch being written before this call or of this one (undefined: stored).
+   */
+  private async flushOnce (): Promise<unknown> {
     if (this.writeTimer !== undefined) {
       this.o.timers.clearTimeout(this.writeTimer)
       this.writeTimer = undefined
     }
+    const before = this.writing
     const batch = this.pendingWrites
-    if (batch.size > 0) {
-      this.pendingWrites = new Map()
-      this.refresh()
-      // fingerprints of exactly the state these updates lead to, taken now, not at write time
-      const fingerprints = new Map<string, Uint8Array>()
-      for (const id of batch.keys()) {
-        this.writingIds.set(id, (this.writingIds.get(id) ?? 0) + 1)
-        const fp = this.tree.get(id)?.fingerprint
-        if (fp !== undefined) fingerprints.set(id, fp)
+    if (batch.size === 0) return await before
+    this.pendingWrites = new Map()
+    this.refresh()
+    // fingerprints of exactly the state these updates lead to, taken now, not at write time
+    const fingerprints = new Map<string, Uint8Array>()
+    for (const id of batch.keys()) {
+      this.writingIds.set(id, (this.writingIds.get(id) ?? 0) + 1)
+      const fp = this.tree.get(id)?.fingerprint
+      if (fp !== undefined) fingerprints.set(id, fp)
+    }
+    const mine = before.then(async () => await this.store(batch, fingerprints))
+    this.writing = mine
+    const [a, b] = await Promise.all([before, mine])
+    return a ?? b
+  }
+
+  /** Append one batch; never rejects. Failed documents are queued again and retried later. */
+  private async store (batch: Map<string, Uint8Array[]>, fingerprints: Map<string, Uint8Array>): Promise<unknown> {
+    let error: unknown
+    for (const [id, updates] of batch) {
+      const fp = fingerprints.get(id)
+      try {
+        if (fp !== undefined) await this.o.storage.append(id, updates, fp)
+      } catch (err) {
+        error ??= err
+        this.o.log.error('could not store %d updates of document %s', updates.length, id, err)
+        // keep them queued, ahead of newer ones, and try again later
+        const again = this.pendingWrites.get(id)
+        this.pendingWrites.set(id, again === undefined ? updates : [...updates, ...again])
+        this.scheduleWrite(STORAGE_RETRY_MS)
+      } finally {
+        const n = (this.writingIds.get(id) ?? 1) - 1
+        if (n === 0) this.writingIds.delete(id)
+        else this.writingIds.set(id, n)
       }
-      this.writing = this.writing.then(async () => {
-        for (const [id, updates] of batch) {
-          const fp = fingerprints.get(id)
-          try {
-            if (fp !== undefined) await this.o.storage.append(id, updates, fp)
-          } catch (err) {
-            this.writeError = err
-            this.o.log.error('could not store %d updates of document %s', updates.length, id, err)
-            // keep them queued so a later flush retries
-            const again = this.pendingWrites.get(id)
-            this.pendingWrites.set(id, again === undefined ? updates : [...updates, ...again])
-          } finally {
-            const n = (this.writingIds.get(id) ?? 1) - 1
-            if (n === 0) this.writingIds.delete(id)
-            else this.writingIds.set(id, n)
-          }
-        }
-        this.evictIdle()
-      })
     }
-    await this.writing
-    if (this.writeError !== undefined) {
-      const err = this.writeError
-      this.writeError = undefined
-      throw err
-    }
+    this.evictIdle()
+    return error
   }
 
   async close (): Promise<void> {
