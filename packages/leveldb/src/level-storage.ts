@@ -755,6 +755,11 @@ export class LevelStorageImpl implements LevelStorage {
     const id = this.docIdBytes(docId)
     return await this.run(async db => {
       this.toCompact.delete(docId)
+      const range = updateRange(id)
+      // LevelDB writes its memtable out unchanged, dead versions included, at a level where a
+      // manual compaction does not reach it: write the current records out first, so the
+      // compaction after the rewrite below merges the rewrite with them and drops the dead ones
+      await this.compactRange(db, docId, range)
       let stats: DocStats | undefined
       try {
         stats = await this.compactDoc(docId, true)
@@ -762,13 +767,14 @@ export class LevelStorageImpl implements LevelStorage {
         if (err instanceof Aborted) throw new StorageError(`LevelDB store at ${this.path} closed during compaction`)
         throw this.wrapIo(err, 'compaction')
       }
-      if (stats !== undefined) {
-        const range = updateRange(id)
-        await db.compactRange(range.gte, range.lte).catch((err: unknown) => {
-          this.log.warn('LevelDB compactRange for %s failed: %s', docId, messageOf(err))
-        })
-      }
+      if (stats !== undefined) await this.compactRange(db, docId, range)
       return stats
+    })
+  }
+
+  private async compactRange (db: Db, docId: string, range: { gte: Uint8Array, lte: Uint8Array }): Promise<void> {
+    await db.compactRange(range.gte, range.lte).catch((err: unknown) => {
+      this.log.warn('LevelDB compactRange for %s failed: %s', docId, messageOf(err))
     })
   }
 
