@@ -14,10 +14,15 @@ import { FINGERPRINT_BYTES, MAX_PREFIX_DEPTH, type Prefix } from './protocol.js'
 
 export interface DigestEntry {
   readonly docId: string
-  readonly key: Uint8Array
   fingerprint: Uint8Array
-  leaf: Uint8Array
+  /**
+   * The document key (`docKey`, bytes 0–7) and its leaf hash (`leafHash`, bytes 8–23) in one
+   * array: one object per document instead of two, for nodes holding many documents.
+   */
+  keyLeaf: Uint8Array
 }
+
+const LEAF = 8
 
 interface TreeNode {
   depth: number
@@ -48,8 +53,15 @@ export function childPrefix (p: Prefix, n: number): Prefix {
   return { depth: p.depth + 1, bits }
 }
 
-function xorInto (target: Uint8Array, x: Uint8Array): void {
-  for (let i = 0; i < FINGERPRINT_BYTES; i++) target[i] = (target[i] as number) ^ (x[i] as number)
+function xorInto (target: Uint8Array, x: Uint8Array, offset = 0): void {
+  for (let i = 0; i < FINGERPRINT_BYTES; i++) target[i] = (target[i] as number) ^ (x[offset + i] as number)
+}
+
+function keyLeaf (docId: string, fingerprint: Uint8Array): Uint8Array {
+  const kl = new Uint8Array(LEAF + FINGERPRINT_BYTES)
+  kl.set(docKey(docId))
+  kl.set(leafHash(docId, fingerprint), LEAF)
+  return kl
 }
 
 const newNode = (depth: number): TreeNode => ({ depth, hash: new Uint8Array(FINGERPRINT_BYTES), count: 0, children: undefined, items: new Map() })
@@ -70,21 +82,21 @@ export class DigestTree {
     if (old !== undefined) {
       if (equalBytes(old.fingerprint, fingerprint)) return
       const leaf = leafHash(docId, fingerprint)
-      const delta = old.leaf.slice()
+      const delta = old.keyLeaf.slice(LEAF)
       xorInto(delta, leaf)
       old.fingerprint = fingerprint
-      old.leaf = leaf
-      for (let n: TreeNode | undefined = this.root; n !== undefined; n = n.children?.[nibble(old.key, n.depth)]) xorInto(n.hash, delta)
+      old.keyLeaf.set(leaf, LEAF)
+      for (let n: TreeNode | undefined = this.root; n !== undefined; n = n.children?.[nibble(old.keyLeaf, n.depth)]) xorInto(n.hash, delta)
       return
     }
-    const entry: DigestEntry = { docId, key: docKey(docId), fingerprint, leaf: leafHash(docId, fingerprint) }
+    const entry: DigestEntry = { docId, fingerprint, keyLeaf: keyLeaf(docId, fingerprint) }
     this.entries.set(docId, entry)
     let n = this.root
     for (;;) {
-      xorInto(n.hash, entry.leaf)
+      xorInto(n.hash, entry.keyLeaf, LEAF)
       n.count++
       if (n.children === undefined) break
-      n = n.children[nibble(entry.key, n.depth)] as TreeNode
+      n = n.children[nibble(entry.keyLeaf, n.depth)] as TreeNode
     }
     n.items?.set(docId, entry)
     if ((n.items?.size ?? 0) > DIGEST_BUCKET_SIZE && n.depth < MAX_PREFIX_DEPTH) this.split(n)
@@ -96,13 +108,13 @@ export class DigestTree {
     this.entries.delete(docId)
     let n: TreeNode | undefined = this.root
     while (n !== undefined) {
-      xorInto(n.hash, entry.leaf)
+      xorInto(n.hash, entry.keyLeaf, LEAF)
       n.count--
       if (n.children === undefined) {
         n.items?.delete(docId)
         break
       }
-      n = n.children[nibble(entry.key, n.depth)]
+      n = n.children[nibble(entry.keyLeaf, n.depth)]
     }
   }
 
@@ -111,8 +123,8 @@ export class DigestTree {
     n.children = Array.from({ length: DIGEST_FANOUT }, () => newNode(n.depth + 1))
     n.items = undefined
     for (const e of items.values()) {
-      const c = n.children[nibble(e.key, n.depth)] as TreeNode
-      xorInto(c.hash, e.leaf)
+      const c = n.children[nibble(e.keyLeaf, n.depth)] as TreeNode
+      xorInto(c.hash, e.keyLeaf, LEAF)
       c.count++
       c.items?.set(e.docId, e)
     }
@@ -133,8 +145,8 @@ export class DigestTree {
     const hash = new Uint8Array(FINGERPRINT_BYTES)
     let count = 0
     for (const e of n.items?.values() ?? []) {
-      if (inPrefix(e.key, p)) {
-        xorInto(hash, e.leaf)
+      if (inPrefix(e.keyLeaf, p)) {
+        xorInto(hash, e.keyLeaf, LEAF)
         count++
       }
     }
@@ -155,7 +167,7 @@ export class DigestTree {
         else for (const c of n.children) walk(c)
         return
       }
-      for (const e of n.items?.values() ?? []) if (inPrefix(e.key, p)) out.push(e)
+      for (const e of n.items?.values() ?? []) if (inPrefix(e.keyLeaf, p)) out.push(e)
     }
     walk(this.root)
     return out

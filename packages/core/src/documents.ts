@@ -90,12 +90,12 @@ export class Documents {
 
   constructor (private readonly o: DocumentsOptions) {}
 
-  /** Read every stored document's fingerprint into the digest; loads no document. */
+  /**
+   * Read every stored document's fingerprint into the digest; loads no document. Entries are
+   * made only for documents in use, so a large store costs only its digest.
+   */
   async init (): Promise<void> {
-    for (const { id, fingerprint } of await this.o.storage.list()) {
-      this.entries.set(id, this.newEntry(id))
-      this.tree.set(id, fingerprint)
-    }
+    for (const { id, fingerprint } of await this.o.storage.list()) this.tree.set(id, fingerprint)
   }
 
   private newEntry (id: string): Entry {
@@ -341,7 +341,7 @@ export class Documents {
       e.doc?.destroy()
       e.doc = undefined
       this.loadedCount--
-      if (!this.tree.has(e.id)) this.entries.delete(e.id)
+      this.entries.delete(e.id)
     }
   }
 
