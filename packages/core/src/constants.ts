@@ -129,3 +129,10 @@ export const STORED_MERGE_MAX_RECORDS = 100
 
 /** Updates whose write to storage failed are tried again after this long, in ms (or at `flush()`). */
 export const STORAGE_RETRY_MS = 1000
+
+/**
+ * A peer's sync checkpoint (digest root, document count, last contact and last completed
+ * exchange; read back at start) is written when its session closes, on stop, and after a
+ * completed exchange at most this often, in ms.
+ */
+export const PEER_CHECKPOINT_INTERVAL_MS = 60_000

@@ -17,7 +17,7 @@ import {
   CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
   FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
-  SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
+  SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS, PEER_CHECKPOINT_INTERVAL_MS
 } from './constants.js'
 import { Documents, type DocProblem, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
@@ -190,6 +190,13 @@ export interface PeerInfo {
   docCount: number
   /** When we last heard from the peer (ms, node clock). */
   lastSeen: number
+  /**
+   * When an exchange with the peer last completed (ms, node clock), kept across restarts in the
+   * store's `hearsay/peers` record; undefined when never. Peers from before a restart are listed
+   * (`connected: false`) with the digest root they had at last contact, so `inSync` says whether
+   * we still agree with them.
+   */
+  lastSync: number | undefined
 }
 
 export interface RepairReport {
@@ -287,6 +294,10 @@ interface KnownPeer {
   /** Updates were lost on the way to this peer: run an exchange as soon as possible. */
   needsRepair: boolean
   flow: PeerFlow
+  /** When an exchange with the peer last completed (node clock). */
+  lastSync: number | undefined
+  /** When its checkpoint was last written to storage (node clock). */
+  checkpointedAt: number | undefined
 }
 
 const realTimers: Timers = {
@@ -438,7 +449,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const peer = (peerId: string): KnownPeer => {
     let p = peers.get(peerId)
     if (p === undefined) {
-      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts) }
+      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts), lastSync: undefined, checkpointedAt: undefined }
       peers.set(peerId, p)
     }
     return p
@@ -465,7 +476,17 @@ export function createNode (options: NodeOptions): HearsayNode {
         sendLive(p, queued)
       }
       events.emit('peer:connect', { peerId: session.remoteId })
+      // the hello carried the peer's digest root: equal to ours, there is nothing to reconcile
+      if (p.root !== undefined && equalBytes(p.root, digest().root)) {
+        p.needsRepair = false
+        return
+      }
       if (ae.enabled && ae.onConnect && (id < session.remoteId || p.needsRepair)) repair(p)
+    },
+    onExchangeCompleted (session) {
+      const p = peer(session.remoteId)
+      p.lastSync = timers.now()
+      if (p.checkpointedAt === undefined || p.lastSync - p.checkpointedAt >= PEER_CHECKPOINT_INTERVAL_MS) saveCheckpoints()
     },
     onClosed (session, reason) {
       const p = peers.get(session.remoteId)
@@ -473,6 +494,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       p.session = undefined
       // updates held back for the peer wait for it like any other
       if (p.flow.holding) queueRetry(p, p.flow.take())
+      if (state === 'started') saveCheckpoints()
       log('session with %s closed: %s', session.remoteId, reason)
       events.emit('peer:disconnect', { peerId: session.remoteId, reason })
     },
@@ -744,6 +766,51 @@ export function createNode (options: NodeOptions): HearsayNode {
     return [...picked, ...next.map(pid => peers.get(pid) as KnownPeer)]
   }
 
+  /**
+   * Per-peer checkpoints, one metadata record (`hearsay/peers`, JSON): for each peer, its digest
+   * root and document count at last contact, when we last heard from it and when an exchange with
+   * it last completed. Written when a session closes, at most every `PEER_CHECKPOINT_INTERVAL_MS`
+   * per peer after completed exchanges, and on stop; read at start.
+   */
+  let checkpointWrite: Promise<void> = Promise.resolve()
+  function saveCheckpoints (): Promise<void> {
+    const record: Record<string, StoredCheckpoint> = {}
+    const now = timers.now()
+    for (const p of peers.values()) {
+      if (p.root === undefined) continue
+      record[p.id] = { root: toHex(p.root), docCount: p.docCount, lastSeen: p.session?.state === 'open' ? now : p.lastSeen, lastSync: p.lastSync }
+      p.checkpointedAt = now
+    }
+    const bytes = textEncoder.encode(JSON.stringify(record))
+    checkpointWrite = checkpointWrite.then(async () => { await storage.setMeta(CHECKPOINT_KEY, bytes) }).catch((err: unknown) => {
+      log.warn('could not store peer checkpoints: %s', err instanceof Error ? err.message : String(err))
+    })
+    return checkpointWrite
+  }
+
+  async function loadCheckpoints (): Promise<void> {
+    let record: Record<string, StoredCheckpoint>
+    try {
+      const raw = await storage.getMeta(CHECKPOINT_KEY)
+      if (raw === undefined) return
+      record = JSON.parse(textDecoder.decode(raw)) as Record<string, StoredCheckpoint>
+    } catch (err) {
+      log.warn('ignoring unreadable peer checkpoints: %s', err instanceof Error ? err.message : String(err))
+      return
+    }
+    for (const [pid, c] of Object.entries(record)) {
+      if (pid === id || typeof c?.root !== 'string' || !/^[0-9a-f]*$/.test(c.root)) continue
+      const p = peer(pid)
+      p.root = fromHex(c.root)
+      p.docCount = Number(c.docCount) || 0
+      p.lastSeen = Number(c.lastSeen) || 0
+      p.lastSync = c.lastSync === undefined ? undefined : Number(c.lastSync)
+      // nothing is queued for a peer from before the restart: the exchange on reconnect repairs
+      p.needsRepair = true
+    }
+    if (peers.size > 0) log('restored checkpoints of %d peers', peers.size)
+  }
+
   function knownIds (): string[] {
     return [...peers.keys(), ...members.others()]
   }
@@ -760,6 +827,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       state = 'starting'
       await storage.open()
       await docs.init()
+      await loadCheckpoints()
       state = 'started'
       const d = digest()
       publishDigest(d.root, d.count)
@@ -779,6 +847,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       }
       for (const p of peers.values()) p.session?.close('node stopping', true)
       await transport.stop()
+      await saveCheckpoints()
       await docs.close()
       await storage.close()
       state = 'stopped'
@@ -870,6 +939,7 @@ export function createNode (options: NodeOptions): HearsayNode {
           inSync: theirRoot !== undefined && equalBytes(theirRoot, root),
           docCount: connected || gossipDocs === undefined ? p?.docCount ?? 0 : Number(textDecoder.decode(gossipDocs)),
           lastSeen,
+          lastSync: p?.lastSync,
           meta
         }
       })
@@ -895,6 +965,20 @@ export function createNode (options: NodeOptions): HearsayNode {
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
+
+/** Metadata record holding the per-peer checkpoints. */
+const CHECKPOINT_KEY = 'hearsay/peers'
+
+interface StoredCheckpoint {
+  /** The peer's digest root at last contact, hex. */
+  root: string
+  docCount: number
+  lastSeen: number
+  lastSync: number | undefined
+}
+
+const toHex = (b: Uint8Array): string => Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
+const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))
 
 function checkFlow (o: FlowControlOptions | undefined): void {
   if (o === undefined) return

@@ -30,6 +30,8 @@ export interface SessionHost {
   onOpen(session: Session): void
   onClosed(session: Session, reason: string): void
   onStatus(session: Session, root: Uint8Array, docCount: number): void
+  /** An exchange with the peer (started by either side) completed. */
+  onExchangeCompleted?(session: Session, report: SyncReport): void
   onLiveApplied(session: Session, entries: LiveEntry[]): void
   /** A rumor's updates were applied (see rumor.ts); the node decides whether to pass it on. */
   onRumorApplied(session: Session, hops: number, entries: LiveEntry[]): void
@@ -366,6 +368,7 @@ export class Session implements ChannelHandler {
     c.docsReceived += r.docsReceived
     if (err === undefined) {
       c.exchangesCompleted++
+      this.host.onExchangeCompleted?.(this, r)
       st.resolve?.(r)
     } else {
       c.exchangesFailed++
