@@ -179,6 +179,37 @@ describe('serving an exchange from a large store', () => {
     expect(a.digest().root).toEqual(b.digest().root)
   })
 
+  it('a peer pulling many documents into its own store keeps to its maxLoadedDocs as it goes', async () => {
+    const [pa, pb] = [await dir(), await dir()]
+    const N = 400
+    const store = createLevelStorage({ path: pa, durability: 'process' })
+    await store.open()
+    await populate(store, N, 2, docFingerprint)
+    await store.close()
+    const net = createMemoryNetwork({ seed: 8, autoConnect: false })
+    const a = createNode({ id: 'a', transport: net.transport('a'), storage: createLevelStorage({ path: pa, durability: 'process' }), antiEntropy: quiet })
+    const b = createNode({ id: 'b', transport: net.transport('b'), storage: createLevelStorage({ path: pb }), antiEntropy: quiet, maxLoadedDocs: 20 })
+    nodes.push(a, b)
+    await a.start()
+    await b.start()
+    net.connect('a', 'b')
+    await waitFor(() => a.metrics().sessions === 1 && b.metrics().sessions === 1, { message: 'session' })
+    let peak = 0
+    let sampling = true
+    const sample = (): void => {
+      peak = Math.max(peak, b.metrics().docsInMemory)
+      if (sampling) setImmediate(sample)
+    }
+    sample()
+    const report = await b.syncWith('a', { mode: 'pull' })
+    sampling = false
+    expect(report.docsReceived).toBe(N)
+    // documents with unwritten updates cannot be evicted: the exchange waits for their writes
+    expect(peak).toBeLessThanOrEqual(3 * 20)
+    await b.flush()
+    expect(b.digest().root).toEqual(a.digest().root)
+  })
+
   it(`keeps documents of more than ${STORED_MERGE_MAX_RECORDS} records loaded only while it encodes them (maxLoadedDocs)`, async () => {
     const path = await dir()
     const N = 40

@@ -392,10 +392,14 @@ export class Documents {
     return a ?? b
   }
 
-  /** Append one batch; never rejects. Failed documents are queued again and retried later. */
+  /**
+   * Append one batch; never rejects. The documents' appends are issued together, so a store with
+   * group commit writes them in one batch (one fsync). Failed documents are queued again and
+   * retried later.
+   */
   private async store (batch: Map<string, Uint8Array[]>, fingerprints: Map<string, Uint8Array>): Promise<unknown> {
     let error: unknown
-    for (const [id, updates] of batch) {
+    await Promise.all([...batch].map(async ([id, updates]) => {
       const fp = fingerprints.get(id)
       try {
         if (fp !== undefined) await this.o.storage.append(id, updates, fp)
@@ -411,9 +415,20 @@ export class Documents {
         if (n === 0) this.writingIds.delete(id)
         else this.writingIds.set(id, n)
       }
-    }
+    }))
     this.evictIdle()
     return error
+  }
+
+  /**
+   * Backpressure for bulk receives (an exchange bringing many documents): documents with
+   * unwritten updates cannot be evicted, so once more than half of `maxLoadedDocs` of them are
+   * queued, the caller waits for them to be written, after which they can be evicted.
+   */
+  async relieve (): Promise<void> {
+    if (this.pendingWrites.size <= this.o.maxLoadedDocs / 2) return
+    await this.flushOnce()
+    this.evictIdle()
   }
 
   async close (): Promise<void> {

@@ -227,6 +227,7 @@ export class Exchange {
     } finally {
       this.docs.evictIdle()
     }
+    await this.docs.relieve()
     if (!isEmptyUpdate(update) && !this.receivedDocs.has(docId)) {
       this.receivedDocs.add(docId)
       this.report.docsReceived++
