@@ -9,7 +9,7 @@
  * repair whatever live propagation missed.
  */
 import * as Y from 'yjs'
-import { equalBytes } from './bytes.js'
+import { equalBytes, toHex } from './bytes.js'
 import { ClusterState, type MemberState } from './cluster.js'
 import { PeerFlow } from './flow.js'
 import {
@@ -977,7 +977,6 @@ interface StoredCheckpoint {
   lastSync: number | undefined
 }
 
-const toHex = (b: Uint8Array): string => Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
 const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))
 
 function checkFlow (o: FlowControlOptions | undefined): void {
