@@ -314,6 +314,32 @@ describe('a failed write', () => {
     expect(await textStored(path, 'd2')).toBe('second')
   })
 
+  it('while a peer sends many documents does not retry on every one of them; all are stored once storage recovers', async () => {
+    const [pa, pb] = [await dir(), await dir()]
+    const N = 60
+    const store = createLevelStorage({ path: pa, durability: 'process' })
+    await store.open()
+    await populate(store, N, 1, docFingerprint)
+    await store.close()
+    const f = flaky(pb)
+    const net = createMemoryNetwork({ seed: 10, autoConnect: false })
+    const a = createNode({ id: 'a', transport: net.transport('a'), storage: createLevelStorage({ path: pa, durability: 'process' }), antiEntropy: quiet })
+    const b = createNode({ id: 'b', transport: net.transport('b'), storage: f.storage, antiEntropy: quiet, maxLoadedDocs: 4, storageBatchMs: 60_000 })
+    nodes.push(a, b)
+    await a.start()
+    await b.start()
+    net.connect('a', 'b')
+    await waitFor(() => a.metrics().sessions === 1 && b.metrics().sessions === 1, { message: 'session' })
+    f.fail(Number.MAX_SAFE_INTEGER)
+    const report = await b.syncWith('a', { mode: 'pull' })
+    expect(report.docsReceived).toBe(N)
+    // each attempt writes every queued document: retried per received document, that is ~N²/2
+    expect(f.calls()).toBeLessThan(3 * N)
+    f.fail(0)
+    await b.flush()
+    expect((await f.storage.load(docIdOf(N - 1))).length).toBe(1)
+  })
+
   it('makes flush() reject while it keeps failing', async () => {
     const path = await dir()
     const f = flaky(path)

@@ -87,6 +87,8 @@ export class Documents {
   docsLoaded = 0
   /** Exchange answers computed from stored updates, without loading the document. */
   storedReads = 0
+  /** `relieve()` does nothing before this time (node clock), after a failed write. */
+  private relieveAfter = 0
 
   constructor (private readonly o: DocumentsOptions) {}
 
@@ -426,8 +428,9 @@ export class Documents {
    * queued, the caller waits for them to be written, after which they can be evicted.
    */
   async relieve (): Promise<void> {
-    if (this.pendingWrites.size <= this.o.maxLoadedDocs / 2) return
-    await this.flushOnce()
+    if (this.pendingWrites.size <= this.o.maxLoadedDocs / 2 || this.o.timers.now() < this.relieveAfter) return
+    // while storage fails, do not hammer it on every document: the retry timer takes over
+    if (await this.flushOnce() !== undefined) this.relieveAfter = this.o.timers.now() + STORAGE_RETRY_MS
     this.evictIdle()
   }
 
