@@ -3,7 +3,7 @@
  * off from the others, a document the store cannot list is an error rather than an empty
  * document, and serving an exchange from a large store stays within the memory budget.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { cp, mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -126,6 +126,32 @@ describe('a corrupt document', () => {
     expect(err?.docId).toBe('bad')
     expect(err?.message).toContain('"bad"')
     expect(lines.filter(l => l.includes('warn') && l.includes('bad') && l.includes('quarantined')).length).toBe(1)
+  })
+
+  it('is not sent again by a peer that holds the same state of it', async () => {
+    const [pa, pb] = [await dir(), await dir()]
+    await writeDocs(pa, ['good/1', 'bad', 'good/2'])
+    await cp(pa, pb, { recursive: true })
+    expect(await tamper(pa, isUpdateOf('bad'), v => { v[v.length - 1] = (v[v.length - 1] as number) ^ 0x44; return v })).toBe(2)
+    const net = createMemoryNetwork({ seed: 14, autoConnect: false })
+    const a = createNode({ id: 'a', transport: net.transport('a'), storage: createLevelStorage({ path: pa, durability: 'process' }), antiEntropy: quiet })
+    const b = createNode({ id: 'b', transport: net.transport('b'), storage: createLevelStorage({ path: pb, durability: 'process' }), antiEntropy: quiet, live: false })
+    nodes.push(a, b)
+    await a.start()
+    await b.start()
+    net.connect('a', 'b')
+    await waitFor(() => a.metrics().sessions === 1 && b.metrics().sessions === 1, { message: 'session' })
+    // b edits a good document (not sent live), so the exchange walks down to the lists
+    const g = await b.open('good/1')
+    g.getText('t').insert(0, '!')
+    await b.flush()
+    await expect(a.open('bad')).rejects.toMatchObject({ name: 'StorageCorruptionError' })
+    // b asks: a answers with the list of its documents, the quarantined one included
+    const report = await b.syncWith('a', { mode: 'push-pull' })
+    // only the edited document travelled, not b's copy of the quarantined one
+    expect(report.docsSent).toBe(1)
+    expect((await a.open('good/1')).getText('t').toString()).toBe('!> text of good/1')
+    expect(a.metrics().sessions).toBe(1)
   })
 
   it('a missing or corrupt head is an error naming the document, not an empty document', async () => {

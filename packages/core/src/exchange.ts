@@ -16,8 +16,9 @@
  * Documents not in memory are read through `Documents.stateVector`/`diff`, which answer from
  * stored updates without loading them; any document loaded to serve the exchange is released as
  * it goes (`evictIdle`), so the node stays within `maxLoadedDocs`. A document whose stored data
- * is corrupt (quarantined) is skipped: left out of lists, not sent, updates for it dropped. The
- * rest of the exchange goes on.
+ * is corrupt (quarantined) is skipped: listed with its last stored fingerprint only (so a peer
+ * with the same state does not resend it), not sent, updates for it dropped. The rest of the
+ * exchange goes on.
  */
 import * as Y from 'yjs'
 import { DIGEST_LEAF_SIZE, MAX_UPDATE_BYTES } from './constants.js'
@@ -128,8 +129,10 @@ export class Exchange {
   private async listed (prefix: Prefix): Promise<ListedDoc[]> {
     const out: ListedDoc[] = []
     for (const e of this.docs.tree.list(prefix)) {
-      const sv = await this.stateVectorOf(e.docId)
-      if (sv !== undefined) out.push({ docId: e.docId, fingerprint: e.fingerprint, stateVector: sv })
+      // a quarantined document is listed with its last stored fingerprint, so a peer holding the
+      // same state leaves it alone; one that differs sends its copy, which is dropped here
+      const sv = await this.stateVectorOf(e.docId) ?? EMPTY_SV
+      out.push({ docId: e.docId, fingerprint: e.fingerprint, stateVector: sv })
     }
     return out
   }
