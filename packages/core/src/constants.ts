@@ -136,3 +136,6 @@ export const STORAGE_RETRY_MS = 1000
  * completed exchange at most this often, in ms.
  */
 export const PEER_CHECKPOINT_INTERVAL_MS = 60_000
+
+/** Sync checkpoints are kept for at most this many peers, the most recently seen ones. */
+export const PEER_CHECKPOINTS_MAX = 256

@@ -17,7 +17,7 @@ import {
   CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
   FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
-  SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS, PEER_CHECKPOINT_INTERVAL_MS
+  SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS, PEER_CHECKPOINT_INTERVAL_MS, PEER_CHECKPOINTS_MAX
 } from './constants.js'
 import { Documents, type DocProblem, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
@@ -770,15 +770,18 @@ export function createNode (options: NodeOptions): HearsayNode {
    * Per-peer checkpoints, one metadata record (`hearsay/peers`, JSON): for each peer, its digest
    * root and document count at last contact, when we last heard from it and when an exchange with
    * it last completed. Written when a session closes, at most every `PEER_CHECKPOINT_INTERVAL_MS`
-   * per peer after completed exchanges, and on stop; read at start.
+   * per peer after completed exchanges, and on stop; read at start. The `PEER_CHECKPOINTS_MAX`
+   * most recently seen peers are kept.
    */
   let checkpointWrite: Promise<void> = Promise.resolve()
   function saveCheckpoints (): Promise<void> {
     const record: Record<string, StoredCheckpoint> = {}
     const now = timers.now()
-    for (const p of peers.values()) {
-      if (p.root === undefined) continue
-      record[p.id] = { root: toHex(p.root), docCount: p.docCount, lastSeen: p.session?.state === 'open' ? now : p.lastSeen, lastSync: p.lastSync }
+    const seen = (p: KnownPeer): number => p.session?.state === 'open' ? now : p.lastSeen
+    // the most recently seen ones: peers with a new id every run must not pile up forever
+    const kept = [...peers.values()].filter(p => p.root !== undefined).sort((x, y) => seen(y) - seen(x)).slice(0, PEER_CHECKPOINTS_MAX)
+    for (const p of kept) {
+      record[p.id] = { root: toHex(p.root as Uint8Array), docCount: p.docCount, lastSeen: seen(p), lastSync: p.lastSync }
       p.checkpointedAt = now
     }
     const bytes = textEncoder.encode(JSON.stringify(record))
