@@ -128,3 +128,23 @@ export const STORAGE_BATCH_MS = 10
 
 /** Memory storage compacts a document's updates into one snapshot past this many updates. */
 export const MEMORY_COMPACT_UPDATES = 500
+
+/**
+ * An exchange answers for a document that is not in memory from its stored updates, merged with
+ * `Y.mergeUpdates`, when it has at most this many records (one record, a compacted snapshot, is
+ * used as it is); past it, building the Y.Doc is cheaper and the document is loaded instead.
+ */
+export const STORED_MERGE_MAX_RECORDS = 100
+
+/** Updates whose write to storage failed are tried again after this long, in ms (or at `flush()`). */
+export const STORAGE_RETRY_MS = 1000
+
+/**
+ * A peer's sync checkpoint (digest root, document count, last contact and last completed
+ * exchange; read back at start) is written when its session closes, on stop, and after a
+ * completed exchange at most this often, in ms.
+ */
+export const PEER_CHECKPOINT_INTERVAL_MS = 60_000
+
+/** Sync checkpoints are kept for at most this many peers, the most recently seen ones. */
+export const PEER_CHECKPOINTS_MAX = 256

@@ -12,11 +12,20 @@ import { DIGEST_BUCKET_SIZE, DIGEST_FANOUT } from './constants.js'
 import { docKey, leafHash } from './fingerprint.js'
 import { FINGERPRINT_BYTES, MAX_PREFIX_DEPTH, type Prefix } from './protocol.js'
 
-export interface DigestEntry {
-  readonly docId: string
-  readonly key: Uint8Array
-  fingerprint: Uint8Array
-  leaf: Uint8Array
+const LEAF = 8
+const FP = LEAF + FINGERPRINT_BYTES
+
+/**
+ * One document in the digest. Its key (`docKey`, bytes 0–7), leaf hash (`leafHash`, bytes 8–23)
+ * and fingerprint (bytes 24–39) share one array: a node holding many documents keeps one small
+ * object per document.
+ */
+export class DigestEntry {
+  constructor (readonly docId: string, readonly keyLeaf: Uint8Array) {}
+  /** The document's fingerprint (a copy). */
+  get fingerprint (): Uint8Array {
+    return this.keyLeaf.slice(FP, FP + FINGERPRINT_BYTES)
+  }
 }
 
 interface TreeNode {
@@ -24,7 +33,7 @@ interface TreeNode {
   hash: Uint8Array
   count: number
   children: TreeNode[] | undefined
-  items: Map<string, DigestEntry> | undefined
+  items: DigestEntry[] | undefined
 }
 
 export interface RangeDigest { prefix: Prefix, hash: Uint8Array, count: number }
@@ -48,11 +57,19 @@ export function childPrefix (p: Prefix, n: number): Prefix {
   return { depth: p.depth + 1, bits }
 }
 
-function xorInto (target: Uint8Array, x: Uint8Array): void {
-  for (let i = 0; i < FINGERPRINT_BYTES; i++) target[i] = (target[i] as number) ^ (x[i] as number)
+function xorInto (target: Uint8Array, x: Uint8Array, offset = 0): void {
+  for (let i = 0; i < FINGERPRINT_BYTES; i++) target[i] = (target[i] as number) ^ (x[offset + i] as number)
 }
 
-const newNode = (depth: number): TreeNode => ({ depth, hash: new Uint8Array(FINGERPRINT_BYTES), count: 0, children: undefined, items: new Map() })
+function keyLeaf (docId: string, fingerprint: Uint8Array): Uint8Array {
+  const kl = new Uint8Array(FP + FINGERPRINT_BYTES)
+  kl.set(docKey(docId))
+  kl.set(leafHash(docId, fingerprint), LEAF)
+  kl.set(fingerprint.subarray(0, FINGERPRINT_BYTES), FP)
+  return kl
+}
+
+const newNode = (depth: number): TreeNode => ({ depth, hash: new Uint8Array(FINGERPRINT_BYTES), count: 0, children: undefined, items: [] })
 
 export class DigestTree {
   private readonly root = newNode(0)
@@ -68,26 +85,26 @@ export class DigestTree {
   set (docId: string, fingerprint: Uint8Array): void {
     const old = this.entries.get(docId)
     if (old !== undefined) {
-      if (equalBytes(old.fingerprint, fingerprint)) return
+      if (equalBytes(old.keyLeaf.subarray(FP), fingerprint)) return
       const leaf = leafHash(docId, fingerprint)
-      const delta = old.leaf.slice()
+      const delta = old.keyLeaf.slice(LEAF, FP)
       xorInto(delta, leaf)
-      old.fingerprint = fingerprint
-      old.leaf = leaf
-      for (let n: TreeNode | undefined = this.root; n !== undefined; n = n.children?.[nibble(old.key, n.depth)]) xorInto(n.hash, delta)
+      old.keyLeaf.set(leaf, LEAF)
+      old.keyLeaf.set(fingerprint.subarray(0, FINGERPRINT_BYTES), FP)
+      for (let n: TreeNode | undefined = this.root; n !== undefined; n = n.children?.[nibble(old.keyLeaf, n.depth)]) xorInto(n.hash, delta)
       return
     }
-    const entry: DigestEntry = { docId, key: docKey(docId), fingerprint, leaf: leafHash(docId, fingerprint) }
+    const entry = new DigestEntry(docId, keyLeaf(docId, fingerprint))
     this.entries.set(docId, entry)
     let n = this.root
     for (;;) {
-      xorInto(n.hash, entry.leaf)
+      xorInto(n.hash, entry.keyLeaf, LEAF)
       n.count++
       if (n.children === undefined) break
-      n = n.children[nibble(entry.key, n.depth)] as TreeNode
+      n = n.children[nibble(entry.keyLeaf, n.depth)] as TreeNode
     }
-    n.items?.set(docId, entry)
-    if ((n.items?.size ?? 0) > DIGEST_BUCKET_SIZE && n.depth < MAX_PREFIX_DEPTH) this.split(n)
+    n.items?.push(entry)
+    if ((n.items?.length ?? 0) > DIGEST_BUCKET_SIZE && n.depth < MAX_PREFIX_DEPTH) this.split(n)
   }
 
   delete (docId: string): void {
@@ -96,27 +113,28 @@ export class DigestTree {
     this.entries.delete(docId)
     let n: TreeNode | undefined = this.root
     while (n !== undefined) {
-      xorInto(n.hash, entry.leaf)
+      xorInto(n.hash, entry.keyLeaf, LEAF)
       n.count--
       if (n.children === undefined) {
-        n.items?.delete(docId)
+        const i = n.items?.indexOf(entry) ?? -1
+        if (i >= 0) n.items?.splice(i, 1)
         break
       }
-      n = n.children[nibble(entry.key, n.depth)]
+      n = n.children[nibble(entry.keyLeaf, n.depth)]
     }
   }
 
   private split (n: TreeNode): void {
-    const items = n.items as Map<string, DigestEntry>
+    const items = n.items as DigestEntry[]
     n.children = Array.from({ length: DIGEST_FANOUT }, () => newNode(n.depth + 1))
     n.items = undefined
-    for (const e of items.values()) {
-      const c = n.children[nibble(e.key, n.depth)] as TreeNode
-      xorInto(c.hash, e.leaf)
+    for (const e of items) {
+      const c = n.children[nibble(e.keyLeaf, n.depth)] as TreeNode
+      xorInto(c.hash, e.keyLeaf, LEAF)
       c.count++
-      c.items?.set(e.docId, e)
+      c.items?.push(e)
     }
-    for (const c of n.children) if ((c.items?.size ?? 0) > DIGEST_BUCKET_SIZE && c.depth < MAX_PREFIX_DEPTH) this.split(c)
+    for (const c of n.children) if ((c.items?.length ?? 0) > DIGEST_BUCKET_SIZE && c.depth < MAX_PREFIX_DEPTH) this.split(c)
   }
 
   /** The deepest stored node covering `p`. */
@@ -132,9 +150,9 @@ export class DigestTree {
     if (n.depth === p.depth) return { prefix: p, hash: n.hash.slice(), count: n.count }
     const hash = new Uint8Array(FINGERPRINT_BYTES)
     let count = 0
-    for (const e of n.items?.values() ?? []) {
-      if (inPrefix(e.key, p)) {
-        xorInto(hash, e.leaf)
+    for (const e of n.items ?? []) {
+      if (inPrefix(e.keyLeaf, p)) {
+        xorInto(hash, e.keyLeaf, LEAF)
         count++
       }
     }
@@ -155,7 +173,7 @@ export class DigestTree {
         else for (const c of n.children) walk(c)
         return
       }
-      for (const e of n.items?.values() ?? []) if (inPrefix(e.key, p)) out.push(e)
+      for (const e of n.items ?? []) if (inPrefix(e.keyLeaf, p)) out.push(e)
     }
     walk(this.root)
     return out

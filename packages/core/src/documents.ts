@@ -5,10 +5,19 @@
  * Every change to a loaded document goes through its Y.Doc `update` event. The store marks the
  * fingerprint stale, queues the update for storage, and tells the node (`onChange`) so it can
  * propagate local edits and announce the new digest root.
+ *
+ * A document whose stored data cannot be read back is quarantined: every later access rejects
+ * with the same `StorageCorruptionError` (naming it) without touching storage again, exchanges
+ * and live updates skip it, and the node reports it (`node.problems()`). Other documents keep
+ * working.
+ *
+ * Exchanges read documents that are not in memory through `stateVector()` and `diff()`, which
+ * answer from the stored updates without building a Y.Doc (see `STORED_MERGE_MAX_RECORDS`).
  */
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
 import { DigestTree } from './digest.js'
+import { STORAGE_RETRY_MS, STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
 import { docFingerprint } from './fingerprint.js'
 import type { Log } from './logger.js'
@@ -29,6 +38,21 @@ export interface DocumentsOptions {
   /** Client id of each Y.Doc loaded; Yjs draws a random one when unset. */
   newClientId?: () => number
 }
+
+/** A document left out of syncing because its stored data cannot be read back. */
+export interface DocProblem {
+  docId: string
+  /** Always `StorageCorruptionError`. */
+  error: string
+  message: string
+  /** When it was found (node clock, ms). */
+  since: number
+}
+
+/** What an exchange needs of a document: the loaded Y.Doc, or its stored updates merged into one. */
+type DocState = { doc: Y.Doc, update?: undefined } | { doc?: undefined, update: Uint8Array }
+
+const isCorruption = (err: unknown): err is StorageCorruptionError => (err as Error | null)?.name === StorageCorruptionError.code
 
 export interface Timers {
   setTimeout: (fn: () => void, ms: number) => unknown
@@ -56,19 +80,24 @@ export class Documents {
   private readonly writingIds = new Map<string, number>()
   private writeTimer: unknown
   private evictTimer: unknown
-  private writing: Promise<void> = Promise.resolve()
-  private writeError: unknown
+  /** Tail of the chain of batch writes; resolves with the first error of the last batch, if any. */
+  private writing: Promise<unknown> = Promise.resolve(undefined)
+  private readonly quarantine = new Map<string, { error: StorageCorruptionError, since: number }>()
   loadedCount = 0
   docsLoaded = 0
+  /** Exchange answers computed from stored updates, without loading the document. */
+  storedReads = 0
+  /** `relieve()` does nothing before this time (node clock), after a failed write. */
+  private relieveAfter = 0
 
   constructor (private readonly o: DocumentsOptions) {}
 
-  /** Read every stored document's fingerprint into the digest; loads no document. */
+  /**
+   * Read every stored document's fingerprint into the digest; loads no document. Entries are
+   * made only for documents in use, so a large store costs only its digest.
+   */
   async init (): Promise<void> {
-    for (const { id, fingerprint } of await this.o.storage.list()) {
-      this.entries.set(id, this.newEntry(id))
-      this.tree.set(id, fingerprint)
-    }
+    for (const { id, fingerprint } of await this.o.storage.list()) this.tree.set(id, fingerprint)
   }
 
   private newEntry (id: string): Entry {
@@ -90,8 +119,28 @@ export class Documents {
     return this.entries.get(docId)?.doc !== undefined
   }
 
-  /** The document, loading it from storage if needed. A new id gives a new empty document. */
+  /** Documents quarantined because their stored data cannot be read back. */
+  problems (): DocProblem[] {
+    return [...this.quarantine].map(([docId, q]) => ({ docId, error: q.error.name, message: q.error.message, since: q.since }))
+  }
+
+  /** Remember a corruption error for its document (logged once); returns `err` for rethrowing. */
+  private noteError (docId: string, err: unknown): unknown {
+    if (isCorruption(err) && !this.quarantine.has(docId)) {
+      this.quarantine.set(docId, { error: err, since: this.o.timers.now() })
+      this.o.log.warn('document %s is quarantined, other documents keep syncing: %s', docId, err.message)
+    }
+    return err
+  }
+
+  /**
+   * The document, loading it from storage if needed. A new id gives a new empty document.
+   * Rejects with `StorageCorruptionError` naming the document when its stored data cannot be
+   * read back, including records stored for a document the store did not list.
+   */
   async get (docId: string): Promise<Y.Doc> {
+    const q = this.quarantine.get(docId)
+    if (q !== undefined) throw q.error
     let e = this.entries.get(docId)
     if (e === undefined) {
       e = this.newEntry(docId)
@@ -112,13 +161,23 @@ export class Documents {
     // the id as guid: a random guid costs ~30 calls to the system RNG per document
     const doc = new Y.Doc({ guid: e.id })
     if (this.o.newClientId !== undefined) doc.clientID = this.o.newClientId()
-    const updates = this.tree.has(e.id) ? await this.o.storage.load(e.id) : []
+    let updates: Uint8Array[]
+    try {
+      // read even for a document the store did not list: its head may be missing or corrupt
+      updates = await this.o.storage.load(e.id)
+      if (updates.length > 0 && !this.tree.has(e.id)) {
+        throw new StorageCorruptionError(e.id, `${updates.length} update records are stored but the store did not list the document (its head record is missing or corrupt); delete it to re-sync it from peers`)
+      }
+    } catch (err) {
+      doc.destroy()
+      throw this.noteError(e.id, err)
+    }
     if (updates.length > 0) {
       try {
         Y.transact(doc, () => { for (const u of updates) Y.applyUpdate(doc, u) }, STORAGE_ORIGIN)
       } catch (err) {
         doc.destroy()
-        throw new StorageCorruptionError(e.id, 'stored updates could not be applied', { cause: err })
+        throw this.noteError(e.id, new StorageCorruptionError(e.id, 'stored updates could not be applied', { cause: err }))
       }
       this.docsLoaded++
     }
@@ -162,6 +221,76 @@ export class Documents {
     const e = this.entries.get(docId)
     if (e?.stale === true) this.refresh()
     return this.tree.get(docId)?.fingerprint
+  }
+
+  /**
+   * The document as an exchange needs it. A loaded document is used as it is. One not in memory is
+   * answered from its stored updates without building a Y.Doc: the single record as it is (a
+   * snapshot after compaction), or up to `STORED_MERGE_MAX_RECORDS` records merged with
+   * `Y.mergeUpdates`. Past that, merging costs more than building the document, so it is loaded
+   * like any other (and evicted again when over budget). Nothing is cached: the update is dropped
+   * as soon as the answer is encoded.
+   */
+  private async state (docId: string): Promise<DocState> {
+    const q = this.quarantine.get(docId)
+    if (q !== undefined) throw q.error
+    const e = this.entries.get(docId)
+    if (e?.doc !== undefined) return { doc: e.doc }
+    if (e?.loading !== undefined || !this.tree.has(docId)) return { doc: await this.get(docId) }
+    let updates: Uint8Array[]
+    try {
+      updates = await this.o.storage.load(docId)
+    } catch (err) {
+      throw this.noteError(docId, err)
+    }
+    // loaded meanwhile (and maybe changed since): the document is the truth
+    const again = this.entries.get(docId)
+    if (again?.doc !== undefined) return { doc: again.doc }
+    if (updates.length === 0 || updates.length > STORED_MERGE_MAX_RECORDS) return { doc: await this.get(docId) }
+    let update: Uint8Array
+    try {
+      update = updates.length === 1 ? updates[0] as Uint8Array : Y.mergeUpdates(updates)
+    } catch (err) {
+      throw this.noteError(docId, new StorageCorruptionError(docId, 'stored updates could not be merged', { cause: err }))
+    }
+    this.storedReads++
+    return { update }
+  }
+
+  /** State vector of a document (see `state()` for documents not in memory). */
+  async stateVector (docId: string): Promise<Uint8Array> {
+    const s = await this.state(docId)
+    if (s.doc !== undefined) return Y.encodeStateVector(s.doc)
+    try {
+      return Y.encodeStateVectorFromUpdate(s.update)
+    } catch (err) {
+      throw this.noteError(docId, new StorageCorruptionError(docId, 'stored updates could not be decoded', { cause: err }))
+    }
+  }
+
+  /**
+   * What a peer at `stateVector` lacks of a document (everything when undefined), as one update
+   * (see `state()` for documents not in memory). Throws `InvalidUpdateError` when the state
+   * vector cannot be decoded.
+   */
+  async diff (docId: string, stateVector: Uint8Array | undefined): Promise<Uint8Array> {
+    let sv: Uint8Array | undefined
+    if (stateVector !== undefined) {
+      try {
+        Y.decodeStateVector(stateVector)
+        sv = stateVector
+      } catch (err) {
+        throw new InvalidUpdateError(docId, 'malformed state vector', { cause: err })
+      }
+    }
+    const s = await this.state(docId)
+    if (s.doc !== undefined) return sv === undefined ? Y.encodeStateAsUpdate(s.doc) : Y.encodeStateAsUpdate(s.doc, sv)
+    if (sv === undefined) return s.update
+    try {
+      return Y.diffUpdate(s.update, sv)
+    } catch (err) {
+      throw this.noteError(docId, new StorageCorruptionError(docId, 'stored updates could not be decoded', { cause: err }))
+    }
   }
 
   /**
@@ -215,61 +344,95 @@ export class Documents {
       e.doc?.destroy()
       e.doc = undefined
       this.loadedCount--
-      if (!this.tree.has(e.id)) this.entries.delete(e.id)
+      this.entries.delete(e.id)
     }
   }
 
-  private scheduleWrite (): void {
+  private scheduleWrite (delayMs = this.o.storageBatchMs): void {
     if (this.writeTimer !== undefined) return
     this.writeTimer = this.o.timers.setTimeout(() => {
       this.writeTimer = undefined
-      void this.flush().catch(() => {})
-    }, this.o.storageBatchMs)
+      // errors are logged, and the updates stay queued for the next attempt
+      void this.flushOnce()
+    }, delayMs)
   }
 
-  /** Write every queued update to storage; resolves when all of them are stored. */
+  /**
+   * Write every queued update to storage; resolves when all of them are stored. A batch that was
+   * already being written and failed has its updates queued again: they are retried once here
+   * before the error is reported.
+   */
   async flush (): Promise<void> {
+    if (await this.flushOnce() === undefined) return
+    const err = await this.flushOnce()
+    if (err !== undefined) throw err
+  }
+
+  /**
+   * Start writing the queued updates after the batches already being written. Resolves with the
+   * first error of the batch being written before this call or of this one (undefined: stored).
+   */
+  private async flushOnce (): Promise<unknown> {
     if (this.writeTimer !== undefined) {
       this.o.timers.clearTimeout(this.writeTimer)
       this.writeTimer = undefined
     }
+    const before = this.writing
     const batch = this.pendingWrites
-    if (batch.size > 0) {
-      this.pendingWrites = new Map()
-      this.refresh()
-      // fingerprints of exactly the state these updates lead to, taken now, not at write time
-      const fingerprints = new Map<string, Uint8Array>()
-      for (const id of batch.keys()) {
-        this.writingIds.set(id, (this.writingIds.get(id) ?? 0) + 1)
-        const fp = this.tree.get(id)?.fingerprint
-        if (fp !== undefined) fingerprints.set(id, fp)
+    if (batch.size === 0) return await before
+    this.pendingWrites = new Map()
+    this.refresh()
+    // fingerprints of exactly the state these updates lead to, taken now, not at write time
+    const fingerprints = new Map<string, Uint8Array>()
+    for (const id of batch.keys()) {
+      this.writingIds.set(id, (this.writingIds.get(id) ?? 0) + 1)
+      const fp = this.tree.get(id)?.fingerprint
+      if (fp !== undefined) fingerprints.set(id, fp)
+    }
+    const mine = before.then(async () => await this.store(batch, fingerprints))
+    this.writing = mine
+    const [a, b] = await Promise.all([before, mine])
+    return a ?? b
+  }
+
+  /**
+   * Append one batch; never rejects. The documents' appends are issued together, so a store with
+   * group commit writes them in one batch (one fsync). Failed documents are queued again and
+   * retried later.
+   */
+  private async store (batch: Map<string, Uint8Array[]>, fingerprints: Map<string, Uint8Array>): Promise<unknown> {
+    let error: unknown
+    await Promise.all([...batch].map(async ([id, updates]) => {
+      const fp = fingerprints.get(id)
+      try {
+        if (fp !== undefined) await this.o.storage.append(id, updates, fp)
+      } catch (err) {
+        error ??= err
+        this.o.log.error('could not store %d updates of document %s', updates.length, id, err)
+        // keep them queued, ahead of newer ones, and try again later
+        const again = this.pendingWrites.get(id)
+        this.pendingWrites.set(id, again === undefined ? updates : [...updates, ...again])
+        this.scheduleWrite(STORAGE_RETRY_MS)
+      } finally {
+        const n = (this.writingIds.get(id) ?? 1) - 1
+        if (n === 0) this.writingIds.delete(id)
+        else this.writingIds.set(id, n)
       }
-      this.writing = this.writing.then(async () => {
-        for (const [id, updates] of batch) {
-          const fp = fingerprints.get(id)
-          try {
-            if (fp !== undefined) await this.o.storage.append(id, updates, fp)
-          } catch (err) {
-            this.writeError = err
-            this.o.log.error('could not store %d updates of document %s', updates.length, id, err)
-            // keep them queued so a later flush retries
-            const again = this.pendingWrites.get(id)
-            this.pendingWrites.set(id, again === undefined ? updates : [...updates, ...again])
-          } finally {
-            const n = (this.writingIds.get(id) ?? 1) - 1
-            if (n === 0) this.writingIds.delete(id)
-            else this.writingIds.set(id, n)
-          }
-        }
-        this.evictIdle()
-      })
-    }
-    await this.writing
-    if (this.writeError !== undefined) {
-      const err = this.writeError
-      this.writeError = undefined
-      throw err
-    }
+    }))
+    this.evictIdle()
+    return error
+  }
+
+  /**
+   * Backpressure for bulk receives (an exchange bringing many documents): documents with
+   * unwritten updates cannot be evicted, so once more than half of `maxLoadedDocs` of them are
+   * queued, the caller waits for them to be written, after which they can be evicted.
+   */
+  async relieve (): Promise<void> {
+    if (this.pendingWrites.size <= this.o.maxLoadedDocs / 2 || this.o.timers.now() < this.relieveAfter) return
+    // while storage fails, do not hammer it on every document: the retry timer takes over
+    if (await this.flushOnce() !== undefined) this.relieveAfter = this.o.timers.now() + STORAGE_RETRY_MS
+    this.evictIdle()
   }
 
   async close (): Promise<void> {

@@ -12,13 +12,20 @@
  * (responder → initiator), push-pull (both). Messages alternate; a message with no items ends
  * the exchange. With equal digests that is one small message each way, whatever the number of
  * documents.
+ *
+ * Documents not in memory are read through `Documents.stateVector`/`diff`, which answer from
+ * stored updates without loading them; any document loaded to serve the exchange is released as
+ * it goes (`evictIdle`), so the node stays within `maxLoadedDocs`. A document whose stored data
+ * is corrupt (quarantined) is skipped: listed with its last stored fingerprint only (so a peer
+ * with the same state does not resend it), not sent, updates for it dropped. The rest of the
+ * exchange goes on.
  */
 import * as Y from 'yjs'
 import { DIGEST_LEAF_SIZE, MAX_UPDATE_BYTES } from './constants.js'
 import { equalBytes } from './bytes.js'
 import { ROOT_PREFIX } from './digest.js'
 import { validateUpdate, type Documents } from './documents.js'
-import { ProtocolError } from './errors.js'
+import { InvalidUpdateError, ProtocolError, StorageCorruptionError } from './errors.js'
 import { FINGERPRINT_BYTES, ItemKind, MAX_PREFIX_DEPTH, type AntiEntropyMode, type ListedDoc, type Prefix, type SyncItem } from './protocol.js'
 
 export type Role = 'initiator' | 'responder'
@@ -159,10 +166,24 @@ export class Exchange {
   private async listed (prefix: Prefix): Promise<ListedDoc[]> {
     const out: ListedDoc[] = []
     for (const e of this.docs.tree.list(prefix)) {
-      const doc = await this.docs.get(e.docId)
-      out.push({ docId: e.docId, fingerprint: e.fingerprint, stateVector: Y.encodeStateVector(doc) })
+      // a quarantined document is listed with its last stored fingerprint, so a peer holding the
+      // same state leaves it alone; one that differs sends its copy, which is dropped here
+      const sv = await this.stateVectorOf(e.docId) ?? EMPTY_SV
+      out.push({ docId: e.docId, fingerprint: e.fingerprint, stateVector: sv })
     }
     return out
+  }
+
+  /** Our state vector of a document; undefined when it is quarantined (skipped). */
+  private async stateVectorOf (docId: string): Promise<Uint8Array | undefined> {
+    try {
+      return await this.docs.stateVector(docId)
+    } catch (err) {
+      if (isCorruption(err)) return undefined
+      throw err
+    } finally {
+      this.docs.evictIdle()
+    }
   }
 
   private async onList (prefix: Prefix, theirs: ListedDoc[], out: ItemSink): Promise<void> {
@@ -175,7 +196,8 @@ export class Exchange {
         continue
       }
       if (equalBytes(m.fingerprint, t.fingerprint)) continue
-      const mySv = Y.encodeStateVector(await this.docs.get(t.docId))
+      const mySv = await this.stateVectorOf(t.docId)
+      if (mySv === undefined) continue
       // The side that is ahead pushes first, and the other only answers if the push left it
       // different; the side that is behind asks first and pushes back only if still different
       // after applying the answer. So a document that changed on one side travels one way only.
@@ -200,12 +222,15 @@ export class Exchange {
   }
 
   private async sendDoc (docId: string, stateVector: Uint8Array | undefined, out: ItemSink, evenIfEmpty = false): Promise<void> {
-    const doc = await this.docs.get(docId)
     let update: Uint8Array
     try {
-      update = stateVector === undefined ? Y.encodeStateAsUpdate(doc) : Y.encodeStateAsUpdate(doc, stateVector)
+      update = await this.docs.diff(docId, stateVector)
     } catch (err) {
-      throw new ProtocolError(`peer sent a malformed state vector for "${docId}"`, { cause: err })
+      if (isCorruption(err)) return
+      if (err instanceof InvalidUpdateError) throw new ProtocolError(`peer sent a malformed state vector for "${docId}"`, { cause: err })
+      throw err
+    } finally {
+      this.docs.evictIdle()
     }
     const empty = isEmptyUpdate(update)
     if (empty && !evenIfEmpty) return
@@ -233,7 +258,16 @@ export class Exchange {
       this.chunks.delete(docId)
       update = concat(p.parts, p.bytes)
     }
-    await this.docs.applyUpdate(docId, update, this.origin, true)
+    try {
+      await this.docs.applyUpdate(docId, update, this.origin, true)
+    } catch (err) {
+      // our copy is quarantined: drop the update, the rest of the exchange goes on
+      if (isCorruption(err)) return
+      throw err
+    } finally {
+      this.docs.evictIdle()
+    }
+    await this.docs.relieve()
     if (!isEmptyUpdate(update) && !this.receivedDocs.has(docId)) {
       this.receivedDocs.add(docId)
       this.report.docsReceived++
@@ -251,6 +285,8 @@ export class Exchange {
     return this.chunks.size > 0
   }
 }
+
+const isCorruption = (err: unknown): boolean => (err as Error | null)?.name === StorageCorruptionError.code
 
 /** An update with no structs and an empty delete set (what `encodeStateAsUpdate` gives when there is nothing to send). */
 function isEmptyUpdate (update: Uint8Array): boolean {

@@ -8,11 +8,11 @@
  * returns on its own, along with any pending structs): two replicas with equal fingerprints hold
  * equal documents, and any change, deletion-only transactions included, changes it.
  */
-import { digest } from 'lib0/hash/sha256'
 import * as Y from 'yjs'
 import { MAX_DOC_ID_BYTES } from './constants.js'
 import { InvalidDocIdError } from './errors.js'
 import { FINGERPRINT_BYTES } from './protocol.js'
+import { sha256 } from './sha256.js'
 
 const utf8 = new TextEncoder()
 
@@ -27,7 +27,7 @@ function hash16 (parts: Uint8Array[]): Uint8Array {
     buf.set(p, off + 4)
     off += p.length + 4
   }
-  return digest(buf).slice(0, FINGERPRINT_BYTES)
+  return sha256(buf, FINGERPRINT_BYTES)
 }
 
 /** 16-byte fingerprint of a document's whole state. */
@@ -38,7 +38,7 @@ export function docFingerprint (doc: Y.Doc): Uint8Array {
 
 /** 8-byte position of a document in the digest tree. */
 export function docKey (docId: string): Uint8Array {
-  return digest(utf8.encode(docId)).slice(0, 8)
+  return sha256(utf8.encode(docId), 8)
 }
 
 /** A document's contribution to its digest ranges: binds the id to the fingerprint. */

@@ -15,7 +15,7 @@ export type { Random } from './random.js'
 export { createNode } from './node.js'
 export type { HearsayNode, NodeOptions, RuntimeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiEntropyOptions, SyncReport, AntiEntropyMode,
   PropagationOptions, PropagationMode, ClusterOptions, MemberState, FlowControlOptions,
-  RepairReport
+  RepairReport, DocProblem
 } from './node.js'
 export type { Timers } from './documents.js'
 export { docFingerprint, validateDocId } from './fingerprint.js'

@@ -9,7 +9,7 @@
  * repair whatever live propagation missed.
  */
 import * as Y from 'yjs'
-import { equalBytes } from './bytes.js'
+import { equalBytes, toHex } from './bytes.js'
 import { ClusterState, type MemberState } from './cluster.js'
 import { PeerFlow } from './flow.js'
 import {
@@ -17,10 +17,10 @@ import {
   CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
   FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
-  SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS
+  SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS, PEER_CHECKPOINT_INTERVAL_MS, PEER_CHECKPOINTS_MAX
 } from './constants.js'
 import { MAX_LOADED_DOCS } from './constants.js'
-import { Documents, type Timers } from './documents.js'
+import { Documents, type DocProblem, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
 import { MAX_GOSSIP_KEY_BYTES } from './protocol.js'
 import { Emitter } from './events.js'
@@ -40,6 +40,7 @@ export type { SyncReport } from './exchange.js'
 export type { AntiEntropyMode } from './protocol.js'
 export type { PropagationMode } from './rumor.js'
 export type { MemberState } from './cluster.js'
+export type { DocProblem } from './documents.js'
 
 /**
  * Flow control of direct mail per peer (flow.ts): an AIMD window on the channel backlog, and a
@@ -221,6 +222,13 @@ export interface PeerInfo {
    * heard of it, so it shows `suspect` until it proves alive.
    */
   lastSeen: number
+  /**
+   * When an exchange with the peer last completed (ms, node clock), kept across restarts in the
+   * store's `hearsay/peers` record; undefined when never. Peers from before a restart are listed
+   * (`connected: false`) with the digest root they had at last contact, so `inSync` says whether
+   * we still agree with them.
+   */
+  lastSync: number | undefined
 }
 
 export interface RepairReport {
@@ -241,8 +249,12 @@ export interface NodeMetrics extends Counters {
   docs: number
   /** Documents currently in memory. */
   docsInMemory: number
-  /** Documents read from storage since start. */
+  /** Documents read from storage into a Y.Doc since start. */
   docsLoaded: number
+  /** Exchange answers computed from stored updates without loading the document. */
+  docsReadStored: number
+  /** Documents quarantined because their stored data cannot be read back (see `problems()`). */
+  docsQuarantined: number
   sessions: number
   /** Live updates dropped from retry queues that overflowed. */
   retryQueueOverflows: number
@@ -292,6 +304,11 @@ export interface HearsayNode {
    */
   peers(): PeerInfo[]
   /**
+   * Documents whose stored data could not be read back (`StorageCorruptionError`). Each is left
+   * out of syncing; `open()` rejects for it. Other documents keep syncing.
+   */
+  problems(): DocProblem[]
+  /**
    * Set an entry of this node's cluster state, gossiped to every member (`peers()[i].meta`).
    * Keys up to 64 bytes, not starting with `hearsay/`; values up to 1 KiB.
    */
@@ -320,6 +337,10 @@ interface KnownPeer {
   flow: PeerFlow
   /** Our digest root when our Hello went out on the current session. */
   helloRoot: Uint8Array | undefined
+  /** When an exchange with the peer last completed (node clock). */
+  lastSync: number | undefined
+  /** When its checkpoint was last written to storage (node clock). */
+  checkpointedAt: number | undefined
 }
 
 const realTimers: Timers = {
@@ -473,7 +494,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const peer = (peerId: string): KnownPeer => {
     let p = peers.get(peerId)
     if (p === undefined) {
-      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts), helloRoot: undefined }
+      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts), helloRoot: undefined, lastSync: undefined, checkpointedAt: undefined }
       peers.set(peerId, p)
     }
     return p
@@ -504,9 +525,19 @@ export function createNode (options: NodeOptions): HearsayNode {
         sendLive(p, queued)
       }
       events.emit('peer:connect', { peerId: session.remoteId })
+      // the hello carried the peer's digest root: equal to ours, there is nothing to reconcile
+      if (p.root !== undefined && equalBytes(p.root, current.root)) {
+        p.needsRepair = false
+        return
+      }
       // one push-pull exchange brings both sides level, so only the lower id starts it; a node that
       // pushes or pulls only starts its own, in its own direction
       if (ae.enabled && (p.needsRepair || (ae.onConnect && (ae.mode !== 'push-pull' || id < session.remoteId)))) repair(p)
+    },
+    onExchangeCompleted (session) {
+      const p = peer(session.remoteId)
+      p.lastSync = timers.now()
+      if (p.checkpointedAt === undefined || p.lastSync - p.checkpointedAt >= PEER_CHECKPOINT_INTERVAL_MS) saveCheckpoints()
     },
     onClosed (session, reason) {
       const p = peers.get(session.remoteId)
@@ -514,6 +545,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       p.session = undefined
       // updates held back for the peer wait for it like any other
       if (p.flow.holding) queueRetry(p, p.flow.take())
+      if (state === 'started') saveCheckpoints()
       log('session with %s closed: %s', session.remoteId, reason)
       events.emit('peer:disconnect', { peerId: session.remoteId, reason })
     },
@@ -830,6 +862,54 @@ export function createNode (options: NodeOptions): HearsayNode {
     return [...picked, ...next.map(pid => peers.get(pid) as KnownPeer)]
   }
 
+  /**
+   * Per-peer checkpoints, one metadata record (`hearsay/peers`, JSON): for each peer, its digest
+   * root and document count at last contact, when we last heard from it and when an exchange with
+   * it last completed. Written when a session closes, at most every `PEER_CHECKPOINT_INTERVAL_MS`
+   * per peer after completed exchanges, and on stop; read at start. The `PEER_CHECKPOINTS_MAX`
+   * most recently seen peers are kept.
+   */
+  let checkpointWrite: Promise<void> = Promise.resolve()
+  function saveCheckpoints (): Promise<void> {
+    const record: Record<string, StoredCheckpoint> = {}
+    const now = timers.now()
+    const seen = (p: KnownPeer): number => p.session?.state === 'open' ? now : p.lastSeen
+    // the most recently seen ones: peers with a new id every run must not pile up forever
+    const kept = [...peers.values()].filter(p => p.root !== undefined).sort((x, y) => seen(y) - seen(x)).slice(0, PEER_CHECKPOINTS_MAX)
+    for (const p of kept) {
+      record[p.id] = { root: toHex(p.root as Uint8Array), docCount: p.docCount, lastSeen: seen(p), lastSync: p.lastSync }
+      p.checkpointedAt = now
+    }
+    const bytes = textEncoder.encode(JSON.stringify(record))
+    checkpointWrite = checkpointWrite.then(async () => { await storage.setMeta(CHECKPOINT_KEY, bytes) }).catch((err: unknown) => {
+      log.warn('could not store peer checkpoints: %s', err instanceof Error ? err.message : String(err))
+    })
+    return checkpointWrite
+  }
+
+  async function loadCheckpoints (): Promise<void> {
+    let record: Record<string, StoredCheckpoint>
+    try {
+      const raw = await storage.getMeta(CHECKPOINT_KEY)
+      if (raw === undefined) return
+      record = JSON.parse(textDecoder.decode(raw)) as Record<string, StoredCheckpoint>
+    } catch (err) {
+      log.warn('ignoring unreadable peer checkpoints: %s', err instanceof Error ? err.message : String(err))
+      return
+    }
+    for (const [pid, c] of Object.entries(record)) {
+      if (pid === id || typeof c?.root !== 'string' || !/^[0-9a-f]*$/.test(c.root)) continue
+      const p = peer(pid)
+      p.root = fromHex(c.root)
+      p.docCount = Number(c.docCount) || 0
+      p.lastSeen = Number(c.lastSeen) || 0
+      p.lastSync = c.lastSync === undefined ? undefined : Number(c.lastSync)
+      // nothing is queued for a peer from before the restart: the exchange on reconnect repairs
+      p.needsRepair = true
+    }
+    if (peers.size > 0) log('restored checkpoints of %d peers', peers.size)
+  }
+
   function knownIds (): string[] {
     return [...peers.keys(), ...members.others()]
   }
@@ -846,6 +926,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       state = 'starting'
       await storage.open()
       await docs.init()
+      await loadCheckpoints()
       state = 'started'
       const d = digest()
       publishDigest(d.root, d.count)
@@ -865,6 +946,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       }
       for (const p of peers.values()) p.session?.close('node stopping', true)
       await transport.stop()
+      await saveCheckpoints()
       await docs.close()
       await storage.close()
       state = 'stopped'
@@ -928,6 +1010,8 @@ export function createNode (options: NodeOptions): HearsayNode {
         docs: docs.tree.size,
         docsInMemory: docs.loadedCount,
         docsLoaded: docs.docsLoaded,
+        docsReadStored: docs.storedReads,
+        docsQuarantined: docs.problems().length,
         sessions,
         retryQueueOverflows,
         flowCongestions,
@@ -956,10 +1040,12 @@ export function createNode (options: NodeOptions): HearsayNode {
           inSync: theirRoot !== undefined && equalBytes(theirRoot, root),
           docCount: connected || gossipDocs === undefined ? p?.docCount ?? 0 : Number(textDecoder.decode(gossipDocs)),
           lastSeen,
+          lastSync: p?.lastSync,
           meta
         }
       })
     },
+    problems: () => docs.problems(),
     setMeta (key, value) {
       if (typeof key !== 'string' || key.length === 0 || textEncoder.encode(key).length > MAX_GOSSIP_KEY_BYTES || key.startsWith('hearsay/')) {
         throw new ConfigError(`meta key must be 1 to ${MAX_GOSSIP_KEY_BYTES} bytes and not start with "hearsay/", got ${JSON.stringify(key)}`)
@@ -1018,6 +1104,19 @@ export function createNode (options: NodeOptions): HearsayNode {
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true })
+
+/** Metadata record holding the per-peer checkpoints. */
+const CHECKPOINT_KEY = 'hearsay/peers'
+
+interface StoredCheckpoint {
+  /** The peer's digest root at last contact, hex. */
+  root: string
+  docCount: number
+  lastSeen: number
+  lastSync: number | undefined
+}
+
+const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))
 
 function checkFlow (o: FlowControlOptions | undefined): void {
   if (o === undefined) return

@@ -7,7 +7,7 @@
  */
 import { EXCHANGE_TIMEOUT_MS, MAX_CONCURRENT_EXCHANGES, MAX_EXCHANGE_MESSAGES, MIN_FRAME_BYTES } from './constants.js'
 import { validateUpdate, type Documents, type Timers } from './documents.js'
-import { PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
+import { PeerUnavailableError, ProtocolError, StorageCorruptionError, TimeoutError } from './errors.js'
 import { Exchange, type SyncReport } from './exchange.js'
 import type { Log } from './logger.js'
 import {
@@ -32,6 +32,8 @@ export interface SessionHost {
   onOpen(session: Session): void
   onClosed(session: Session, reason: string): void
   onStatus(session: Session, root: Uint8Array, docCount: number): void
+  /** An exchange with the peer (started by either side) completed. */
+  onExchangeCompleted?(session: Session, report: SyncReport): void
   onLiveApplied(session: Session, entries: LiveEntry[]): void
   /** A rumor's updates were applied (see rumor.ts); the node decides whether to pass it on. */
   onRumorApplied(session: Session, hops: number, entries: LiveEntry[]): void
@@ -220,19 +222,37 @@ export class Session implements ChannelHandler {
     this.enqueue(async () => {
       // every update is decoded before any is applied: a bad one rejects the whole frame
       for (const e of entries) validateUpdate(e.docId, e.update)
-      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this, true)
-      this.host.counters.liveUpdatesReceived += entries.length
-      this.host.onLiveApplied(this, entries)
+      const applied = await this.apply(entries)
+      this.host.counters.liveUpdatesReceived += applied.length
+      this.host.onLiveApplied(this, applied)
     })
   }
 
   private onRumor (hops: number, entries: LiveEntry[]): void {
     this.enqueue(async () => {
       for (const e of entries) validateUpdate(e.docId, e.update)
-      for (const e of entries) await this.host.docs.applyUpdate(e.docId, e.update, this, true)
-      this.host.counters.rumorUpdatesReceived += entries.length
-      this.host.onRumorApplied(this, hops, entries)
+      const applied = await this.apply(entries)
+      this.host.counters.rumorUpdatesReceived += applied.length
+      this.host.onRumorApplied(this, hops, applied)
     })
+  }
+
+  /**
+   * Apply validated entries; those of a document whose stored data is corrupt (quarantined, see
+   * documents.ts) are dropped, the others applied. Returns the entries applied.
+   */
+  /** Apply entries that `validateUpdate` accepted; those for quarantined documents are dropped. */
+  private async apply (entries: LiveEntry[]): Promise<LiveEntry[]> {
+    const applied: LiveEntry[] = []
+    for (const e of entries) {
+      try {
+        await this.host.docs.applyUpdate(e.docId, e.update, this, true)
+        applied.push(e)
+      } catch (err) {
+        if ((err as Error | null)?.name !== StorageCorruptionError.code) throw err
+      }
+    }
+    return applied
   }
 
   /** Start an exchange; resolves with its report when both sides are done. */
@@ -352,6 +372,7 @@ export class Session implements ChannelHandler {
     c.docsReceived += r.docsReceived
     if (err === undefined) {
       c.exchangesCompleted++
+      this.host.onExchangeCompleted?.(this, r)
       st.resolve?.(r)
     } else {
       c.exchangesFailed++

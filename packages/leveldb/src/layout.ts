@@ -85,11 +85,17 @@ export function seal (key: Uint8Array, body: Uint8Array): Uint8Array {
 
 /** The body of a sealed value (a copy), or undefined when its checksum does not match. */
 export function unseal (key: Uint8Array, value: Uint8Array): Uint8Array | undefined {
+  const body = checked(key, value)
+  return body === undefined ? undefined : new Uint8Array(body) // a plain copy (LevelDB hands out Buffers)
+}
+
+/** The body of a sealed value as a view into it (no copy), or undefined when its checksum does not match. */
+export function checked (key: Uint8Array, value: Uint8Array): Uint8Array | undefined {
   if (value.length < 4) return undefined
   const stored = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0)
   const body = value.subarray(4)
   if (crc32(body, crc32(key)) !== stored) return undefined
-  return new Uint8Array(body) // a plain copy (LevelDB hands out Buffers)
+  return body
 }
 
 /** Per-document summary stored under `f<docId>`. */

@@ -41,6 +41,7 @@ import {
   formatKey,
   headKey,
   metaKey,
+  checked,
   seal,
   seqOf,
   unseal,
@@ -172,6 +173,9 @@ function errorCode (err: unknown): string | undefined {
 function messageOf (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
+
+/** Head records read per step of `list()`. */
+const LIST_BATCH = 1000
 
 const nextTick = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
@@ -510,19 +514,27 @@ export class LevelStorageImpl implements LevelStorage {
   async list (): Promise<StoredDocInfo[]> {
     return await this.run(async db => {
       const out: StoredDocInfo[] = []
+      // in batches, decoding in place: start-up on a large store allocates little besides the result
+      const it = db.iterator({ gte: HEADS_START, lt: HEADS_END })
       try {
-        for await (const [k, v] of db.iterator({ gte: HEADS_START, lt: HEADS_END })) {
-          const id = decodeUtf8(k.subarray(1))
-          const body = unseal(k, v)
-          const head = body === undefined ? undefined : decodeHead(body)
-          if (id === undefined || head === undefined) {
-            this.log.error('skipping document %s in list(): its head record is corrupt', id ?? '<undecodable id>')
-            continue
+        for (;;) {
+          const batch = await it.nextv(LIST_BATCH)
+          if (batch.length === 0) break
+          for (const [k, v] of batch) {
+            const id = decodeUtf8(k.subarray(1))
+            const body = checked(k, v)
+            const head = body === undefined ? undefined : decodeHead(body)
+            if (id === undefined || head === undefined) {
+              this.log.error('skipping document %s in list(): its head record is corrupt', id ?? '<undecodable id>')
+              continue
+            }
+            out.push({ id, fingerprint: head.fingerprint })
           }
-          out.push({ id, fingerprint: head.fingerprint })
         }
       } catch (err) {
         throw this.wrapIo(err, 'list')
+      } finally {
+        await it.close()
       }
       return out
     })
@@ -755,6 +767,11 @@ export class LevelStorageImpl implements LevelStorage {
     const id = this.docIdBytes(docId)
     return await this.run(async db => {
       this.toCompact.delete(docId)
+      const range = updateRange(id)
+      // LevelDB writes its memtable out unchanged, dead versions included, at a level where a
+      // manual compaction does not reach it: write the current records out first, so the
+      // compaction after the rewrite below merges the rewrite with them and drops the dead ones
+      await this.compactRange(db, docId, range)
       let stats: DocStats | undefined
       try {
         stats = await this.compactDoc(docId, true)
@@ -762,13 +779,14 @@ export class LevelStorageImpl implements LevelStorage {
         if (err instanceof Aborted) throw new StorageError(`LevelDB store at ${this.path} closed during compaction`)
         throw this.wrapIo(err, 'compaction')
       }
-      if (stats !== undefined) {
-        const range = updateRange(id)
-        await db.compactRange(range.gte, range.lte).catch((err: unknown) => {
-          this.log.warn('LevelDB compactRange for %s failed: %s', docId, messageOf(err))
-        })
-      }
+      if (stats !== undefined) await this.compactRange(db, docId, range)
       return stats
+    })
+  }
+
+  private async compactRange (db: Db, docId: string, range: { gte: Uint8Array, lte: Uint8Array }): Promise<void> {
+    await db.compactRange(range.gte, range.lte).catch((err: unknown) => {
+      this.log.warn('LevelDB compactRange for %s failed: %s', docId, messageOf(err))
     })
   }
 

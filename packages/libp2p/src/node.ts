@@ -203,6 +203,7 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
     flush: async () => { await engine.flush() },
     metrics: () => engine.metrics(),
     peers: () => engine.peers(),
+    problems: () => engine.problems(),
     digest: () => engine.digest(),
     configure: (opts) => { engine.configure(opts) },
     repairPass: async () => await engine.repairPass(),

@@ -1,6 +1,7 @@
 /**
  * Storage benchmark (@hearsay/leveldb): cold start with 10,000 stored documents, memory with
- * 10,000 stored and 100 open, write throughput under each durability setting.
+ * 10,000 stored and 100 open (memory network and libp2p), write throughput under each durability
+ * setting, for the store alone and for edits through a node.
  */
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -94,6 +95,7 @@ export async function run (): Promise<Table[]> {
     }
     const rss = await child(['rss', path, '100'], ['--expose-gc'])
     const nodeRss = await child(['node-rss', path, '100'], ['--expose-gc'])
+    const p2pRss = await child(['libp2p-rss', path, '100'], ['--expose-gc'])
     const ms = (runs: Array<Record<string, number>>, key: string): string => `${round(median(runs.map(c => c[key] as number)))} ms`
 
     const cold: Table = {
@@ -106,6 +108,8 @@ export async function run (): Promise<Table[]> {
         ['new process: start → store open + listed, no engine (median of 3)', ms(colds, 'readyMs'), '≤ 1000 ms'],
         ['RSS: node on 10,000 stored, 100 open (node.open)', `${round(nodeRss.rssMB as number)} MB`, '≤ 130 MB'],
         ['  JS heap used', `${round(nodeRss.heapMB as number)} MB`, ''],
+        ['RSS: createHearsayNode (libp2p, TCP on 127.0.0.1, mDNS off) on 10,000 stored, 100 open', `${round(p2pRss.rssMB as number)} MB`, '≤ 130 MB'],
+        ['  JS heap used', `${round(p2pRss.heapMB as number)} MB`, ''],
         ['RSS: store only, 10,000 stored, 100 loaded into Y.Docs', `${round(rss.rssMB as number)} MB`, '≤ 130 MB'],
         [`populate ${DOCS.toLocaleString('en')} documents × 3 appends ('process')`, `${Math.round(populateMs)} ms`, '']
       ]
@@ -124,7 +128,23 @@ export async function run (): Promise<Table[]> {
       columns: ['durability', 'appends in flight', 'appends', 'appends/s', 'p50 ms', 'p99 ms'],
       rows
     }
-    return [cold, writes]
+    const nodeRows: Array<Array<string | number>> = []
+    for (const durability of ['process', 'power'] as const) {
+      const wpath = await mkdtemp(join(tmpdir(), 'hearsay-bench-nw-'))
+      try {
+        const edits = durability === 'power' ? 1000 : 3000
+        const r = await child(['node-writes', wpath, durability, String(edits)])
+        nodeRows.push([durability, edits, Math.round(r.editsPerSec as number), round(r.p50 as number, 2), round(r.p99 as number, 2)])
+      } finally {
+        await rm(wpath, { recursive: true, force: true })
+      }
+    }
+    const nodeWrites: Table = {
+      title: 'Storage: edits through a node, one at a time (node.open, one text insert, await node.flush())',
+      columns: ['durability', 'edits', 'edits/s', 'p50 ms', 'p99 ms'],
+      rows: nodeRows
+    }
+    return [cold, writes, nodeWrites]
   } finally {
     await rm(path, { recursive: true, force: true })
   }
