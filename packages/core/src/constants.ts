@@ -120,6 +120,12 @@ export const RETRY_QUEUE_BYTES = 4 * 1024 * 1024
 /** Most bytes queued for sending on one channel before live frames for that peer are shed (anti-entropy repairs). */
 export const SEND_QUEUE_BYTES = 8 * 1024 * 1024
 
+/**
+ * Most bytes of received live and rumor frames waiting to be applied, per peer; past this, further
+ * ones are dropped and an exchange with the peer repairs them (a slow disk or CPU bounds memory).
+ */
+export const RECEIVE_QUEUE_BYTES = 8 * 1024 * 1024
+
 /** After local changes, peers are told the new digest root at most this often, in ms. */
 export const STATUS_INTERVAL_MS = 200
 

@@ -19,7 +19,7 @@ import {
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
   SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS, PEER_CHECKPOINT_INTERVAL_MS, PEER_CHECKPOINTS_MAX
 } from './constants.js'
-import { MAX_LOADED_DOCS } from './constants.js'
+import { MAX_LOADED_DOCS, RECEIVE_QUEUE_BYTES } from './constants.js'
 import { Documents, type DocProblem, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
 import { MAX_GOSSIP_KEY_BYTES } from './protocol.js'
@@ -173,6 +173,12 @@ export interface NodeOptions {
   retryQueueBytes?: number
   /** Bytes waiting on a channel past which live frames to that peer are shed. @default SEND_QUEUE_BYTES (8 MiB) */
   sendQueueBytes?: number
+  /**
+   * Bytes of live and rumor frames from one peer waiting to be applied (a slow disk or CPU) past
+   * which further ones are dropped, and an exchange with the peer repairs them.
+   * @default RECEIVE_QUEUE_BYTES (8 MiB)
+   */
+  receiveQueueBytes?: number
   /** Peers hear of our digest root at most this often after changes, in ms. @default 200 */
   statusIntervalMs?: number
   /** Updates are written to storage in batches this far apart, in ms; `flush()` writes at once. @default 10 */
@@ -390,6 +396,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   checkBoolean('live', options.live)
   checkNumber('retryQueueBytes', options.retryQueueBytes, 0)
   checkNumber('sendQueueBytes', options.sendQueueBytes, 0)
+  checkNumber('receiveQueueBytes', options.receiveQueueBytes, 0)
   checkNumber('statusIntervalMs', options.statusIntervalMs, 0)
   checkPropagation(options.propagation)
   checkCluster(options.cluster)
@@ -446,7 +453,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const events = new Emitter<NodeEvents>()
   const counters: Counters = {
     bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, framesRejected: 0, liveUpdatesSent: 0,
-    liveUpdatesReceived: 0, liveFramesShed: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0
+    liveUpdatesReceived: 0, liveFramesShed: 0, liveFramesDropped: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0
   }
   let retryQueueOverflows = 0
   let flowCongestions = 0
@@ -507,6 +514,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     timers,
     maxFrameBytes,
     sendQueueBytes: options.sendQueueBytes ?? SEND_QUEUE_BYTES,
+    receiveQueueBytes: options.receiveQueueBytes ?? RECEIVE_QUEUE_BYTES,
     counters,
     get exchangeTimeoutMs () { return ae.timeoutMs },
     digest,
@@ -579,6 +587,13 @@ export function createNode (options: NodeOptions): HearsayNode {
     sendLimit (session) {
       const w = peers.get(session.remoteId)?.flow.window
       return flowOpts.enabled && w !== undefined ? Math.min(w, host.sendQueueBytes) : host.sendQueueBytes
+    },
+    onReceiveOverflow (session) {
+      // what was dropped comes back in an exchange, which waits behind the frames being applied
+      const p = peer(session.remoteId)
+      if (!p.needsRepair) log('dropping live updates from %s while earlier ones are applied; an exchange will repair them', session.remoteId)
+      p.needsRepair = true
+      repair(p)
     },
     onRumorApplied (session, hops, entries) {
       peer(session.remoteId).lastSeen = timers.now()

@@ -24,6 +24,8 @@ export interface SessionHost {
   readonly timers: Timers
   readonly maxFrameBytes: number
   readonly sendQueueBytes: number
+  /** Bytes of received live and rumor frames waiting to be applied past which more are dropped. */
+  readonly receiveQueueBytes: number
   readonly counters: Counters
   /** How long an exchange the peer started may run before this side gives it up, in ms. */
   readonly exchangeTimeoutMs: number
@@ -37,6 +39,8 @@ export interface SessionHost {
   onLiveApplied(session: Session, entries: LiveEntry[]): void
   /** A rumor's updates were applied (see rumor.ts); the node decides whether to pass it on. */
   onRumorApplied(session: Session, hops: number, entries: LiveEntry[]): void
+  /** Live or rumor frames from the peer were dropped because the ones before were still being applied. */
+  onReceiveOverflow(session: Session): void
   /** Cluster state gossip (cluster.ts). */
   onGossip(session: Session, msg: GossipMessage): void
   /** The transport took a frame of `bytes` off the backlog, `delayMs` after it was sent (flow.ts). */
@@ -54,6 +58,8 @@ export interface Counters {
   liveUpdatesSent: number
   liveUpdatesReceived: number
   liveFramesShed: number
+  /** Received live and rumor frames dropped past `receiveQueueBytes` (an exchange repairs them). */
+  liveFramesDropped: number
   /** Updates sent in rumors, first-hand and forwarded. */
   rumorUpdatesSent: number
   rumorUpdatesReceived: number
@@ -85,9 +91,13 @@ export class Session implements ChannelHandler {
   /** The peer's frame limit from its hello. */
   private remoteMaxFrame = MIN_FRAME_BYTES
   private inbox: Promise<void> = Promise.resolve()
+  /** Bytes of live and rumor frames in `inbox` not applied yet. */
+  private inboxBytes = 0
   private queuedBytes = 0
   private readonly exchanges = new Map<string, ExchangeState>()
   private nextExchangeId = 1
+  /** The highest id of an exchange the peer started: its ids only grow, so lower ones have ended. */
+  private lastPeerExchangeId = 0
   closeReason: string | undefined
 
   constructor (private readonly host: SessionHost, private readonly channel: Channel) {
@@ -184,8 +194,14 @@ export class Session implements ChannelHandler {
     }
     switch (msg.type) {
       case MessageType.Hello: return this.onHello(msg.nodeId, msg.maxFrameBytes, msg.root, msg.docCount)
-      case MessageType.Live: return this.onLive(msg.entries)
-      case MessageType.Rumor: return this.onRumor(msg.hops, msg.entries)
+      case MessageType.Live:
+      case MessageType.Rumor:
+        if (this.inboxBytes + frame.length > this.host.receiveQueueBytes) {
+          c.liveFramesDropped++
+          this.host.onReceiveOverflow(this)
+          return
+        }
+        return msg.type === MessageType.Live ? this.onLive(msg.entries, frame.length) : this.onRumor(msg.hops, msg.entries, frame.length)
       case MessageType.Gossip: return this.host.onGossip(this, msg)
       case MessageType.Sync: return this.enqueue(async () => { await this.onSync(msg, frame.length) })
       case MessageType.Status: return this.host.onStatus(this, msg.root, msg.docCount)
@@ -199,8 +215,10 @@ export class Session implements ChannelHandler {
     this.close(reason ?? 'channel closed', false)
   }
 
-  private enqueue (task: () => Promise<void>): void {
-    this.inbox = this.inbox.then(task).catch((err: unknown) => { this.fail(err) })
+  /** Run `task` after every frame before it; `bytes` count towards `receiveQueueBytes` until it ran. */
+  private enqueue (task: () => Promise<void>, bytes = 0): void {
+    this.inboxBytes += bytes
+    this.inbox = this.inbox.then(task).catch((err: unknown) => { this.fail(err) }).finally(() => { this.inboxBytes -= bytes })
   }
 
   private onHello (nodeId: string, maxFrameBytes: number, root: Uint8Array, docCount: number): void {
@@ -218,23 +236,23 @@ export class Session implements ChannelHandler {
     this.host.onOpen(this)
   }
 
-  private onLive (entries: LiveEntry[]): void {
+  private onLive (entries: LiveEntry[], bytes: number): void {
     this.enqueue(async () => {
       // every update is decoded before any is applied: a bad one rejects the whole frame
       for (const e of entries) validateUpdate(e.docId, e.update)
       const applied = await this.apply(entries)
       this.host.counters.liveUpdatesReceived += applied.length
       this.host.onLiveApplied(this, applied)
-    })
+    }, bytes)
   }
 
-  private onRumor (hops: number, entries: LiveEntry[]): void {
+  private onRumor (hops: number, entries: LiveEntry[], bytes: number): void {
     this.enqueue(async () => {
       for (const e of entries) validateUpdate(e.docId, e.update)
       const applied = await this.apply(entries)
       this.host.counters.rumorUpdatesReceived += applied.length
       this.host.onRumorApplied(this, hops, applied)
-    })
+    }, bytes)
   }
 
   /**
@@ -280,7 +298,10 @@ export class Session implements ChannelHandler {
   private track (key: string, ex: Exchange, timeoutMs: number): ExchangeState {
     const st: ExchangeState = { ex, incoming: 0, pending: [], pendingBytes: 0, replied: 0, startedAt: this.host.timers.now(), timer: undefined }
     st.timer = this.host.timers.setTimeout(() => {
-      this.endExchange(key, st, new TimeoutError(`exchange ${ex.id} with ${this.remoteId} did not finish in ${timeoutMs} ms`))
+      const reason = `did not finish in ${timeoutMs} ms`
+      // tell the peer, so it stops sending for an exchange this side no longer follows
+      this.send(encodeSync({ exchangeId: ex.id, fromInitiator: ex.role === 'initiator', more: false, mode: ex.mode, items: [{ kind: ItemKind.Abort, reason }] }))
+      this.endExchange(key, st, new TimeoutError(`exchange ${ex.id} with ${this.remoteId} ${reason}`))
     }, timeoutMs)
     this.exchanges.set(key, st)
     return st
@@ -291,10 +312,12 @@ export class Session implements ChannelHandler {
     const key = `${msg.fromInitiator ? 'r' : 'i'}${msg.exchangeId}`
     let st = this.exchanges.get(key)
     if (st === undefined) {
-      if (!msg.fromInitiator) {
+      // a late frame of an exchange this side already ended (timed out, refused) starts nothing
+      if (!msg.fromInitiator || msg.exchangeId <= this.lastPeerExchangeId) {
         this.host.log('ignoring a frame of exchange %d with %s, which already ended', msg.exchangeId, this.remoteId)
         return
       }
+      this.lastPeerExchangeId = msg.exchangeId
       if (this.exchanges.size >= MAX_CONCURRENT_EXCHANGES) {
         this.send(encodeSync({ exchangeId: msg.exchangeId, fromInitiator: false, more: false, mode: msg.mode, items: [{ kind: ItemKind.Abort, reason: 'too many concurrent exchanges' }] }))
         return

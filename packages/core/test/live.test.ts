@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { HearsayNode } from '../src/index.js'
+import { createMemoryNetwork, createMemoryStorage, createNode, type HearsayNode, type Storage } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { cluster, content, createRandom, scribble } from './helpers.js'
 
@@ -59,6 +59,45 @@ describe('live propagation', () => {
     for (let i = 0; i < 40; i++) expect(await content(b, `d${i}`)).toEqual(await content(a, `d${i}`))
     expect(a.metrics().exchangesStarted).toBeGreaterThan(0)
     await c.stop()
+  })
+
+  it('a receiver that applies slowly drops live frames past receiveQueueBytes, and an exchange brings them', async () => {
+    // b's store answers its first load of "slow" only when the gate opens: b's inbox backs up behind it
+    let open!: () => void
+    const gate = new Promise<void>(resolve => { open = resolve })
+    const inner = createMemoryStorage()
+    const slow: Storage = {
+      open: async () => { await inner.open() },
+      close: async () => { await inner.close() },
+      list: async () => await inner.list(),
+      load: async id => { if (id === 'slow') await gate; return await inner.load(id) },
+      append: async (id, updates, fp) => { await inner.append(id, updates, fp) },
+      replace: async (id, snapshot, fp) => { await inner.replace(id, snapshot, fp) },
+      delete: async id => { await inner.delete(id) },
+      getMeta: async key => await inner.getMeta(key),
+      setMeta: async (key, value) => { await inner.setMeta(key, value) }
+    }
+    const net = createMemoryNetwork({ seed: 5 })
+    const a = createNode({ id: 'a', transport: net.transport('a'), seed: 1, antiEntropy: { intervalMs: 600_000, onConnect: false } })
+    const b = createNode({ id: 'b', transport: net.transport('b'), seed: 2, storage: slow, receiveQueueBytes: 4096, antiEntropy: { intervalMs: 600_000, onConnect: false } })
+    await a.start()
+    await b.start()
+    await waitFor(() => a.peers().some(p => p.connected) && b.peers().some(p => p.connected))
+    const text = (await a.open('slow')).getText('t')
+    for (let i = 0; i < 100; i++) {
+      text.insert(text.length, `line ${i} `.padEnd(100, '.'))
+      await a.flush() // one live frame per edit
+    }
+    await waitFor(() => a.metrics().liveUpdatesSent === 100)
+    await waitFor(() => b.metrics().liveFramesDropped > 0, { message: 'frames dropped past 4 KiB' })
+    expect(b.metrics().liveUpdatesReceived).toBe(0)
+    open()
+    await waitFor(async () => (await content(b, 'slow') as { t: string }).t === text.toString(), { message: 'repaired' })
+    expect(b.metrics().exchangesStarted).toBeGreaterThan(0)
+    expect(b.metrics().liveUpdatesReceived).toBeLessThan(100)
+    expect(b.metrics().framesRejected).toBe(0)
+    await a.stop()
+    await b.stop()
   })
 
   it('peers() reports inSync once both sides hold the same documents', async () => {

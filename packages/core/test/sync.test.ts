@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { createMemoryNetwork, createNode, type AntiEntropyMode, type HearsayNode } from '../src/index.js'
+import { createMemoryNetwork, createNode, createVirtualClock, type AntiEntropyMode, type HearsayNode } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { cluster, content, createRandom, scribble } from './helpers.js'
 
@@ -221,6 +221,42 @@ describe('anti-entropy exchange', () => {
     expect(b.docs()).toEqual([id])
     expect((await a.syncWith('b')).docsSent).toBe(0)
     await c.stop()
+  })
+
+  it('a side that gives up an exchange tells the peer, and ignores the frames still on the way', async () => {
+    const clock = createVirtualClock()
+    // a → b carries 50 bytes per ms: a 200 KB document in 16 KiB chunks takes about 4 s
+    const net = createMemoryNetwork({ seed: 9, timers: clock, latency: () => 1, bandwidth: from => from === 'a' ? 50 : undefined })
+    const opts = { timers: clock, live: false, maxFrameBytes: 16 * 1024 }
+    const a = createNode({ id: 'a', transport: net.transport('a'), seed: 1, ...opts, antiEntropy: { enabled: false, timeoutMs: 600_000 } })
+    const b = createNode({ id: 'b', transport: net.transport('b'), seed: 2, ...opts, antiEntropy: { enabled: false, timeoutMs: 1000 } })
+    await a.start()
+    await b.start()
+    ;(await a.open('big')).getText('t').insert(0, 'x'.repeat(200_000))
+    /** Advance the virtual clock until `p` settles. */
+    const run = async <T>(p: Promise<T>): Promise<T> => {
+      let done = false
+      const settled = p.then(value => ({ value }), (error: unknown) => ({ error }))
+      void settled.then(() => { done = true })
+      for (let i = 0; i < 1000 && !done; i++) await clock.advance(50)
+      const r = await settled
+      if ('error' in r) throw r.error
+      return r.value
+    }
+    await run(a.flush())
+    // b, the responder, gives up after its own 1 s
+    await expect(run(a.syncWith('b', { mode: 'push' }))).rejects.toMatchObject({ name: 'ProtocolError', message: expect.stringMatching(/aborted.*did not finish in 1000 ms/) })
+    for (let i = 0; i < 200; i++) await clock.advance(50) // the rest of the chunks arrive at b
+    for (const n of [a, b]) {
+      expect(n.metrics().framesRejected).toBe(0)
+      expect(n.peers()[0]?.connected).toBe(true)
+    }
+    expect(b.docs()).toEqual([])
+    b.configure({ antiEntropy: { timeoutMs: 600_000 } })
+    expect((await run(a.syncWith('b', { mode: 'push' }))).docsSent).toBe(1)
+    expect(((await run(content(b, 'big'))) as { t: string }).t.length).toBe(200_000)
+    await run(a.stop())
+    await run(b.stop())
   })
 
   it('syncWith an unknown peer rejects with PeerUnavailableError', async () => {
