@@ -4,29 +4,16 @@
  * document, and serving an exchange from a large store stays within the memory budget.
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { STORED_MERGE_MAX_RECORDS, StorageError, createMemoryNetwork, createNode, docFingerprint, writerLogger } from '@hearsay/core'
 import type { HearsayNode, Logger, NodeOptions, Storage } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
 import { createLevelStorage } from '@hearsay/leveldb'
 import { afterAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import { isHeadOf, isUpdateOf, tamper } from '../../packages/leveldb/test/helpers.js'
 import { docIdOf, populate } from './populate.js'
-
-// classic-level is a dependency of @hearsay/leveldb; the tests reach the raw records through it
-const here = dirname(fileURLToPath(import.meta.url))
-interface RawDb {
-  open(): Promise<void>
-  close(): Promise<void>
-  iterator(): AsyncIterable<[Uint8Array, Uint8Array]>
-  put(k: Uint8Array, v: Uint8Array): Promise<void>
-  del(k: Uint8Array): Promise<void>
-}
-const { ClassicLevel: Level } = createRequire(join(here, '..', '..', 'packages', 'leveldb', 'package.json'))('classic-level') as
-  { ClassicLevel: new (path: string, o: { keyEncoding: 'view', valueEncoding: 'view' }) => RawDb }
 
 const dirs: string[] = []
 const nodes: HearsayNode[] = []
@@ -40,26 +27,6 @@ async function dir (): Promise<string> {
   return d
 }
 const quiet = { enabled: false, onConnect: false }
-const utf8 = new TextEncoder()
-const isUpdateOf = (docId: string) => (k: Uint8Array): boolean => k[0] === 0x64 && Buffer.from(k.subarray(3, 3 + docId.length)).equals(utf8.encode(docId)) && k.length === 3 + docId.length + 8
-const isHeadOf = (docId: string) => (k: Uint8Array): boolean => k[0] === 0x66 && Buffer.from(k.subarray(1)).equals(utf8.encode(docId))
-
-/** Rewrite (or delete, when `change` returns undefined) raw records of a closed store. */
-async function tamper (path: string, pick: (key: Uint8Array) => boolean, change: (value: Uint8Array) => Uint8Array | undefined): Promise<number> {
-  const db = new Level(path, { keyEncoding: 'view', valueEncoding: 'view' })
-  await db.open()
-  let n = 0
-  for await (const [k, v] of db.iterator()) {
-    if (!pick(k)) continue
-    const next = change(new Uint8Array(v))
-    if (next === undefined) await db.del(k)
-    else await db.put(k, next)
-    n++
-  }
-  await db.close()
-  return n
-}
-
 /** A store written through a node: each document holds its name as text. */
 async function writeDocs (path: string, ids: string[]): Promise<void> {
   const n = createNode({ id: 'w', transport: createMemoryNetwork({ seed: 9 }).transport('w'), storage: createLevelStorage({ path, durability: 'process' }), antiEntropy: quiet })

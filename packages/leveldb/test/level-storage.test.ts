@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { createLevelStorage, repairLevelStorage } from '../src/index.js'
 import type { LevelStorage, LevelStorageOptions } from '../src/index.js'
-import { fp, smallUpdates, tempDir, textOf } from './helpers.js'
+import { fp, isHeadOf, isUpdateOf, smallUpdates, tamper, tempDir, textOf } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -25,32 +25,12 @@ async function openStore (path: string, options: Partial<LevelStorageOptions> = 
   return s
 }
 
-/** Rewrites raw LevelDB values under keys matching `pick` (the store must be closed). */
-async function tamper (path: string, pick: (key: Uint8Array) => boolean, change: (value: Uint8Array) => Uint8Array | undefined): Promise<number> {
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
-  await db.open()
-  let n = 0
-  for await (const [k, v] of db.iterator()) {
-    if (!pick(k)) continue
-    const next = change(new Uint8Array(v))
-    if (next === undefined) await db.del(k)
-    else await db.put(k, next)
-    n++
-  }
-  await db.close()
-  return n
-}
-
 /** Bytes of every file in a store's directory. */
 async function dirBytes (path: string): Promise<number> {
   let n = 0
   for (const f of await readdir(path)) n += (await stat(join(path, f))).size
   return n
 }
-
-const utf8 = new TextEncoder()
-const isUpdateOf = (docId: string) => (k: Uint8Array): boolean => k[0] === 0x64 && Buffer.from(k).includes(Buffer.from(docId))
-const isHeadOf = (docId: string) => (k: Uint8Array): boolean => k[0] === 0x66 && Buffer.from(k.subarray(1)).equals(utf8.encode(docId))
 
 describe('createLevelStorage', () => {
   it('validates options and document ids with typed errors', async () => {
