@@ -295,9 +295,9 @@ export class Documents {
 
   /**
    * Validate a Yjs update and apply it with `origin`. An update that cannot be decoded is
-   * rejected with `InvalidUpdateError` before the document is touched.
+   * rejected with `InvalidUpdateError` before the document is touched. `validated`: the caller
+   * already ran `validateUpdate` on it (a frame's updates are all checked before any is applied).
    */
-  /** Apply a peer's update; `validated`: the caller already ran `validateUpdate` on it. */
   async applyUpdate (docId: string, update: Uint8Array, origin: unknown, validated = false): Promise<void> {
     if (!validated) validateUpdate(docId, update)
     let doc = await this.get(docId)
