@@ -34,6 +34,8 @@ export interface DocumentsOptions {
   storageBatchMs: number
   /** Called for every change to a document after it is applied. */
   onChange: (docId: string, update: Uint8Array, origin: unknown) => void
+  /** Called after a batch of writes stored something (`storedBytes` may have changed). */
+  onStored?: () => void
   timers: Timers
   /** Client id of each Y.Doc loaded; Yjs draws a random one when unset. */
   newClientId?: () => number
@@ -87,6 +89,14 @@ export class Documents {
   docsLoaded = 0
   /** Exchange answers computed from stored updates, without loading the document. */
   storedReads = 0
+  /**
+   * Stored bytes per document: the store's `StoredDocInfo.bytes` at start (0 when it does not say),
+   * plus the updates appended since. Compaction inside the store is not seen, so this can be
+   * larger than what the store holds now; it is an estimate of the collection's size.
+   */
+  private readonly sizes = new Map<string, number>()
+  /** Sum of `sizes`. */
+  storedBytes = 0
   /** `relieve()` does nothing before this time (node clock), after a failed write. */
   private relieveAfter = 0
 
@@ -97,7 +107,12 @@ export class Documents {
    * made only for documents in use, so a large store costs only its digest.
    */
   async init (): Promise<void> {
-    for (const { id, fingerprint } of await this.o.storage.list()) this.tree.set(id, fingerprint)
+    for (const { id, fingerprint, bytes } of await this.o.storage.list()) {
+      this.tree.set(id, fingerprint)
+      const n = typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0 ? bytes : 0
+      this.sizes.set(id, (this.sizes.get(id) ?? 0) + n)
+      this.storedBytes += n
+    }
   }
 
   private newEntry (id: string): Entry {
@@ -402,10 +417,18 @@ export class Documents {
    */
   private async store (batch: Map<string, Uint8Array[]>, fingerprints: Map<string, Uint8Array>): Promise<unknown> {
     let error: unknown
+    let stored = false
     await Promise.all([...batch].map(async ([id, updates]) => {
       const fp = fingerprints.get(id)
       try {
-        if (fp !== undefined) await this.o.storage.append(id, updates, fp)
+        if (fp !== undefined) {
+          await this.o.storage.append(id, updates, fp)
+          let n = 0
+          for (const u of updates) n += u.length
+          this.sizes.set(id, (this.sizes.get(id) ?? 0) + n)
+          this.storedBytes += n
+          stored = true
+        }
       } catch (err) {
         error ??= err
         this.o.log.error('could not store %d updates of document %s', updates.length, id, err)
@@ -420,6 +443,7 @@ export class Documents {
       }
     }))
     this.evictIdle()
+    if (stored) this.o.onStored?.()
     return error
   }
 

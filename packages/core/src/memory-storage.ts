@@ -13,6 +13,12 @@ export interface MemoryStorageOptions {
 
 interface Entry { updates: Uint8Array[], fingerprint: Uint8Array }
 
+const sizeOf = (updates: Uint8Array[]): number => {
+  let n = 0
+  for (const u of updates) n += u.length
+  return n
+}
+
 export function createMemoryStorage (options: MemoryStorageOptions = {}): Storage {
   const compactAfter = options.compactAfterUpdates ?? MEMORY_COMPACT_UPDATES
   const docs = new Map<string, Entry>()
@@ -26,7 +32,7 @@ export function createMemoryStorage (options: MemoryStorageOptions = {}): Storag
     async close () { open = false },
     async list (): Promise<StoredDocInfo[]> {
       check()
-      return [...docs].map(([id, e]) => ({ id, fingerprint: e.fingerprint.slice() }))
+      return [...docs].map(([id, e]) => ({ id, fingerprint: e.fingerprint.slice(), bytes: sizeOf(e.updates) }))
     },
     async load (docId) {
       check()

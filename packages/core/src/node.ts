@@ -223,6 +223,12 @@ export interface PeerInfo {
   /** Documents the peer last said it holds. */
   docCount: number
   /**
+   * Bytes of document updates the member last announced storing (its `hearsay/bytes` cluster
+   * entry, `metrics().storedBytes` on its side); undefined until heard, or with cluster state off.
+   * An estimate: compaction and merging make replicas of the same documents differ in size.
+   */
+  bytes: number | undefined
+  /**
    * When we last heard from the peer or saw its heartbeat rise (ms, node clock). A member known
    * only through gossip whose heartbeat has not risen since starts at `suspectMs` before we first
    * heard of it, so it shows `suspect` until it proves alive.
@@ -259,6 +265,11 @@ export interface NodeMetrics extends Counters {
   docsLoaded: number
   /** Exchange answers computed from stored updates without loading the document. */
   docsReadStored: number
+  /**
+   * Bytes of document updates stored: the sizes the store listed at start plus what was appended
+   * since. The store's own compaction is not seen until the next start, so this can overstate it.
+   */
+  storedBytes: number
   /** Documents quarantined because their stored data cannot be read back (see `problems()`). */
   docsQuarantined: number
   sessions: number
@@ -475,6 +486,8 @@ export function createNode (options: NodeOptions): HearsayNode {
   let statusTimer: unknown
   let roundTimer: unknown
   let announcedRoot: Uint8Array | undefined
+  /** Stored bytes last published in cluster state (`hearsay/bytes`). */
+  let announcedBytes: number | undefined
   /** The replica the last ring round reconciled with. */
   let ringLast: string | undefined
 
@@ -485,6 +498,10 @@ export function createNode (options: NodeOptions): HearsayNode {
     storageBatchMs: options.storageBatchMs ?? STORAGE_BATCH_MS,
     timers,
     newClientId: options.newClientId,
+    onStored () {
+      // the size is announced with the digest, at the same cadence
+      if (docs.storedBytes !== announcedBytes) scheduleStatus()
+    },
     onChange (docId, update, origin) {
       const from = origin instanceof Session ? origin.remoteId : undefined
       if (from === undefined && live) queueLive({ docId, update })
@@ -702,6 +719,10 @@ export function createNode (options: NodeOptions): HearsayNode {
     if (!clusterOpts.enabled) return
     members.set('hearsay/root', root)
     members.set('hearsay/docs', textEncoder.encode(String(count)))
+    if (docs.storedBytes !== announcedBytes) {
+      announcedBytes = docs.storedBytes
+      members.set('hearsay/bytes', textEncoder.encode(String(announcedBytes)))
+    }
   }
 
   function scheduleGossip (): void {
@@ -829,10 +850,11 @@ export function createNode (options: NodeOptions): HearsayNode {
     statusTimer = timers.setTimeout(() => {
       statusTimer = undefined
       const { root, count } = digest()
-      if (announcedRoot !== undefined && equalBytes(root, announcedRoot)) return
+      const rootChanged = announcedRoot === undefined || !equalBytes(root, announcedRoot)
+      if (!rootChanged && docs.storedBytes === announcedBytes) return
       announcedRoot = root
       publishDigest(root, count)
-      for (const p of peers.values()) p.session?.sendStatus(root, count)
+      if (rootChanged) for (const p of peers.values()) p.session?.sendStatus(root, count)
     }, statusIntervalMs)
   }
 
@@ -1026,6 +1048,7 @@ export function createNode (options: NodeOptions): HearsayNode {
         docsInMemory: docs.loadedCount,
         docsLoaded: docs.docsLoaded,
         docsReadStored: docs.storedReads,
+        storedBytes: docs.storedBytes,
         docsQuarantined: docs.problems().length,
         sessions,
         retryQueueOverflows,
@@ -1045,6 +1068,8 @@ export function createNode (options: NodeOptions): HearsayNode {
         const gossipRoot = gossiped.get('hearsay/root')
         const theirRoot = connected || gossipRoot === undefined ? p?.root : gossipRoot
         const gossipDocs = gossiped.get('hearsay/docs')
+        const gossipBytes = gossiped.get('hearsay/bytes')
+        const bytes = gossipBytes === undefined ? undefined : Number(textDecoder.decode(gossipBytes))
         const lastSeen = Math.max(p?.lastSeen ?? -Infinity, members.lastHeard(pid) ?? -Infinity)
         const meta: Record<string, string> = {}
         for (const [k, v] of gossiped) if (!k.startsWith('hearsay/')) meta[k] = textDecoder.decode(v)
@@ -1055,6 +1080,7 @@ export function createNode (options: NodeOptions): HearsayNode {
           inSync: theirRoot !== undefined && equalBytes(theirRoot, root),
           docCount: connected || gossipDocs === undefined ? p?.docCount ?? 0 : Number(textDecoder.decode(gossipDocs)),
           lastSeen,
+          bytes: bytes !== undefined && Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : undefined,
           lastSync: p?.lastSync,
           meta
         }

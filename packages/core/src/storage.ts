@@ -13,6 +13,14 @@ export interface StoredDocInfo {
   readonly id: string
   /** Fingerprint of the document state after its last write (see `fingerprint.ts`). */
   readonly fingerprint: Uint8Array
+  /**
+   * Bytes of the document's stored updates (payloads, not keys or checksums), as kept by the
+   * store: it grows with each append and drops to the snapshot's size on replace or compaction.
+   * Stores should answer it from what they already keep per document, without reading every
+   * record. Optional: a store that does not know it leaves it out, and the node counts the
+   * document as 0 bytes until it writes to it.
+   */
+  readonly bytes?: number
 }
 
 export interface Storage {

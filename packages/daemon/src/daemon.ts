@@ -123,6 +123,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   metric('hearsay_exchanges_failed_total', 'Anti-entropy exchanges failed', 'counter', () => m().exchangesFailed)
   metric('hearsay_docs_received_total', 'Documents received in exchanges', 'counter', () => m().docsReceived)
   metric('hearsay_docs', 'Documents with content', 'gauge', () => m().docs)
+  metric('hearsay_stored_bytes', 'Bytes of documents stored (an estimate, see status sync.bytesDone)', 'gauge', () => m().storedBytes)
   metric('hearsay_docs_quarantined', 'Documents whose stored data could not be read (see status problems)', 'gauge', () => m().docsQuarantined)
   metric('hearsay_docs_in_memory', 'Documents loaded in memory', 'gauge', () => m().docsInMemory)
   metric('hearsay_peers_connected', 'Connected peers', 'gauge', () => node.peers().filter(p => p.connected).length)

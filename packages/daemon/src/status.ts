@@ -41,6 +41,8 @@ export interface PeerReport {
   inSync: boolean
   /** Documents the peer says it holds. */
   docCount: number
+  /** Bytes of documents the peer announces storing (cluster state); absent until heard. An estimate. */
+  bytes?: number
   /** Ms since we last heard from it. */
   lastSeenMsAgo: number
 }
@@ -57,6 +59,16 @@ export interface SyncProgress {
   docsTotal: number
   /** `docsTotal` is the real size of the collection: in sync with every connected peer, or alone. */
   docsTotalExact: boolean
+  /**
+   * Bytes of documents we store (`metrics().storedBytes`), at most `bytesTotal`. Like `bytesTotal`
+   * an estimate: compaction and merging make replicas of the same documents differ in size.
+   */
+  bytesDone: number
+  /**
+   * Approximate size of the collection in bytes: the largest of ours and what connected peers
+   * announce; while in sync (or alone), equal to `bytesDone`.
+   */
+  bytesTotal: number
   /** Bytes of document updates applied from peers since start (payload, not protocol frames). */
   bytesReceived: number
   /** Every byte received from peers since start: frames, including digests and gossip. */
@@ -99,11 +111,14 @@ export function buildStatus (node: DaemonNode, extra: { version: string, started
     connected: p.connected,
     inSync: p.inSync,
     docCount: p.docCount,
+    ...(p.bytes !== undefined ? { bytes: p.bytes } : {}),
     lastSeenMsAgo: Math.max(0, now - p.lastSeen)
   }))
   const connected = peers.filter(p => p.connected)
   const inSync = connected.every(p => p.inSync)
   const docsTotal = inSync ? metrics.docs : Math.max(metrics.docs, ...connected.map(p => p.docCount))
+  const stored = metrics.storedBytes ?? 0
+  const bytesTotal = inSync ? stored : Math.max(stored, ...connected.map(p => p.bytes ?? 0))
   return {
     id: node.id,
     version: extra.version,
@@ -116,6 +131,8 @@ export function buildStatus (node: DaemonNode, extra: { version: string, started
       docsDone: metrics.docs,
       docsTotal,
       docsTotalExact: inSync,
+      bytesDone: Math.min(stored, bytesTotal),
+      bytesTotal,
       bytesReceived: extra.received?.bytes ?? 0,
       wireBytesReceived: metrics.bytesReceived,
       docsReceived: extra.received?.docs ?? 0,
@@ -158,10 +175,12 @@ export function formatStatus (s: DaemonStatus): string {
   const alone = !s.peers.some(p => p.connected)
   // with peers out of sync, their counts only bound the total from below: no percentage then
   const docs = s.sync.docsTotalExact ? `docs ${s.sync.docsDone}/${s.sync.docsTotal}` : `docs ${s.sync.docsDone} here, at least ${s.sync.docsTotal} in the swarm`
-  lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  ${docs}  received ${formatBytes(s.sync.bytesReceived)} of updates to ${s.sync.docsReceived} doc(s) (${formatBytes(s.sync.wireBytesReceived)} on the wire)  exchanges running ${s.sync.exchangesRunning}`)
+  // sizes differ between replicas (compaction, merging): the total is always approximate
+  const bytes = s.sync.bytesTotal === undefined ? '' : `  bytes ${formatBytes(Math.min(s.sync.bytesDone ?? 0, s.sync.bytesTotal))}/~${formatBytes(s.sync.bytesTotal)}`
+  lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  ${docs}${bytes}  received ${formatBytes(s.sync.bytesReceived)} of updates to ${s.sync.docsReceived} doc(s) (${formatBytes(s.sync.wireBytesReceived)} on the wire)  exchanges running ${s.sync.exchangesRunning}`)
   if (s.peers.length === 0) lines.push('peers     none yet')
   for (const p of s.peers) {
-    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
+    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
   }
   const known = new Set(s.peers.map(p => p.id))
   for (const d of s.network?.dials ?? []) {

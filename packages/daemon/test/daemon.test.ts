@@ -138,12 +138,49 @@ describe('daemon endpoint', () => {
     expect(sa.wireBytesReceived).toBeGreaterThan(0)
   })
 
+  it('reports sync progress in bytes: the size a peer announces as the total, ours as done', async () => {
+    const net = createMemoryNetwork({ seed: 17 })
+    const cluster = { intervalMs: 50 }
+    // no anti-entropy: b learns a's size first, then syncs when told to
+    const antiEntropy = { enabled: false }
+    const a = await startDaemon({ node: createNode({ id: 'a', transport: net.transport('a'), cluster, antiEntropy, statusIntervalMs: 20 }), transport: 'memory' })
+    cleanup.push(() => a.close())
+    for (let i = 0; i < 20; i++) {
+      const doc = await a.node.open(`notes/${i}`)
+      for (let j = 0; j < 5; j++) doc.getText('body').insert(0, `note ${i} line ${j}\n`.repeat(10))
+    }
+    await a.node.flush()
+    const size = a.node.metrics().storedBytes
+    expect(size).toBeGreaterThan(0)
+    const b = await startDaemon({ node: createNode({ id: 'b', transport: net.transport('b'), cluster, antiEntropy, statusIntervalMs: 20 }), transport: 'memory' })
+    cleanup.push(() => b.close())
+    const statusOf = async (d: Daemon): Promise<any> => await (await fetch(`${d.url}/status`)).json()
+
+    await waitFor(async () => (await statusOf(b)).sync.bytesTotal === size, { timeoutMs: 5000, message: 'b to hear of a\'s size' })
+    const before = await statusOf(b)
+    expect(before.sync).toMatchObject({ inSync: false, bytesDone: 0, bytesTotal: size, docsDone: 0, docsTotal: 20 })
+    expect(before.peers.find((p: any) => p.id === 'a')).toMatchObject({ connected: true, bytes: size })
+
+    await b.node.syncWith('a', { mode: 'pull' })
+    await waitFor(async () => {
+      const s = (await statusOf(b)).sync
+      return s.docsDone === 20 && s.bytesTotal > 0 && s.bytesDone >= s.bytesTotal / 2
+    }, { timeoutMs: 5000, message: 'b to store at least half of the announced bytes' })
+    const after = (await statusOf(b)).sync
+    expect(after.bytesDone).toBeLessThanOrEqual(after.bytesTotal)
+    expect(after.bytesTotal).toBeGreaterThanOrEqual(size / 2)
+  })
+
   it('does not call a lower bound a total while peers are out of sync', () => {
     const base = { id: 'a', version: 'x', uptimeMs: 0, endpoint: 'http://127.0.0.1:1', transport: 'memory', discovery: { mdns: 'unavailable', detail: '' }, multiaddrs: [], network: undefined, clients: { rooms: 0, clients: 0 }, metrics: {} } as any
     const peer = { id: 'b', state: 'alive', connected: true, inSync: false, docCount: 100, lastSeenMsAgo: 0 }
-    const syncing = formatStatus({ ...base, peers: [peer], sync: { inSync: false, docsDone: 40, docsTotal: 100, docsTotalExact: false, bytesReceived: 2048, wireBytesReceived: 4096, docsReceived: 40, exchangesRunning: 1 } })
-    expect(syncing).toMatch(/syncing +docs 40 here, at least 100 in the swarm +received 2\.0 KiB of updates to 40 doc\(s\) \(4\.0 KiB on the wire\)/)
+    const syncing = formatStatus({ ...base, peers: [{ ...peer, bytes: 3 * 1024 * 1024 }], sync: { inSync: false, docsDone: 40, docsTotal: 100, docsTotalExact: false, bytesDone: 1.2 * 1024 * 1024, bytesTotal: 3 * 1024 * 1024, bytesReceived: 2048, wireBytesReceived: 4096, docsReceived: 40, exchangesRunning: 1 } })
+    expect(syncing).toMatch(/syncing +docs 40 here, at least 100 in the swarm +bytes 1\.2 MiB\/~3\.0 MiB +received 2\.0 KiB of updates to 40 doc\(s\) \(4\.0 KiB on the wire\)/)
+    expect(syncing).toMatch(/peer +b .* 100 doc\(s\) \(~3\.0 MiB\)/)
     expect(syncing).not.toMatch(/%/)
+    // done never shows past the total, whatever a replica reports
+    const over = formatStatus({ ...base, peers: [peer], sync: { inSync: true, docsDone: 1, docsTotal: 1, docsTotalExact: true, bytesDone: 5000, bytesTotal: 4000, bytesReceived: 0, wireBytesReceived: 0, docsReceived: 0, exchangesRunning: 0 } })
+    expect(over).toMatch(/docs 1\/1 +bytes 3\.9 KiB\/~3\.9 KiB/)
   })
 
   it('listens on 127.0.0.1 by default', async () => {
@@ -171,7 +208,7 @@ describe('hearsay start (real process)', () => {
     const docs = await run(['docs', '--url', first.url])
     expect(docs.stdout.trim()).toBe('shopping')
     const status = await run(['status', '--url', first.url])
-    expect(status.stdout).toMatch(/sync +no peer connected +docs 1\/1/)
+    expect(status.stdout).toMatch(/sync +no peer connected +docs 1\/1 +bytes \d+(\.\d)? (B|KiB)\/~\d+(\.\d)? (B|KiB)/)
     expect(status.stdout).toMatch(/discovery disabled: mDNS is turned off \("mdns": false in the config, or HEARSAY_MDNS/)
     expect(status.stdout).not.toMatch(/options\.mdns/)
     c.provider.destroy()

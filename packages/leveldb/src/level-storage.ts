@@ -528,7 +528,7 @@ export class LevelStorageImpl implements LevelStorage {
               this.log.error('skipping document %s in list(): its head record is corrupt', id ?? '<undecodable id>')
               continue
             }
-            out.push({ id, fingerprint: head.fingerprint })
+            out.push({ id, fingerprint: head.fingerprint, bytes: head.bytes })
           }
         }
       } catch (err) {

@@ -13,6 +13,11 @@ export interface StorageSetup {
   /** A new instance over the same data as `store` (after it was closed), or undefined when not durable. */
   reopen?: (store: Storage) => Promise<Storage>
   cleanup?: () => Promise<void>
+  /**
+   * The store reports `StoredDocInfo.bytes`; set false to skip those checks for a store that
+   * leaves it out. @default true
+   */
+  reportsBytes?: boolean
 }
 
 const fp = (n: number): Uint8Array => new Uint8Array(16).fill(n)
@@ -89,6 +94,30 @@ export function runStorageTests (name: string, setup: () => Promise<StorageSetup
       expect(apply(await st.load('a'))).toBe('x'.repeat(51))
     })
 
+    const bytesOf = async (st: Storage, id: string): Promise<number | undefined> => (await st.list()).find(d => d.id === id)?.bytes
+
+    it('reports stored bytes per document: growing on append, not growing on replace', async () => {
+      const st = await fresh()
+      if (s?.reportsBytes === false) return
+      const us = updates(40, 'yy')
+      await st.append('a', us.slice(0, 10), fp(1))
+      const first = await bytesOf(st, 'a')
+      expect(first).toBeTypeOf('number')
+      expect(first).toBeGreaterThan(0)
+      await st.append('a', us.slice(10), fp(2))
+      const grown = await bytesOf(st, 'a') as number
+      expect(grown).toBeGreaterThan(first as number)
+      const snapshot = Y.mergeUpdates(us)
+      await st.replace('a', snapshot, fp(2))
+      const replaced = await bytesOf(st, 'a') as number
+      expect(replaced).toBeLessThanOrEqual(grown)
+      expect(replaced).toBeGreaterThan(0)
+      await st.append('b', us.slice(0, 1), fp(3))
+      expect(await bytesOf(st, 'b')).toBeGreaterThan(0)
+      await st.delete('a')
+      expect(await bytesOf(st, 'a')).toBeUndefined()
+    })
+
     it('delete removes the document and its records', async () => {
       const st = await fresh()
       await st.append('a', updates(3), fp(1))
@@ -143,6 +172,13 @@ export function runStorageTests (name: string, setup: () => Promise<StorageSetup
       expect(apply(await again.load('a'))).toBe('x'.repeat(10))
       expect((await again.list())[0]?.fingerprint).toEqual(fp(5))
       expect(await again.getMeta('m')).toEqual(new Uint8Array([42]))
+      if (s.reportsBytes !== false) {
+        const stored = us.reduce((n, u) => n + u.length, 0)
+        // the store may have compacted the updates meanwhile: at most what was appended
+        const bytes = (await again.list())[0]?.bytes as number
+        expect(bytes).toBeGreaterThan(0)
+        expect(bytes).toBeLessThanOrEqual(stored)
+      }
     })
   })
 }
