@@ -18,11 +18,12 @@ interface PeerReport { id: string, state: string, connected: boolean, inSync: bo
 interface Status {
   id: string
   peers: PeerReport[]
-  sync: { inSync: boolean, docsDone: number, docsTotal: number, docsTotalExact: boolean, bytesReceived: number }
+  sync: { inSync: boolean, docsDone: number, docsTotal: number, docsTotalExact: boolean, bytesReceived: number, bytesDone: number, bytesTotal: number }
   discovery: { mdns: string, detail: string }
 }
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
+const mib = (bytes: number): string => bytes < 1024 * 1024 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 const server = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`
 const params = new URLSearchParams(location.search)
 const session = Math.random().toString(36).slice(2, 10)
@@ -146,7 +147,7 @@ async function refreshStatus (): Promise<void> {
     const sync = $('sync')
     sync.textContent = connected.length === 0
       ? 'no peer connected: edits stay here until one comes back'
-      : s.sync.inSync ? `in sync with ${connected.length} peer(s)` : `syncing: ${s.sync.docsDone} docs here, ${s.sync.docsTotalExact ? '' : 'at least '}${s.sync.docsTotal} in the swarm`
+      : s.sync.inSync ? `in sync with ${connected.length} peer(s)` : `syncing: ${s.sync.docsDone} docs here, ${s.sync.docsTotalExact ? '' : 'at least '}${s.sync.docsTotal} in the swarm; ${mib(s.sync.bytesDone)} of about ${mib(s.sync.bytesTotal)}`
     sync.className = connected.length > 0 && s.sync.inSync ? 'ok' : 'warn'
     $('discovery').textContent = `discovery ${s.discovery.mdns}: ${s.discovery.detail}`
     $('discovery').className = s.discovery.mdns === 'ok' ? 'ok' : 'warn'
