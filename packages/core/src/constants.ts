@@ -33,6 +33,12 @@ export const ANTI_ENTROPY_INTERVAL_MS = 1000
 /** Peers reconciled with in each periodic anti-entropy round. */
 export const ANTI_ENTROPY_FANOUT = 1
 
+/**
+ * Which peers a periodic anti-entropy round may pick: 'connected' (open sessions only) or
+ * 'members' (also alive cluster members, dialled for the round).
+ */
+export const ANTI_ENTROPY_REACH = 'connected'
+
 /** Each round waits `interval * (1 ± jitter)`, so peers do not fall into lock-step. */
 export const ANTI_ENTROPY_JITTER = 0.25
 

@@ -15,7 +15,7 @@ import { PeerFlow } from './flow.js'
 import {
   ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_FORGET_DEAD_MULTIPLE, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
   CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
-  FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
+  FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, ANTI_ENTROPY_REACH, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
   SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS, PEER_CHECKPOINT_INTERVAL_MS, PEER_CHECKPOINTS_MAX
 } from './constants.js'
@@ -113,7 +113,7 @@ export interface AntiEntropyOptions {
    * push-pull. @default 'push-pull'
    */
   mode?: AntiEntropyMode
-  /** Mean time between periodic rounds, in ms; each round picks `fanout` random connected peers. @default 1000 */
+  /** Mean time between periodic rounds, in ms; each round picks `fanout` random peers (see `reach`). @default 1000 */
   intervalMs?: number
   /**
    * Peers reconciled with in each periodic round. Each extra peer costs one more exchange per
@@ -122,10 +122,20 @@ export interface AntiEntropyOptions {
    */
   fanout?: number
   /**
-   * How round peers are chosen: `random`, or `ring`: the next connected replica in a fixed ring
-   * order, so an update reaches everyone within n − 1 rounds (see ring.ts). @default 'random'
+   * How round peers are chosen: `random`, or `ring`: the next replica (among those `reach`
+   * allows) in a fixed ring order, so an update reaches everyone within n − 1 rounds (see
+   * ring.ts). @default 'random'
    */
   selection?: 'random' | 'ring'
+  /**
+   * Which peers a periodic round may pick: `connected`, only peers with an open session; or
+   * `members`, also members known through cluster state that are alive (heard from within
+   * `cluster.suspectMs`), so a sparse mesh still spreads like a full one. A picked member with no
+   * open session is dialled for the round (through `transport.connect`, within `timeoutMs`); a
+   * failed dial skips that pick. The sessions it opens stay open like any other. `ring`
+   * selection walks the same candidates. @default ANTI_ENTROPY_REACH ('connected')
+   */
+  reach?: 'connected' | 'members'
   /** Each wait is `intervalMs * (1 ± jitter)`. @default 0.25 */
   jitter?: number
   /**
@@ -390,6 +400,7 @@ function checkAntiEntropy (ae: AntiEntropyOptions | undefined): void {
   checkNumber('antiEntropy.fanout', ae.fanout, 1)
   if (ae.fanout !== undefined && !Number.isInteger(ae.fanout)) throw new ConfigError(`antiEntropy.fanout must be an integer, got ${ae.fanout}`)
   checkOneOf('antiEntropy.selection', ae.selection, ['random', 'ring'])
+  checkOneOf('antiEntropy.reach', ae.reach, ['connected', 'members'])
   if (ae.jitter !== undefined && !(ae.jitter >= 0 && ae.jitter < 1)) throw new ConfigError(`antiEntropy.jitter must be in [0, 1), got ${ae.jitter}`)
 }
 
@@ -440,6 +451,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     intervalMs: ANTI_ENTROPY_INTERVAL_MS,
     fanout: ANTI_ENTROPY_FANOUT,
     selection: 'random' as 'random' | 'ring',
+    reach: ANTI_ENTROPY_REACH as 'connected' | 'members',
     jitter: ANTI_ENTROPY_JITTER,
     enabled: true,
     onConnect: true,
@@ -490,6 +502,8 @@ export function createNode (options: NodeOptions): HearsayNode {
   let announcedBytes: number | undefined
   /** The replica the last ring round reconciled with. */
   let ringLast: string | undefined
+  /** Members a round is dialling (`antiEntropy.reach: 'members'`). */
+  const dialing = new Set<string>()
 
   const docs = new Documents({
     storage,
@@ -870,33 +884,60 @@ export function createNode (options: NodeOptions): HearsayNode {
     }, wait)
   }
 
-  /** Reconcile with `fanout` random connected peers, those that missed live updates first. */
+  /**
+   * Reconcile with `fanout` random peers, those that missed live updates first: connected ones,
+   * or with `reach: 'members'` any alive member, dialled when it has no open session.
+   */
   function runRound (): void {
     const open = [...peers.values()].filter(p => p.session?.state === 'open')
-    if (open.length === 0) return
-    const needy = open.filter(p => p.needsRepair)
+    const openIds = new Set(open.map(p => p.id))
+    const others = ae.reach === 'members'
+      ? members.others().filter(pid => !openIds.has(pid) && !dialing.has(pid) && members.state(pid) === 'alive' &&
+        // without `connect`, only a session already in its handshake can open
+        (transport.connect !== undefined || peers.get(pid)?.session !== undefined))
+      : []
+    if (open.length + others.length === 0) return
+    const needy = open.filter(p => p.needsRepair).map(p => p.id)
+    const candidates = [...openIds, ...others]
     const picked = ae.selection === 'ring'
-      ? ringPicks(needy)
+      ? ringPicks(needy, new Set(candidates))
       : ae.fanout === 1
-      ? [rng.pick(needy.length > 0 ? needy : open)]
+      ? [rng.pick(needy.length > 0 ? needy : candidates)]
       : needy.length >= ae.fanout
       ? rng.shuffle(needy).slice(0, ae.fanout)
-      : [...needy, ...rng.shuffle(open.filter(p => !p.needsRepair)).slice(0, ae.fanout - needy.length)]
-    for (const p of picked) {
-      const s = p.session as Session
-      if (s.activeInitiated > 0) continue
-      p.needsRepair = false
-      s.startExchange(ae.mode, ae.timeoutMs).catch((err: Error) => { log('anti-entropy round with %s failed: %s', p.id, err.message) })
+      : [...needy, ...rng.shuffle(candidates.filter(pid => !needy.includes(pid))).slice(0, ae.fanout - needy.length)]
+    for (const pid of picked) {
+      const p = peers.get(pid)
+      if (p?.session?.state === 'open') roundExchange(p, p.session)
+      else dialForRound(pid)
     }
   }
 
-  /** Peers that missed updates first, then the next connected replicas in ring order. */
-  function ringPicks (needy: KnownPeer[]): KnownPeer[] {
+  function roundExchange (p: KnownPeer, s: Session): void {
+    if (s.activeInitiated > 0) return
+    p.needsRepair = false
+    s.startExchange(ae.mode, ae.timeoutMs).catch((err: Error) => { log('anti-entropy round with %s failed: %s', p.id, err.message) })
+  }
+
+  /** A round picked a member with no open session: open one (bounded by `timeoutMs`), then reconcile. */
+  function dialForRound (pid: string): void {
+    dialing.add(pid)
+    openSession(pid, ae.timeoutMs).then(s => {
+      dialing.delete(pid)
+      if (state === 'started') roundExchange(peer(pid), s)
+    }, (err: unknown) => {
+      dialing.delete(pid)
+      log('anti-entropy round could not reach %s: %s', pid, err instanceof Error ? err.message : String(err))
+    })
+  }
+
+  /** Peers that missed updates first, then the next candidates in ring order. */
+  function ringPicks (needy: string[], candidates: Set<string>): string[] {
     const picked = needy.slice(0, ae.fanout)
-    const open = (pid: string): boolean => peers.get(pid)?.session?.state === 'open' && !picked.some(p => p.id === pid)
-    const next = nextInRing(ringOrder(id, knownIds()), ringLast, ae.fanout - picked.length, open)
+    const usable = (pid: string): boolean => candidates.has(pid) && !picked.includes(pid)
+    const next = nextInRing(ringOrder(id, knownIds()), ringLast, ae.fanout - picked.length, usable)
     if (next.length > 0) ringLast = next[next.length - 1]
-    return [...picked, ...next.map(pid => peers.get(pid) as KnownPeer)]
+    return [...picked, ...next]
   }
 
   /**

@@ -4,7 +4,8 @@
  * a probable one.
  *
  * - `antiEntropy.selection: 'ring'`: each periodic round reconciles with the next connected
- *   replica after the last one, in ring order (ids sorted, starting after this node). Every
+ *   replica (with `antiEntropy.reach: 'members'`, the next alive member) after the last one, in
+ *   ring order (ids sorted, starting after this node). Every
  *   node meets every connected replica within n − 1 rounds, so with push-pull an update present on
  *   any node is everywhere within n − 1 rounds (random selection: about log n on average, with no
  *   bound).
