@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { THEORY, modelRounds, nodeRounds } from './epidemic.js'
+import { THEORY, modelRounds, nodeRounds, sparseNodeRun } from './epidemic.js'
 
 describe('propagation rounds against theory', () => {
   it('the round-based model gives the primer\'s numbers for n = 20 and 100', () => {
@@ -15,5 +15,13 @@ describe('propagation rounds against theory', () => {
       const three = await nodeRounds(20, mode, 3, 5, 5)
       expect(three.rounds).toBeLessThan(one.rounds)
     }
+  })
+
+  it("100 real nodes on a sparse mesh with reach 'members' spread one update about as fast as on a full mesh", async () => {
+    const r = await sparseNodeRun(100, 'push-pull', 1, 3)
+    // full-mesh theory for n = 100 is 6.5 rounds; rounds over the mesh links alone would take about one per hop
+    expect(Math.abs(r.rounds - (THEORY['push-pull'][100] as number))).toBeLessThanOrEqual(2)
+    expect(r.linksBefore).toBeLessThanOrEqual(200)
+    expect(r.linksAfter).toBeGreaterThan(r.linksBefore)
   })
 })

@@ -115,3 +115,97 @@ export async function nodeRounds (n: number, mode: AntiEntropyMode, fanout: numb
   }
   return { rounds: sum.rounds / trials, frames: sum.frames / trials, bytes: sum.bytes / trials }
 }
+
+/**
+ * Cluster settings of sparse runs: heartbeats every second while membership spreads, answers
+ * large enough to carry every member's state at once.
+ */
+const SPARSE_CLUSTER = { intervalMs: 1000, suspectMs: 120_000, deadMs: 240_000, maxMessageBytes: 256 * 1024 }
+/** Share of the other members a node must hold alive before the measured rounds start. */
+const SPARSE_ALIVE = 0.99
+/** Cluster gossip interval once membership is known, so measured rounds carry anti-entropy traffic almost only. */
+const SPARSE_QUIET_GOSSIP_MS = 600_000
+
+export interface SparseRun extends NodeRun {
+  /** Virtual seconds of cluster gossip before every node knew every member alive. */
+  warmupS: number
+  /** Sessions open at the start of the measured rounds, and at the end. */
+  linksBefore: number
+  linksAfter: number
+}
+
+/**
+ * Rounds one update takes to reach all `n` real nodes on a sparse mesh with
+ * `antiEntropy.reach: 'members'`. The memory network does not connect every pair: each node gets
+ * a link to the next (a ring, so the mesh is connected) and `degree − 2` more to random nodes.
+ * Cluster gossip runs until every node's `peers()` lists every other member, at least 99% of them
+ * alive (members only heard of count as alive once a newer heartbeat arrives); then cluster
+ * gossip is slowed right down (members stay alive: `suspectMs` is 120 s), periodic rounds start in
+ * lock step on every node, and the update appears half way to the first. A round that picks a
+ * member with no session dials it (the memory transport's `connect`) and reconciles once it opens.
+ */
+export async function sparseNodeRun (n: number, mode: AntiEntropyMode, fanout: number, seed: number, degree = 4): Promise<SparseRun> {
+  const clock = createVirtualClock()
+  const net = createMemoryNetwork({ seed, timers: clock, latency: () => 1, autoConnect: false })
+  const rng = createRandom(seed ^ 0x5eed)
+  let clientId = 1
+  const nodes: HearsayNode[] = []
+  for (let i = 0; i < n; i++) {
+    const id = `p${i}`
+    nodes.push(createNode({
+      id,
+      transport: net.transport(id),
+      timers: clock,
+      seed: seed * 10_000 + i,
+      live: false,
+      newClientId: () => clientId++,
+      antiEntropy: { mode, fanout, reach: 'members', intervalMs: INTERVAL_MS, jitter: 0, onConnect: false, enabled: false },
+      cluster: SPARSE_CLUSTER
+    }))
+  }
+  for (const node of nodes) await node.start()
+  let links = 0
+  const link = (a: number, b: number): void => {
+    if (a === b || net.connected(`p${a}`, `p${b}`)) return
+    net.connect(`p${a}`, `p${b}`)
+    links++
+  }
+  for (let i = 0; i < n; i++) link(i, (i + 1) % n)
+  for (let i = 0; i < n; i++) for (let k = 2; k < degree; k += 2) link(i, rng.int(n))
+  const linksBefore = links
+  // membership spreads by cluster gossip over the sparse mesh
+  // the last few first-heard members take long to confirm alive (a heartbeat newer than the first
+  // one heard must arrive): every member listed and 99% alive is enough for rounds to pick from
+  const knowsEveryone = (node: HearsayNode): boolean => {
+    const listed = node.peers()
+    return listed.length === n - 1 && listed.filter(p => p.state === 'alive').length >= Math.ceil(SPARSE_ALIVE * (n - 1))
+  }
+  // a cheap look at a few nodes before the full check
+  const everyoneKnown = (): boolean => nodes.filter((_, i) => i % 97 === 0).every(knowsEveryone) && nodes.every(knowsEveryone)
+  let warmup = 0
+  do {
+    warmup += 3000
+    await clock.advanceTo(warmup)
+    if (warmup > 600_000) throw new Error(`membership did not spread within 600 s (n=${n}, seed ${seed})`)
+  } while (!everyoneKnown())
+  for (const node of nodes) node.configure({ cluster: { intervalMs: SPARSE_QUIET_GOSSIP_MS }, antiEntropy: { enabled: true } })
+  const t0 = clock.now()
+  await clock.advanceTo(t0 + INTERVAL_MS / 2)
+  const source = nodes[seed % n] as HearsayNode
+  const doc = await source.open('news')
+  doc.getText('t').insert(0, 'hello')
+  await source.flush()
+  const start = { frames: net.stats.framesDelivered, bytes: net.stats.bytesDelivered }
+  let rounds = 0
+  const informed = (node: HearsayNode): boolean => node.digest().count > 0
+  while (!nodes.every(informed)) {
+    rounds++
+    await clock.advanceTo(t0 + rounds * INTERVAL_MS + INTERVAL_MS / 2)
+    if (rounds > 200) throw new Error(`no convergence after 200 rounds (n=${n}, ${mode}, fanout ${fanout}, seed ${seed})`)
+  }
+  const result = { rounds, frames: net.stats.framesDelivered - start.frames, bytes: net.stats.bytesDelivered - start.bytes }
+  let linksAfter = 0
+  for (const node of nodes) linksAfter += node.peers().filter(p => p.connected).length
+  for (const node of nodes) await node.stop()
+  return { ...result, warmupS: warmup / 1000, linksBefore, linksAfter: linksAfter / 2 }
+}
