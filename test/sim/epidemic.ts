@@ -137,7 +137,8 @@ export interface SparseRun extends NodeRun {
 /**
  * Rounds one update takes to reach all `n` real nodes on a sparse mesh with
  * `antiEntropy.reach: 'members'`. The memory network does not connect every pair: each node gets
- * a link to the next (a ring, so the mesh is connected) and `degree − 2` more to random nodes.
+ * a link to the next (a ring, so the mesh is connected) and (`degree` − 2) / 2 more to random
+ * nodes, so the average degree is about `degree`.
  * Cluster gossip runs until every node's `peers()` lists every other member, at least 99% of them
  * alive (members only heard of count as alive once a newer heartbeat arrives); then cluster
  * gossip is slowed right down (members stay alive: `suspectMs` is 120 s), periodic rounds start in
