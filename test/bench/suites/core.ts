@@ -18,7 +18,8 @@ function edit (doc: Y.Doc, rng: ReturnType<typeof createRandom>): void {
   if (t.length > 10 && rng.next() < 0.5) t.delete(rng.int(t.length - 4), 3)
 }
 
-const REPEATS = 3
+/** Initial syncs timed per size, each to a new empty receiver: short runs need more for a stable median. */
+const repeatsFor = (n: number): number => n <= 100 ? 15 : n <= 1000 ? 7 : 3
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number
 
 interface Pair {
@@ -102,7 +103,7 @@ export async function run (): Promise<Table[]> {
       'hearsay: one `syncWith` (push-pull) between two nodes over the in-memory network, timed end to end including message scheduling.',
       'naive: y-protocols sync step 1 + step 2 for every document in both directions, as y-websocket does on connect; direct calls, no transport, no storage, no validation; for the initial sync the receiving Y.Docs are created inside the timed region, as Hearsay creates them.',
       'hearsay initial sync includes validating every update before applying it, storing it, and fingerprinting every received document.',
-      `Both paths run five times on 200 documents before timing; initial sync times are the median of ${REPEATS} runs, each to a new empty receiver.`,
+      `Both paths run five times on 200 documents before timing; initial sync times are the median of ${SIZES.map(repeatsFor).join(' / ')} runs for N = ${SIZES.join(' / ')}, each to a new empty receiver.`,
       ...checks
     ]
   }]
@@ -122,7 +123,7 @@ async function measure (n: number, rows: Table['rows'], checks: string[]): Promi
   const initial = await p.b.syncWith('a')
   p.b.digest() // fingerprints of received documents are computed lazily: count them here
   const initialRuns = [performance.now() - t0]
-  for (let k = 1; k < REPEATS; k++) {
+  for (let k = 1; k < repeatsFor(n); k++) {
     const c = await p.fresh(`c${k}`)
     t0 = performance.now()
     await c.syncWith('a')
@@ -156,7 +157,7 @@ async function measure (n: number, rows: Table['rows'], checks: string[]): Promi
   const r2 = createRandom(n)
   for (const d of src) edit(d, r2)
   const makeLeft = (): Y.Doc[] => Array.from({ length: n }, (_, i) => new Y.Doc({ guid: `doc/${i}` }))
-  const nRuns = Array.from({ length: REPEATS }, () => naiveHandshake(makeLeft, src))
+  const nRuns = Array.from({ length: repeatsFor(n) }, () => naiveHandshake(makeLeft, src))
   const nInitial = { ...nRuns[0] as ReturnType<typeof naiveHandshake>, ms: median(nRuns.map(r => r.ms)) }
   const dst = nInitial.left
   const nIdle = naiveHandshake(dst, src)
