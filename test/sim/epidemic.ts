@@ -12,7 +12,8 @@
  *   model; an exchange may still relay what its node learnt a few ms earlier in the same round.
  */
 import {
-  createMemoryNetwork, createNode, createRandom, createVirtualClock, type AntiEntropyMode, type HearsayNode, type Random
+  createMemoryNetwork, createNode, createRandom, createVirtualClock, type AntiEntropyMode, type HearsayNode, type MemoryNetwork,
+  type NodeOptions, type Random, type VirtualClock
 } from '@hearsay/core'
 
 /** Mean rounds for push, pull and push-pull with fanout 1 (primer, from Demers-style simulation). */
@@ -63,30 +64,27 @@ export interface NodeRun { rounds: number, frames: number, bytes: number }
 
 const INTERVAL_MS = 1000
 
-/** Rounds one update takes to reach all `n` real nodes by anti-entropy alone. */
-export async function nodeRun (n: number, mode: AntiEntropyMode, fanout: number, seed: number, selection: 'random' | 'ring' = 'random'): Promise<NodeRun> {
-  const clock = createVirtualClock()
-  const net = createMemoryNetwork({ seed, timers: clock, latency: () => 1 })
+/** `n` real nodes on `net` with live mail off, deterministic client ids and the given settings. */
+function createNodes (n: number, net: MemoryNetwork, clock: VirtualClock, seed: number, settings: Pick<NodeOptions, 'antiEntropy' | 'cluster'>): HearsayNode[] {
   let clientId = 1
-  const nodes: HearsayNode[] = []
-  for (let i = 0; i < n; i++) {
-    const id = `p${i}`
-    nodes.push(createNode({
-      id,
-      transport: net.transport(id),
-      timers: clock,
-      seed: seed * 10_000 + i,
-      live: false,
-      newClientId: () => clientId++,
-      antiEntropy: { mode, fanout, selection, intervalMs: INTERVAL_MS, jitter: 0, onConnect: false },
-      // only anti-entropy traffic is counted
-      cluster: { enabled: false }
-    }))
-  }
-  for (const node of nodes) await node.start()
-  // sessions open, then the update appears on one node half way to the first round
-  await clock.advanceTo(INTERVAL_MS / 2)
-  const source = nodes[seed % n] as HearsayNode
+  return Array.from({ length: n }, (_, i) => createNode({
+    id: `p${i}`,
+    transport: net.transport(`p${i}`),
+    timers: clock,
+    seed: seed * 10_000 + i,
+    live: false,
+    newClientId: () => clientId++,
+    ...settings
+  }))
+}
+
+/**
+ * The update appears on node `seed` mod n half way to the round after `t0`; rounds then fire at
+ * `t0` + k × interval until every node holds it. Returns rounds and the traffic since the update.
+ */
+async function spreadOne (nodes: HearsayNode[], net: MemoryNetwork, clock: VirtualClock, t0: number, seed: number, what: string): Promise<NodeRun> {
+  await clock.advanceTo(t0 + INTERVAL_MS / 2)
+  const source = nodes[seed % nodes.length] as HearsayNode
   const doc = await source.open('news')
   doc.getText('t').insert(0, 'hello')
   await source.flush()
@@ -96,10 +94,24 @@ export async function nodeRun (n: number, mode: AntiEntropyMode, fanout: number,
   while (!nodes.every(informed)) {
     rounds++
     // round k fires at k × interval; its exchanges end well within the interval
-    await clock.advanceTo(rounds * INTERVAL_MS + INTERVAL_MS / 2)
-    if (rounds > 200) throw new Error(`no convergence after 200 rounds (n=${n}, ${mode}, fanout ${fanout}, seed ${seed})`)
+    await clock.advanceTo(t0 + rounds * INTERVAL_MS + INTERVAL_MS / 2)
+    if (rounds > 200) throw new Error(`no convergence after 200 rounds (${what})`)
   }
-  const result = { rounds, frames: net.stats.framesDelivered - start.frames, bytes: net.stats.bytesDelivered - start.bytes }
+  return { rounds, frames: net.stats.framesDelivered - start.frames, bytes: net.stats.bytesDelivered - start.bytes }
+}
+
+/** Rounds one update takes to reach all `n` real nodes by anti-entropy alone. */
+export async function nodeRun (n: number, mode: AntiEntropyMode, fanout: number, seed: number, selection: 'random' | 'ring' = 'random'): Promise<NodeRun> {
+  const clock = createVirtualClock()
+  const net = createMemoryNetwork({ seed, timers: clock, latency: () => 1 })
+  const nodes = createNodes(n, net, clock, seed, {
+    antiEntropy: { mode, fanout, selection, intervalMs: INTERVAL_MS, jitter: 0, onConnect: false },
+    // only anti-entropy traffic is counted
+    cluster: { enabled: false }
+  })
+  for (const node of nodes) await node.start()
+  // sessions open, then the update appears on one node half way to the first round
+  const result = await spreadOne(nodes, net, clock, 0, seed, `n=${n}, ${mode}, fanout ${fanout}, seed ${seed}`)
   for (const node of nodes) await node.stop()
   return result
 }
@@ -149,21 +161,10 @@ export async function sparseNodeRun (n: number, mode: AntiEntropyMode, fanout: n
   const clock = createVirtualClock()
   const net = createMemoryNetwork({ seed, timers: clock, latency: () => 1, autoConnect: false })
   const rng = createRandom(seed ^ 0x5eed)
-  let clientId = 1
-  const nodes: HearsayNode[] = []
-  for (let i = 0; i < n; i++) {
-    const id = `p${i}`
-    nodes.push(createNode({
-      id,
-      transport: net.transport(id),
-      timers: clock,
-      seed: seed * 10_000 + i,
-      live: false,
-      newClientId: () => clientId++,
-      antiEntropy: { mode, fanout, reach: 'members', intervalMs: INTERVAL_MS, jitter: 0, onConnect: false, enabled: false },
-      cluster: SPARSE_CLUSTER
-    }))
-  }
+  const nodes = createNodes(n, net, clock, seed, {
+    antiEntropy: { mode, fanout, reach: 'members', intervalMs: INTERVAL_MS, jitter: 0, onConnect: false, enabled: false },
+    cluster: SPARSE_CLUSTER
+  })
   for (const node of nodes) await node.start()
   let links = 0
   const link = (a: number, b: number): void => {
@@ -190,21 +191,7 @@ export async function sparseNodeRun (n: number, mode: AntiEntropyMode, fanout: n
     if (warmup > 600_000) throw new Error(`membership did not spread within 600 s (n=${n}, seed ${seed})`)
   } while (!everyoneKnown())
   for (const node of nodes) node.configure({ cluster: { intervalMs: SPARSE_QUIET_GOSSIP_MS }, antiEntropy: { enabled: true } })
-  const t0 = clock.now()
-  await clock.advanceTo(t0 + INTERVAL_MS / 2)
-  const source = nodes[seed % n] as HearsayNode
-  const doc = await source.open('news')
-  doc.getText('t').insert(0, 'hello')
-  await source.flush()
-  const start = { frames: net.stats.framesDelivered, bytes: net.stats.bytesDelivered }
-  let rounds = 0
-  const informed = (node: HearsayNode): boolean => node.digest().count > 0
-  while (!nodes.every(informed)) {
-    rounds++
-    await clock.advanceTo(t0 + rounds * INTERVAL_MS + INTERVAL_MS / 2)
-    if (rounds > 200) throw new Error(`no convergence after 200 rounds (n=${n}, ${mode}, fanout ${fanout}, seed ${seed})`)
-  }
-  const result = { rounds, frames: net.stats.framesDelivered - start.frames, bytes: net.stats.bytesDelivered - start.bytes }
+  const result = await spreadOne(nodes, net, clock, clock.now(), seed, `n=${n}, ${mode}, fanout ${fanout}, seed ${seed}`)
   let linksAfter = 0
   for (const node of nodes) linksAfter += node.peers().filter(p => p.connected).length
   for (const node of nodes) await node.stop()
