@@ -54,7 +54,8 @@ export interface DocProblem {
 /** What an exchange needs of a document: the loaded Y.Doc, or its stored updates merged into one. */
 type DocState = { doc: Y.Doc, update?: undefined } | { doc?: undefined, update: Uint8Array }
 
-const isCorruption = (err: unknown): err is StorageCorruptionError => (err as Error | null)?.name === StorageCorruptionError.code
+/** Whether `err` says a document's stored data cannot be read back (the document is quarantined). */
+export const isCorruption = (err: unknown): err is StorageCorruptionError => (err as Error | null)?.name === StorageCorruptionError.code
 
 export interface Timers {
   setTimeout: (fn: () => void, ms: number) => unknown

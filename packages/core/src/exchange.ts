@@ -24,8 +24,8 @@ import * as Y from 'yjs'
 import { DIGEST_LEAF_SIZE, MAX_UPDATE_BYTES } from './constants.js'
 import { equalBytes } from './bytes.js'
 import { ROOT_PREFIX } from './digest.js'
-import { validateUpdate, type Documents } from './documents.js'
-import { InvalidUpdateError, ProtocolError, StorageCorruptionError } from './errors.js'
+import { isCorruption, validateUpdate, type Documents } from './documents.js'
+import { InvalidUpdateError, ProtocolError } from './errors.js'
 import { FINGERPRINT_BYTES, ItemKind, MAX_PREFIX_DEPTH, type AntiEntropyMode, type ListedDoc, type Prefix, type SyncItem } from './protocol.js'
 
 export type Role = 'initiator' | 'responder'
@@ -213,7 +213,6 @@ export class Exchange {
   }
 
   private async onRequest (docId: string, stateVector: Uint8Array, theirFingerprint: Uint8Array, out: ItemSink): Promise<void> {
-    if (!this.canSend) throw new ProtocolError(`peer requested document "${docId}" in a ${this.mode} exchange where this side does not send`)
     const mine = this.docs.fingerprint(docId)
     // equal fingerprints: they already hold all we have (typically because they just sent us their diff)
     if (mine === undefined || equalBytes(mine, theirFingerprint)) return
@@ -245,7 +244,6 @@ export class Exchange {
   }
 
   private async onUpdate (docId: string, part: Uint8Array, partial: boolean, out: ItemSink): Promise<void> {
-    if (!this.canReceive) throw new ProtocolError(`peer sent document "${docId}" in a ${this.mode} exchange where this side does not receive`)
     let update = part
     const pending = this.chunks.get(docId)
     if (pending !== undefined || partial) {
@@ -286,7 +284,6 @@ export class Exchange {
   }
 }
 
-const isCorruption = (err: unknown): boolean => (err as Error | null)?.name === StorageCorruptionError.code
 
 /** An update with no structs and an empty delete set (what `encodeStateAsUpdate` gives when there is nothing to send). */
 function isEmptyUpdate (update: Uint8Array): boolean {

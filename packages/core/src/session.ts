@@ -6,8 +6,8 @@
  * (sent to the peer in a Close message and logged); documents are never touched by it.
  */
 import { EXCHANGE_TIMEOUT_MS, MAX_CONCURRENT_EXCHANGES, MAX_EXCHANGE_MESSAGES, MIN_FRAME_BYTES } from './constants.js'
-import { validateUpdate, type Documents, type Timers } from './documents.js'
-import { PeerUnavailableError, ProtocolError, StorageCorruptionError, TimeoutError } from './errors.js'
+import { isCorruption, validateUpdate, type Documents, type Timers } from './documents.js'
+import { PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
 import { Exchange, type SyncReport } from './exchange.js'
 import type { Log } from './logger.js'
 import {
@@ -267,7 +267,7 @@ export class Session implements ChannelHandler {
         await this.host.docs.applyUpdate(e.docId, e.update, this, true)
         applied.push(e)
       } catch (err) {
-        if ((err as Error | null)?.name !== StorageCorruptionError.code) throw err
+        if (!isCorruption(err)) throw err
       }
     }
     return applied
