@@ -845,8 +845,9 @@ export function createNode (options: NodeOptions): HearsayNode {
   }
 
   /**
-   * Run an exchange with the peer soon, unless one of ours is already running: in the configured
-   * mode, or push-pull when live updates to the peer were lost, which any mode must repair.
+   * Run an exchange with the peer now (a round, a connect, lost updates), unless one of ours is
+   * already running: in the configured mode, or push-pull when live updates to the peer were lost,
+   * which any mode must repair. A failed exchange marks the peer to be repaired first next time.
    */
   function repair (p: KnownPeer): void {
     const s = p.session
@@ -855,7 +856,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     p.needsRepair = false
     s.startExchange(mode, ae.timeoutMs).catch((err: Error) => {
       p.needsRepair = true
-      log('repair exchange with %s failed: %s', p.id, err.message)
+      log('exchange with %s failed: %s', p.id, err.message)
     })
   }
 
@@ -908,23 +909,17 @@ export function createNode (options: NodeOptions): HearsayNode {
       : [...needy, ...rng.shuffle(candidates.filter(pid => !needy.includes(pid))).slice(0, ae.fanout - needy.length)]
     for (const pid of picked) {
       const p = peers.get(pid)
-      if (p?.session?.state === 'open') roundExchange(p, p.session)
+      if (p?.session?.state === 'open') repair(p)
       else dialForRound(pid)
     }
-  }
-
-  function roundExchange (p: KnownPeer, s: Session): void {
-    if (s.activeInitiated > 0) return
-    p.needsRepair = false
-    s.startExchange(ae.mode, ae.timeoutMs).catch((err: Error) => { log('anti-entropy round with %s failed: %s', p.id, err.message) })
   }
 
   /** A round picked a member with no open session: open one (bounded by `timeoutMs`), then reconcile. */
   function dialForRound (pid: string): void {
     dialing.add(pid)
-    openSession(pid, ae.timeoutMs).then(s => {
+    openSession(pid, ae.timeoutMs).then(() => {
       dialing.delete(pid)
-      if (state === 'started') roundExchange(peer(pid), s)
+      if (state === 'started') repair(peer(pid))
     }, (err: unknown) => {
       dialing.delete(pid)
       log('anti-entropy round could not reach %s: %s', pid, err instanceof Error ? err.message : String(err))
