@@ -97,7 +97,8 @@ export class Reader {
     return v
   }
 
-  varuint (what = 'varint'): number {
+  /** A minimal LEB128 varint; above `max` (a documented bound of the field) is a `FrameError`. */
+  varuint (what = 'varint', max = Number.MAX_SAFE_INTEGER): number {
     let result = 0
     let mult = 1
     for (let i = 0; i < 8; i++) {
@@ -106,6 +107,7 @@ export class Reader {
       if (b < 0x80) {
         if (i > 0 && b === 0) throw new FrameError(`malformed ${what}: non-minimal varint`)
         if (!Number.isSafeInteger(result)) throw new FrameError(`malformed ${what}: varint too large`)
+        if (result > max) throw new FrameError(`malformed ${what}: ${result} exceeds the limit of ${max}`)
         return result
       }
       mult *= 0x80
@@ -123,6 +125,8 @@ export class Reader {
   bytes (what = 'bytes', max = Number.MAX_SAFE_INTEGER): Uint8Array {
     const n = this.varuint(`${what} length`)
     if (n > max) throw new FrameError(`malformed ${what}: ${n} bytes exceeds the limit of ${max}`)
+    // a length is checked against what is left before it is added to anything
+    if (n > this.remaining) throw new FrameError(`truncated frame: ${what} claims ${n} bytes, ${this.remaining} left`)
     return this.raw(n, what)
   }
 

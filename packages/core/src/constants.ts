@@ -160,3 +160,49 @@ export const PEER_CHECKPOINT_INTERVAL_MS = 60_000
 
 /** Sync checkpoints are kept for at most this many peers, the most recently seen ones. */
 export const PEER_CHECKPOINTS_MAX = 256
+
+/**
+ * Largest version, generation or exchange id accepted in a frame (2^48). Far above anything an
+ * honest node counts to (a generation is a start time in ms: 2^48 ms is the year 10889), and far
+ * enough below 2^53 that adding to one can never leave the safe integers.
+ */
+export const MAX_WIRE_COUNTER = 2 ** 48
+
+/** Largest document count accepted in a frame (Hello, Status, a digest range): 2^32. */
+export const MAX_WIRE_COUNT = 2 ** 32
+
+/** Largest `maxFrameBytes` a peer may announce in its Hello (4 GiB); we send the smaller of the two anyway. */
+export const MAX_ANNOUNCED_FRAME_BYTES = 2 ** 32
+
+/**
+ * A cluster member's generation (its start time in ms) more than this far ahead of our clock is
+ * refused: no honest clock is a day ahead, and a far-future generation would shadow the member's
+ * real runs until our clock caught up.
+ */
+export const CLUSTER_MAX_CLOCK_SKEW_MS = 24 * 60 * 60 * 1000
+
+/**
+ * Versions an owner may publish per ms, on average, in cluster state. Honest nodes publish a few
+ * dozen per second (heartbeat, digest root, counts, `setMeta`); a version above what its owner
+ * could have counted at this rate (plus `CLUSTER_VERSION_BURST`) is refused.
+ */
+export const CLUSTER_MAX_VERSIONS_PER_MS = 1
+
+/** Versions an owner may publish at once, above `CLUSTER_MAX_VERSIONS_PER_MS`. */
+export const CLUSTER_VERSION_BURST = 100_000
+
+/**
+ * Most members cluster state holds (ourselves included). Entries of further members learned
+ * through gossip are dropped and counted (`gossipEntriesRejected`), so a peer announcing invented
+ * members cannot grow a node's memory or its `peers()` past this.
+ */
+export const CLUSTER_MAX_MEMBERS = 2048
+
+/** Most keys in one member's cluster state map (4 are taken by the node itself: hearsay/hb, root, docs, bytes). */
+export const CLUSTER_MAX_KEYS_PER_MEMBER = 32
+
+/**
+ * Most bytes (keys and values) of one member's cluster state map; with `CLUSTER_MAX_MEMBERS` it
+ * bounds the whole of cluster state (2048 × 8 KiB = 16 MiB at most).
+ */
+export const CLUSTER_MAX_MEMBER_BYTES = 8 * 1024

@@ -11,10 +11,11 @@
 import * as Y from 'yjs'
 import { equalBytes, toHex } from './bytes.js'
 import { ClusterState, type MemberState } from './cluster.js'
+import { guarded } from './guard.js'
 import { PeerFlow } from './flow.js'
 import {
   ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_FORGET_DEAD_MULTIPLE, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
-  CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
+  CLUSTER_MAX_MEMBERS, CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
   FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, ANTI_ENTROPY_REACH, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
   SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS, PEER_CHECKPOINT_INTERVAL_MS, PEER_CHECKPOINTS_MAX
@@ -82,6 +83,12 @@ export interface ClusterOptions {
   deadMs?: number
   /** Largest batch of entries in one answer, in bytes; a larger entry goes alone. @default CLUSTER_MAX_MESSAGE_BYTES (16 KiB) */
   maxMessageBytes?: number
+  /**
+   * Most members held in cluster state, ourselves included; entries of further members are dropped
+   * and counted in `gossipEntriesRejected`. Lowering it forgets nobody, it only refuses newcomers.
+   * @default CLUSTER_MAX_MEMBERS (2048)
+   */
+  maxMembers?: number
 }
 
 /**
@@ -291,6 +298,10 @@ export interface NodeMetrics extends Counters {
   flowOutboxOverflows: number
   /** Bytes of live updates held back for slow peers right now. */
   flowHeldBytes: number
+  /** Cluster state entries from peers dropped by the trust rules (cluster.ts): implausible, forged or over a limit. */
+  gossipEntriesRejected: number
+  /** Exceptions caught by the last-resort guard (guard.ts) in the node's timers; each is logged. */
+  timerFaults: number
 }
 
 export interface NodeEvents extends Record<string, unknown> {
@@ -465,6 +476,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     suspectMs: CLUSTER_SUSPECT_MS,
     deadMs: CLUSTER_DEAD_MS,
     maxMessageBytes: CLUSTER_MAX_MESSAGE_BYTES,
+    maxMembers: CLUSTER_MAX_MEMBERS,
     ...stripUndefined(options.cluster ?? {})
   }
   // this run of our cluster state: a restart starts a later one (see cluster.ts)
@@ -476,7 +488,13 @@ export function createNode (options: NodeOptions): HearsayNode {
   const events = new Emitter<NodeEvents>()
   const counters: Counters = {
     bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, framesRejected: 0, liveUpdatesSent: 0,
-    liveUpdatesReceived: 0, liveFramesShed: 0, liveFramesDropped: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0
+    liveUpdatesReceived: 0, liveFramesShed: 0, liveFramesDropped: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0, sessionFaults: 0
+  }
+  let gossipEntriesRejected = 0
+  let timerFaults = 0
+  /** Run a timer's work through the last-resort guard: a throw is logged and counted, never fatal. */
+  const guardTimer = (what: string, fn: () => void): void => {
+    guarded(log, what, fn, () => { timerFaults++ })
   }
   let retryQueueOverflows = 0
   let flowCongestions = 0
@@ -601,6 +619,13 @@ export function createNode (options: NodeOptions): HearsayNode {
       peer(session.remoteId).lastSeen = timers.now()
       if (!clusterOpts.enabled) return
       members.apply(msg.entries)
+      const rejected = members.takeRejections()
+      if (rejected.size > 0) {
+        let n = 0
+        for (const count of rejected.values()) n += count
+        gossipEntriesRejected += n
+        host.log.warn('dropped %d cluster state entries from %s: %s', n, session.remoteId, [...rejected].map(([why, count]) => `${why} (${count})`).join(', '))
+      }
       const budget = session.frameLimit / 2
       if (msg.request) {
         session.sendGossip({ request: false, answer: true, digest: members.digest(), entries: members.deltasFor(msg.digest, budget) })
@@ -745,7 +770,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     if (!clusterOpts.enabled || state !== 'started') return
     gossipTimer = timers.setTimeout(() => {
       gossipTimer = undefined
-      gossipRound()
+      guardTimer('gossip round', gossipRound)
       scheduleGossip()
     }, clusterOpts.intervalMs * (1 + 0.25 * (2 * clusterRng.next() - 1)))
   }
@@ -862,7 +887,7 @@ export function createNode (options: NodeOptions): HearsayNode {
 
   function scheduleStatus (): void {
     if (statusTimer !== undefined || state !== 'started') return
-    statusTimer = timers.setTimeout(() => {
+    statusTimer = timers.setTimeout(() => guardTimer('status announcement', () => {
       statusTimer = undefined
       const { root, count } = digest()
       const rootChanged = announcedRoot === undefined || !equalBytes(root, announcedRoot)
@@ -870,7 +895,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       announcedRoot = root
       publishDigest(root, count)
       if (rootChanged) for (const p of peers.values()) p.session?.sendStatus(root, count)
-    }, statusIntervalMs)
+    }), statusIntervalMs)
   }
 
   function scheduleRound (): void {
@@ -1090,7 +1115,9 @@ export function createNode (options: NodeOptions): HearsayNode {
         retryQueueOverflows,
         flowCongestions,
         flowOutboxOverflows,
-        flowHeldBytes
+        flowHeldBytes,
+        gossipEntriesRejected,
+        timerFaults
       }
     },
     peers () {
@@ -1129,6 +1156,8 @@ export function createNode (options: NodeOptions): HearsayNode {
       }
       const bytes = textEncoder.encode(String(value))
       if (bytes.length > CLUSTER_MAX_VALUE_BYTES) throw new ConfigError(`meta value must be at most ${CLUSTER_MAX_VALUE_BYTES} bytes, got ${bytes.length}`)
+      const refused = members.refuses(key, bytes)
+      if (refused !== undefined) throw new ConfigError(`meta entry ${JSON.stringify(key)} refused: ${refused}`)
       members.set(key, bytes)
     },
     digest,
@@ -1211,6 +1240,7 @@ function checkCluster (o: ClusterOptions | undefined): void {
   checkNumber('cluster.suspectMs', o.suspectMs, 1)
   checkNumber('cluster.deadMs', o.deadMs, 1)
   checkNumber('cluster.maxMessageBytes', o.maxMessageBytes, 256)
+  checkNumber('cluster.maxMembers', o.maxMembers, 2)
   if (o.suspectMs !== undefined && o.deadMs !== undefined && o.deadMs < o.suspectMs) throw new ConfigError('cluster.deadMs must be at least cluster.suspectMs')
 }
 

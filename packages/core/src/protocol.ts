@@ -5,7 +5,7 @@
  * Frame: version:u8 type:u8 payload crc32:u32be (CRC over version, type and payload).
  */
 import { Reader, Writer, crc32 } from './bytes.js'
-import { MAX_DOC_ID_BYTES, PROTOCOL_VERSION } from './constants.js'
+import { MAX_ANNOUNCED_FRAME_BYTES, MAX_DOC_ID_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER, PROTOCOL_VERSION } from './constants.js'
 import { FrameError, FrameTooLargeError, ProtocolVersionError } from './errors.js'
 
 export const MessageType = {
@@ -224,7 +224,7 @@ function readItem (r: Reader): SyncItem {
   const kind = r.u8('item kind')
   switch (kind) {
     case ItemKind.RangeFingerprint:
-      return { kind, prefix: readPrefix(r), fingerprint: r.raw(FINGERPRINT_BYTES, 'range fingerprint'), count: r.varuint('range count') }
+      return { kind, prefix: readPrefix(r), fingerprint: r.raw(FINGERPRINT_BYTES, 'range fingerprint'), count: r.varuint('range count', MAX_WIRE_COUNT) }
     case ItemKind.RangeList: {
       const prefix = readPrefix(r)
       const n = r.varuint('list length')
@@ -280,7 +280,7 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
   switch (type) {
     case MessageType.Hello: {
       const nodeId = r.string('node id', MAX_DOC_ID_BYTES)
-      message = { type, nodeId, maxFrameBytes: r.varuint('max frame'), root: r.raw(FINGERPRINT_BYTES, 'root'), docCount: r.varuint('document count') }
+      message = { type, nodeId, maxFrameBytes: r.varuint('max frame', MAX_ANNOUNCED_FRAME_BYTES), root: r.raw(FINGERPRINT_BYTES, 'root'), docCount: r.varuint('document count', MAX_WIRE_COUNT) }
       break
     }
     case MessageType.Live:
@@ -293,7 +293,7 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
       break
     }
     case MessageType.Sync: {
-      const exchangeId = r.varuint('exchange id')
+      const exchangeId = r.varuint('exchange id', MAX_WIRE_COUNTER)
       const flags = r.u8('sync flags')
       if ((flags & ~(SYNC_FROM_INITIATOR | SYNC_MORE)) !== 0) throw new FrameError(`malformed sync flags: ${flags}`)
       const modeIndex = r.u8('mode')
@@ -312,16 +312,16 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
       const nd = r.varuint('digest length')
       if (nd > r.remaining) throw new FrameError(`malformed gossip frame: ${nd} digest entries cannot fit in ${r.remaining} bytes`)
       const digest: GossipDigestEntry[] = []
-      for (let i = 0; i < nd; i++) digest.push({ nodeId: readNodeId(r), generation: r.varuint('generation'), version: r.varuint('version') })
+      for (let i = 0; i < nd; i++) digest.push({ nodeId: readNodeId(r), generation: r.varuint('generation', MAX_WIRE_COUNTER), version: r.varuint('version', MAX_WIRE_COUNTER) })
       const ne = r.varuint('entry count')
       if (ne > r.remaining) throw new FrameError(`malformed gossip frame: ${ne} entries cannot fit in ${r.remaining} bytes`)
       const entries: GossipEntry[] = []
       for (let i = 0; i < ne; i++) {
         const nodeId = readNodeId(r)
-        const generation = r.varuint('generation')
+        const generation = r.varuint('generation', MAX_WIRE_COUNTER)
         const key = r.string('key', MAX_GOSSIP_KEY_BYTES)
         const value = r.bytes('value')
-        const version = r.varuint('version')
+        const version = r.varuint('version', MAX_WIRE_COUNTER)
         if (version === 0) throw new FrameError('malformed gossip entry: version 0')
         entries.push({ nodeId, generation, key, value, version })
       }
@@ -329,7 +329,7 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
       break
     }
     case MessageType.Status:
-      message = { type, root: r.raw(FINGERPRINT_BYTES, 'root'), docCount: r.varuint('document count') }
+      message = { type, root: r.raw(FINGERPRINT_BYTES, 'root'), docCount: r.varuint('document count', MAX_WIRE_COUNT) }
       break
     case MessageType.Close:
       message = { type, reason: r.string('close reason') }

@@ -7,7 +7,8 @@
  */
 import { EXCHANGE_TIMEOUT_MS, MAX_CONCURRENT_EXCHANGES, MAX_EXCHANGE_MESSAGES, MIN_FRAME_BYTES } from './constants.js'
 import { isCorruption, validateUpdate, type Documents, type Timers } from './documents.js'
-import { PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
+import { HearsayError, PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
+import { guarded } from './guard.js'
 import { Exchange, type SyncReport } from './exchange.js'
 import type { Log } from './logger.js'
 import {
@@ -68,6 +69,11 @@ export interface Counters {
   exchangesFailed: number
   docsSent: number
   docsReceived: number
+  /**
+   * Untyped exceptions (bugs) raised while handling a peer's input, caught by the last-resort
+   * guard (guard.ts): each closed only that peer's session.
+   */
+  sessionFaults: number
 }
 
 interface ExchangeState {
@@ -133,11 +139,11 @@ export class Session implements ChannelHandler {
     this.channel.send(frame).then(
       () => {
         this.queuedBytes -= frame.length
-        if (this.state === 'open') this.host.onDrain(this, frame.length, this.host.timers.now() - sentAt)
+        if (this.state === 'open') this.guard('drain', () => { this.host.onDrain(this, frame.length, this.host.timers.now() - sentAt) })
       },
       (err: unknown) => {
         this.queuedBytes -= frame.length
-        this.close(err instanceof Error ? err.message : 'send failed', false)
+        this.guard('send failure', () => { this.close(err instanceof Error ? err.message : 'send failed', false) })
       })
   }
 
@@ -179,6 +185,21 @@ export class Session implements ChannelHandler {
   }
 
   onFrame (frame: Uint8Array): void {
+    this.guard('frame', () => { this.handleFrame(frame) })
+  }
+
+  /**
+   * Run peer-driven work; anything it throws closes this session only, logged and counted in
+   * `sessionFaults` (guard.ts), instead of reaching the event loop.
+   */
+  private guard (what: string, fn: () => void): void {
+    guarded(this.host.log, `${what} from ${this.remoteId}`, fn, err => {
+      this.host.counters.sessionFaults++
+      this.fail(err)
+    })
+  }
+
+  private handleFrame (frame: Uint8Array): void {
     if (this.state === 'closed') return
     const c = this.host.counters
     c.bytesReceived += frame.length
@@ -218,7 +239,11 @@ export class Session implements ChannelHandler {
   /** Run `task` after every frame before it; `bytes` count towards `receiveQueueBytes` until it ran. */
   private enqueue (task: () => Promise<void>, bytes = 0): void {
     this.inboxBytes += bytes
-    this.inbox = this.inbox.then(task).catch((err: unknown) => { this.fail(err) }).finally(() => { this.inboxBytes -= bytes })
+    this.inbox = this.inbox.then(task).catch((err: unknown) => {
+      // typed errors are the protocol's own verdicts; anything else is a fault the guard counts
+      if (err instanceof HearsayError) this.guard('inbox', () => { this.fail(err) })
+      else this.guard('inbox', () => { throw err })
+    }).finally(() => { this.inboxBytes -= bytes })
   }
 
   private onHello (nodeId: string, maxFrameBytes: number, root: Uint8Array, docCount: number): void {
@@ -227,6 +252,7 @@ export class Session implements ChannelHandler {
       if (nodeId !== this.remoteId) throw new ProtocolError(`hello names node "${nodeId}" but the connection is from "${this.remoteId}"`)
       if (maxFrameBytes < MIN_FRAME_BYTES) throw new ProtocolError(`peer frame limit ${maxFrameBytes} is below the minimum ${MIN_FRAME_BYTES}`)
     } catch (err) {
+      this.host.counters.framesRejected++
       this.fail(err)
       return
     }
@@ -297,12 +323,12 @@ export class Session implements ChannelHandler {
 
   private track (key: string, ex: Exchange, timeoutMs: number): ExchangeState {
     const st: ExchangeState = { ex, incoming: 0, pending: [], pendingBytes: 0, replied: 0, startedAt: this.host.timers.now(), timer: undefined }
-    st.timer = this.host.timers.setTimeout(() => {
+    st.timer = this.host.timers.setTimeout(() => this.guard('exchange timeout', () => {
       const reason = `did not finish in ${timeoutMs} ms`
       // tell the peer, so it stops sending for an exchange this side no longer follows
       this.send(encodeSync({ exchangeId: ex.id, fromInitiator: ex.role === 'initiator', more: false, mode: ex.mode, items: [{ kind: ItemKind.Abort, reason }] }))
       this.endExchange(key, st, new TimeoutError(`exchange ${ex.id} with ${this.remoteId} ${reason}`))
-    }, timeoutMs)
+    }), timeoutMs)
     this.exchanges.set(key, st)
     return st
   }
