@@ -84,7 +84,7 @@ describe('hostile cluster state', () => {
     expect(a.victim.metrics().gossipEntriesRejected).toBe(forged.length - CLUSTER_MAX_KEYS_PER_MEMBER)
     const logged = a.lines.join('\n')
     for (const why of ['generation ahead of our clock', 'could have counted', 'value too large', 'malformed hearsay/hb', 'malformed hearsay/root', 'too many keys for one member']) expect(logged).toContain(why)
-    const ids = (n: typeof a.victim): string[] => n.peers().map(p => p.id)
+    const ids = (n: { peers(): Array<{ id: string }> }): string[] => n.peers().map(p => p.id)
     expect(ids(a.victim)).not.toContain('future')
     expect(ids(a.victim)).not.toContain('big-value')
     expect(a.victim.peers().find(p => p.id === 'many-keys')?.meta).toBeDefined()
