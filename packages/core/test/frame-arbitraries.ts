@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import { utf8Length } from '../src/bytes.js'
 import { MAX_ANNOUNCED_FRAME_BYTES, MAX_DOC_ID_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER } from '../src/constants.js'
 import {
-  ItemKind, MAX_GOSSIP_KEY_BYTES, MAX_PREFIX_DEPTH, MessageType, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync,
+  ItemKind, MAX_GOSSIP_KEY_BYTES, MAX_PREFIX_DEPTH, MessageType, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync,
   type Message, type SyncItem
 } from '../src/protocol.js'
 import { reseal } from '../src/testing/index.js'
@@ -138,4 +138,20 @@ export function checkDecoded (m: Message): void {
     case MessageType.Close:
       break
   }
+}
+
+/**
+ * Decode `frame` and check what decodes against the bounds: 'decoded' or 'refused' (a typed decode
+ * error). Anything else thrown, or a number out of bounds, throws: the property fails.
+ */
+export function decodeChecked (frame: Uint8Array, maxFrameBytes: number): 'decoded' | 'refused' {
+  let m: Message
+  try {
+    m = decodeFrame(frame, maxFrameBytes)
+  } catch (err) {
+    if (err instanceof Error && DECODE_ERRORS.has(err.name)) return 'refused'
+    throw err
+  }
+  checkDecoded(m)
+  return 'decoded'
 }
