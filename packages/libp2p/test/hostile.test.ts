@@ -1,0 +1,76 @@
+/**
+ * A hostile member over real libp2p (TCP on 127.0.0.1, Noise, yamux) holding the right swarm key:
+ * it sends the Gossip frame that used to end a node's process (a generation of 2^53 − 1 for the
+ * victim's own map) and one with a plausible-looking generation far in the future. The victim
+ * refuses both with reasons, stays up, and keeps syncing with an honest node.
+ */
+import { createHostilePeer, waitFor, wire, type HostilePeer } from '@hearsay/core/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHearsayNode, generateSwarmKey } from '../src/index.js'
+import type { HearsayLibp2pNode, HearsayNodeOptions } from '../src/index.js'
+import { memoryLogger } from './helpers.js'
+
+const running: HearsayLibp2pNode[] = []
+let evil: HostilePeer | undefined
+afterEach(async () => {
+  await evil?.stop()
+  evil = undefined
+  for (const n of running.splice(0)) await n.stop()
+})
+
+async function node (options: HearsayNodeOptions): Promise<HearsayLibp2pNode & { lines: string[] }> {
+  const logger = memoryLogger()
+  const n = await createHearsayNode({
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    logger,
+    cluster: { intervalMs: 100 },
+    sync: { backoff: { initialMs: 100, maxMs: 2000 }, discoveryDialDelayMs: 200 },
+    ...options
+  })
+  running.push(n)
+  return Object.assign(n, { lines: logger.lines })
+}
+
+describe('a hostile member on libp2p', () => {
+  it('a Gossip frame with generation 2^53 - 1 for the victim is refused; the victim survives and keeps syncing', async () => {
+    const key = generateSwarmKey()
+    const victim = await node({ swarmKey: key })
+    const honest = await node({ swarmKey: key, bootstrap: victim.multiaddrs() })
+    const mine = await honest.open('notes/1')
+    mine.getText('t').insert(0, 'before')
+    const theirs = await victim.open('notes/1')
+    await waitFor(() => theirs.getText('t').toString() === 'before', { timeoutMs: 15_000, message: 'the honest edit to reach the victim' })
+
+    // the attacker: libp2p with the swarm key, its engine never started; the hostile kit drives its transport
+    const attacker = await node({ swarmKey: key, start: false })
+    await attacker.libp2p.start()
+    evil = await createHostilePeer(attacker.sync.transport)
+    await attacker.libp2p.dial(victim.libp2p.getMultiaddrs())
+    await evil.link(victim.peerId, { timeoutMs: 15_000 })
+
+    const gossip = (generation: number): Uint8Array => wire.encodeGossip({
+      request: false,
+      answer: false,
+      digest: [],
+      entries: [{ nodeId: victim.peerId, generation, key: 'hearsay/hb', value: new TextEncoder().encode('1'), version: 1 }]
+    })
+    // within the wire bound, but a day past the victim's clock: dropped, counted, the session stays open
+    await evil.send(victim.peerId, gossip(Date.now() + 2 * 24 * 3600_000))
+    await waitFor(() => victim.metrics().gossipEntriesRejected === 1, { timeoutMs: 15_000, message: 'the forged entry to be dropped' })
+    expect(victim.lines.some(l => l.includes('generation ahead of our clock'))).toBe(true)
+
+    await evil.send(victim.peerId, gossip(Number.MAX_SAFE_INTEGER))
+    await evil.waitClosed(victim.peerId, 15_000)
+    expect(victim.metrics().framesRejected).toBe(1)
+    expect(victim.lines.some(l => l.includes('generation: 9007199254740991 exceeds the limit') && l.includes(evil!.id))).toBe(true)
+
+    // several gossip rounds later the victim is up, unharmed, and syncing
+    const rounds = victim.metrics().messagesSent
+    await waitFor(() => victim.metrics().messagesSent > rounds + 10, { timeoutMs: 15_000, message: 'the victim to keep gossiping' })
+    mine.getText('t').insert(6, ' and after')
+    await waitFor(() => theirs.getText('t').toString() === 'before and after', { timeoutMs: 15_000, message: 'an honest edit after the attack' })
+    expect(victim.metrics().sessionFaults + victim.metrics().timerFaults).toBe(0)
+    expect(honest.metrics().gossipEntriesRejected).toBe(0)
+  }, 60_000)
+})
