@@ -905,7 +905,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     const wait = ae.intervalMs * (1 + ae.jitter * (2 * rng.next() - 1))
     roundTimer = timers.setTimeout(() => {
       roundTimer = undefined
-      runRound()
+      guardTimer('anti-entropy round', runRound)
       scheduleRound()
     }, wait)
   }
