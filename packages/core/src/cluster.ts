@@ -36,12 +36,15 @@
  *   `CLUSTER_MAX_VALUE_BYTES` (the limits `setMeta` applies), or a reserved key holds a value of
  *   the wrong shape (`hearsay/hb`, `hearsay/docs`, `hearsay/bytes`: a decimal number of at most
  *   15 digits; `hearsay/root`: 16 bytes);
- * - its generation (a start time in ms) is more than `CLUSTER_MAX_CLOCK_SKEW_MS` (1 day) ahead of
- *   our clock;
- * - its version is above what its owner could have counted since that generation began, at
+ * - it is about another member than the sender (a member is the authority on its own map, so
+ *   these two rules judge only what it says of others) and its generation (a start time in ms) is
+ *   more than `CLUSTER_MAX_CLOCK_SKEW_MS` (1 day) ahead of our clock, or its version is above
+ *   what its owner could have counted since that generation began, at
  *   `CLUSTER_MAX_VERSIONS_PER_MS` (1 per ms) plus `CLUSTER_VERSION_BURST` (100,000), allowing for
- *   the same clock skew; and, for a member whose current generation we already follow, above
- *   our highest known version of it plus as many as it could have counted since that version rose;
+ *   the same clock skew, or, for a member whose current generation we already follow, above our
+ *   highest known version of it plus as many as it could have counted since that version rose.
+ *   A node whose clock is more than a day behind its peers' thus still hears each peer's own
+ *   state, but drops what is relayed about members it is not connected to;
  * - it would add a member past `maxMembers` (`CLUSTER_MAX_MEMBERS`, 2048, ourselves included), a
  *   key past `CLUSTER_MAX_KEYS_PER_MEMBER` (32) to a member's map, or take a member's map past
  *   `CLUSTER_MAX_MEMBER_BYTES` (8 KiB of keys and values).
@@ -97,15 +100,17 @@ function ownedSize (key: string, value: Uint8Array): number {
 
 /**
  * Why an entry cannot be true whatever we hold (see the header), or undefined when it may be.
- * `now` is our clock in ms.
+ * `now` is our clock in ms. `own`: the entry is about the member that sent it, the authority on its
+ * own map, so our clock does not judge it (a node whose clock is behind still hears its peers).
  */
-export function implausible (e: GossipEntry, now: number): string | undefined {
+export function implausible (e: GossipEntry, now: number, own = false): string | undefined {
   if (!Number.isSafeInteger(e.generation) || e.generation < 0 || e.generation > MAX_WIRE_COUNTER) return 'generation out of range'
   if (!Number.isSafeInteger(e.version) || e.version < 1 || e.version > MAX_WIRE_COUNTER) return 'version out of range'
   if (e.key.length === 0 || utf8Length(e.key) > MAX_GOSSIP_KEY_BYTES) return 'key empty or too long'
   if (e.value.length > CLUSTER_MAX_VALUE_BYTES) return 'value too large'
   if (NUMERIC_KEYS.has(e.key) && !DECIMAL.test(latin1.decode(e.value))) return `malformed ${e.key}`
   if (e.key === 'hearsay/root' && e.value.length !== 16) return 'malformed hearsay/root'
+  if (own) return undefined
   if (e.generation > now + CLUSTER_MAX_CLOCK_SKEW_MS) return 'generation ahead of our clock'
   if (e.version > CLUSTER_VERSION_BURST + Math.max(0, now + CLUSTER_MAX_CLOCK_SKEW_MS - e.generation) * CLUSTER_MAX_VERSIONS_PER_MS) return 'version beyond what its owner could have counted'
   return undefined
@@ -216,15 +221,16 @@ export class ClusterState {
   /**
    * Apply entries from a peer; returns whether we had to start a new generation (entries
    * rewritten). Entries the trust rules refuse (see the header) are dropped and counted in
-   * `takeRejections()`.
+   * `takeRejections()`. `from`: the member that sent them (its own entries are not judged by our clock).
    */
-  apply (entries: GossipEntry[]): boolean {
+  apply (entries: GossipEntry[], from?: string): boolean {
     let stale = false
     const now = this.now()
     const firstHeard = new Set<Member>()
     const revived = this.revived(entries)
     for (const e of entries) {
-      const why = implausible(e, now)
+      const own = e.nodeId === from
+      const why = implausible(e, now, own)
       if (why !== undefined) {
         this.reject(why)
         continue
@@ -251,7 +257,7 @@ export class ClusterState {
         firstHeard.add(m)
       }
       if (e.generation < m.generation) continue
-      if (e.generation === m.generation && m.version > 0 && !firstHeard.has(m) &&
+      if (!own && e.generation === m.generation && m.version > 0 && !firstHeard.has(m) &&
           e.version > m.version + CLUSTER_VERSION_BURST + Math.max(0, now - m.lastHeard) * CLUSTER_MAX_VERSIONS_PER_MS) {
         this.reject('version jumped further than its owner could have counted')
         continue

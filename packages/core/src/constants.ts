@@ -206,3 +206,6 @@ export const CLUSTER_MAX_KEYS_PER_MEMBER = 32
  * bounds the whole of cluster state (2048 × 8 KiB = 16 MiB at most).
  */
 export const CLUSTER_MAX_MEMBER_BYTES = 8 * 1024
+
+/** Dropped cluster state entries are counted every time and logged at most this often per session, in ms. */
+export const CLUSTER_REJECTION_LOG_MS = 60_000

@@ -15,7 +15,7 @@ import { guarded } from './guard.js'
 import { PeerFlow } from './flow.js'
 import {
   ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, CLUSTER_DEAD_MS, CLUSTER_FORGET_DEAD_MULTIPLE, CLUSTER_INTERVAL_MS, CLUSTER_MAX_MESSAGE_BYTES,
-  CLUSTER_MAX_MEMBERS, CLUSTER_MAX_VALUE_BYTES, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
+  CLUSTER_MAX_MEMBERS, CLUSTER_MAX_VALUE_BYTES, CLUSTER_REJECTION_LOG_MS, CLUSTER_SUSPECT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW, FLOW_MIN_WINDOW,
   FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, ANTI_ENTROPY_REACH, EXCHANGE_TIMEOUT_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES,
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
   SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS, PEER_CHECKPOINT_INTERVAL_MS, PEER_CHECKPOINTS_MAX
@@ -491,6 +491,8 @@ export function createNode (options: NodeOptions): HearsayNode {
     liveUpdatesReceived: 0, liveFramesShed: 0, liveFramesDropped: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0, sessionFaults: 0
   }
   let gossipEntriesRejected = 0
+  /** When each session last logged dropped cluster entries. */
+  const rejectionsLogged = new WeakMap<Session, number>()
   let timerFaults = 0
   /** Run a timer's work through the last-resort guard: a throw is logged and counted, never fatal. */
   const guardTimer = (what: string, fn: () => void): void => {
@@ -618,13 +620,18 @@ export function createNode (options: NodeOptions): HearsayNode {
     onGossip (session, msg) {
       peer(session.remoteId).lastSeen = timers.now()
       if (!clusterOpts.enabled) return
-      members.apply(msg.entries)
+      members.apply(msg.entries, session.remoteId)
       const rejected = members.takeRejections()
       if (rejected.size > 0) {
         let n = 0
         for (const count of rejected.values()) n += count
         gossipEntriesRejected += n
-        host.log.warn('dropped %d cluster state entries from %s: %s', n, session.remoteId, [...rejected].map(([why, count]) => `${why} (${count})`).join(', '))
+        // every frame is counted; the log says so at most once per peer per interval
+        const now = timers.now()
+        if (now - (rejectionsLogged.get(session) ?? -Infinity) >= CLUSTER_REJECTION_LOG_MS) {
+          rejectionsLogged.set(session, now)
+          host.log.warn('dropped %d cluster state entries from %s: %s', n, session.remoteId, [...rejected].map(([why, count]) => `${why} (${count})`).join(', '))
+        }
       }
       const budget = session.frameLimit / 2
       if (msg.request) {

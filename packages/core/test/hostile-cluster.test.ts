@@ -4,6 +4,7 @@
  * counts what it cannot check, and what it dropped never reaches the nodes it gossips with.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { createMemoryNetwork, createNode, type HearsayNode } from '../src/index.js'
 import { CLUSTER_MAX_CLOCK_SKEW_MS, CLUSTER_MAX_KEYS_PER_MEMBER, CLUSTER_MAX_MEMBERS, CLUSTER_MAX_VALUE_BYTES } from '../src/index.js'
 import { encodeGossip, type GossipEntry } from '../src/protocol.js'
 import { waitFor } from '../src/testing/index.js'
@@ -111,5 +112,25 @@ describe('hostile cluster state', () => {
     expect(a.victim.metrics().gossipEntriesRejected).toBe(1)
     expect(a.lines.join('\n')).toContain('version jumped further than its owner could have counted')
     await a.checkSyncing()
+  })
+
+  it('a node whose clock is days behind still takes its peers\' own state, and only that', async () => {
+    const net = createMemoryNetwork({ seed: 25 })
+    const behind = 3 * 24 * 3600_000
+    const slowTimers = { setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => { clearTimeout(h as NodeJS.Timeout) }, now: () => Date.now() - behind }
+    const nodes: HearsayNode[] = [
+      createNode({ id: 'right', transport: net.transport('right'), cluster: { intervalMs: 50 } }),
+      createNode({ id: 'slow', transport: net.transport('slow'), cluster: { intervalMs: 50 }, timers: slowTimers })
+    ]
+    try {
+      for (const n of nodes) await n.start()
+      const [right, slow] = nodes as [HearsayNode, HearsayNode]
+      right.setMeta('app/name', 'right')
+      await waitFor(() => slow.peers().find(p => p.id === 'right')?.meta['app/name'] === 'right', { message: 'the slow node to take its peer\'s own state' })
+      expect(slow.metrics().gossipEntriesRejected).toBe(0)
+      expect(right.peers().find(p => p.id === 'slow')?.state).toBe('alive')
+    } finally {
+      for (const n of nodes) await n.stop()
+    }
   })
 })
