@@ -1,17 +1,8 @@
-import { existsSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const CHROMIUM = process.env.HEARSAY_CHROMIUM ?? '/usr/bin/chromium'
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run']
-
-/** Why browser tests cannot run here, or undefined when they can. */
-export function browserMissing (): string | undefined {
-  if (existsSync(CHROMIUM)) return undefined
-  return `no Chromium at ${CHROMIUM}: run \`pnpm setup:browser\` (installs Debian's chromium) or set HEARSAY_CHROMIUM`
-}
+export { browserMissing, CHROMIUM, CHROMIUM_ARGS } from '../../../test/browser/chromium.js'
 
 export const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), '../dist/web')
 
