@@ -121,7 +121,7 @@ function renderSync (s: DaemonStatus): void {
     : `${sync.docsDone} here, at least ${sync.docsTotal} in the swarm · ${bytes(sync.bytesDone)} of ~${bytes(sync.bytesTotal)}`
   const d = s.discovery
   $('discovery').textContent = `mDNS ${d.mdns}: ${d.detail}`
-  $('discovery').className = d.mdns === 'ok' ? 'ok' : 'warn'
+  $('discovery').className = d.mdns === 'ok' ? 'ok' : d.mdns === 'disabled' || d.mdns === 'unavailable' ? 'muted' : 'warn'
 }
 
 // --- traffic: rates from consecutive polls ------------------------------------------------
