@@ -20,7 +20,7 @@ import type { Logger } from '@hearsay/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { WebSocket, WebSocketServer } from 'ws'
 import * as Y from 'yjs'
-import { AWARENESS_DOC_PREFIX, DATA_MAP, DEVICE_NAME_MAX, DEVICE_NAME_META, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
+import { AWARENESS_DOC_PREFIX, DASHBOARD_PATH, DATA_MAP, DEVICE_NAME_MAX, DEVICE_NAME_META, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
 import { docToJSON } from './content.js'
 import { DocSizes, serveDashboard } from './dashboard.js'
 import { checkDeviceName, DeviceNameError } from './device-name.js'
@@ -291,6 +291,12 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       return
     }
     if (method === 'GET' && await serveStatic(path, res)) return
+    if (method === 'GET' && path === '/' && options.staticDir === undefined) {
+      // no web app at the root: the dashboard is what a browser pointed at the daemon wants
+      res.writeHead(302, { location: `${DASHBOARD_PATH}/`, 'cache-control': 'no-cache' })
+      res.end()
+      return
+    }
     throw new HttpError(404, `no such endpoint: ${method} ${path} (see GET /status, /metrics, /api/docs)`)
   }
 
@@ -338,7 +344,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     log.warn(`the endpoint listens on ${host}, not only on loopback: anyone who can reach port ${port} can read and change every document (it has no authentication). Set httpHost to 127.0.0.1 unless you mean it.`)
   }
   endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  log(`endpoint on ${endpoint} (y-websocket at ws://${host}:${port}/<docId>)`)
+  log(`endpoint on ${endpoint} (y-websocket at ws://${host}:${port}/<docId>, dashboard at ${endpoint}${DASHBOARD_PATH}/)`)
 
   let closing: Promise<void> | undefined
   return {

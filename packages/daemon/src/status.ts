@@ -185,7 +185,7 @@ function networkOf (node: DaemonNode): DaemonStatus['network'] {
 /** Human-readable `hearsay status`. */
 export function formatStatus (s: DaemonStatus): string {
   const lines: string[] = []
-  lines.push(`node      ${s.id} (${s.transport})`)
+  lines.push(`node      ${s.id} (${s.transport})  name ${JSON.stringify(s.name)}`)
   lines.push(`endpoint  ${s.endpoint}   up ${Math.round(s.uptimeMs / 1000)} s   ${s.clients.clients} client(s)`)
   for (const a of s.multiaddrs) lines.push(`listen    ${a}`)
   lines.push(`discovery ${s.discovery.mdns}: ${s.discovery.detail}`)
@@ -198,7 +198,7 @@ export function formatStatus (s: DaemonStatus): string {
   lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  ${docs}${bytes}  received ${formatBytes(s.sync.bytesReceived)} of updates to ${s.sync.docsReceived} doc(s) (${formatBytes(s.sync.wireBytesReceived)} on the wire)  exchanges running ${s.sync.exchangesRunning}`)
   if (s.peers.length === 0) lines.push('peers     none yet')
   for (const p of s.peers) {
-    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
+    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago${p.name !== undefined ? `  name ${JSON.stringify(p.name)}` : ''}`)
   }
   const known = new Set(s.peers.map(p => p.id))
   for (const d of s.network?.dials ?? []) {

@@ -2,7 +2,7 @@ import { request } from 'node:http'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createMemoryNetwork, createNode } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
-import { startDaemon } from '../src/index.js'
+import { formatStatus, startDaemon } from '../src/index.js'
 import type { Daemon } from '../src/index.js'
 import { checkDeviceName } from '../src/device-name.js'
 import { buildDashboard } from './helpers.js'
@@ -40,6 +40,8 @@ describe('device names', () => {
     const [a, b] = await pair()
     expect(a.status().name).toBe('laptop')
     await waitFor(() => b.status().peers.some(p => p.id === 'a' && p.name === 'laptop'), { message: 'b knows a as laptop' })
+    expect(formatStatus(b.status())).toMatch(/^node +b \(memory\) +name "desk"$/m)
+    expect(formatStatus(b.status())).toMatch(/^peer +a .* name "laptop"$/m)
     expect((await putName(a, '"kitchen laptop"')).status).toBe(200)
     expect(a.status().name).toBe('kitchen laptop')
     await waitFor(() => b.status().peers.some(p => p.id === 'a' && p.name === 'kitchen laptop'), { message: 'b sees the new name' })
@@ -77,6 +79,7 @@ describe('dashboard', () => {
     expect(page.body).toContain('<title>Hearsay</title>')
     expect(page.headers['x-frame-options']).toBe('DENY')
     expect(String(page.headers['content-security-policy'])).toContain("frame-ancestors 'none'")
+    expect((await raw(a, 'GET', '/', { host: `127.0.0.1:${a.port}` })).headers.location).toBe('/dashboard/') // no web app at /
     expect((await raw(a, 'GET', '/dashboard/app.js', { host: `localhost:${a.port}` })).status).toBe(200)
     expect((await raw(a, 'GET', '/dashboard', { host: `evil.example:${a.port}` })).status).toBe(403)
     expect((await raw(a, 'GET', '/dashboard/../package.json', { host: `127.0.0.1:${a.port}` })).status).toBe(404)
