@@ -6,6 +6,9 @@ import { createMemoryNetwork, createNode } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
 import { startDaemon } from '@hearsay/daemon'
 import type { Daemon } from '@hearsay/daemon'
+import { WebSocket } from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
 import { browserMissing, buildWeb, CHROMIUM, CHROMIUM_ARGS, editorText, typeAtEnd, WEB_DIR } from './browser.js'
 
 const missing = browserMissing()
@@ -36,6 +39,7 @@ describe.skipIf(missing !== undefined)('Hearsay Notes in Chromium, two devices',
     const page = await browser.newPage({ viewport })
     page.on('pageerror', e => { errors.push(`${name}: ${e.message}`) })
     page.on('response', r => { if (r.status() >= 400) errors.push(`${name}: ${r.status()} ${r.url()}`) })
+    page.on('console', m => { if (m.type() === 'error') errors.push(`${name}: console: ${m.text()}`) })
     await page.goto(`${daemon.url}/?name=${name}`)
     return page
   }
@@ -140,5 +144,42 @@ describe.skipIf(missing !== undefined)('Hearsay Notes in Chromium, two devices',
     const scroll = await phone.evaluate(() => document.documentElement.scrollWidth)
     expect(scroll).toBeLessThanOrEqual(390) // nothing sticks out sideways
     expect(errors).toEqual([])
+  })
+
+  it('presence from other devices cannot load anything from elsewhere or flood the page', async () => {
+    const page = await open(laptop, 'laptop')
+    const outside: string[] = []
+    const blocked: string[] = []
+    const isOutside = (url: string): boolean => !url.startsWith(laptop.url) && !url.startsWith(laptop.url.replace('http', 'ws'))
+    page.on('request', r => { if (isOutside(r.url())) outside.push(r.url()) })
+    page.on('requestfailed', r => { if (isOutside(r.url()) && r.failure()?.errorText === 'csp') blocked.push(r.url()) })
+    await page.click('#new-note')
+    await typeAtEnd(page, 'Visitors\nhello')
+    const id = decodeURIComponent(new URL(page.url()).hash.slice(1))
+    // a window on the desk whose presence is crafted: a huge name, colours that are CSS with a URL
+    const evil = { name: 'x'.repeat(5000), color: 'red; background-image: url(http://evil.example/c)', colorLight: 'red; background-image: url(http://evil.example/l)' }
+    const clients = ['notes/index', `notes/${id}`].map(room => {
+      const doc = new Y.Doc()
+      const provider = new WebsocketProvider(desk.url.replace('http', 'ws'), room, doc, { WebSocketPolyfill: WebSocket as any, disableBc: true })
+      provider.awareness.setLocalStateField('user', { ...evil, note: id })
+      return { doc, provider }
+    })
+    // with a cursor in the note, drawn by y-codemirror.next with those colours in a style attribute
+    const note = clients[1]!
+    await waitFor(() => note.provider.synced && note.doc.getText('body').length > 0, { message: 'crafted client synced' })
+    const at = Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(note.doc.getText('body'), 3))
+    note.provider.awareness.setLocalStateField('cursor', { anchor: at, head: at })
+    try {
+      await page.locator('#here .chip').waitFor({ timeout: 10_000 })
+      expect((await page.textContent('#here .chip'))!.length).toBe(64)
+      expect(await page.locator('#here .chip').evaluate(e => getComputedStyle(e).backgroundImage)).toBe('none')
+      await page.locator('#notes li .who').first().waitFor()
+      await page.locator('#editor .cm-ySelectionCaret').waitFor({ timeout: 10_000 })
+      expect((await page.locator('#editor .cm-ySelectionInfo').boundingBox())!.width).toBeLessThan(250) // the 5,000-character name is cut
+      // the page's Content-Security-Policy keeps the browser from fetching the URLs in the caret's style
+      await waitFor(() => outside.length > 0 && outside.every(u => blocked.includes(u)), { message: `the browser refused the crafted URLs: ${outside.join(', ')}` })
+    } finally {
+      for (const c of clients) { c.provider.destroy(); c.doc.destroy() }
+    }
   })
 })

@@ -20,6 +20,8 @@ import type { Status } from './sync-panel.js'
 
 const STATUS_MS = 1_000
 const NAME_KEY = 'hearsay-notes-name'
+/** Longest name shown for another window (the daemon accepts device names up to 64 characters). */
+const NAME_MAX = 64
 
 interface Presence { name: string, color?: string, note: string | null, device?: string }
 
@@ -43,12 +45,18 @@ const titles = index.doc.getMap<string>('titles')
 const deleted = index.doc.getMap<string>('deleted')
 const awareness = index.provider.awareness
 
-/** Other windows, on this device or others: awareness states except ours. */
+/** Other windows, on this device or others: awareness states except ours, checked (other devices send them). */
 function others (): Presence[] {
   const out: Presence[] = []
   for (const [id, state] of awareness.getStates()) {
-    const user = (state as { user?: Presence }).user
-    if (id !== awareness.clientID && user !== undefined && typeof user.name === 'string') out.push(user)
+    const user = (state as { user?: Partial<Presence> } | null)?.user
+    if (id === awareness.clientID || user === null || typeof user !== 'object' || typeof user.name !== 'string') continue
+    out.push({
+      name: [...user.name].slice(0, NAME_MAX).join(''),
+      note: typeof user.note === 'string' ? user.note : null,
+      ...(typeof user.color === 'string' && /^#[0-9a-f]{6}$/i.test(user.color) ? { color: user.color } : {}),
+      ...(typeof user.device === 'string' ? { device: user.device } : {})
+    })
   }
   return out
 }

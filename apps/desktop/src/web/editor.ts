@@ -24,7 +24,7 @@ const theme = EditorView.theme({
   '.cm-content': { padding: '0 clamp(1em, 4vw, 3em)', maxWidth: '46em', caretColor: 'var(--accent)' },
   '.cm-title': { fontSize: '1.45em', fontWeight: '650', lineHeight: '1.35', paddingBottom: '.3em' },
   // names on the other windows' cursors stay visible, not only on hover
-  '.cm-ySelectionInfo': { opacity: '1', top: '-1.3em', fontSize: '11px', fontFamily: 'system-ui, sans-serif', fontWeight: '600', padding: '1px 4px', borderRadius: '3px 3px 3px 0', color: '#fff' },
+  '.cm-ySelectionInfo': { opacity: '1', top: '-1.3em', fontSize: '11px', fontFamily: 'system-ui, sans-serif', fontWeight: '600', padding: '1px 4px', borderRadius: '3px 3px 3px 0', color: '#fff', maxWidth: '12em', overflow: 'hidden', textOverflow: 'ellipsis' },
   '.cm-ySelectionCaret': { position: 'relative' }
 })
 
