@@ -13,6 +13,7 @@ await build({
   platform: 'browser',
   target: 'es2022',
   sourcemap: true,
+  minify: true,
   logLevel: 'warning'
 })
 await cp(join(root, 'public'), join(root, 'dist/web'), { recursive: true })

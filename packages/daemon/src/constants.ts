@@ -38,3 +38,15 @@ export const AWARENESS_STALE_MS = 5 * 60_000
 
 /** How long `status`, `docs`, `get` and `set` (and `watch`, to connect) wait for the daemon, in ms. */
 export const CLIENT_TIMEOUT_MS = 5_000
+
+/** Cluster state key (`node.setMeta`) under which a daemon announces its device name. */
+export const DEVICE_NAME_META = 'name'
+
+/** Longest device name, in characters; longer names from the API are refused, from peers cut. */
+export const DEVICE_NAME_MAX = 64
+
+/** Where the daemon serves its dashboard. */
+export const DASHBOARD_PATH = '/dashboard'
+
+/** `GET /api/docs?sizes` gives the size of at most this many documents (the first by id). */
+export const DOC_SIZES_MAX = 500

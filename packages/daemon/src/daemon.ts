@@ -5,10 +5,13 @@
  * - `GET /status`: JSON status (peers, sync progress, discovery)
  * - `GET /metrics`: Prometheus metrics
  * - `GET /api/docs`, `GET /api/docs/<docId>`, `PUT /api/docs/<docId>/<key>`, `GET /api/watch/<docId>`
+ * - `PUT /api/name`: this device's name, announced to peers
+ * - `GET /dashboard`: the dashboard page
  * - anything else: static files from `staticDir`, when configured
  */
 import { readFile, stat } from 'node:fs/promises'
 import { createServer } from 'node:http'
+import { hostname } from 'node:os'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, sep } from 'node:path'
@@ -17,8 +20,10 @@ import type { Logger } from '@hearsay/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { WebSocket, WebSocketServer } from 'ws'
 import * as Y from 'yjs'
-import { AWARENESS_DOC_PREFIX, DATA_MAP, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
+import { AWARENESS_DOC_PREFIX, DASHBOARD_PATH, DATA_MAP, DEVICE_NAME_MAX, DEVICE_NAME_META, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
 import { docToJSON } from './content.js'
+import { DocSizes, serveDashboard } from './dashboard.js'
+import { checkDeviceName, DeviceNameError } from './device-name.js'
 import { isLoopbackHost, requestGuard } from './guard.js'
 import type { RequestGuard } from './guard.js'
 import { DocHandles } from './handles.js'
@@ -43,6 +48,11 @@ export interface DaemonOptions {
    * that send no Origin (the CLI, y-websocket in Node). @default []
    */
   allowOrigins?: string[]
+  /**
+   * What the user calls this device, announced to peers (cluster state `name`) so they list it by
+   * name; `PUT /api/name` changes it while running. @default the host name
+   */
+  name?: string
   /** Name of the transport, shown in status. @default 'libp2p' */
   transport?: string
   logger?: Logger
@@ -89,14 +99,17 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     fromPeers.bytes += e.update.length
     fromPeers.docIds.add(e.docId)
   })
+  let deviceName = options.name !== undefined ? checkDeviceName(options.name) : ([...hostname()].slice(0, DEVICE_NAME_MAX).join('') || node.id.slice(0, 12))
   await node.start()
+  node.setMeta(DEVICE_NAME_META, deviceName)
 
   const handles = new DocHandles(node)
+  const sizes = new DocSizes(node, handles)
   const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'), node.id)
   const watchers = new Set<ServerResponse>()
   let endpoint = ''
 
-  const status = (): DaemonStatus => buildStatus(node, { version: VERSION, startedAt, endpoint, clients: rooms.snapshot(), transport: transportName, received: { bytes: fromPeers.bytes, docs: fromPeers.docIds.size } })
+  const status = (): DaemonStatus => buildStatus(node, { name: deviceName, version: VERSION, startedAt, endpoint, clients: rooms.snapshot(), transport: transportName, received: { bytes: fromPeers.bytes, docs: fromPeers.docIds.size } })
 
   const registry = new Registry()
   const metric = (name: string, help: string, kind: 'counter' | 'gauge', value: () => number): void => {
@@ -200,8 +213,23 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     }
     if (method === 'GET' && path === '/api/docs') {
       const all = url.searchParams.has('all')
-      return json(res, 200, { docs: node.docs().filter(d => all || !d.startsWith(AWARENESS_DOC_PREFIX)).sort() })
+      const docs = node.docs().filter(d => all || !d.startsWith(AWARENESS_DOC_PREFIX)).sort()
+      return json(res, 200, url.searchParams.has('sizes') ? { docs, sizes: await sizes.of(docs) } : { docs })
     }
+    if (method === 'PUT' && path === '/api/name') {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+      if (type !== 'application/json') throw new HttpError(415, 'send the name as a JSON string with content-type: application/json')
+      try {
+        deviceName = checkDeviceName(JSON.parse(await readBody(req)))
+      } catch (err) {
+        if (err instanceof HttpError) throw err
+        throw new HttpError(400, err instanceof DeviceNameError ? err.message : `the body is not JSON (${(err as Error).message}); send the name quoted, such as "laptop"`)
+      }
+      node.setMeta(DEVICE_NAME_META, deviceName)
+      log(`device name is now ${JSON.stringify(deviceName)}`)
+      return json(res, 200, { name: deviceName })
+    }
+    if (method === 'GET' && await serveDashboard(path, res)) return
     if (path.startsWith('/api/docs/')) {
       const rest = path.slice('/api/docs/'.length)
       const slash = rest.indexOf('/')
@@ -263,6 +291,12 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       return
     }
     if (method === 'GET' && await serveStatic(path, res)) return
+    if (method === 'GET' && path === '/' && options.staticDir === undefined) {
+      // no web app at the root: the dashboard is what a browser pointed at the daemon wants
+      res.writeHead(302, { location: `${DASHBOARD_PATH}/`, 'cache-control': 'no-cache' })
+      res.end()
+      return
+    }
     throw new HttpError(404, `no such endpoint: ${method} ${path} (see GET /status, /metrics, /api/docs)`)
   }
 
@@ -310,7 +344,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     log.warn(`the endpoint listens on ${host}, not only on loopback: anyone who can reach port ${port} can read and change every document (it has no authentication). Set httpHost to 127.0.0.1 unless you mean it.`)
   }
   endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  log(`endpoint on ${endpoint} (y-websocket at ws://${host}:${port}/<docId>)`)
+  log(`endpoint on ${endpoint} (y-websocket at ws://${host}:${port}/<docId>, dashboard at ${endpoint}${DASHBOARD_PATH}/)`)
 
   let closing: Promise<void> | undefined
   return {
@@ -329,6 +363,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
         await node.flush()
         await node.stop()
         offUpdates()
+        sizes.close()
         log('stopped')
       })()
       await closing

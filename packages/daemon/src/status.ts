@@ -2,7 +2,9 @@
  * `GET /status`: peers and their liveness, whether we are in sync with each, initial-sync
  * progress, discovery diagnosis and counters.
  */
-import type { HearsayNode, MemberState, NodeMetrics } from '@hearsay/core'
+import type { DocProblem, HearsayNode, MemberState, NodeMetrics } from '@hearsay/core'
+import { DEVICE_NAME_META } from './constants.js'
+import { peerName } from './device-name.js'
 import type { YWebsocketStats } from './ywebsocket.js'
 
 /** What a libp2p-backed node adds; absent on other transports. */
@@ -18,7 +20,11 @@ export interface DialReport {
   source: string
   connected: boolean
   dialFailures: number
+  /** How the last failure went, while `dialFailures` > 0: `unreachable` or `refused` (the link dropped before a channel opened, or the peer refused the handshake). */
+  lastFailure?: string
   nextDialAt?: number
+  /** Until when this node refuses the peer after closing its session for what it sent (ms since epoch). */
+  refusedUntil?: number
   unsupported: boolean
 }
 
@@ -29,6 +35,8 @@ export type PeerState = MemberState
 
 export interface PeerReport {
   id: string
+  /** The device name the peer announces (cluster state `name`), cleaned up for display; absent until heard. */
+  name?: string
   /**
    * The node's verdict (`PeerInfo.state`): `alive` while connected or heard from, directly or
    * through other peers' gossip, within `cluster.suspectMs`; `suspect`, then `dead` after
@@ -87,6 +95,8 @@ export interface ReceivedFromPeers {
 
 export interface DaemonStatus {
   id: string
+  /** This device's name, as announced to peers. */
+  name: string
   version: string
   uptimeMs: number
   endpoint: string
@@ -99,21 +109,27 @@ export interface DaemonStatus {
   /** Transport details, when the transport has them (libp2p). */
   network: { privateSwarm: boolean, connections: number, dials: DialReport[] } | undefined
   clients: YWebsocketStats
+  /** Documents quarantined because their stored data cannot be read back (`node.problems()`). */
+  problems: DocProblem[]
   metrics: NodeMetrics
 }
 
-export function buildStatus (node: DaemonNode, extra: { version: string, startedAt: number, endpoint: string, clients: YWebsocketStats, transport: string, received?: ReceivedFromPeers }): DaemonStatus {
+export function buildStatus (node: DaemonNode, extra: { name: string, version: string, startedAt: number, endpoint: string, clients: YWebsocketStats, transport: string, received?: ReceivedFromPeers }): DaemonStatus {
   const now = Date.now()
   const metrics = node.metrics()
-  const peers = node.peers().map(p => ({
-    id: p.id,
-    state: p.state,
-    connected: p.connected,
-    inSync: p.inSync,
-    docCount: p.docCount,
-    ...(p.bytes !== undefined ? { bytes: p.bytes } : {}),
-    lastSeenMsAgo: Math.max(0, now - p.lastSeen)
-  }))
+  const peers = node.peers().map(p => {
+    const name = peerName(p.meta, DEVICE_NAME_META)
+    return {
+      id: p.id,
+      ...(name !== undefined ? { name } : {}),
+      state: p.state,
+      connected: p.connected,
+      inSync: p.inSync,
+      docCount: p.docCount,
+      ...(p.bytes !== undefined ? { bytes: p.bytes } : {}),
+      lastSeenMsAgo: Math.max(0, now - p.lastSeen)
+    }
+  })
   const connected = peers.filter(p => p.connected)
   const inSync = connected.every(p => p.inSync)
   const docsTotal = inSync ? metrics.docs : Math.max(metrics.docs, ...connected.map(p => p.docCount))
@@ -121,6 +137,7 @@ export function buildStatus (node: DaemonNode, extra: { version: string, started
   const bytesTotal = inSync ? stored : Math.max(stored, ...connected.map(p => p.bytes ?? 0))
   return {
     id: node.id,
+    name: extra.name,
     version: extra.version,
     uptimeMs: now - extra.startedAt,
     endpoint: extra.endpoint,
@@ -142,6 +159,7 @@ export function buildStatus (node: DaemonNode, extra: { version: string, started
     multiaddrs: node.multiaddrs?.() ?? [],
     network: networkOf(node),
     clients: extra.clients,
+    problems: node.problems(),
     metrics
   }
 }
@@ -160,14 +178,14 @@ function networkOf (node: DaemonNode): DaemonStatus['network'] {
   return {
     privateSwarm: st.privateSwarm,
     connections: st.connections,
-    dials: st.peers.map(p => ({ id: p.id, source: p.source, connected: p.connected, dialFailures: p.dialFailures, ...(p.nextDialAt !== undefined ? { nextDialAt: p.nextDialAt } : {}), unsupported: p.unsupported }))
+    dials: st.peers.map(p => ({ id: p.id, source: p.source, connected: p.connected, dialFailures: p.dialFailures, ...(p.lastFailure !== undefined ? { lastFailure: p.lastFailure } : {}), ...(p.nextDialAt !== undefined ? { nextDialAt: p.nextDialAt } : {}), ...(p.refusedUntil !== undefined ? { refusedUntil: p.refusedUntil } : {}), unsupported: p.unsupported }))
   }
 }
 
 /** Human-readable `hearsay status`. */
 export function formatStatus (s: DaemonStatus): string {
   const lines: string[] = []
-  lines.push(`node      ${s.id} (${s.transport})`)
+  lines.push(`node      ${s.id} (${s.transport})  name ${JSON.stringify(s.name)}`)
   lines.push(`endpoint  ${s.endpoint}   up ${Math.round(s.uptimeMs / 1000)} s   ${s.clients.clients} client(s)`)
   for (const a of s.multiaddrs) lines.push(`listen    ${a}`)
   lines.push(`discovery ${s.discovery.mdns}: ${s.discovery.detail}`)
@@ -180,7 +198,7 @@ export function formatStatus (s: DaemonStatus): string {
   lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  ${docs}${bytes}  received ${formatBytes(s.sync.bytesReceived)} of updates to ${s.sync.docsReceived} doc(s) (${formatBytes(s.sync.wireBytesReceived)} on the wire)  exchanges running ${s.sync.exchangesRunning}`)
   if (s.peers.length === 0) lines.push('peers     none yet')
   for (const p of s.peers) {
-    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago`)
+    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago${p.name !== undefined ? `  name ${JSON.stringify(p.name)}` : ''}`)
   }
   const known = new Set(s.peers.map(p => p.id))
   for (const d of s.network?.dials ?? []) {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -44,4 +44,9 @@ export async function client (url: string, docId: string): Promise<{ doc: Y.Doc,
   const provider = new WebsocketProvider(url.replace(/^http/, 'ws'), docId, doc, { WebSocketPolyfill: WebSocket as any, disableBc: true })
   await waitFor(() => provider.synced, { timeoutMs: 10_000, message: `client of ${docId} synced` })
   return { doc, provider }
+}
+
+/** Bundle the dashboard (fast) so tests never run against a stale or missing build. */
+export function buildDashboard (): void {
+  execFileSync(process.execPath, [join(ROOT, 'packages/daemon/scripts/bundle-dashboard.mjs')], { stdio: 'inherit' })
 }
