@@ -38,3 +38,23 @@ export const AWARENESS_STALE_MS = 5 * 60_000
 
 /** How long `status`, `docs`, `get` and `set` (and `watch`, to connect) wait for the daemon, in ms. */
 export const CLIENT_TIMEOUT_MS = 5_000
+
+/**
+ * A y-websocket client whose unsent data (`ws.bufferedAmount`) would pass this many bytes is cut
+ * off (close code 4503): a client that stops reading cannot make the daemon hold an unbounded
+ * backlog. The client reconnects and catches up with a fresh sync. One message is always let
+ * through to a client with nothing buffered, so a document larger than this still syncs.
+ */
+export const WS_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+
+/**
+ * Largest y-websocket message a client may send (the WebSocket `maxPayload`); a larger one closes
+ * that client with code 1009. Also the most a client may send before its document has loaded.
+ */
+export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+/**
+ * A client closed for falling behind gets this long, in ms, to read what is queued and the close
+ * frame; then its connection is destroyed and its backlog freed.
+ */
+export const WS_CLOSE_GRACE_MS = 2_000

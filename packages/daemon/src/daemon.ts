@@ -17,7 +17,7 @@ import type { Logger } from '@hearsay/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { WebSocket, WebSocketServer } from 'ws'
 import * as Y from 'yjs'
-import { AWARENESS_DOC_PREFIX, DATA_MAP, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
+import { AWARENESS_DOC_PREFIX, DATA_MAP, HTTP_HOST, MAX_BODY_BYTES, WS_MAX_BUFFERED_BYTES, WS_MAX_MESSAGE_BYTES } from './constants.js'
 import { docToJSON } from './content.js'
 import { isLoopbackHost, requestGuard } from './guard.js'
 import type { RequestGuard } from './guard.js'
@@ -43,6 +43,13 @@ export interface DaemonOptions {
    * that send no Origin (the CLI, y-websocket in Node). @default []
    */
   allowOrigins?: string[]
+  /**
+   * A y-websocket client whose unsent backlog would pass this is cut off (close code 4503).
+   * @default WS_MAX_BUFFERED_BYTES (8 MiB)
+   */
+  wsMaxBufferedBytes?: number
+  /** Largest y-websocket message a client may send (close code 1009). @default WS_MAX_MESSAGE_BYTES (16 MiB) */
+  wsMaxMessageBytes?: number
   /** Name of the transport, shown in status. @default 'libp2p' */
   transport?: string
   logger?: Logger
@@ -92,7 +99,11 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   await node.start()
 
   const handles = new DocHandles(node)
-  const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'), node.id)
+  const wsMaxMessageBytes = options.wsMaxMessageBytes ?? WS_MAX_MESSAGE_BYTES
+  const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'), node.id, {
+    maxBufferedBytes: options.wsMaxBufferedBytes ?? WS_MAX_BUFFERED_BYTES,
+    maxMessageBytes: wsMaxMessageBytes
+  })
   const watchers = new Set<ServerResponse>()
   let endpoint = ''
 
@@ -129,6 +140,17 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   metric('hearsay_peers_connected', 'Connected peers', 'gauge', () => node.peers().filter(p => p.connected).length)
   metric('hearsay_peers_in_sync', 'Connected peers whose digest equals ours', 'gauge', () => node.peers().filter(p => p.connected && p.inSync).length)
   metric('hearsay_websocket_clients', 'y-websocket clients connected to this daemon', 'gauge', () => rooms.snapshot().clients)
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'hearsay_websocket_clients_closed_total',
+    help: 'y-websocket clients the endpoint closed: slow (fell behind), too_large (message too big), bad_message',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const [reason, n] of Object.entries(rooms.snapshot().closed)) this.inc({ reason }, n)
+    }
+  })
   metric('hearsay_uptime_seconds', 'Seconds since the daemon started', 'gauge', () => (Date.now() - startedAt) / 1000)
 
   const docIdFrom = (raw: string): string => {
@@ -274,7 +296,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       else res.end()
     })
   })
-  const wss = new WebSocketServer({ noServer: true })
+  const wss = new WebSocketServer({ noServer: true, maxPayload: wsMaxMessageBytes })
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const refused = guard?.checkHost(req.headers.host) ?? guard?.checkOrigin(req.headers.origin)
