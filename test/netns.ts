@@ -68,7 +68,9 @@ export interface Lan {
   spawnIn: (i: number, cmd: string[], options: { timeoutS: number, env?: NodeJS.ProcessEnv, cwd?: string }) => ChildProcessWithoutNullStreams
   /** SIGKILL a process from `spawnIn` and everything it started. */
   kill: (proc: ChildProcessWithoutNullStreams) => void
-  /** Kill every process and delete every namespace and link. Safe to call more than once. */
+  /** Run `fn` at teardown, after the processes are killed (removing data directories, say). */
+  atTearDown: (fn: () => void) => void
+  /** Kill every process, delete every namespace and link, run the `atTearDown` callbacks. Safe to call more than once. */
   tearDown: () => void
 }
 
@@ -92,6 +94,7 @@ export function createLan (options: LanOptions): Lan {
   const ns = (i: number): string => `hs${tag}n${i}`
   const veth = (i: number): string => `hv${tag}x${i}`
   const procs: ChildProcessWithoutNullStreams[] = []
+  const after: Array<() => void> = []
   const created: { ns: string[], links: string[], bridge: boolean } = { ns: [], links: [], bridge: false }
 
   const kill = (p: ChildProcessWithoutNullStreams): void => {
@@ -117,6 +120,7 @@ export function createLan (options: LanOptions): Lan {
       return proc
     },
     kill,
+    atTearDown: fn => { after.push(fn) },
     tearDown: () => {
       live.delete(lan)
       for (const p of procs.splice(0)) kill(p)
@@ -124,6 +128,7 @@ export function createLan (options: LanOptions): Lan {
       for (const n of created.ns.splice(0)) { try { ip('netns', 'del', n) } catch {} }
       if (created.bridge) { try { ip('link', 'del', bridge) } catch {} }
       created.bridge = false
+      for (const fn of after.splice(0)) { try { fn() } catch {} }
     }
   }
   live.add(lan)

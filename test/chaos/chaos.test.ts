@@ -24,13 +24,13 @@ describe.skipIf(skipReason !== undefined)('chaos: five hosts, kills, partitions 
   let lan: Lan | undefined
   let dataRoot = ''
   beforeAll(() => {
-    dataRoot = mkdtempSync(join(tmpdir(), 'hs-chaos-'))
     lan = createLan({ hosts: 5, reachable: true })
+    dataRoot = mkdtempSync(join(tmpdir(), 'hs-chaos-'))
+    const dir = dataRoot
+    lan.atTearDown(() => { rmSync(dir, { recursive: true, force: true }) })
   })
-  afterAll(() => {
-    lan?.tearDown()
-    rmSync(dataRoot, { recursive: true, force: true })
-  })
+  // also on a signal or a lost parent: the LAN's own exit hooks run the same teardown
+  afterAll(() => { lan?.tearDown() })
 
   it('every acknowledged write reaches every host once the faults heal', async () => {
     process.stderr.write(`chaos seed ${SEED} (replay with CHAOS_SEED=${SEED})\n`)

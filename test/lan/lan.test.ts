@@ -41,15 +41,16 @@ let dataDir = ''
 let nextId = 1
 
 function setUp (): void {
-  dataDir = mkdtempSync(join(tmpdir(), 'hs-lan-'))
   // hosts 1-3 on the bridge; host 4 too, but with no multicast route (an offline LAN without a
   // gateway); host 5 has loopback only
   lan = createLan({ hosts: 4, noMulticastRoute: [4], loopbackOnly: 1 })
+  dataDir = mkdtempSync(join(tmpdir(), 'hs-lan-'))
+  const dir = dataDir
+  lan.atTearDown(() => { rmSync(dir, { recursive: true, force: true }) })
 }
 
 function tearDown (): void {
   lan?.tearDown()
-  if (dataDir !== '') rmSync(dataDir, { recursive: true, force: true })
 }
 
 function spawnIn (i: number, args: string[]): ChildProcessWithoutNullStreams {

@@ -31,10 +31,9 @@ export const MESSAGE_AWARENESS = 1
 export const MESSAGE_AUTH = 2
 export const MESSAGE_QUERY_AWARENESS = 3
 
-/** Close codes the endpoint sends to y-websocket clients. */
-/** 44xx: y-websocket's `WebsocketProvider` does not reconnect (the client is broken). */
+/** Close code for a bad message. 44xx: y-websocket's `WebsocketProvider` does not reconnect. */
 export const CLOSE_BAD_MESSAGE = 4400
-/** 45xx: it reconnects, with backoff, and catches up with a fresh sync. */
+/** Close code for a client that fell behind. 45xx: `WebsocketProvider` reconnects, with backoff, and catches up with a fresh sync. */
 export const CLOSE_TOO_SLOW = 4503
 /** RFC 6455 "message too big", sent by `ws` itself when a message passes `maxPayload`. */
 export const CLOSE_TOO_LARGE = 1009

@@ -19,8 +19,9 @@ export async function run (): Promise<Table[]> {
   const title = 'Chaos: 5 hosts, SIGKILL + restart, partitions, packet loss, writes through the HTTP API'
   const skipped = namespacesUnavailable()
   if (skipped !== undefined) return [{ title, columns, rows: [], notes: [`not run: ${skipped}`] }]
-  const dataRoot = mkdtempSync(join(tmpdir(), 'hs-chaos-'))
   const lan = createLan({ hosts: 5, reachable: true })
+  const dataRoot = mkdtempSync(join(tmpdir(), 'hs-chaos-'))
+  lan.atTearDown(() => { rmSync(dataRoot, { recursive: true, force: true }) })
   try {
     const r = await runChaos(lan, dataRoot, {
       seed: SEED,
@@ -42,6 +43,5 @@ export async function run (): Promise<Table[]> {
     }]
   } finally {
     lan.tearDown()
-    rmSync(dataRoot, { recursive: true, force: true })
   }
 }
