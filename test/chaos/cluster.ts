@@ -3,8 +3,9 @@
  * private swarm, mDNS discovery, while clients write through each daemon's HTTP API and every
  * acknowledged write (2xx) is recorded. Faults, all drawn from one seed: SIGKILL of a daemon and a
  * restart over the same data directory, partitions (blackhole routes between two groups of hosts,
- * made and healed), and packet loss on every host (iptables `statistic` match; skipped with a
- * reason when iptables is missing). Afterwards every fault is healed and the run waits, with a
+ * made and healed), a host cut off from all others and then killed (its latest acknowledged writes
+ * exist only in its own store; always the first fault), and packet loss on every host (iptables
+ * `statistic` match; skipped with a reason when iptables is missing). Afterwards every fault is healed and the run waits, with a
  * deadline, until every host holds every acknowledged write and all hosts hold the same documents.
  *
  * Used by test/chaos/chaos.test.ts (short) and test/bench/suites/chaos.ts (long).
@@ -31,6 +32,8 @@ const START_TIMEOUT_MS = 60_000
 const WRITE_TIMEOUT_MS = 3_000
 /** Pause of each writer between writes: a steady load, not a flood. */
 const WRITE_PACE_MS = 40
+/** Storage batching of the daemons, in ms. */
+const STORAGE_BATCH_MS = 250
 /** How much of each daemon's stderr is kept for failure reports. */
 const LOG_KEEP = 40
 
@@ -97,7 +100,10 @@ class DaemonHost {
         HEARSAY_HTTP_PORT: String(HTTP_PORT),
         HEARSAY_LISTEN: `/ip4/${this.lan.addr(this.i)}/tcp/${P2P_PORT}`,
         HEARSAY_LOG_LEVEL: 'warn',
-        HEARSAY_DURABILITY: 'power'
+        HEARSAY_DURABILITY: 'power',
+        // batches far apart (as on an SD card): a write acknowledged before it is stored would be
+        // lost by a SIGKILL in that window, so the run checks that a 2xx waits for the store
+        HEARSAY_STORAGE_BATCH_MS: String(STORAGE_BATCH_MS)
       }
     })
     this.proc = proc
@@ -242,8 +248,30 @@ export async function runChaos (lan: Lan, dataRoot: string, options: ChaosOption
   try {
     while (Date.now() < faultEnd) {
       if (cut !== undefined && Date.now() >= cutUntil) { cut.heal(); cut = undefined; log('partition healed') }
-      const action = rnd.pick(['kill', 'partition', 'kill', 'partition', 'calm'] as const)
-      if (action === 'kill') {
+      // the first fault always isolates a host and kills it, so every run checks that what a
+      // host acknowledged survives in its own store alone
+      const action = report.kills === 0 && report.partitions === 0 ? 'isolate-kill' : rnd.pick(['kill', 'partition', 'isolate-kill', 'partition', 'kill', 'calm'] as const)
+      if (action === 'isolate-kill' && cut === undefined) {
+        // a host cut off from every other, then killed while its latest writes exist nowhere else:
+        // only its own store can bring back what it acknowledged
+        const candidates = hosts.filter(h => h.up)
+        if (candidates.length > 0) {
+          const h = rnd.pick(candidates)
+          const others = hosts.filter(o => o !== h).map(o => o.i)
+          cut = partition(lan, [h.i], others)
+          cutUntil = Date.now() + 4000 + rnd.int(3000)
+          report.partitions++
+          const killAfter = 300 + rnd.int(1500)
+          const downMs = 500 + rnd.int(2000)
+          log(`partition ${h.i} | ${others.join(',')}, SIGKILL host ${h.i} after ${killAfter} ms, restart in ${downMs} ms`)
+          await delay(killAfter)
+          report.kills++
+          await h.kill()
+          const p = (async () => { await delay(downMs); await h.start(); log(`host ${h.i} back`) })()
+          restarts.add(p)
+          void p.finally(() => restarts.delete(p)).catch(() => {})
+        }
+      } else if (action === 'kill') {
         const candidates = hosts.filter(h => h.up)
         if (candidates.length > 0) {
           const h = rnd.pick(candidates)
