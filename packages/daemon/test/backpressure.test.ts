@@ -13,6 +13,7 @@ import { waitFor } from '@hearsay/core/testing'
 import * as encoding from 'lib0/encoding'
 import { WebSocket } from 'ws'
 import * as Y from 'yjs'
+import { loadConfig } from '../src/index.js'
 import { client, hearsay, run } from './helpers.js'
 
 const cleanup: Array<() => Promise<void> | void> = []
@@ -169,4 +170,14 @@ describe('y-websocket clients of a real daemon', () => {
     expect(JSON.stringify(content)).not.toContain('jected')
     expect(d.proc.child.exitCode).toBeNull()
   }, 60_000)
+
+  it('takes both limits from the config, refusing values that are not whole byte counts', () => {
+    const env = (v: Record<string, string>): Record<string, string> => ({ HEARSAY_DATA_DIR: tmpdir(), ...v })
+    expect(loadConfig({ env: env({}), readFile: false }).config).toMatchObject({ wsMaxBufferedBytes: 8 * MiB, wsMaxMessageBytes: 16 * MiB })
+    expect(loadConfig({ env: env({ HEARSAY_WS_MAX_BUFFERED_BYTES: '65536' }), readFile: false }).config.wsMaxBufferedBytes).toBe(65536)
+    for (const bad of ['12.5', '-1', '100', 'lots']) {
+      expect(() => loadConfig({ env: env({ HEARSAY_WS_MAX_MESSAGE_BYTES: bad }), readFile: false }))
+        .toThrow(/HEARSAY_WS_MAX_MESSAGE_BYTES must be a whole number of bytes >= 1024/)
+    }
+  })
 })
