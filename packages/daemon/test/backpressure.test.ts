@@ -137,6 +137,16 @@ describe('y-websocket clients of a real daemon', () => {
     await waitFor(async () => await closedCount(d.url, 'too_large') === 1, { message: 'too_large counted' })
     expect(d.proc.stderr()).toMatch(/closing a client of "bp\/input" \(1009\): message larger than 1048576 bytes/)
 
+    // the same while the client's document is still loading: a fresh room per client
+    for (let k = 0; k < 3; k++) {
+      const early = new WebSocket(`${d.ws}/bp/early-${k}`)
+      early.on('error', () => {})
+      early.once('open', () => { early.send(new Uint8Array(MiB + 1)) })
+      const code = await new Promise<number>(resolve => { early.once('close', c => { resolve(c) }) })
+      expect(code).toBe(1009)
+    }
+    expect(await closedCount(d.url, 'too_large')).toBe(4)
+
     // an update whose structs are fine but whose delete set is cut short: Yjs alone would insert
     // the text before failing on the delete set
     const source = new Y.Doc()
