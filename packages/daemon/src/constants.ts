@@ -33,6 +33,13 @@ export const AWARENESS_DOC_PREFIX = '_awareness/'
 /** Local awareness changes are written for peers at most this often, in ms. */
 export const AWARENESS_WRITE_MS = 250
 
+/**
+ * Largest awareness state (as JSON, in bytes) written to `_awareness/<docId>` for peers, or taken
+ * from there: presence (names, cursors) is small; a larger state is still relayed to this daemon's
+ * own clients but never shared with the swarm.
+ */
+export const AWARENESS_MAX_SHARED_BYTES = 64 * 1024
+
 /** Entries of `_awareness/<docId>` older than this are pruned, in ms. */
 export const AWARENESS_STALE_MS = 5 * 60_000
 

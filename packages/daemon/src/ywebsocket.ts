@@ -5,10 +5,7 @@
  * document (other clients, LAN peers) goes out to every client of the room.
  *
  * Awareness (cursors, names) is relayed between the clients of this daemon, and bridged to the
- * other devices through the Hearsay document `_awareness/<docId>` (map `states`: one entry per
- * client, `<nodeId>/<clientID>` → its latest state, written at most every AWARENESS_WRITE_MS).
- * Peers apply those entries to their own rooms; awareness's 30 s timeout removes clients of a
- * device that went away, and entries older than AWARENESS_STALE_MS are pruned by whoever sees them.
+ * other devices through the Hearsay document `_awareness/<docId>` (see awareness-bridge.ts).
  *
  * Clients are held to limits, each breach closing only that client with a logged reason: a client
  * that stops reading is cut off once its unsent backlog would pass `maxBufferedBytes` (4503), a
@@ -22,7 +19,8 @@ import type { WebSocket } from 'ws'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
-import { AWARENESS_DOC_PREFIX, AWARENESS_STALE_MS, AWARENESS_WRITE_MS, WS_CLOSE_GRACE_MS, WS_MAX_BUFFERED_BYTES, WS_MAX_MESSAGE_BYTES } from './constants.js'
+import { AWARENESS_DOC_PREFIX, WS_CLOSE_GRACE_MS, WS_MAX_BUFFERED_BYTES, WS_MAX_MESSAGE_BYTES } from './constants.js'
+import { BRIDGE, createAwarenessBridge } from './awareness-bridge.js'
 import type { DocHandle, DocHandles } from './handles.js'
 
 /** y-websocket message types. */
@@ -67,29 +65,6 @@ interface Room {
   offUpdate: () => void
 }
 
-/** One client's awareness state in `_awareness/<docId>`. */
-interface SharedState {
-  clientID: number
-  clock: number
-  /** JSON of the state. */
-  state: string
-  /** ms since epoch of the write. */
-  at: number
-}
-
-/** Transaction origin of the bridge's own writes, and of states it applies from peers. */
-const BRIDGE = Symbol('hearsay awareness bridge')
-
-function encodeStates (entries: Array<{ clientID: number, clock: number, state: string | null }>): Uint8Array {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, entries.length)
-  for (const e of entries) {
-    encoding.writeVarUint(encoder, e.clientID)
-    encoding.writeVarUint(encoder, e.clock)
-    encoding.writeVarString(encoder, e.state ?? 'null')
-  }
-  return encoding.toUint8Array(encoder)
-}
 
 export interface YWebsocketStats {
   clients: number
@@ -205,7 +180,7 @@ export class YWebsocketRooms {
     }
     const awareness = new awarenessProtocol.Awareness(doc)
     awareness.setLocalState(null) // the daemon itself has no presence
-    const bridge = shared !== undefined ? this.bridge(awareness, shared) : undefined
+    const bridge = shared !== undefined ? createAwarenessBridge(docId, awareness, shared, this.nodeId, this.log) : undefined
     const room: Room = {
       docId,
       doc,
@@ -287,67 +262,6 @@ export class YWebsocketRooms {
     }
   }
 
-  /** Mirror this room's local clients into `_awareness/<docId>`, and peers' entries into the room. */
-  private bridge (awareness: awarenessProtocol.Awareness, shared: DocHandle): { local: (ids: number[]) => void, close: () => void } {
-    const states = shared.doc.getMap<SharedState>('states')
-    const prefix = `${this.nodeId}/`
-    const dirty = new Set<number>()
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const write = (): void => {
-      timer = undefined
-      const now = Date.now()
-      shared.doc.transact(() => {
-        for (const id of dirty) {
-          const state = awareness.getStates().get(id)
-          const key = prefix + String(id)
-          if (state === undefined) {
-            if (states.has(key)) states.delete(key)
-          } else {
-            states.set(key, { clientID: id, clock: awareness.meta.get(id)?.clock ?? 0, state: JSON.stringify(state), at: now })
-          }
-        }
-        for (const [key, e] of states.entries()) if (now - e.at > AWARENESS_STALE_MS) states.delete(key)
-      }, BRIDGE)
-      dirty.clear()
-    }
-    const apply = (entries: Array<{ clientID: number, clock: number, state: string | null }>): void => {
-      if (entries.length > 0) awarenessProtocol.applyAwarenessUpdate(awareness, encodeStates(entries), BRIDGE)
-    }
-    const onShared = (event: Y.YMapEvent<SharedState>, tr: Y.Transaction): void => {
-      if (tr.origin === BRIDGE) return
-      const entries: Array<{ clientID: number, clock: number, state: string | null }> = []
-      for (const [key, change] of event.changes.keys) {
-        if (key.startsWith(prefix)) continue
-        const e = states.get(key)
-        if (e !== undefined) entries.push(e)
-        else if (change.action === 'delete' && change.oldValue !== undefined) {
-          const old = change.oldValue as SharedState
-          entries.push({ clientID: old.clientID, clock: old.clock + 1, state: null })
-        }
-      }
-      apply(entries)
-    }
-    states.observe(onShared)
-    // what peers published before this room opened, and our own leftovers from a crash
-    const now = Date.now()
-    shared.doc.transact(() => {
-      for (const key of Array.from(states.keys())) if (key.startsWith(prefix)) states.delete(key)
-    }, BRIDGE)
-    apply(Array.from(states.values()).filter(e => now - e.at < awarenessProtocol.outdatedTimeout))
-    return {
-      local: ids => {
-        for (const id of ids) dirty.add(id)
-        timer ??= setTimeout(write, AWARENESS_WRITE_MS)
-      },
-      close: () => {
-        if (timer !== undefined) clearTimeout(timer)
-        for (const key of states.keys()) if (key.startsWith(prefix)) dirty.add(Number(key.slice(prefix.length)))
-        for (const id of dirty) awareness.states.delete(id)
-        write()
-        states.unobserve(onShared)
-      }
-    }
-  }
 
   /**
    * Queue `msg` for a client, unless its backlog would pass `maxBufferedBytes`: then the client is
