@@ -44,8 +44,8 @@ export interface DaemonOptions {
    */
   allowOrigins?: string[]
   /**
-   * A y-websocket client whose unsent backlog would pass this is cut off (close code 4503).
-   * @default WS_MAX_BUFFERED_BYTES (8 MiB)
+   * A y-websocket client whose unsent backlog would pass this is cut off (close code 4503); so is
+   * a `GET /api/watch` response whose unsent lines pass it. @default WS_MAX_BUFFERED_BYTES (8 MiB)
    */
   wsMaxBufferedBytes?: number
   /** Largest y-websocket message a client may send (close code 1009). @default WS_MAX_MESSAGE_BYTES (16 MiB) */
@@ -100,8 +100,9 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
 
   const handles = new DocHandles(node)
   const wsMaxMessageBytes = options.wsMaxMessageBytes ?? WS_MAX_MESSAGE_BYTES
+  const wsMaxBufferedBytes = options.wsMaxBufferedBytes ?? WS_MAX_BUFFERED_BYTES
   const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'), node.id, {
-    maxBufferedBytes: options.wsMaxBufferedBytes ?? WS_MAX_BUFFERED_BYTES,
+    maxBufferedBytes: wsMaxBufferedBytes,
     maxMessageBytes: wsMaxMessageBytes
   })
   const watchers = new Set<ServerResponse>()
@@ -257,6 +258,13 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
       watchers.add(res)
       const send = (origin: string, peerId?: string): void => {
+        if (res.destroyed) return
+        // a watcher that stops reading is cut off like a y-websocket client that falls behind
+        if (res.writableLength > wsMaxBufferedBytes) {
+          log.warn(`closing a watcher of "${docId}": fell behind: ${res.writableLength} bytes unsent, limit ${wsMaxBufferedBytes}`)
+          res.destroy()
+          return
+        }
         res.write(JSON.stringify({ id: docId, origin, ...(peerId !== undefined ? { peerId } : {}), content: docToJSON(h.doc) }) + '\n')
       }
       // one line per change: the node says which peer a change came from; the document's

@@ -5,6 +5,7 @@
  * client that sent it, and a malformed update never touches the document.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -190,4 +191,30 @@ describe('y-websocket clients of a real daemon', () => {
         .toThrow(/HEARSAY_WS_MAX_MESSAGE_BYTES must be a whole number of bytes >= 1024/)
     }
   })
+
+  it('a watcher that stops reading is cut off at the same cap', async () => {
+    const d = await daemon({ HEARSAY_WS_MAX_BUFFERED_BYTES: String(MiB) })
+    const { hostname, port } = new URL(d.url)
+    const socket = connect(Number(port), hostname)
+    cleanup.push(() => { socket.destroy() })
+    const closed = new Promise<void>(resolve => { socket.once('close', () => { resolve() }) })
+    socket.on('error', () => {})
+    await new Promise<void>(resolve => { socket.once('connect', () => { resolve() }) })
+    socket.write(`GET /api/watch/bp%2Fwatch HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`)
+    await new Promise<void>(resolve => { socket.once('data', () => { resolve() }) })
+    socket.pause()
+    const value = JSON.stringify('w'.repeat(512 * 1024))
+    let puts = 0
+    while (!/closing a watcher of "bp\/watch": fell behind/.test(d.proc.stderr())) {
+      expect(puts++).toBeLessThan(100) // 50 MiB of lines: far past the kernel's buffers and the cap
+      const r = await fetch(`${d.url}/api/docs/bp%2Fwatch/v`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: value })
+      expect(r.status).toBe(200)
+    }
+    process.stderr.write(`watcher: cut off after ${puts} changes of 512 KiB (cap 1 MiB)\n`)
+    socket.resume()
+    await closed
+    // the daemon and its other clients carry on
+    const r = await fetch(`${d.url}/api/docs/bp%2Fwatch`)
+    expect(r.status).toBe(200)
+  }, 60_000)
 })
