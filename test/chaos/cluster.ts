@@ -220,7 +220,7 @@ export async function runChaos (lan: Lan, dataRoot: string, options: ChaosOption
   } else {
     log(`packet loss skipped: ${report.lossSkipped}`)
   }
-  log(`faults for ${options.faultMs} ms, seed ${options.seed}, loss ${report.lossPercent?.toFixed(1) ?? 'skipped'} %`)
+  log(`faults for ${options.faultMs} ms, seed ${options.seed}, loss ${report.lossPercent !== undefined ? `${report.lossPercent.toFixed(1)} %` : 'skipped'}`)
 
   const acked: Write[] = []
   let writing = true
