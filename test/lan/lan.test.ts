@@ -6,9 +6,7 @@
  * Two more namespaces check discovery diagnosis: one with an interface but no multicast route,
  * one with loopback only. Needs root (ip netns); skipped with a message elsewhere.
  */
-import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -16,37 +14,17 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from '@hearsay/core/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLan, ip, namespacesUnavailable } from '../netns.js'
+import type { Lan } from '../netns.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
 const tsx = join(root, 'node_modules', '.bin', 'tsx')
-// unique per run (interface names allow 15 characters): the pid plus random bits
-const tag = `${process.pid.toString(36)}${randomBytes(2).readUInt16BE(0).toString(36)}`.slice(-8)
-const bridge = `hsb${tag}`
-const ns = (i: number): string => `hs${tag}n${i}`
-const veth = (i: number): string => `hv${tag}x${i}`
 const PROCESS_TIMEOUT_S = 150
 /** How long a cut host may take to notice its links are dead (connection monitor pings every 2 s in the runner). */
 const LINK_DEATH_TIMEOUT_MS = 45_000
 
-function ip (...args: string[]): void {
-  execFileSync('ip', args, { stdio: 'pipe', timeout: 10_000 })
-}
-
-function namespacesWork (): string | undefined {
-  if (process.platform !== 'linux') return 'network namespaces need Linux'
-  if (process.getuid?.() !== 0) return 'network namespaces need root'
-  const probe = `hs${tag}probe`
-  try {
-    ip('netns', 'add', probe)
-    ip('netns', 'del', probe)
-    return undefined
-  } catch (err) {
-    return `cannot create a network namespace: ${(err as Error).message.split('\n')[0] ?? ''}`
-  }
-}
-
-const skipReason = namespacesWork()
+const skipReason = namespacesUnavailable()
 if (skipReason !== undefined) process.stderr.write(`LAN test skipped: ${skipReason}\n`)
 
 interface Host {
@@ -58,72 +36,33 @@ interface Host {
 }
 
 const hosts: Host[] = []
-/** Every process spawned, each the leader of its own process group. */
-const procs: ChildProcessWithoutNullStreams[] = []
-const created: { ns: string[], links: string[], bridge: boolean } = { ns: [], links: [], bridge: false }
-const dataDir = mkdtempSync(join(tmpdir(), 'hs-lan-'))
+let lan: Lan
+let dataDir = ''
 let nextId = 1
 
 function setUp (): void {
-  ip('link', 'add', bridge, 'type', 'bridge')
-  created.bridge = true
-  ip('link', 'set', bridge, 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0')
-  ip('link', 'set', bridge, 'up')
-  for (let i = 1; i <= 4; i++) {
-    ip('netns', 'add', ns(i))
-    created.ns.push(ns(i))
-    ip('link', 'add', veth(i), 'type', 'veth', 'peer', 'name', `${veth(i)}p`)
-    created.links.push(veth(i))
-    ip('link', 'set', `${veth(i)}p`, 'netns', ns(i))
-    ip('-n', ns(i), 'link', 'set', `${veth(i)}p`, 'name', 'eth0')
-    ip('link', 'set', veth(i), 'master', bridge)
-    ip('link', 'set', veth(i), 'up')
-    ip('-n', ns(i), 'addr', 'add', `10.77.0.${i}/24`, 'dev', 'eth0')
-    ip('-n', ns(i), 'link', 'set', 'eth0', 'up')
-    ip('-n', ns(i), 'link', 'set', 'lo', 'up')
-    // host 4 is the offline LAN without a gateway: no route covers multicast
-    if (i <= 3) ip('-n', ns(i), 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
-  }
-  // host 5 has loopback only
-  ip('netns', 'add', ns(5))
-  created.ns.push(ns(5))
-  ip('-n', ns(5), 'link', 'set', 'lo', 'up')
+  // hosts 1-3 on the bridge; host 4 too, but with no multicast route (an offline LAN without a
+  // gateway); host 5 has loopback only
+  lan = createLan({ hosts: 4, noMulticastRoute: [4], loopbackOnly: 1 })
+  dataDir = mkdtempSync(join(tmpdir(), 'hs-lan-'))
+  const dir = dataDir
+  lan.atTearDown(() => { rmSync(dir, { recursive: true, force: true }) })
 }
 
-/** Kill every spawned process group and delete everything created. Safe to call more than once. */
 function tearDown (): void {
-  for (const p of procs.splice(0)) {
-    // the group: `timeout` and the node process under it (killing `timeout` alone leaves node
-    // running). `timeout` outlives its child, so a group whose leader has exited is empty.
-    if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) { try { process.kill(-p.pid, 'SIGKILL') } catch {} }
-  }
-  for (const l of created.links.splice(0)) { try { ip('link', 'del', l) } catch {} }
-  for (const n of created.ns.splice(0)) { try { ip('netns', 'del', n) } catch {} }
-  if (created.bridge) { try { ip('link', 'del', bridge) } catch {} }
-  created.bridge = false
-  rmSync(dataDir, { recursive: true, force: true })
+  lan?.tearDown()
 }
-// also when the run is interrupted or a hook never runs: on exit, on a signal, and when the test
-// worker loses its parent (the runner was killed)
-process.once('exit', tearDown)
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => { tearDown(); process.exit(130) })
-}
-process.once('disconnect', () => { tearDown(); process.exit(1) })
 
-function spawnIn (namespace: string, args: string[]): ChildProcessWithoutNullStreams {
-  // detached: `ip netns exec` execs `timeout`, which leads a new process group holding node too
-  const proc = spawn('ip', ['netns', 'exec', namespace, 'timeout', '-s', 'KILL', String(PROCESS_TIMEOUT_S), tsx, '--conditions=hearsay-source', join(here, 'runner.ts'), ...args], {
+function spawnIn (i: number, args: string[]): ChildProcessWithoutNullStreams {
+  return lan.spawnIn(i, [tsx, '--conditions=hearsay-source', join(here, 'runner.ts'), ...args], {
+    timeoutS: PROCESS_TIMEOUT_S,
     cwd: root,
-    env: { ...process.env, NODE_OPTIONS: '' },
-    detached: true
+    env: { ...process.env, NODE_OPTIONS: '' }
   })
-  procs.push(proc)
-  return proc
 }
 
 function startHost (i: number): Host {
-  const proc = spawnIn(ns(i), ['node', join(dataDir, `h${i}`)])
+  const proc = spawnIn(i, ['node', join(dataDir, `h${i}`)])
   const host: Host = { proc, logs: [], pending: new Map(), ready: Promise.resolve() }
   host.ready = new Promise((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout })
@@ -150,7 +89,7 @@ async function call (h: Host, msg: Record<string, unknown>): Promise<any> {
 }
 
 async function probe (i: number): Promise<any> {
-  const proc = spawnIn(ns(i), ['probe'])
+  const proc = spawnIn(i, ['probe'])
   let out = ''
   proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
   await new Promise<void>((resolve) => proc.on('exit', () => { resolve() }))
@@ -195,7 +134,7 @@ describe.skipIf(skipReason !== undefined)('LAN: three hosts in network namespace
 
     // cut host 1 off and keep it cut until its connections are dead on both sides (a short cut
     // would leave the TCP connections alive and test nothing about reconnecting)
-    ip('link', 'set', veth(1), 'down')
+    ip('link', 'set', lan.veth(1), 'down')
     await waitFor(async () => { const [h1, h2, h3] = await channelCounts(hs); return h1 === 0 && h2 === 1 && h3 === 1 },
       { timeoutMs: LINK_DEATH_TIMEOUT_MS, intervalMs: 250, message: 'host 1 has no channel left, hosts 2 and 3 only each other' })
     // edit on both sides of the cut
@@ -207,7 +146,7 @@ describe.skipIf(skipReason !== undefined)('LAN: three hosts in network namespace
     const cutState = await call(hs[0] as Host, { cmd: 'state', docs: ['lan/new'] })
     expect(cutState.docs['lan/new']).toBe('')
 
-    ip('link', 'set', veth(1), 'up')
+    ip('link', 'set', lan.veth(1), 'up')
     // the links come back by redialling: channels again, then convergence
     await waitFor(async () => (await channelCounts(hs)).every(n => n === 2),
       { timeoutMs: 60_000, intervalMs: 250, message: 'channels back after the link came back' })

@@ -344,6 +344,8 @@ export async function startFromConfig (loaded: LoadedConfig, logger: Logger): Pr
     host: config.httpHost,
     port: config.httpPort,
     allowOrigins: config.allowOrigins,
+    wsMaxBufferedBytes: config.wsMaxBufferedBytes,
+    wsMaxMessageBytes: config.wsMaxMessageBytes,
     transport,
     logger,
     ...(config.staticDir !== undefined ? { staticDir: config.staticDir } : {})

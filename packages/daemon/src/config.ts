@@ -16,7 +16,9 @@ import {
   HTTP_HOST,
   HTTP_PORT,
   STORAGE_BATCH_MS,
-  SWARM_KEY_FILE
+  SWARM_KEY_FILE,
+  WS_MAX_BUFFERED_BYTES,
+  WS_MAX_MESSAGE_BYTES
 } from './constants.js'
 
 export type Durability = 'power' | 'process'
@@ -56,6 +58,10 @@ export interface DaemonConfig {
   logLevel: LogLevelName
   /** Directory of static files served at `/` (a web app). @default none */
   staticDir: string | undefined
+  /** A y-websocket client whose unsent backlog would pass this many bytes is cut off. @default WS_MAX_BUFFERED_BYTES (8 MiB) */
+  wsMaxBufferedBytes: number
+  /** Largest y-websocket message a client may send, in bytes. @default WS_MAX_MESSAGE_BYTES (16 MiB) */
+  wsMaxMessageBytes: number
 }
 
 /** Where each field's value came from, for error messages and `hearsay status`. */
@@ -63,7 +69,7 @@ export type ConfigSource = 'default' | 'file' | 'env' | 'flag'
 
 interface FieldSpec {
   env: string
-  kind: 'string' | 'port' | 'number' | 'boolean' | 'list' | 'durability' | 'logLevel'
+  kind: 'string' | 'port' | 'number' | 'bytes' | 'boolean' | 'list' | 'durability' | 'logLevel'
   help: string
 }
 
@@ -81,7 +87,9 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   durability: { env: 'HEARSAY_DURABILITY', kind: 'durability', help: "'power' (fsync every batch) or 'process' (survives kill -9, not power loss)" },
   storageBatchMs: { env: 'HEARSAY_STORAGE_BATCH_MS', kind: 'number', help: 'a number of milliseconds >= 0' },
   logLevel: { env: 'HEARSAY_LOG_LEVEL', kind: 'logLevel', help: 'trace, debug, info, warn or error' },
-  staticDir: { env: 'HEARSAY_STATIC_DIR', kind: 'string', help: 'a directory of static files' }
+  staticDir: { env: 'HEARSAY_STATIC_DIR', kind: 'string', help: 'a directory of static files' },
+  wsMaxBufferedBytes: { env: 'HEARSAY_WS_MAX_BUFFERED_BYTES', kind: 'bytes', help: 'a whole number of bytes >= 1024' },
+  wsMaxMessageBytes: { env: 'HEARSAY_WS_MAX_MESSAGE_BYTES', kind: 'bytes', help: 'a whole number of bytes >= 1024' }
 }
 
 type ListField = 'listen' | 'bootstrap' | 'allowPeers' | 'allowOrigins'
@@ -146,7 +154,9 @@ export function defaultConfig (): DaemonConfig {
     durability: 'power',
     storageBatchMs: STORAGE_BATCH_MS,
     logLevel: 'info',
-    staticDir: undefined
+    staticDir: undefined,
+    wsMaxBufferedBytes: WS_MAX_BUFFERED_BYTES,
+    wsMaxMessageBytes: WS_MAX_MESSAGE_BYTES
   }
 }
 
@@ -188,10 +198,12 @@ export function parseField<K extends keyof DaemonConfig> (field: K, raw: unknown
       return raw as DaemonConfig[K]
     }
     case 'port':
-    case 'number': {
+    case 'number':
+    case 'bytes': {
       const n = fromText && typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw
       if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) fail(shown())
       if (spec.kind === 'port' && (!Number.isInteger(n) || (n as number) > 65535)) fail(shown())
+      if (spec.kind === 'bytes' && (!Number.isSafeInteger(n) || (n as number) < 1024)) fail(shown())
       return n as DaemonConfig[K]
     }
     case 'boolean': {

@@ -33,6 +33,13 @@ export const AWARENESS_DOC_PREFIX = '_awareness/'
 /** Local awareness changes are written for peers at most this often, in ms. */
 export const AWARENESS_WRITE_MS = 250
 
+/**
+ * Largest awareness state (as JSON, in bytes) written to `_awareness/<docId>` for peers, or taken
+ * from there: presence (names, cursors) is small; a larger state is still relayed to this daemon's
+ * own clients but never shared with the swarm.
+ */
+export const AWARENESS_MAX_SHARED_BYTES = 64 * 1024
+
 /** Entries of `_awareness/<docId>` older than this are pruned, in ms. */
 export const AWARENESS_STALE_MS = 5 * 60_000
 
@@ -50,3 +57,23 @@ export const DASHBOARD_PATH = '/dashboard'
 
 /** `GET /api/docs?sizes` gives the size of at most this many documents (the first by id). */
 export const DOC_SIZES_MAX = 500
+
+/**
+ * A y-websocket client whose unsent data (`ws.bufferedAmount`) would pass this many bytes is cut
+ * off (close code 4503): a client that stops reading cannot make the daemon hold an unbounded
+ * backlog. The client reconnects and catches up with a fresh sync. One message is always let
+ * through to a client with nothing buffered, so a document larger than this still syncs.
+ */
+export const WS_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+
+/**
+ * Largest y-websocket message a client may send (the WebSocket `maxPayload`); a larger one closes
+ * that client with code 1009. Also the most a client may send before its document has loaded.
+ */
+export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+/**
+ * A client closed for falling behind gets this long, in ms, to read what is queued and the close
+ * frame; then its connection is destroyed and its backlog freed.
+ */
+export const WS_CLOSE_GRACE_MS = 2_000

@@ -20,7 +20,7 @@ import type { Logger } from '@hearsay/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { WebSocket, WebSocketServer } from 'ws'
 import * as Y from 'yjs'
-import { AWARENESS_DOC_PREFIX, DASHBOARD_PATH, DATA_MAP, DEVICE_NAME_MAX, DEVICE_NAME_META, HTTP_HOST, MAX_BODY_BYTES } from './constants.js'
+import { AWARENESS_DOC_PREFIX, DASHBOARD_PATH, DATA_MAP, DEVICE_NAME_MAX, DEVICE_NAME_META, HTTP_HOST, MAX_BODY_BYTES, WS_MAX_BUFFERED_BYTES, WS_MAX_MESSAGE_BYTES } from './constants.js'
 import { docToJSON } from './content.js'
 import { DocSizes, serveDashboard } from './dashboard.js'
 import { checkDeviceName, DeviceNameError } from './device-name.js'
@@ -53,6 +53,13 @@ export interface DaemonOptions {
    * name; `PUT /api/name` changes it while running. @default the host name
    */
   name?: string
+  /**
+   * A y-websocket client whose unsent backlog would pass this is cut off (close code 4503); so is
+   * a `GET /api/watch` response whose unsent lines pass it. @default WS_MAX_BUFFERED_BYTES (8 MiB)
+   */
+  wsMaxBufferedBytes?: number
+  /** Largest y-websocket message a client may send (close code 1009). @default WS_MAX_MESSAGE_BYTES (16 MiB) */
+  wsMaxMessageBytes?: number
   /** Name of the transport, shown in status. @default 'libp2p' */
   transport?: string
   logger?: Logger
@@ -105,7 +112,12 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
 
   const handles = new DocHandles(node)
   const sizes = new DocSizes(node, handles)
-  const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'), node.id)
+  const wsMaxMessageBytes = options.wsMaxMessageBytes ?? WS_MAX_MESSAGE_BYTES
+  const wsMaxBufferedBytes = options.wsMaxBufferedBytes ?? WS_MAX_BUFFERED_BYTES
+  const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'), node.id, {
+    maxBufferedBytes: wsMaxBufferedBytes,
+    maxMessageBytes: wsMaxMessageBytes
+  })
   const watchers = new Set<ServerResponse>()
   let endpoint = ''
 
@@ -142,6 +154,17 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   metric('hearsay_peers_connected', 'Connected peers', 'gauge', () => node.peers().filter(p => p.connected).length)
   metric('hearsay_peers_in_sync', 'Connected peers whose digest equals ours', 'gauge', () => node.peers().filter(p => p.connected && p.inSync).length)
   metric('hearsay_websocket_clients', 'y-websocket clients connected to this daemon', 'gauge', () => rooms.snapshot().clients)
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'hearsay_websocket_clients_closed_total',
+    help: 'y-websocket clients the endpoint closed: slow (fell behind), too_large (message too big), bad_message',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const [reason, n] of Object.entries(rooms.snapshot().closed)) this.inc({ reason }, n)
+    }
+  })
   metric('hearsay_uptime_seconds', 'Seconds since the daemon started', 'gauge', () => (Date.now() - startedAt) / 1000)
 
   const docIdFrom = (raw: string): string => {
@@ -263,6 +286,13 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
       watchers.add(res)
       const send = (origin: string, peerId?: string): void => {
+        if (res.destroyed) return
+        // a watcher that stops reading is cut off like a y-websocket client that falls behind
+        if (res.writableLength > wsMaxBufferedBytes) {
+          log.warn(`closing a watcher of "${docId}": fell behind: ${res.writableLength} bytes unsent, limit ${wsMaxBufferedBytes}`)
+          res.destroy()
+          return
+        }
         res.write(JSON.stringify({ id: docId, origin, ...(peerId !== undefined ? { peerId } : {}), content: docToJSON(h.doc) }) + '\n')
       }
       // one line per change: the node says which peer a change came from; the document's
@@ -308,7 +338,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       else res.end()
     })
   })
-  const wss = new WebSocketServer({ noServer: true })
+  const wss = new WebSocketServer({ noServer: true, maxPayload: wsMaxMessageBytes })
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const refused = guard?.checkHost(req.headers.host) ?? guard?.checkOrigin(req.headers.origin)

@@ -5,10 +5,12 @@
  * document (other clients, LAN peers) goes out to every client of the room.
  *
  * Awareness (cursors, names) is relayed between the clients of this daemon, and bridged to the
- * other devices through the Hearsay document `_awareness/<docId>` (map `states`: one entry per
- * client, `<nodeId>/<clientID>` → its latest state, written at most every AWARENESS_WRITE_MS).
- * Peers apply those entries to their own rooms; awareness's 30 s timeout removes clients of a
- * device that went away, and entries older than AWARENESS_STALE_MS are pruned by whoever sees them.
+ * other devices through the Hearsay document `_awareness/<docId>` (see awareness-bridge.ts).
+ *
+ * Clients are held to limits, each breach closing only that client with a logged reason: a client
+ * that stops reading is cut off once its unsent backlog would pass `maxBufferedBytes` (4503), a
+ * message larger than `maxMessageBytes` closes it (1009, enforced by `ws` as `maxPayload`), and so
+ * does a message that does not decode or apply (4400).
  */
 import type { HearsayNode, Log } from '@hearsay/core'
 import * as decoding from 'lib0/decoding'
@@ -16,8 +18,9 @@ import * as encoding from 'lib0/encoding'
 import type { WebSocket } from 'ws'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
-import type * as Y from 'yjs'
-import { AWARENESS_DOC_PREFIX, AWARENESS_STALE_MS, AWARENESS_WRITE_MS } from './constants.js'
+import * as Y from 'yjs'
+import { AWARENESS_DOC_PREFIX, WS_CLOSE_GRACE_MS, WS_MAX_BUFFERED_BYTES, WS_MAX_MESSAGE_BYTES } from './constants.js'
+import { BRIDGE, createAwarenessBridge } from './awareness-bridge.js'
 import type { DocHandle, DocHandles } from './handles.js'
 
 /** y-websocket message types. */
@@ -25,6 +28,32 @@ export const MESSAGE_SYNC = 0
 export const MESSAGE_AWARENESS = 1
 export const MESSAGE_AUTH = 2
 export const MESSAGE_QUERY_AWARENESS = 3
+
+/** Close code for a bad message. 44xx: y-websocket's `WebsocketProvider` does not reconnect. */
+export const CLOSE_BAD_MESSAGE = 4400
+/** Close code for a client that fell behind. 45xx: `WebsocketProvider` reconnects, with backoff, and catches up with a fresh sync. */
+export const CLOSE_TOO_SLOW = 4503
+/** RFC 6455 "message too big", sent by `ws` itself when a message passes `maxPayload`. */
+export const CLOSE_TOO_LARGE = 1009
+
+/** Why the endpoint closed a client: the label of `hearsay_websocket_clients_closed_total`. */
+export type ClientCloseReason = 'slow' | 'too_large' | 'bad_message'
+
+/** A y-websocket client broke a limit or the protocol: it is closed, every other client carries on. */
+export class WebSocketClientError extends Error {
+  static readonly code = 'WebSocketClientError'
+  override readonly name = 'WebSocketClientError'
+  constructor (readonly reason: ClientCloseReason, readonly closeCode: number, message: string) { super(message) }
+}
+
+export interface YWebsocketLimits {
+  /** @default WS_MAX_BUFFERED_BYTES (8 MiB) */
+  maxBufferedBytes?: number
+  /** Also the most a client may send before its document has loaded. @default WS_MAX_MESSAGE_BYTES (16 MiB) */
+  maxMessageBytes?: number
+  /** @default WS_CLOSE_GRACE_MS */
+  closeGraceMs?: number
+}
 
 interface Room {
   docId: string
@@ -36,56 +65,55 @@ interface Room {
   offUpdate: () => void
 }
 
-/** One client's awareness state in `_awareness/<docId>`. */
-interface SharedState {
-  clientID: number
-  clock: number
-  /** JSON of the state. */
-  state: string
-  /** ms since epoch of the write. */
-  at: number
-}
-
-/** Transaction origin of the bridge's own writes, and of states it applies from peers. */
-const BRIDGE = Symbol('hearsay awareness bridge')
-
-function encodeStates (entries: Array<{ clientID: number, clock: number, state: string | null }>): Uint8Array {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, entries.length)
-  for (const e of entries) {
-    encoding.writeVarUint(encoder, e.clientID)
-    encoding.writeVarUint(encoder, e.clock)
-    encoding.writeVarString(encoder, e.state ?? 'null')
-  }
-  return encoding.toUint8Array(encoder)
-}
 
 export interface YWebsocketStats {
   clients: number
   rooms: number
   messagesIn: number
   messagesOut: number
+  /** Clients the endpoint closed since start, by reason. */
+  closed: Record<ClientCloseReason, number>
 }
 
 export class YWebsocketRooms {
   private readonly rooms = new Map<string, Promise<Room>>()
   private readonly stats = { messagesIn: 0, messagesOut: 0 }
+  private readonly closed: Record<ClientCloseReason, number> = { slow: 0, too_large: 0, bad_message: 0 }
+  /** Clients already being closed by the endpoint (counted and logged once). */
+  private readonly closing = new WeakSet<WebSocket>()
+  private readonly limits: Required<YWebsocketLimits>
 
-  constructor (private readonly handles: DocHandles, private readonly log: Log, private readonly nodeId: string) {}
+  constructor (private readonly handles: DocHandles, private readonly log: Log, private readonly nodeId: string, limits: YWebsocketLimits = {}) {
+    this.limits = {
+      maxBufferedBytes: limits.maxBufferedBytes ?? WS_MAX_BUFFERED_BYTES,
+      maxMessageBytes: limits.maxMessageBytes ?? WS_MAX_MESSAGE_BYTES,
+      closeGraceMs: limits.closeGraceMs ?? WS_CLOSE_GRACE_MS
+    }
+  }
 
   snapshot (): YWebsocketStats {
     let clients = 0
     for (const r of this.settled.values()) clients += r.conns.size
-    return { clients, rooms: this.settled.size, ...this.stats }
+    return { clients, rooms: this.settled.size, ...this.stats, closed: { ...this.closed } }
   }
 
   private readonly settled = new Map<string, Room>()
 
   /** Attach a WebSocket to the room of `docId`. */
   async join (docId: string, ws: WebSocket): Promise<void> {
-    // buffer messages that arrive while the document loads
+    // at once: `ws` emits 'error' for a message past maxPayload, even while the document loads
+    ws.on('error', err => { this.onSocketError(docId, ws, err) })
+    // buffer messages that arrive while the document loads, up to one largest message in total
     const early: Uint8Array[] = []
-    const onEarly = (data: Buffer): void => { early.push(new Uint8Array(data)) }
+    let earlyBytes = 0
+    const onEarly = (data: Buffer): void => {
+      earlyBytes += data.length
+      if (earlyBytes > this.limits.maxMessageBytes) {
+        this.cutOff(docId, ws, new WebSocketClientError('too_large', CLOSE_TOO_LARGE, `sent more than ${this.limits.maxMessageBytes} bytes before the document loaded`))
+        return
+      }
+      early.push(new Uint8Array(data))
+    }
     ws.on('message', onEarly)
     let room: Room
     try {
@@ -104,16 +132,15 @@ export class YWebsocketRooms {
     ws.binaryType = 'arraybuffer'
     ws.on('message', (data: ArrayBuffer | Buffer) => { this.onMessage(room, ws, new Uint8Array(data as ArrayBuffer)) })
     ws.on('close', () => { this.leave(room, ws) })
-    ws.on('error', () => { this.leave(room, ws) })
 
     // sync step 1 from our side, and the awareness states we know
     const encoder = encoding.createEncoder()
     encoding.writeVarUint(encoder, MESSAGE_SYNC)
     syncProtocol.writeSyncStep1(encoder, room.doc)
-    this.send(ws, encoding.toUint8Array(encoder))
+    this.send(room, ws, encoding.toUint8Array(encoder))
     const states = room.awareness.getStates()
     if (states.size > 0) {
-      this.send(ws, awarenessMessage(room.awareness, Array.from(states.keys())))
+      this.send(room, ws, awarenessMessage(room.awareness, Array.from(states.keys())))
     }
     for (const m of early) this.onMessage(room, ws, m)
   }
@@ -153,7 +180,7 @@ export class YWebsocketRooms {
     }
     const awareness = new awarenessProtocol.Awareness(doc)
     awareness.setLocalState(null) // the daemon itself has no presence
-    const bridge = shared !== undefined ? this.bridge(awareness, shared) : undefined
+    const bridge = shared !== undefined ? createAwarenessBridge(docId, awareness, shared, this.nodeId, this.log) : undefined
     const room: Room = {
       docId,
       doc,
@@ -171,7 +198,7 @@ export class YWebsocketRooms {
       encoding.writeVarUint(encoder, MESSAGE_SYNC)
       syncProtocol.writeUpdate(encoder, update)
       const msg = encoding.toUint8Array(encoder)
-      for (const ws of room.conns.keys()) if (ws !== origin) this.send(ws, msg)
+      for (const ws of room.conns.keys()) if (ws !== origin) this.send(room, ws, msg)
     }
     doc.on('update', onUpdate)
     const onAwareness = ({ added, updated, removed }: { added: number[], updated: number[], removed: number[] }, origin: unknown): void => {
@@ -183,7 +210,7 @@ export class YWebsocketRooms {
       }
       if (origin !== BRIDGE) bridge?.local(changed)
       const msg = awarenessMessage(awareness, changed)
-      for (const ws of room.conns.keys()) this.send(ws, msg)
+      for (const ws of room.conns.keys()) this.send(room, ws, msg)
     }
     awareness.on('update', onAwareness)
     room.offUpdate = () => {
@@ -196,100 +223,83 @@ export class YWebsocketRooms {
   }
 
   private onMessage (room: Room, ws: WebSocket, data: Uint8Array): void {
+    if (this.closing.has(ws)) return
     this.stats.messagesIn++
     try {
       const decoder = decoding.createDecoder(data)
       const type = decoding.readVarUint(decoder)
       switch (type) {
         case MESSAGE_SYNC: {
-          const encoder = encoding.createEncoder()
-          encoding.writeVarUint(encoder, MESSAGE_SYNC)
-          syncProtocol.readSyncMessage(decoder, encoder, room.doc, ws)
-          if (encoding.length(encoder) > 1) this.send(ws, encoding.toUint8Array(encoder))
+          const kind = decoding.readVarUint(decoder)
+          if (kind === syncProtocol.messageYjsSyncStep1) {
+            const encoder = encoding.createEncoder()
+            encoding.writeVarUint(encoder, MESSAGE_SYNC)
+            syncProtocol.readSyncStep1(decoder, encoder, room.doc)
+            this.send(room, ws, encoding.toUint8Array(encoder))
+          } else if (kind === syncProtocol.messageYjsSyncStep2 || kind === syncProtocol.messageYjsUpdate) {
+            // checked whole before it touches the document: Yjs would integrate the structs of an
+            // update whose delete set is broken before failing on it
+            const update = decoding.readVarUint8Array(decoder)
+            checkClientUpdate(update)
+            Y.applyUpdate(room.doc, update, ws)
+          } else {
+            throw new Error(`unknown sync message type ${kind}`)
+          }
           break
         }
         case MESSAGE_AWARENESS:
           awarenessProtocol.applyAwarenessUpdate(room.awareness, decoding.readVarUint8Array(decoder), ws)
           break
         case MESSAGE_QUERY_AWARENESS:
-          this.send(ws, awarenessMessage(room.awareness, Array.from(room.awareness.getStates().keys())))
+          this.send(room, ws, awarenessMessage(room.awareness, Array.from(room.awareness.getStates().keys())))
           break
         default:
           // auth and unknown types: nothing to do on a local endpoint
           break
       }
     } catch (err) {
-      this.log.warn(`bad message from a client of "${room.docId}", closing it: ${(err as Error).message}`)
-      ws.close(4400, 'bad message')
+      this.cutOff(room.docId, ws, new WebSocketClientError('bad_message', CLOSE_BAD_MESSAGE, `bad message: ${(err as Error).message}`))
     }
   }
 
-  /** Mirror this room's local clients into `_awareness/<docId>`, and peers' entries into the room. */
-  private bridge (awareness: awarenessProtocol.Awareness, shared: DocHandle): { local: (ids: number[]) => void, close: () => void } {
-    const states = shared.doc.getMap<SharedState>('states')
-    const prefix = `${this.nodeId}/`
-    const dirty = new Set<number>()
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const write = (): void => {
-      timer = undefined
-      const now = Date.now()
-      shared.doc.transact(() => {
-        for (const id of dirty) {
-          const state = awareness.getStates().get(id)
-          const key = prefix + String(id)
-          if (state === undefined) {
-            if (states.has(key)) states.delete(key)
-          } else {
-            states.set(key, { clientID: id, clock: awareness.meta.get(id)?.clock ?? 0, state: JSON.stringify(state), at: now })
-          }
-        }
-        for (const [key, e] of states.entries()) if (now - e.at > AWARENESS_STALE_MS) states.delete(key)
-      }, BRIDGE)
-      dirty.clear()
-    }
-    const apply = (entries: Array<{ clientID: number, clock: number, state: string | null }>): void => {
-      if (entries.length > 0) awarenessProtocol.applyAwarenessUpdate(awareness, encodeStates(entries), BRIDGE)
-    }
-    const onShared = (event: Y.YMapEvent<SharedState>, tr: Y.Transaction): void => {
-      if (tr.origin === BRIDGE) return
-      const entries: Array<{ clientID: number, clock: number, state: string | null }> = []
-      for (const [key, change] of event.changes.keys) {
-        if (key.startsWith(prefix)) continue
-        const e = states.get(key)
-        if (e !== undefined) entries.push(e)
-        else if (change.action === 'delete' && change.oldValue !== undefined) {
-          const old = change.oldValue as SharedState
-          entries.push({ clientID: old.clientID, clock: old.clock + 1, state: null })
-        }
-      }
-      apply(entries)
-    }
-    states.observe(onShared)
-    // what peers published before this room opened, and our own leftovers from a crash
-    const now = Date.now()
-    shared.doc.transact(() => {
-      for (const key of Array.from(states.keys())) if (key.startsWith(prefix)) states.delete(key)
-    }, BRIDGE)
-    apply(Array.from(states.values()).filter(e => now - e.at < awarenessProtocol.outdatedTimeout))
-    return {
-      local: ids => {
-        for (const id of ids) dirty.add(id)
-        timer ??= setTimeout(write, AWARENESS_WRITE_MS)
-      },
-      close: () => {
-        if (timer !== undefined) clearTimeout(timer)
-        for (const key of states.keys()) if (key.startsWith(prefix)) dirty.add(Number(key.slice(prefix.length)))
-        for (const id of dirty) awareness.states.delete(id)
-        write()
-        states.unobserve(onShared)
-      }
-    }
-  }
 
-  private send (ws: WebSocket, msg: Uint8Array): void {
+  /**
+   * Queue `msg` for a client, unless its backlog would pass `maxBufferedBytes`: then the client is
+   * cut off instead (it reconnects and resyncs). A client with nothing queued always gets the
+   * message, so one message larger than the cap (a large document's sync step 2) still goes.
+   */
+  private send (room: Room, ws: WebSocket, msg: Uint8Array): void {
     if (ws.readyState !== ws.OPEN) return
+    const backlog = ws.bufferedAmount
+    if (backlog > 0 && backlog + msg.length > this.limits.maxBufferedBytes) {
+      // it leaves the room on 'close'; from now on sends to it are skipped (readyState CLOSING)
+      this.cutOff(room.docId, ws, new WebSocketClientError('slow', CLOSE_TOO_SLOW, `fell behind: ${backlog} bytes unsent, limit ${this.limits.maxBufferedBytes}`))
+      return
+    }
     this.stats.messagesOut++
     ws.send(msg, err => { if (err != null) ws.close() })
+  }
+
+  /** Close one client for `err`, with a log line naming the room; count it once. */
+  private cutOff (docId: string, ws: WebSocket, err: WebSocketClientError): void {
+    if (this.closing.has(ws)) return
+    this.closing.add(ws)
+    this.closed[err.reason]++
+    this.log.warn(`closing a client of "${docId}" (${err.closeCode}): ${err.message}`)
+    if (ws.readyState === ws.OPEN) ws.close(err.closeCode, err.message.slice(0, 120))
+    // a client that does not read never completes the closing handshake: free its backlog soon
+    const timer = setTimeout(() => { ws.terminate() }, this.limits.closeGraceMs)
+    timer.unref()
+    ws.once('close', () => { clearTimeout(timer) })
+  }
+
+  /** Errors of the socket itself; `ws` closes the connection after each. */
+  private onSocketError (docId: string, ws: WebSocket, err: Error & { code?: string }): void {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      this.cutOff(docId, ws, new WebSocketClientError('too_large', CLOSE_TOO_LARGE, `message larger than ${this.limits.maxMessageBytes} bytes`))
+    } else if (!this.closing.has(ws)) {
+      this.log.warn(`client of "${docId}" failed: ${err.message}`)
+    }
   }
 
   private leave (room: Room, ws: WebSocket): void {
@@ -312,6 +322,19 @@ export class YWebsocketRooms {
   private dispose (room: Room): void {
     room.offUpdate()
     room.release()
+  }
+}
+
+/** Throw unless `update` decodes whole as a Yjs update with sane ids and ranges. */
+function checkClientUpdate (update: Uint8Array): void {
+  if (update.length < 2) throw new Error(`an update of ${update.length} bytes`)
+  const { structs, ds } = Y.decodeUpdate(update)
+  for (const s of structs) {
+    if (!Number.isSafeInteger(s.id.client) || !Number.isSafeInteger(s.id.clock) || !(s.length >= 0)) throw new Error('an update with a bad client or clock')
+  }
+  for (const [client, items] of ds.clients) {
+    if (!Number.isSafeInteger(client)) throw new Error('an update whose delete set has a bad client')
+    for (const d of items) if (!Number.isSafeInteger(d.clock) || !Number.isSafeInteger(d.len) || d.len < 0) throw new Error('an update whose delete set has a bad range')
   }
 }
 
