@@ -18,5 +18,6 @@ export type { HearsayNode, NodeOptions, RuntimeOptions, NodeMetrics, NodeEvents,
   RepairReport, DocProblem
 } from './node.js'
 export type { Timers } from './documents.js'
+export { validateUpdate } from './documents.js'
 export { docFingerprint, validateDocId } from './fingerprint.js'
 export { crc32 } from './bytes.js'

@@ -12,7 +12,7 @@
  * message larger than `maxMessageBytes` closes it (1009, enforced by `ws` as `maxPayload`), and so
  * does a message that does not decode or apply (4400).
  */
-import type { HearsayNode, Log } from '@hearsay/core'
+import { validateUpdate, type HearsayNode, type Log } from '@hearsay/core'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import type { WebSocket } from 'ws'
@@ -240,7 +240,7 @@ export class YWebsocketRooms {
             // checked whole before it touches the document: Yjs would integrate the structs of an
             // update whose delete set is broken before failing on it
             const update = decoding.readVarUint8Array(decoder)
-            checkClientUpdate(update)
+            validateUpdate(room.docId, update)
             Y.applyUpdate(room.doc, update, ws)
           } else {
             throw new Error(`unknown sync message type ${kind}`)
@@ -322,19 +322,6 @@ export class YWebsocketRooms {
   private dispose (room: Room): void {
     room.offUpdate()
     room.release()
-  }
-}
-
-/** Throw unless `update` decodes whole as a Yjs update with sane ids and ranges. */
-function checkClientUpdate (update: Uint8Array): void {
-  if (update.length < 2) throw new Error(`an update of ${update.length} bytes`)
-  const { structs, ds } = Y.decodeUpdate(update)
-  for (const s of structs) {
-    if (!Number.isSafeInteger(s.id.client) || !Number.isSafeInteger(s.id.clock) || !(s.length >= 0)) throw new Error('an update with a bad client or clock')
-  }
-  for (const [client, items] of ds.clients) {
-    if (!Number.isSafeInteger(client)) throw new Error('an update whose delete set has a bad client')
-    for (const d of items) if (!Number.isSafeInteger(d.clock) || !Number.isSafeInteger(d.len) || d.len < 0) throw new Error('an update whose delete set has a bad range')
   }
 }
 
