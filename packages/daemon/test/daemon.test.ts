@@ -91,6 +91,9 @@ describe('daemon endpoint', () => {
     expect(metrics).toMatch(/^hearsay_bytes_sent_total \d+$/m)
     expect(metrics).toMatch(/^hearsay_docs_quarantined 0$/m)
     expect(metrics).toMatch(/^hearsay_live_frames_dropped_total 0$/m)
+    expect(metrics).toMatch(/^hearsay_gossip_entries_rejected_total 0$/m)
+    expect(metrics).toMatch(/^hearsay_session_faults_total 0$/m)
+    expect(metrics).toMatch(/^hearsay_timer_faults_total 0$/m)
 
     expect((await fetch(`${a.url}/nope`)).status).toBe(404)
     expect((await fetch(`${a.url}/api/docs/${'x'.repeat(3000)}`)).status).toBe(400)
