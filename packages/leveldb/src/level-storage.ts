@@ -3,6 +3,7 @@
  * compaction and corruption behaviour.
  */
 import {
+  compactUpdatesAsync,
   ConfigError,
   InvalidDocIdError,
   StorageCorruptionError,
@@ -11,7 +12,6 @@ import {
 } from '@hearsay/core'
 import type { Log, Logger, Storage, StoredDocInfo } from '@hearsay/core'
 import type { ClassicLevel } from 'classic-level'
-import * as Y from 'yjs'
 import {
   CACHE_SIZE_BYTES,
   COMPACT_AFTER_BYTES,
@@ -67,11 +67,11 @@ export interface LevelStorageOptions {
   durability?: Durability
   /** Compact a document automatically once it holds more than this many update records. @default COMPACT_AFTER_UPDATES (500) */
   compactAfterUpdates?: number
-  /** Compact a document automatically once updates appended since its last compaction exceed this many bytes. @default COMPACT_AFTER_BYTES (1 MiB) */
+  /** Compact a document automatically once updates appended since its last compaction exceed this many bytes and the size of its snapshot. @default COMPACT_AFTER_BYTES (1 MiB) */
   compactAfterBytes?: number
   /** Run compaction automatically in the background when a threshold is crossed. @default true */
   autoCompact?: boolean
-  /** Updates merged per `Y.mergeUpdates` call during compaction. @default COMPACTION_MERGE_BATCH (100) */
+  /** Updates applied per transaction during compaction, with the event loop given back between batches. @default COMPACTION_MERGE_BATCH (100) */
   compactionMergeBatch?: number
   /** Largest group-commit batch, in bytes. @default MAX_COMMIT_BYTES (4 MiB) */
   maxCommitBytes?: number
@@ -674,7 +674,10 @@ export class LevelStorageImpl implements LevelStorage {
   // ---------------------------------------------------------------- compaction
 
   private needsCompaction (st: DocState): boolean {
-    return st.exists && st.records > 1 && (st.records > this.compactAfterUpdates || st.tailBytes > this.compactAfterBytes)
+    // bytes: only once the tail outgrows the snapshot too, so each compaction reads at most about
+    // twice what was appended since the last one and total work stays linear in what is written
+    return st.exists && st.records > 1 && (st.records > this.compactAfterUpdates ||
+      (st.tailBytes > this.compactAfterBytes && st.tailBytes > st.bytes - st.tailBytes))
   }
 
   private maybeScheduleCompaction (docId: string, st: DocState): void {
@@ -725,10 +728,13 @@ export class LevelStorageImpl implements LevelStorage {
       const before = bodies.reduce((n, b) => n + b.length, 0)
       let merged: Uint8Array
       try {
-        merged = await this.mergeBounded(bodies)
+        merged = await compactUpdatesAsync(bodies, async () => {
+          await nextTick()
+          if (this.state !== 'open') throw new Aborted('closing')
+        }, { batch: this.mergeBatch })
       } catch (err) {
         if (err instanceof Aborted) throw err
-        throw new StorageCorruptionError(docId, `its updates cannot be merged (${messageOf(err)}); not compacting`, { cause: err })
+        throw new StorageCorruptionError(docId, `its updates cannot be applied (${messageOf(err)}); not compacting`, { cause: err })
       }
       const ops: BatchOp[] = keys.map(key => ({ type: 'del', key }))
       const key = updateKey(id, st.nextSeq++)
@@ -741,22 +747,6 @@ export class LevelStorageImpl implements LevelStorage {
       this.log('compacted document %s: %d records, %d bytes -> 1 record, %d bytes in %d ms', docId, keys.length, before, merged.length, Math.round(performance.now() - started))
       return this.statsOf(st)
     })
-  }
-
-  /** `Y.mergeUpdates` in groups of `mergeBatch`, level by level, yielding between groups. */
-  private async mergeBounded (updates: Uint8Array[]): Promise<Uint8Array> {
-    let level = updates
-    while (level.length > 1) {
-      const next: Uint8Array[] = []
-      for (let i = 0; i < level.length; i += this.mergeBatch) {
-        const group = level.slice(i, i + this.mergeBatch)
-        next.push(group.length === 1 ? group[0] as Uint8Array : Y.mergeUpdates(group))
-        await nextTick()
-        if (this.state !== 'open') throw new Aborted('closing')
-      }
-      level = next
-    }
-    return level[0] as Uint8Array
   }
 
   private statsOf (st: DocState): DocStats {
