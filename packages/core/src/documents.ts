@@ -22,7 +22,7 @@ import { STORAGE_RETRY_MS, STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
 import { docFingerprint } from './fingerprint.js'
 import type { Log } from './logger.js'
-import type { Storage } from './storage.js'
+import type { Storage, StorageLoss } from './storage.js'
 
 /** Transaction origin of updates replayed from storage. */
 export const STORAGE_ORIGIN = Symbol('hearsay:storage')
@@ -42,10 +42,17 @@ export interface DocumentsOptions {
   newClientId?: () => number
 }
 
-/** A document left out of syncing because its stored data cannot be read back. */
+/**
+ * Something wrong with stored data. `corrupt`: a document left out of syncing because its stored
+ * data cannot be read back. `missing`: a document the store held before and could not find when
+ * it opened (cleared once the document is stored again, e.g. restored by a peer). `damaged`: the
+ * store dropped records while opening and cannot tell which documents they belonged to.
+ */
 export interface DocProblem {
+  kind: 'corrupt' | 'missing' | 'damaged'
+  /** The document; `''` for `damaged`. */
   docId: string
-  /** Always `StorageCorruptionError`. */
+  /** `StorageCorruptionError` (corrupt) or `StorageLossError` (missing, damaged). */
   error: string
   message: string
   /** When it was found (node clock, ms). */
@@ -54,6 +61,9 @@ export interface DocProblem {
 
 /** What an exchange needs of a document: the loaded Y.Doc, or its stored updates merged into one. */
 type DocState = { doc: Y.Doc, update?: undefined } | { doc?: undefined, update: Uint8Array }
+
+/** `DocProblem.error` of documents a store lost. */
+export const STORAGE_LOSS_ERROR = 'StorageLossError'
 
 /** Whether `err` says a document's stored data cannot be read back (the document is quarantined). */
 export const isCorruption = (err: unknown): err is StorageCorruptionError => (err as Error | null)?.name === StorageCorruptionError.code
@@ -87,6 +97,10 @@ export class Documents {
   /** Tail of the chain of batch writes; resolves with the first error of the last batch, if any. */
   private writing: Promise<unknown> = Promise.resolve(undefined)
   private readonly quarantine = new Map<string, { error: StorageCorruptionError, since: number }>()
+  /** Documents the store lost (`StorageLoss.docIds`), until they are stored again. */
+  private readonly missing = new Map<string, { message: string, since: number }>()
+  /** Losses the store could not attribute to documents. */
+  private readonly damage: Array<{ loss: StorageLoss, since: number }> = []
   loadedCount = 0
   docsLoaded = 0
   /** Exchange answers computed from stored updates, without loading the document. */
@@ -109,6 +123,13 @@ export class Documents {
    * made only for documents in use, so a large store costs only its digest.
    */
   async init (): Promise<void> {
+    const now = this.o.timers.now()
+    for (const loss of this.o.storage.losses?.() ?? []) {
+      const ids = Array.isArray(loss.docIds) ? loss.docIds.filter(id => typeof id === 'string' && id !== '') : []
+      this.o.log.warn('storage lost data: %s (%d documents named%s); peers holding them restore them at the next exchange', loss.message, ids.length, loss.missing > 0 ? `, ${loss.missing} missing` : '')
+      for (const id of ids) this.missing.set(id, { message: loss.message, since: now })
+      if (ids.length === 0) this.damage.push({ loss, since: now })
+    }
     for (const { id, fingerprint, bytes } of await this.o.storage.list()) {
       this.tree.set(id, fingerprint)
       const n = typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0 ? bytes : 0
@@ -138,7 +159,23 @@ export class Documents {
 
   /** Documents quarantined because their stored data cannot be read back. */
   problems (): DocProblem[] {
-    return [...this.quarantine].map(([docId, q]) => ({ docId, error: q.error.name, message: q.error.message, since: q.since }))
+    return [
+      ...[...this.quarantine].map(([docId, q]) => ({ kind: 'corrupt' as const, docId, error: q.error.name, message: q.error.message, since: q.since })),
+      // a document that is also quarantined (its records are there but unreadable) is listed once, as corrupt
+      ...[...this.missing].filter(([docId]) => !this.quarantine.has(docId)).map(([docId, m]) => ({ kind: 'missing' as const, docId, error: STORAGE_LOSS_ERROR, message: `document "${docId}" was stored before and is gone: ${m.message}`, since: m.since })),
+      ...this.damage.map(({ loss, since }) => ({ kind: 'damaged' as const, docId: '', error: STORAGE_LOSS_ERROR, message: loss.missing > 0 ? `${loss.message} (${loss.missing} documents missing)` : loss.message, since }))
+    ]
+  }
+
+  /** Documents quarantined as corrupt. */
+  get quarantined (): number { return this.quarantine.size }
+
+  /** Documents the store lost (named, until stored again, plus counted ones). */
+  get lost (): number {
+    let n = 0
+    for (const id of this.missing.keys()) if (!this.quarantine.has(id)) n++
+    for (const { loss } of this.damage) n += Number.isSafeInteger(loss.missing) && loss.missing > 0 ? loss.missing : 0
+    return n
   }
 
   /** Remember a corruption error for its document (logged once); returns `err` for rethrowing. */
@@ -431,6 +468,7 @@ export class Documents {
           this.sizes.set(id, (this.sizes.get(id) ?? 0) + n)
           this.storedBytes += n
           stored = true
+          if (this.missing.delete(id)) this.o.log('document %s, lost from storage, is stored again', id)
         }
       } catch (err) {
         error ??= err

@@ -1,7 +1,7 @@
 export * from './errors.js'
 export * from './constants.js'
 export type { Transport, Channel, ChannelHandler, TransportHandler } from './transport.js'
-export type { Storage, StoredDocInfo } from './storage.js'
+export type { Storage, StoredDocInfo, StorageLoss } from './storage.js'
 export type { Logger, Log, LogLevel, WriterLoggerOptions } from './logger.js'
 export { silentLogger, writerLogger } from './logger.js'
 export { createMemoryStorage } from './memory-storage.js'

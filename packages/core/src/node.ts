@@ -282,6 +282,11 @@ export interface NodeMetrics extends Counters {
   storedBytes: number
   /** Documents quarantined because their stored data cannot be read back (see `problems()`). */
   docsQuarantined: number
+  /**
+   * Documents the store found lost when it opened (see `problems()`, kind `missing` or
+   * `damaged`); a missing one stops counting once it is stored again (restored by a peer).
+   */
+  docsLost: number
   sessions: number
   /** Live updates dropped from retry queues that overflowed. */
   retryQueueOverflows: number
@@ -1085,7 +1090,8 @@ export function createNode (options: NodeOptions): HearsayNode {
         docsLoaded: docs.docsLoaded,
         docsReadStored: docs.storedReads,
         storedBytes: docs.storedBytes,
-        docsQuarantined: docs.problems().length,
+        docsQuarantined: docs.quarantined,
+        docsLost: docs.lost,
         sessions,
         retryQueueOverflows,
         flowCongestions,

@@ -59,3 +59,15 @@ export const MAX_DOC_ID_BYTES = 512
 
 /** Logger component name. */
 export const LOG_COMPONENT = 'hearsay:leveldb'
+
+/**
+ * The manifest written on close lists document ids up to this many; past it only their number is
+ * kept (a loss is then reported as a count). 100,000 ids of ~30 bytes is ~3 MB.
+ */
+export const MANIFEST_MAX_IDS = 100_000
+
+/** Largest manifest read at open, in bytes (ids are at most `MAX_DOC_ID_BYTES` each). */
+export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024
+
+/** Bytes of LevelDB's `LOG` file read at open for its recovery report. */
+export const RECOVERY_LOG_MAX_BYTES = 256 * 1024

@@ -10,7 +10,7 @@ import {
   StorageError,
   silentLogger
 } from '@hearsay/core'
-import type { Log, Logger, Storage, StoredDocInfo } from '@hearsay/core'
+import type { Log, Logger, Storage, StorageLoss, StoredDocInfo } from '@hearsay/core'
 import type { ClassicLevel } from 'classic-level'
 import {
   CACHE_SIZE_BYTES,
@@ -23,10 +23,12 @@ import {
   MAX_COMMIT_BYTES,
   MAX_DOC_ID_BYTES,
   HEAD_CACHE_ENTRIES,
+  MANIFEST_MAX_BYTES,
   MAX_OPEN_FILES,
   WRITE_BUFFER_BYTES
 } from './constants.js'
 import type { Durability } from './constants.js'
+import { findLosses, readManifest, recoveryErrors, removeManifest, writeManifest } from './manifest.js'
 import {
   HEADS_END,
   HEADS_START,
@@ -197,6 +199,8 @@ export class LevelStorageImpl implements LevelStorage {
   private opening: Promise<void> | undefined
   private closing: Promise<void> | undefined
   private readonly docs = new Map<string, DocState>()
+  /** What the last open found lost (see manifest.ts). */
+  private found: StorageLoss[] = []
   private readonly locks = new Map<string, Promise<void>>()
   private readonly inflight = new Set<Promise<unknown>>()
   private queue: PendingWrite[] = []
@@ -264,8 +268,44 @@ export class LevelStorageImpl implements LevelStorage {
       await db.close().catch(() => {})
       throw err
     }
+    try {
+      await this.checkLosses(db)
+    } catch (err) {
+      await db.close().catch(() => {})
+      throw this.wrapIo(err, 'open')
+    }
     this.db = db
     this.log('opened %s (durability %s)', this.path, this.durability)
+  }
+
+  /**
+   * LevelDB's recovery report and the manifest of the last clean close against the stored heads
+   * (see manifest.ts); then the manifest is removed, so a crash from now on leaves none.
+   */
+  private async checkLosses (db: Db): Promise<void> {
+    const recovery = await recoveryErrors(this.path)
+    const manifest = await readManifest(this.path, MANIFEST_MAX_BYTES)
+    this.found = []
+    if (recovery.length > 0 || !manifest.ok || manifest.manifest !== undefined) {
+      const ids = await this.storedIds(db)
+      this.found = findLosses(recovery, manifest, id => ids.has(id), ids.size)
+    }
+    for (const loss of this.found) this.log.warn('%s: %s', this.path, loss.message)
+    if (!manifest.ok || manifest.manifest !== undefined) await removeManifest(this.path)
+  }
+
+  /** Ids of every document with a head record (keys only). */
+  private async storedIds (db: Db): Promise<Set<string>> {
+    const ids = new Set<string>()
+    for await (const k of db.keys({ gte: HEADS_START, lt: HEADS_END })) {
+      const id = decodeUtf8(k.subarray(1))
+      if (id !== undefined) ids.add(id)
+    }
+    return ids
+  }
+
+  losses (): StorageLoss[] {
+    return this.found.map(l => ({ ...l, docIds: [...l.docIds] }))
   }
 
   private openError (err: unknown): StorageError {
@@ -325,6 +365,13 @@ export class LevelStorageImpl implements LevelStorage {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
     await this.writing
     const db = this.db
+    if (db !== undefined) {
+      try {
+        await writeManifest(this.path, [...await this.storedIds(db)])
+      } catch (err) {
+        this.log.warn('could not write the manifest of %s (losses cannot be named at the next open): %s', this.path, messageOf(err))
+      }
+    }
     this.db = undefined
     this.docs.clear()
     try {
