@@ -45,7 +45,8 @@ async function flipWal (path: string): Promise<number> {
     if (!f.endsWith('.log')) continue
     const b = await readFile(join(path, f))
     if (b.length < 1024) continue
-    b[Math.floor(b.length / 2)] ^= 0x08
+    const at = Math.floor(b.length / 2)
+    b[at] = (b[at] as number) ^ 0x08
     await writeFile(join(path, f), b)
     n++
   }

@@ -741,7 +741,13 @@ export class LevelStorageImpl implements LevelStorage {
       const docId = this.toCompact.values().next().value as string
       this.toCompact.delete(docId)
       try {
-        await this.compactDoc(docId, false)
+        const before = this.docs.get(docId)?.bytes ?? 0
+        const stats = await this.compactDoc(docId, false)
+        // LevelDB keeps the deleted records in its files until its own compaction reaches them:
+        // when much was dropped, ask it to rewrite the document's range now
+        if (stats !== undefined && before - stats.bytes > this.compactAfterBytes && this.state === 'open' && this.db !== undefined) {
+          await this.compactRange(this.db, docId, updateRange(this.docIdBytes(docId)))
+        }
       } catch (err) {
         if (err instanceof Aborted) return
         this.log.error('compaction of document %s failed: %s', docId, messageOf(err))
