@@ -582,6 +582,12 @@ export function createNode (options: NodeOptions): HearsayNode {
       const p = peer(session.remoteId)
       p.lastSync = timers.now()
       if (p.checkpointedAt === undefined || p.lastSync - p.checkpointedAt >= PEER_CHECKPOINT_INTERVAL_MS) saveCheckpoints()
+      // the root this exchange led to goes out as soon as its writes are stored, not after
+      // statusIntervalMs: a link dropped in between would leave the peer (and its checkpoint)
+      // with a root from the middle of the sync
+      docs.flush().then(announceNow, (err: unknown) => {
+        log.warn('after an exchange with %s, writes are not stored yet (%s); the new root is announced once they are', p.id, err instanceof Error ? err.message : String(err))
+      })
     },
     onClosed (session, reason) {
       const p = peers.get(session.remoteId)
@@ -869,13 +875,28 @@ export function createNode (options: NodeOptions): HearsayNode {
     if (statusTimer !== undefined || state !== 'started') return
     statusTimer = timers.setTimeout(() => {
       statusTimer = undefined
-      const { root, count } = digest()
-      const rootChanged = announcedRoot === undefined || !equalBytes(root, announcedRoot)
-      if (!rootChanged && docs.storedBytes === announcedBytes) return
-      announcedRoot = root
-      publishDigest(root, count)
-      if (rootChanged) for (const p of peers.values()) p.session?.sendStatus(root, count)
+      announce()
     }, statusIntervalMs)
+  }
+
+  /** Tell peers the digest root (and cluster state the size) if either changed since last time. */
+  function announce (): void {
+    const { root, count } = digest()
+    const rootChanged = announcedRoot === undefined || !equalBytes(root, announcedRoot)
+    if (!rootChanged && docs.storedBytes === announcedBytes) return
+    announcedRoot = root
+    publishDigest(root, count)
+    if (rootChanged) for (const p of peers.values()) p.session?.sendStatus(root, count)
+  }
+
+  /** `announce()` now, replacing a scheduled one. */
+  function announceNow (): void {
+    if (state !== 'started') return
+    if (statusTimer !== undefined) {
+      timers.clearTimeout(statusTimer)
+      statusTimer = undefined
+    }
+    announce()
   }
 
   function scheduleRound (): void {
