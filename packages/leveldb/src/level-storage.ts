@@ -115,7 +115,8 @@ export interface LevelStorage extends Storage {
   readonly path: string
   readonly durability: Durability
   /**
-   * Merge a document's records into one snapshot now (content unchanged), then ask LevelDB to
+   * Compact a document's records into one snapshot now (content unchanged, deleted content
+   * dropped), then ask LevelDB to
    * reclaim the space of the removed records. Resolves with the document's stats afterwards, or
    * undefined for an unknown document. Rejects with `StorageCorruptionError` when a record is bad.
    */
@@ -126,6 +127,11 @@ export interface LevelStorage extends Storage {
   verify(): Promise<VerifyReport>
   /** Resolves when the background compactions scheduled so far have finished. */
   idle(): Promise<void>
+  /**
+   * What the last open found lost: records LevelDB dropped while recovering its write-ahead log,
+   * and documents listed in the manifest of the last clean close that are gone (see README).
+   */
+  losses(): StorageLoss[]
 }
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
