@@ -128,4 +128,56 @@ describe('compaction drops deleted content', () => {
       }
     })
   }
+
+  it('memory storage compacts in proportion to the snapshot: a large document is not rewritten every 500 small appends', async () => {
+    const store = createMemoryStorage()
+    await store.open()
+    const doc = new Y.Doc()
+    const records = async (): Promise<number> => (await store.load(DOC)).length
+    let appended = 0
+    doc.on('update', (u: Uint8Array) => { appended++; void store.append(DOC, [u], docFingerprint(doc)) })
+    doc.getText('t').insert(0, value(1, 200 * 1024))
+    for (let i = 0; i < 600; i++) doc.getText('t').insert(i, 'x')
+    // 600 small records against a 200 KB snapshot: not worth rewriting it yet
+    expect(await records()).toBeGreaterThan(500)
+    for (let i = 0; i < 3000; i++) doc.getText('t').delete(0, 1)
+    // past snapshot bytes / 64 records, it is compacted (and the deleted characters are gone)
+    expect(await records()).toBeLessThan(appended / 2)
+    expect(await storedBytes(store, DOC)).toBeLessThanOrEqual(2 * liveBytes(doc))
+    expect(contentOf(await reload(store, DOC))).toEqual(contentOf(doc))
+    await store.close()
+  })
+
+  it("a node's stored-bytes estimate drops to what the store holds once the document is read again", async () => {
+    const path = await dir()
+    const storage = createLevelStorage({ path, durability: 'process' })
+    const net = createMemoryNetwork({ seed: 8, autoConnect: false })
+    const a = createNode({ id: 'a', transport: net.transport('a'), storage, antiEntropy: quiet, maxLoadedDocs: 0 })
+    const b = createNode({ id: 'b', transport: net.transport('b'), antiEntropy: quiet })
+    await a.start()
+    await b.start()
+    try {
+      const doc = await a.open(DOC)
+      for (let i = 0; i < 20; i++) {
+        doc.getMap('m').set('k', value(i))
+        await a.flush()
+      }
+      const written = a.metrics().storedBytes
+      a.close(DOC)
+      await storage.idle()
+      expect(written).toBeGreaterThan(19 * VALUE_BYTES)
+      await waitFor(() => a.metrics().docsInMemory === 0, { message: 'evicted' })
+      net.connect('a', 'b')
+      await waitFor(() => a.metrics().sessions === 1 && b.metrics().sessions === 1, { message: 'session' })
+      await b.syncWith('a')
+      expect(a.metrics().docsReadStored).toBe(1)
+      // what the store holds now (compacted, plus what was appended since its last compaction)
+      const held = await storedBytes(storage, DOC)
+      expect(held).toBeLessThan(written / 2)
+      expect(a.metrics().storedBytes).toBe(held)
+    } finally {
+      await a.stop()
+      await b.stop()
+    }
+  })
 })

@@ -16,7 +16,7 @@
  */
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
-import { compactUpdates } from './compaction.js'
+import { bytesOf, compactUpdates } from './compaction.js'
 import { DigestTree } from './digest.js'
 import { STORAGE_RETRY_MS, STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
@@ -107,8 +107,10 @@ export class Documents {
   storedReads = 0
   /**
    * Stored bytes per document: the store's `StoredDocInfo.bytes` at start (0 when it does not say),
-   * plus the updates appended since. Compaction inside the store is not seen, so this can be
-   * larger than what the store holds now; it is an estimate of the collection's size.
+   * plus the updates appended since, set again to what the store returned whenever a document's
+   * updates are read (a load, or an exchange answered from storage). Compaction inside the store
+   * is seen only then, so this can be larger than what the store holds now; it is an estimate of
+   * the collection's size.
    */
   private readonly sizes = new Map<string, number>()
   /** Sum of `sizes`. */
@@ -136,6 +138,14 @@ export class Documents {
       this.sizes.set(id, (this.sizes.get(id) ?? 0) + n)
       this.storedBytes += n
     }
+  }
+
+  /** What the store holds for a document, as just read back. */
+  private measured (id: string, updates: readonly Uint8Array[]): void {
+    if (updates.length === 0) return
+    const n = bytesOf(updates)
+    this.storedBytes += n - (this.sizes.get(id) ?? 0)
+    this.sizes.set(id, n)
   }
 
   private newEntry (id: string): Entry {
@@ -222,6 +232,7 @@ export class Documents {
       if (updates.length > 0 && !this.tree.has(e.id)) {
         throw new StorageCorruptionError(e.id, `${updates.length} update records are stored but the store did not list the document (its head record is missing or corrupt); delete it to re-sync it from peers`)
       }
+      this.measured(e.id, updates)
     } catch (err) {
       doc.destroy()
       throw this.noteError(e.id, err)
@@ -298,6 +309,7 @@ export class Documents {
     } catch (err) {
       throw this.noteError(docId, err)
     }
+    if (this.tree.has(docId)) this.measured(docId, updates)
     // loaded meanwhile (and maybe changed since): the document is the truth
     const again = this.entries.get(docId)
     if (again?.doc !== undefined) return { doc: again.doc }
@@ -419,15 +431,25 @@ export class Documents {
    */
   async flush (): Promise<void> {
     if (await this.flushOnce() === undefined) return
-    const err = await this.flushOnce()
+    // the retry: only its own batch counts (what failed before it is in it, queued again)
+    const err = await this.flushOnce(true)
     if (err !== undefined) throw err
   }
 
   /**
-   * Start writing the queued updates after the batches already being written. Resolves with the
-   * first error of the batch being written before this call or of this one (undefined: stored).
+   * Write the queued updates now, once (no retry: failed ones stay queued for the retry timer).
+   * Resolves with the first error of the batches written before and of this one; never rejects.
    */
-  private async flushOnce (): Promise<unknown> {
+  async writeNow (): Promise<unknown> {
+    return await this.flushOnce()
+  }
+
+  /**
+   * Start writing the queued updates after the batches already being written. Resolves with the
+   * first error of the batch being written before this call or of this one (undefined: stored);
+   * `ownOnly`: of this one only, when it has any.
+   */
+  private async flushOnce (ownOnly = false): Promise<unknown> {
     if (this.writeTimer !== undefined) {
       this.o.timers.clearTimeout(this.writeTimer)
       this.writeTimer = undefined
@@ -447,7 +469,7 @@ export class Documents {
     const mine = before.then(async () => await this.store(batch, fingerprints))
     this.writing = mine
     const [a, b] = await Promise.all([before, mine])
-    return a ?? b
+    return ownOnly ? b : a ?? b
   }
 
   /**

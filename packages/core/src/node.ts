@@ -277,7 +277,9 @@ export interface NodeMetrics extends Counters {
   docsReadStored: number
   /**
    * Bytes of document updates stored: the sizes the store listed at start plus what was appended
-   * since. The store's own compaction is not seen until the next start, so this can overstate it.
+   * since, set again to what the store holds whenever a document's updates are read (loaded, or
+   * an exchange answered from storage). The store's own compaction is seen only then, so this can
+   * overstate it.
    */
   storedBytes: number
   /** Documents quarantined because their stored data cannot be read back (see `problems()`). */
@@ -585,9 +587,8 @@ export function createNode (options: NodeOptions): HearsayNode {
       // the root this exchange led to goes out as soon as its writes are stored, not after
       // statusIntervalMs: a link dropped in between would leave the peer (and its checkpoint)
       // with a root from the middle of the sync
-      docs.flush().then(announceNow, (err: unknown) => {
-        log.warn('after an exchange with %s, writes are not stored yet (%s); the new root is announced once they are', p.id, err instanceof Error ? err.message : String(err))
-      })
+      // (one attempt: while storage fails, the retry timer and the throttled Status take over)
+      void docs.writeNow().then(err => { if (err === undefined) announceNow() })
     },
     onClosed (session, reason) {
       const p = peers.get(session.remoteId)
