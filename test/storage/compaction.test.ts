@@ -146,6 +146,9 @@ describe('compaction drops deleted content', () => {
     expect(await storedBytes(store, DOC)).toBeLessThanOrEqual(2 * liveBytes(doc))
     expect(contentOf(await reload(store, DOC))).toEqual(contentOf(doc))
     await store.close()
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => createMemoryStorage({ compactAfterBytes: bad })).toThrow(expect.objectContaining({ name: 'ConfigError' }))
+    }
   })
 
   it("a node's stored-bytes estimate drops to what the store holds once the document is read again", async () => {

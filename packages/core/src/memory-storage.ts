@@ -3,7 +3,7 @@
  */
 import { bytesOf, compactUpdates } from './compaction.js'
 import { MEMORY_COMPACT_MIN_BYTES, MEMORY_COMPACT_UPDATES } from './constants.js'
-import { StorageError } from './errors.js'
+import { ConfigError, StorageError } from './errors.js'
 import type { Storage, StoredDocInfo } from './storage.js'
 
 export interface MemoryStorageOptions {
@@ -31,9 +31,15 @@ interface Entry {
   tailBytes: number
 }
 
+function positive (name: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(`memory storage: ${name} must be a positive integer, got ${String(v)}`)
+  return v
+}
+
 export function createMemoryStorage (options: MemoryStorageOptions = {}): Storage {
-  const afterUpdates = options.compactAfterUpdates ?? MEMORY_COMPACT_UPDATES
-  const afterBytes = options.compactAfterBytes ?? MEMORY_COMPACT_MIN_BYTES
+  const afterUpdates = positive('compactAfterUpdates', options.compactAfterUpdates, MEMORY_COMPACT_UPDATES)
+  const afterBytes = positive('compactAfterBytes', options.compactAfterBytes, MEMORY_COMPACT_MIN_BYTES)
   const due = (e: Entry): boolean => e.updates.length > 1 &&
     ((e.tailBytes > afterBytes && e.tailBytes > e.snapshotBytes) ||
      (e.tailRecords > afterUpdates && e.tailRecords > e.snapshotBytes / 64))
