@@ -27,26 +27,28 @@ async function dir (): Promise<string> {
 }
 
 /** Writes each document in its own flush (one write batch each), then closes cleanly. */
-async function writeDocs (path: string): Promise<void> {
+async function writeDocs (path: string, passes = 1): Promise<void> {
   const n = createNode({ id: 'w', transport: createMemoryNetwork({ seed: 5 }).transport('w'), storage: createLevelStorage({ path, durability: 'process' }), antiEntropy: quiet })
   await n.start()
-  for (const id of IDS) {
-    const doc = await n.open(id)
-    doc.getText('t').insert(0, `text of ${id} `.repeat(20))
-    await n.flush()
+  for (let pass = 0; pass < passes; pass++) {
+    for (const id of IDS) {
+      const doc = await n.open(id)
+      doc.getText('t').insert(0, pass === 0 ? `text of ${id} `.repeat(20) : `edit ${pass} `.repeat(20))
+      await n.flush()
+    }
   }
   await n.stop()
 }
 
-/** Flips one bit in the middle of every write-ahead log of the store; returns how many. */
-async function flipWal (path: string): Promise<number> {
+/** Flips one bit at `at` (a fraction of its length) of every write-ahead log of the store; returns how many. */
+async function flipWal (path: string, at = 0.5): Promise<number> {
   let n = 0
   for (const f of await readdir(path)) {
     if (!f.endsWith('.log')) continue
     const b = await readFile(join(path, f))
     if (b.length < 1024) continue
-    const at = Math.floor(b.length / 2)
-    b[at] = (b[at] as number) ^ 0x08
+    const i = Math.floor(b.length * at)
+    b[i] = (b[i] as number) ^ 0x08
     await writeFile(join(path, f), b)
     n++
   }
@@ -109,5 +111,21 @@ describe('documents lost from disk', () => {
     await a.start()
     expect(a.docs().length).toBeLessThan(IDS.length)
     expect(a.problems()).toEqual([expect.objectContaining({ kind: 'damaged', error: 'StorageLossError', message: expect.stringMatching(/write-ahead log/) })])
+  })
+
+  it('a bit flip that drops later writes of documents that still exist names them too', async () => {
+    const path = await dir()
+    await writeDocs(path, 2)
+    // in the second pass: the documents stay, their edits are dropped
+    expect(await flipWal(path, 0.75)).toBeGreaterThan(0)
+    const { node: a } = started(path)
+    await a.start()
+    expect(a.docs().length).toBe(IDS.length)
+    const older: string[] = []
+    for (const id of IDS) if (!(await a.open(id)).getText('t').toString().startsWith('edit 1')) older.push(id)
+    expect(older.length).toBeGreaterThan(0)
+    const problems = a.problems()
+    expect(problems.map(p => p.docId).sort()).toEqual([...older].sort())
+    expect(problems.every(p => p.kind === 'missing' && /latest writes are gone/.test(p.message))).toBe(true)
   })
 })

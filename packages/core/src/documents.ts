@@ -44,8 +44,9 @@ export interface DocumentsOptions {
 
 /**
  * Something wrong with stored data. `corrupt`: a document left out of syncing because its stored
- * data cannot be read back. `missing`: a document the store held before and could not find when
- * it opened (cleared once the document is stored again, e.g. restored by a peer). `damaged`: the
+ * data cannot be read back. `missing`: a document the store held before and, when it opened,
+ * could not find or found older than it was (its latest writes dropped); cleared once the
+ * document is stored again, e.g. restored by a peer. `damaged`: the
  * store dropped records while opening and cannot tell which documents they belonged to.
  */
 export interface DocProblem {
@@ -172,7 +173,7 @@ export class Documents {
     return [
       ...[...this.quarantine].map(([docId, q]) => ({ kind: 'corrupt' as const, docId, error: q.error.name, message: q.error.message, since: q.since })),
       // a document that is also quarantined (its records are there but unreadable) is listed once, as corrupt
-      ...[...this.missing].filter(([docId]) => !this.quarantine.has(docId)).map(([docId, m]) => ({ kind: 'missing' as const, docId, error: STORAGE_LOSS_ERROR, message: `document "${docId}" was stored before and is gone: ${m.message}`, since: m.since })),
+      ...[...this.missing].filter(([docId]) => !this.quarantine.has(docId)).map(([docId, m]) => ({ kind: 'missing' as const, docId, error: STORAGE_LOSS_ERROR, message: `document "${docId}": ${m.message}`, since: m.since })),
       ...this.damage.map(({ loss, since }) => ({ kind: 'damaged' as const, docId: '', error: STORAGE_LOSS_ERROR, message: loss.missing > 0 ? `${loss.message} (${loss.missing} documents missing)` : loss.message, since }))
     ]
   }

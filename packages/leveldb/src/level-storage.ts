@@ -29,6 +29,7 @@ import {
 } from './constants.js'
 import type { Durability } from './constants.js'
 import { findLosses, readManifest, recoveryErrors, removeManifest, writeManifest } from './manifest.js'
+import type { StoredSeqs } from './manifest.js'
 import {
   HEADS_END,
   HEADS_START,
@@ -293,21 +294,31 @@ export class LevelStorageImpl implements LevelStorage {
     const manifest = await readManifest(this.path, MANIFEST_MAX_BYTES)
     this.found = []
     if (recovery.length > 0 || !manifest.ok || manifest.manifest !== undefined) {
-      const ids = await this.storedIds(db)
-      this.found = findLosses(recovery, manifest, id => ids.has(id), ids.size)
+      this.found = findLosses(recovery, manifest, await this.storedSeqs(db))
     }
     for (const loss of this.found) this.log.warn('%s: %s', this.path, loss.message)
     if (!manifest.ok || manifest.manifest !== undefined) await removeManifest(this.path)
   }
 
-  /** Ids of every document with a head record (keys only). */
-  private async storedIds (db: Db): Promise<Set<string>> {
-    const ids = new Set<string>()
-    for await (const k of db.keys({ gte: HEADS_START, lt: HEADS_END })) {
-      const id = decodeUtf8(k.subarray(1))
-      if (id !== undefined) ids.add(id)
+  /** Every document with a head record and its next sequence number (-1: head unreadable). */
+  private async storedSeqs (db: Db): Promise<StoredSeqs> {
+    const out: StoredSeqs = new Map()
+    const it = db.iterator({ gte: HEADS_START, lt: HEADS_END })
+    try {
+      for (;;) {
+        const batch = await it.nextv(LIST_BATCH)
+        if (batch.length === 0) break
+        for (const [k, v] of batch) {
+          const id = decodeUtf8(k.subarray(1))
+          if (id === undefined) continue
+          const body = checked(k, v)
+          out.set(id, (body === undefined ? undefined : decodeHead(body))?.nextSeq ?? -1)
+        }
+      }
+    } finally {
+      await it.close()
     }
-    return ids
+    return out
   }
 
   losses (): StorageLoss[] {
@@ -373,7 +384,7 @@ export class LevelStorageImpl implements LevelStorage {
     const db = this.db
     if (db !== undefined) {
       try {
-        await writeManifest(this.path, [...await this.storedIds(db)])
+        await writeManifest(this.path, await this.storedSeqs(db))
       } catch (err) {
         this.log.warn('could not write the manifest of %s (losses cannot be named at the next open): %s', this.path, messageOf(err))
       }

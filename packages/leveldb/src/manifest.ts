@@ -5,11 +5,13 @@
  *
  * - the recovery report: LevelDB writes what it dropped to the `LOG` file of the directory
  *   (`dropping N bytes; Corruption: ...`); it is read right after open (a few KB, ~0.1 ms);
- * - the manifest: on close, the ids of every stored document are written to `HEARSAY-MANIFEST`
- *   beside the data (crc32-checked, written to a temporary file, fsynced and renamed). At the next
- *   open the ids are checked against the stored heads (one key-only scan) and the manifest is
- *   removed, so after a crash there is none and nothing is reported falsely. A document deleted
- *   or created while the store is open is never compared against a stale list.
+ * - the manifest: on close, the id and next sequence number of every stored document are written
+ *   to `HEARSAY-MANIFEST` beside the data (crc32-checked, written to a temporary file, fsynced and
+ *   renamed). At the next open they are checked against the stored heads (one scan): a document
+ *   that is gone, or whose sequence number went back (its latest writes were dropped), is
+ *   reported. The manifest is then removed, so after a crash there is none and nothing is
+ *   reported falsely; a document deleted or created while the store is open is never compared
+ *   against a stale list.
  */
 import { crc32 } from '@hearsay/core'
 import type { StorageLoss } from '@hearsay/core'
@@ -25,15 +27,21 @@ export interface Manifest {
   count: number
   /** Their ids, unless there were more than `MANIFEST_MAX_IDS`. */
   ids: string[] | undefined
+  /** The next sequence number of each (same order), with `ids`. */
+  seqs: number[] | undefined
 }
+
+/** What the store holds per document: its next sequence number (-1: head unreadable). */
+export type StoredSeqs = Map<string, number>
 
 export type ManifestRead = { ok: true, manifest: Manifest | undefined } | { ok: false, reason: string }
 
 const hex = (n: number): string => (n >>> 0).toString(16).padStart(8, '0')
 
 /** Writes the manifest durably (temporary file, fsync, rename, fsync of the directory). */
-export async function writeManifest (dir: string, ids: string[]): Promise<void> {
-  const body = JSON.stringify({ count: ids.length, ids: ids.length <= MANIFEST_MAX_IDS ? ids : undefined })
+export async function writeManifest (dir: string, stored: StoredSeqs): Promise<void> {
+  const small = stored.size <= MANIFEST_MAX_IDS
+  const body = JSON.stringify({ count: stored.size, ids: small ? [...stored.keys()] : undefined, seqs: small ? [...stored.values()] : undefined })
   const text = `${MAGIC}\n${hex(crc32(new TextEncoder().encode(body)))}\n${body}`
   const tmp = join(dir, `${MANIFEST_FILE}.tmp`)
   const f = await openFile(tmp, 'w')
@@ -60,7 +68,7 @@ export async function readManifest (dir: string, maxBytes: number): Promise<Mani
     if (first < 0 || second < 0 || text.slice(0, first) !== MAGIC) return { ok: false, reason: 'the manifest has no valid header' }
     const body = text.slice(second + 1)
     if (text.slice(first + 1, second) !== hex(crc32(new TextEncoder().encode(body)))) return { ok: false, reason: 'the manifest failed its checksum' }
-    const parsed = JSON.parse(body) as { count?: unknown, ids?: unknown }
+    const parsed = JSON.parse(body) as { count?: unknown, ids?: unknown, seqs?: unknown }
     const count = parsed.count
     if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) return { ok: false, reason: 'the manifest has no valid count' }
     let ids: string[] | undefined
@@ -69,8 +77,11 @@ export async function readManifest (dir: string, maxBytes: number): Promise<Mani
         return { ok: false, reason: 'the manifest has an invalid id list' }
       }
       ids = parsed.ids as string[]
+      if (!Array.isArray(parsed.seqs) || parsed.seqs.length !== count || !parsed.seqs.every(n => Number.isSafeInteger(n) && n >= -1)) {
+        return { ok: false, reason: 'the manifest has an invalid sequence list' }
+      }
     }
-    return { ok: true, manifest: { count, ids } }
+    return { ok: true, manifest: { count, ids, seqs: ids === undefined ? undefined : parsed.seqs as number[] } }
   } catch (err) {
     return { ok: false, reason: `the manifest cannot be read (${err instanceof Error ? err.message : String(err)})` }
   }
@@ -120,24 +131,30 @@ export async function recoveryErrors (dir: string): Promise<string[]> {
 }
 
 /**
- * The losses to report, from the recovery report and the manifest checked against the stored
- * ids (`has`) and their number (`stored`).
+ * The losses to report, from the recovery report and the manifest checked against what the store
+ * holds now.
  */
-export function findLosses (recovery: string[], manifest: ManifestRead, has: (id: string) => boolean, stored: number): StorageLoss[] {
+export function findLosses (recovery: string[], manifest: ManifestRead, stored: StoredSeqs): StorageLoss[] {
   const losses: StorageLoss[] = []
   if (!manifest.ok) losses.push({ message: `cannot tell whether documents were lost: ${manifest.reason}`, docIds: [], missing: 0 })
+  const dropped = recovery.length > 0 ? ' (LevelDB dropped damaged write-ahead log records)' : ''
   let named = false
   if (manifest.ok && manifest.manifest !== undefined) {
     const m = manifest.manifest
-    if (m.ids !== undefined) {
-      const gone = m.ids.filter(id => !has(id))
-      if (gone.length > 0) {
-        named = true
-        losses.push({ message: `${gone.length} of the ${m.count} documents stored at the last close are gone${recovery.length > 0 ? ' (LevelDB dropped damaged write-ahead log records)' : ''}`, docIds: gone, missing: 0 })
-      }
-    } else if (stored < m.count) {
+    if (m.ids !== undefined && m.seqs !== undefined) {
+      const gone: string[] = []
+      const older: string[] = []
+      m.ids.forEach((id, i) => {
+        const now = stored.get(id)
+        if (now === undefined) gone.push(id)
+        else if (now >= 0 && now < (m.seqs as number[])[i]!) older.push(id)
+      })
+      if (gone.length > 0) losses.push({ message: `it is gone: ${gone.length} of the ${m.count} documents stored at the last close are${dropped}`, docIds: gone, missing: 0 })
+      if (older.length > 0) losses.push({ message: `its latest writes are gone: ${older.length} documents are older than at the last close${dropped}`, docIds: older, missing: 0 })
+      named = gone.length + older.length > 0
+    } else if (stored.size < m.count) {
       named = true
-      losses.push({ message: `${m.count - stored} fewer documents than the ${m.count} stored at the last close`, docIds: [], missing: m.count - stored })
+      losses.push({ message: `${m.count - stored.size} fewer documents than the ${m.count} stored at the last close${dropped}`, docIds: [], missing: m.count - stored.size })
     }
   }
   if (recovery.length > 0 && !named) {
