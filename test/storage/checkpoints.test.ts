@@ -99,8 +99,9 @@ describe('per-peer sync checkpoints', () => {
     const [pa, pb] = [await dir(), await dir()]
     const net = createMemoryNetwork({ seed: 14, autoConnect: false })
     // a Status throttled by statusIntervalMs would not go out before the link drops
+    const storeOfA = createLevelStorage({ path: pa, durability: 'process' })
     const slow = (id: string, path: string): HearsayNode => {
-      const n = createNode({ id, transport: net.transport(id), storage: createLevelStorage({ path, durability: 'process' }), antiEntropy: { enabled: false, onConnect: false }, statusIntervalMs: 600_000, seed: 2 })
+      const n = createNode({ id, transport: net.transport(id), storage: id === 'a' ? storeOfA : createLevelStorage({ path, durability: 'process' }), antiEntropy: { enabled: false, onConnect: false }, statusIntervalMs: 600_000, seed: 2 })
       running.push(n)
       return n
     }
@@ -115,6 +116,12 @@ describe('per-peer sync checkpoints', () => {
     expect(b.docs().length).toBe(300)
     await waitFor(() => a.peers().find(p => p.id === 'b')?.inSync === true, { timeoutMs: 3000, message: 'a hears b\'s final root' })
     expect(b.peers().find(p => p.id === 'a')?.inSync).toBe(true)
+    // what a crash right now would leave: a's stored checkpoint of b already holds the final root
+    const rootHex = Buffer.from(a.digest().root).toString('hex')
+    await waitFor(async () => {
+      const raw = await storeOfA.getMeta('hearsay/peers')
+      return raw !== undefined && (JSON.parse(new TextDecoder().decode(raw)) as Record<string, { root: string }>).b?.root === rootHex
+    }, { timeoutMs: 3000, message: "a's stored checkpoint of b holds the final root" })
     net.disconnect('a', 'b')
     await waitFor(() => a.metrics().sessions === 0, { message: 'disconnected' })
     await a.stop()

@@ -375,6 +375,8 @@ interface KnownPeer {
   lastSync: number | undefined
   /** When its checkpoint was last written to storage (node clock). */
   checkpointedAt: number | undefined
+  /** The root its last written checkpoint holds. */
+  checkpointRoot: Uint8Array | undefined
 }
 
 const realTimers: Timers = {
@@ -539,7 +541,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const peer = (peerId: string): KnownPeer => {
     let p = peers.get(peerId)
     if (p === undefined) {
-      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts), helloRoot: undefined, lastSync: undefined, checkpointedAt: undefined }
+      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts), helloRoot: undefined, lastSync: undefined, checkpointedAt: undefined, checkpointRoot: undefined }
       peers.set(peerId, p)
     }
     return p
@@ -605,6 +607,10 @@ export function createNode (options: NodeOptions): HearsayNode {
       p.root = root
       p.docCount = docCount
       p.lastSeen = timers.now()
+      // the peer confirms it holds what we hold: a checkpoint written before that (say, as an
+      // exchange completed, before its final Status) is rewritten, so a crash does not leave it
+      // with a root from the middle of a sync
+      if (state === 'started' && p.checkpointedAt !== undefined && (p.checkpointRoot === undefined || !equalBytes(root, p.checkpointRoot)) && equalBytes(root, digest().root)) saveCheckpoints()
     },
     onLiveApplied (session) {
       peer(session.remoteId).lastSeen = timers.now()
@@ -966,7 +972,8 @@ export function createNode (options: NodeOptions): HearsayNode {
    * Per-peer checkpoints, one metadata record (`hearsay/peers`, JSON): for each peer, its digest
    * root and document count at last contact, when we last heard from it and when an exchange with
    * it last completed. Written when a session closes, at most every `PEER_CHECKPOINT_INTERVAL_MS`
-   * per peer after completed exchanges, and on stop; read at start. The `PEER_CHECKPOINTS_MAX`
+   * per peer after completed exchanges, when a peer's Status confirms it holds our root (and its
+   * checkpoint says otherwise), and on stop; read at start. The `PEER_CHECKPOINTS_MAX`
    * most recently seen peers are kept.
    */
   let checkpointWrite: Promise<void> = Promise.resolve()
@@ -979,6 +986,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     for (const p of kept) {
       record[p.id] = { root: toHex(p.root as Uint8Array), docCount: p.docCount, lastSeen: seen(p), lastSync: p.lastSync }
       p.checkpointedAt = now
+      p.checkpointRoot = p.root
     }
     const bytes = textEncoder.encode(JSON.stringify(record))
     checkpointWrite = checkpointWrite.then(async () => { await storage.setMeta(CHECKPOINT_KEY, bytes) }).catch((err: unknown) => {
