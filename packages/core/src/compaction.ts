@@ -64,6 +64,16 @@ export async function compactUpdatesAsync (updates: readonly Uint8Array[], pause
   }
 }
 
+/**
+ * One update of the state `updates` lead to, without deleted content, for a small number of
+ * updates (an exchange answered from stored records): merged with `Y.mergeUpdates` when nothing
+ * in them is deleted (about 10 times cheaper for small documents), otherwise `compactUpdates`.
+ */
+export function liveUpdate (updates: readonly Uint8Array[]): Uint8Array {
+  const merged = Y.mergeUpdates(updates as Uint8Array[])
+  return Y.decodeUpdate(merged).ds.clients.size === 0 ? merged : compactUpdates(updates)
+}
+
 function applyBatch (doc: Y.Doc, updates: readonly Uint8Array[], from: number, batch: number): void {
   const end = Math.min(updates.length, from + batch)
   Y.transact(doc, () => {

@@ -159,8 +159,8 @@ export const COMPACTION_APPLY_BATCH = 100
 /**
  * An exchange answers for a document that is not in memory from its stored updates when it has
  * at most this many records: one record (a compacted snapshot, or a single write) is sent as it
- * is; several are compacted into one first (see `compaction.ts`), so deleted content is never
- * sent. Past it, the document is loaded instead (and evicted again when over budget).
+ * is; several are merged into one, or compacted when they delete anything (see `liveUpdate`
+ * in `compaction.ts`), so deleted content is never sent. Past it, the document is loaded instead (and evicted again when over budget).
  */
 export const STORED_MERGE_MAX_RECORDS = 100
 

@@ -16,7 +16,7 @@
  */
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
-import { bytesOf, compactUpdates } from './compaction.js'
+import { bytesOf, liveUpdate } from './compaction.js'
 import { DigestTree } from './digest.js'
 import { STORAGE_RETRY_MS, STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
@@ -293,8 +293,8 @@ export class Documents {
    * The document as an exchange needs it. A loaded document is used as it is. One not in memory is
    * answered from its stored updates without keeping a Y.Doc: the single record as it is (a
    * snapshot after compaction, or one write, which Yjs encodes without what it deleted), or up to
-   * `STORED_MERGE_MAX_RECORDS` records compacted into one (`compactUpdates`: content deleted by
-   * a later record is not sent; `Y.mergeUpdates` would send it). Past that, the document is
+   * `STORED_MERGE_MAX_RECORDS` records made into one (`liveUpdate`: merged when none deletes
+   * anything, else compacted, so content deleted by a later record is not sent). Past that, the document is
    * loaded like any other (and evicted again when over budget). Nothing is cached: the update is
    * dropped as soon as the answer is encoded.
    */
@@ -317,7 +317,7 @@ export class Documents {
     if (updates.length === 0 || updates.length > STORED_MERGE_MAX_RECORDS) return { doc: await this.get(docId) }
     let update: Uint8Array
     try {
-      update = updates.length === 1 ? updates[0] as Uint8Array : compactUpdates(updates)
+      update = updates.length === 1 ? updates[0] as Uint8Array : liveUpdate(updates)
     } catch (err) {
       throw this.noteError(docId, new StorageCorruptionError(docId, 'stored updates could not be applied', { cause: err }))
     }
