@@ -132,7 +132,10 @@ export const SEND_QUEUE_BYTES = 8 * 1024 * 1024
  */
 export const RECEIVE_QUEUE_BYTES = 8 * 1024 * 1024
 
-/** After local changes, peers are told the new digest root at most this often, in ms. */
+/**
+ * After local changes, peers are told the new digest root at most this often, in ms. After a
+ * completed exchange it is told as soon as the exchange's writes are stored.
+ */
 export const STATUS_INTERVAL_MS = 200
 
 /** Updates written to storage are batched for this long, in ms. `flush()` forces a write. */
