@@ -46,8 +46,8 @@ export interface DocumentsOptions {
  * Something wrong with stored data. `corrupt`: a document left out of syncing because its stored
  * data cannot be read back. `missing`: a document the store held before and, when it opened,
  * could not find or found older than it was (its latest writes dropped); cleared once the
- * document is stored again, e.g. restored by a peer. `damaged`: the
- * store dropped records while opening and cannot tell which documents they belonged to.
+ * document is stored again, e.g. restored by a peer. `damaged`: the store dropped records while
+ * opening and cannot tell which documents they belonged to.
  */
 export interface DocProblem {
   kind: 'corrupt' | 'missing' | 'damaged'
@@ -168,7 +168,7 @@ export class Documents {
     return this.entries.get(docId)?.doc !== undefined
   }
 
-  /** Documents quarantined because their stored data cannot be read back. */
+  /** Documents quarantined, lost or damaged (see `DocProblem`). */
   problems (): DocProblem[] {
     return [
       ...[...this.quarantine].map(([docId, q]) => ({ kind: 'corrupt' as const, docId, error: q.error.name, message: q.error.message, since: q.since })),
@@ -294,9 +294,9 @@ export class Documents {
    * answered from its stored updates without keeping a Y.Doc: the single record as it is (a
    * snapshot after compaction, or one write, which Yjs encodes without what it deleted), or up to
    * `STORED_MERGE_MAX_RECORDS` records made into one (`liveUpdate`: merged when none deletes
-   * anything, else compacted, so content deleted by a later record is not sent). Past that, the document is
-   * loaded like any other (and evicted again when over budget). Nothing is cached: the update is
-   * dropped as soon as the answer is encoded.
+   * anything, else compacted, so content deleted by a later record is not sent). Past that, the
+   * document is loaded like any other (and evicted again when over budget). Nothing is cached:
+   * the update is dropped as soon as the answer is encoded.
    */
   private async state (docId: string): Promise<DocState> {
     const q = this.quarantine.get(docId)

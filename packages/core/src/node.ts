@@ -338,8 +338,11 @@ export interface HearsayNode {
    */
   peers(): PeerInfo[]
   /**
-   * Documents whose stored data could not be read back (`StorageCorruptionError`). Each is left
-   * out of syncing; `open()` rejects for it. Other documents keep syncing.
+   * Problems with stored data, each with a `kind`: `corrupt`, documents whose stored data could
+   * not be read back (`StorageCorruptionError`), each left out of syncing, `open()` rejecting
+   * for it; `missing`, documents the store held before and found gone or older when it opened
+   * (until they are stored again, e.g. restored by a peer); `damaged`, records the store dropped
+   * without knowing whose. Other documents keep syncing.
    */
   problems(): DocProblem[]
   /**
