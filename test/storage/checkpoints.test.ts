@@ -94,6 +94,44 @@ describe('per-peer sync checkpoints', () => {
     expect(a.metrics().exchangesStarted).toBe(1)
     expect(b.metrics().exchangesStarted).toBe(0)
   })
+
+  it('after a sync into LevelDB, the receiver announces its final root at once, so a link dropped right after leaves a checkpoint that agrees', async () => {
+    const [pa, pb] = [await dir(), await dir()]
+    const net = createMemoryNetwork({ seed: 14, autoConnect: false })
+    // a Status throttled by statusIntervalMs would not go out before the link drops
+    const storeOfA = createLevelStorage({ path: pa, durability: 'process' })
+    const slow = (id: string, path: string): HearsayNode => {
+      const n = createNode({ id, transport: net.transport(id), storage: id === 'a' ? storeOfA : createLevelStorage({ path, durability: 'process' }), antiEntropy: { enabled: false, onConnect: false }, statusIntervalMs: 600_000, seed: 2 })
+      running.push(n)
+      return n
+    }
+    let a = slow('a', pa)
+    const b = slow('b', pb)
+    await a.start()
+    await b.start()
+    for (let i = 0; i < 300; i++) (await a.open(`notes/${i}`)).getText('t').insert(0, `note ${i} `.repeat(10))
+    await a.flush()
+    await connected(net, a, b)
+    await b.syncWith('a')
+    expect(b.docs().length).toBe(300)
+    await waitFor(() => a.peers().find(p => p.id === 'b')?.inSync === true, { timeoutMs: 3000, message: 'a hears b\'s final root' })
+    expect(b.peers().find(p => p.id === 'a')?.inSync).toBe(true)
+    // what a crash right now would leave: a's stored checkpoint of b already holds the final root
+    const rootHex = Buffer.from(a.digest().root).toString('hex')
+    await waitFor(async () => {
+      const raw = await storeOfA.getMeta('hearsay/peers')
+      return raw !== undefined && (JSON.parse(new TextDecoder().decode(raw)) as Record<string, { root: string }>).b?.root === rootHex
+    }, { timeoutMs: 3000, message: "a's stored checkpoint of b holds the final root" })
+    net.disconnect('a', 'b')
+    await waitFor(() => a.metrics().sessions === 0, { message: 'disconnected' })
+    await a.stop()
+
+    const alone = createMemoryNetwork({ seed: 15, autoConnect: false })
+    a = createNode({ id: 'a', transport: alone.transport('a'), storage: createLevelStorage({ path: pa, durability: 'process' }), antiEntropy: { enabled: false, onConnect: false }, seed: 3 })
+    running.push(a)
+    await a.start()
+    expect(a.peers().find(p => p.id === 'b')).toMatchObject({ connected: false, inSync: true })
+  })
 })
 
 function equal (x: Uint8Array, y: Uint8Array): boolean {

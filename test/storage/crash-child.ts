@@ -6,15 +6,18 @@
  *   ack <docId> <label>        the append of `label` into document `docId` resolved
  *   meta <key> <value>         setMeta(key, value) resolved
  *
- * argv: <path> <seed> <generation> <process|power> <storage|node>. Runs until killed.
+ * argv: <path> <seed> <generation> <process|power> <storage|node|sync> [documents, sync mode]. Runs until killed.
  * In `storage` mode it appends Yjs updates itself; in `node` mode it edits documents of a real
- * node (`createNode`) and acknowledges an edit once `node.flush()` resolved.
+ * node (`createNode`) and acknowledges an edit once `node.flush()` resolved. In `sync` mode a
+ * node on the store receives a large sync (`SYNC_DOCS` documents) from a source node in the same
+ * process, and prints `ack <id>,<id>,...` for the documents a `node.flush()` stored, then `done`.
  */
-import { createMemoryNetwork, createNode, createRandom } from '@hearsay/core'
+import { createMemoryNetwork, createMemoryStorage, createNode, createRandom, docFingerprint } from '@hearsay/core'
 import { createLevelStorage } from '@hearsay/leveldb'
 import * as Y from 'yjs'
+import { populate } from './populate.js'
 
-const [path, seedArg, genArg, durabilityArg, modeArg] = process.argv.slice(2)
+const [path, seedArg, genArg, durabilityArg, modeArg, docsArg] = process.argv.slice(2)
 if (path === undefined || seedArg === undefined || genArg === undefined) throw new Error('usage: crash-child <path> <seed> <generation> [durability]')
 const gen = Number(genArg)
 const rnd = createRandom(Number(seedArg) * 1000 + gen)
@@ -22,12 +25,50 @@ const durability = durabilityArg === 'power' ? 'power' : 'process'
 const DOCS = Array.from({ length: 12 }, (_, i) => `doc/${i}/ü`)
 const WRITERS = 4
 
+const out = (line: string): void => { process.stdout.write(line + '\n') }
+if (modeArg === 'sync') await receiveSync()
+
+async function receiveSync (): Promise<never> {
+  const net = createMemoryNetwork({ seed: gen + 1, autoConnect: false })
+  const sourceStore = createMemoryStorage()
+  await sourceStore.open()
+  // content from `populate`: deterministic, so the parent knows what each document holds
+  await populate(sourceStore, Number(docsArg ?? 1000), 3, docFingerprint)
+  const quiet = { enabled: false, onConnect: false }
+  const source = createNode({ id: 'source', transport: net.transport('source'), storage: sourceStore, antiEntropy: quiet })
+  const receiver = createNode({ id: 'receiver', transport: net.transport('receiver'), storage: createLevelStorage({ path: path as string, durability }), antiEntropy: quiet })
+  await source.start()
+  await receiver.start()
+  net.connect('source', 'receiver')
+  out('ready')
+  if (receiver.problems().length > 0) out(`problems ${JSON.stringify(receiver.problems())}`)
+  const acked = new Set<string>()
+  let done = false
+  const sync = (async () => {
+    while (receiver.metrics().sessions === 0) await new Promise(resolve => setTimeout(resolve, 2))
+    await receiver.syncWith('source')
+    done = true
+  })()
+  sync.catch((err: unknown) => { process.stderr.write(`sync failed: ${String(err)}\n`); process.exit(1) })
+  for (;;) {
+    const before = receiver.docs()
+    await receiver.flush()
+    const fresh = before.filter(id => !acked.has(id))
+    for (const id of fresh) acked.add(id)
+    if (fresh.length > 0) out(`ack ${fresh.join(',')}`)
+    if (done) {
+      out('done')
+      await new Promise(() => {}) // until killed
+    }
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
 const storage = createLevelStorage({ path, durability, compactAfterUpdates: 40, compactionMergeBatch: 8 })
 const node = modeArg === 'node'
   ? createNode({ id: 'crash', transport: createMemoryNetwork({ seed: 1 }).transport('crash'), storage, antiEntropy: { enabled: false } })
   : undefined
 const docs = new Map<string, Promise<Y.Doc>>()
-const out = (line: string): void => { process.stdout.write(line + '\n') }
 
 async function docFor (id: string): Promise<Y.Doc> {
   let p = docs.get(id)

@@ -132,19 +132,38 @@ export const SEND_QUEUE_BYTES = 8 * 1024 * 1024
  */
 export const RECEIVE_QUEUE_BYTES = 8 * 1024 * 1024
 
-/** After local changes, peers are told the new digest root at most this often, in ms. */
+/**
+ * After local changes, peers are told the new digest root at most this often, in ms. After a
+ * completed exchange it is told as soon as the exchange's writes are stored.
+ */
 export const STATUS_INTERVAL_MS = 200
 
 /** Updates written to storage are batched for this long, in ms. `flush()` forces a write. */
 export const STORAGE_BATCH_MS = 10
 
-/** Memory storage compacts a document's updates into one snapshot past this many updates. */
+/**
+ * Memory storage compacts a document (see `compaction.ts`) once the records appended since its
+ * last compaction number more than this many and also more than its snapshot's bytes / 64 (at
+ * least ~one byte in five of the snapshot was appended since, so total work stays linear).
+ */
 export const MEMORY_COMPACT_UPDATES = 500
 
 /**
- * An exchange answers for a document that is not in memory from its stored updates, merged with
- * `Y.mergeUpdates`, when it has at most this many records (one record, a compacted snapshot, is
- * used as it is); past it, building the Y.Doc is cheaper and the document is loaded instead.
+ * Memory storage also compacts a document once the bytes appended since its last compaction
+ * exceed both this and the size of its snapshot: each compaction costs about the bytes it reads,
+ * at most twice what was appended since the last one, so total work is linear in what is
+ * written, and a document never holds more than about twice its compacted size.
+ */
+export const MEMORY_COMPACT_MIN_BYTES = 64 * 1024
+
+/** Compaction applies stored updates this many per transaction (see `compaction.ts`). */
+export const COMPACTION_APPLY_BATCH = 100
+
+/**
+ * An exchange answers for a document that is not in memory from its stored updates when it has
+ * at most this many records: one record (a compacted snapshot, or a single write) is sent as it
+ * is; several are merged into one, or compacted when they delete anything (see `liveUpdate`
+ * in `compaction.ts`), so deleted content is never sent. Past it, the document is loaded instead (and evicted again when over budget).
  */
 export const STORED_MERGE_MAX_RECORDS = 100
 

@@ -16,12 +16,13 @@
  */
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
+import { bytesOf, liveUpdate } from './compaction.js'
 import { DigestTree } from './digest.js'
 import { STORAGE_RETRY_MS, STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
 import { docFingerprint } from './fingerprint.js'
 import type { Log } from './logger.js'
-import type { Storage } from './storage.js'
+import type { Storage, StorageLoss } from './storage.js'
 
 /** Transaction origin of updates replayed from storage. */
 export const STORAGE_ORIGIN = Symbol('hearsay:storage')
@@ -41,10 +42,18 @@ export interface DocumentsOptions {
   newClientId?: () => number
 }
 
-/** A document left out of syncing because its stored data cannot be read back. */
+/**
+ * Something wrong with stored data. `corrupt`: a document left out of syncing because its stored
+ * data cannot be read back. `missing`: a document the store held before and, when it opened,
+ * could not find or found older than it was (its latest writes dropped); cleared once the
+ * document is stored again, e.g. restored by a peer. `damaged`: the store dropped records while
+ * opening and cannot tell which documents they belonged to.
+ */
 export interface DocProblem {
+  kind: 'corrupt' | 'missing' | 'damaged'
+  /** The document; `''` for `damaged`. */
   docId: string
-  /** Always `StorageCorruptionError`. */
+  /** `StorageCorruptionError` (corrupt) or `StorageLossError` (missing, damaged). */
   error: string
   message: string
   /** When it was found (node clock, ms). */
@@ -53,6 +62,9 @@ export interface DocProblem {
 
 /** What an exchange needs of a document: the loaded Y.Doc, or its stored updates merged into one. */
 type DocState = { doc: Y.Doc, update?: undefined } | { doc?: undefined, update: Uint8Array }
+
+/** `DocProblem.error` of documents a store lost. */
+export const STORAGE_LOSS_ERROR = 'StorageLossError'
 
 /** Whether `err` says a document's stored data cannot be read back (the document is quarantined). */
 export const isCorruption = (err: unknown): err is StorageCorruptionError => (err as Error | null)?.name === StorageCorruptionError.code
@@ -86,14 +98,20 @@ export class Documents {
   /** Tail of the chain of batch writes; resolves with the first error of the last batch, if any. */
   private writing: Promise<unknown> = Promise.resolve(undefined)
   private readonly quarantine = new Map<string, { error: StorageCorruptionError, since: number }>()
+  /** Documents the store lost (`StorageLoss.docIds`), until they are stored again. */
+  private readonly missing = new Map<string, { message: string, since: number }>()
+  /** Losses the store could not attribute to documents. */
+  private readonly damage: Array<{ loss: StorageLoss, since: number }> = []
   loadedCount = 0
   docsLoaded = 0
   /** Exchange answers computed from stored updates, without loading the document. */
   storedReads = 0
   /**
    * Stored bytes per document: the store's `StoredDocInfo.bytes` at start (0 when it does not say),
-   * plus the updates appended since. Compaction inside the store is not seen, so this can be
-   * larger than what the store holds now; it is an estimate of the collection's size.
+   * plus the updates appended since, set again to what the store returned whenever a document's
+   * updates are read (a load, or an exchange answered from storage). Compaction inside the store
+   * is seen only then, so this can be larger than what the store holds now; it is an estimate of
+   * the collection's size.
    */
   private readonly sizes = new Map<string, number>()
   /** Sum of `sizes`. */
@@ -108,12 +126,27 @@ export class Documents {
    * made only for documents in use, so a large store costs only its digest.
    */
   async init (): Promise<void> {
+    const now = this.o.timers.now()
+    for (const loss of this.o.storage.losses?.() ?? []) {
+      const ids = Array.isArray(loss.docIds) ? loss.docIds.filter(id => typeof id === 'string' && id !== '') : []
+      this.o.log.warn('storage lost data: %s (%d documents named%s); peers holding them restore them at the next exchange', loss.message, ids.length, loss.missing > 0 ? `, ${loss.missing} missing` : '')
+      for (const id of ids) this.missing.set(id, { message: loss.message, since: now })
+      if (ids.length === 0) this.damage.push({ loss, since: now })
+    }
     for (const { id, fingerprint, bytes } of await this.o.storage.list()) {
       this.tree.set(id, fingerprint)
       const n = typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0 ? bytes : 0
       this.sizes.set(id, (this.sizes.get(id) ?? 0) + n)
       this.storedBytes += n
     }
+  }
+
+  /** What the store holds for a document, as just read back. */
+  private measured (id: string, updates: readonly Uint8Array[]): void {
+    if (updates.length === 0) return
+    const n = bytesOf(updates)
+    this.storedBytes += n - (this.sizes.get(id) ?? 0)
+    this.sizes.set(id, n)
   }
 
   private newEntry (id: string): Entry {
@@ -135,9 +168,25 @@ export class Documents {
     return this.entries.get(docId)?.doc !== undefined
   }
 
-  /** Documents quarantined because their stored data cannot be read back. */
+  /** Documents quarantined, lost or damaged (see `DocProblem`). */
   problems (): DocProblem[] {
-    return [...this.quarantine].map(([docId, q]) => ({ docId, error: q.error.name, message: q.error.message, since: q.since }))
+    return [
+      ...[...this.quarantine].map(([docId, q]) => ({ kind: 'corrupt' as const, docId, error: q.error.name, message: q.error.message, since: q.since })),
+      // a document that is also quarantined (its records are there but unreadable) is listed once, as corrupt
+      ...[...this.missing].filter(([docId]) => !this.quarantine.has(docId)).map(([docId, m]) => ({ kind: 'missing' as const, docId, error: STORAGE_LOSS_ERROR, message: `document "${docId}": ${m.message}`, since: m.since })),
+      ...this.damage.map(({ loss, since }) => ({ kind: 'damaged' as const, docId: '', error: STORAGE_LOSS_ERROR, message: loss.missing > 0 ? `${loss.message} (${loss.missing} documents missing)` : loss.message, since }))
+    ]
+  }
+
+  /** Documents quarantined as corrupt. */
+  get quarantined (): number { return this.quarantine.size }
+
+  /** Documents the store lost (named, until stored again, plus counted ones). */
+  get lost (): number {
+    let n = 0
+    for (const id of this.missing.keys()) if (!this.quarantine.has(id)) n++
+    for (const { loss } of this.damage) n += Number.isSafeInteger(loss.missing) && loss.missing > 0 ? loss.missing : 0
+    return n
   }
 
   /** Remember a corruption error for its document (logged once); returns `err` for rethrowing. */
@@ -184,6 +233,7 @@ export class Documents {
       if (updates.length > 0 && !this.tree.has(e.id)) {
         throw new StorageCorruptionError(e.id, `${updates.length} update records are stored but the store did not list the document (its head record is missing or corrupt); delete it to re-sync it from peers`)
       }
+      this.measured(e.id, updates)
     } catch (err) {
       doc.destroy()
       throw this.noteError(e.id, err)
@@ -241,11 +291,12 @@ export class Documents {
 
   /**
    * The document as an exchange needs it. A loaded document is used as it is. One not in memory is
-   * answered from its stored updates without building a Y.Doc: the single record as it is (a
-   * snapshot after compaction), or up to `STORED_MERGE_MAX_RECORDS` records merged with
-   * `Y.mergeUpdates`. Past that, merging costs more than building the document, so it is loaded
-   * like any other (and evicted again when over budget). Nothing is cached: the update is dropped
-   * as soon as the answer is encoded.
+   * answered from its stored updates without keeping a Y.Doc: the single record as it is (a
+   * snapshot after compaction, or one write, which Yjs encodes without what it deleted), or up to
+   * `STORED_MERGE_MAX_RECORDS` records made into one (`liveUpdate`: merged when none deletes
+   * anything, else compacted, so content deleted by a later record is not sent). Past that, the
+   * document is loaded like any other (and evicted again when over budget). Nothing is cached:
+   * the update is dropped as soon as the answer is encoded.
    */
   private async state (docId: string): Promise<DocState> {
     const q = this.quarantine.get(docId)
@@ -259,15 +310,16 @@ export class Documents {
     } catch (err) {
       throw this.noteError(docId, err)
     }
+    if (this.tree.has(docId)) this.measured(docId, updates)
     // loaded meanwhile (and maybe changed since): the document is the truth
     const again = this.entries.get(docId)
     if (again?.doc !== undefined) return { doc: again.doc }
     if (updates.length === 0 || updates.length > STORED_MERGE_MAX_RECORDS) return { doc: await this.get(docId) }
     let update: Uint8Array
     try {
-      update = updates.length === 1 ? updates[0] as Uint8Array : Y.mergeUpdates(updates)
+      update = updates.length === 1 ? updates[0] as Uint8Array : liveUpdate(updates)
     } catch (err) {
-      throw this.noteError(docId, new StorageCorruptionError(docId, 'stored updates could not be merged', { cause: err }))
+      throw this.noteError(docId, new StorageCorruptionError(docId, 'stored updates could not be applied', { cause: err }))
     }
     this.storedReads++
     return { update }
@@ -380,15 +432,25 @@ export class Documents {
    */
   async flush (): Promise<void> {
     if (await this.flushOnce() === undefined) return
-    const err = await this.flushOnce()
+    // the retry: only its own batch counts (what failed before it is in it, queued again)
+    const err = await this.flushOnce(true)
     if (err !== undefined) throw err
   }
 
   /**
-   * Start writing the queued updates after the batches already being written. Resolves with the
-   * first error of the batch being written before this call or of this one (undefined: stored).
+   * Write the queued updates now, once (no retry: failed ones stay queued for the retry timer).
+   * Resolves with the first error of the batches written before and of this one; never rejects.
    */
-  private async flushOnce (): Promise<unknown> {
+  async writeNow (): Promise<unknown> {
+    return await this.flushOnce()
+  }
+
+  /**
+   * Start writing the queued updates after the batches already being written. Resolves with the
+   * first error of the batch being written before this call or of this one (undefined: stored);
+   * `ownOnly`: of this one only, when it has any.
+   */
+  private async flushOnce (ownOnly = false): Promise<unknown> {
     if (this.writeTimer !== undefined) {
       this.o.timers.clearTimeout(this.writeTimer)
       this.writeTimer = undefined
@@ -408,7 +470,7 @@ export class Documents {
     const mine = before.then(async () => await this.store(batch, fingerprints))
     this.writing = mine
     const [a, b] = await Promise.all([before, mine])
-    return a ?? b
+    return ownOnly ? b : a ?? b
   }
 
   /**
@@ -429,6 +491,7 @@ export class Documents {
           this.sizes.set(id, (this.sizes.get(id) ?? 0) + n)
           this.storedBytes += n
           stored = true
+          if (this.missing.delete(id)) this.o.log('document %s, lost from storage, is stored again', id)
         }
       } catch (err) {
         error ??= err

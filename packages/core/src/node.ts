@@ -284,11 +284,18 @@ export interface NodeMetrics extends Counters {
   docsReadStored: number
   /**
    * Bytes of document updates stored: the sizes the store listed at start plus what was appended
-   * since. The store's own compaction is not seen until the next start, so this can overstate it.
+   * since, set again to what the store holds whenever a document's updates are read (loaded, or
+   * an exchange answered from storage). The store's own compaction is seen only then, so this can
+   * overstate it.
    */
   storedBytes: number
   /** Documents quarantined because their stored data cannot be read back (see `problems()`). */
   docsQuarantined: number
+  /**
+   * Documents the store found lost when it opened (see `problems()`, kind `missing` or
+   * `damaged`); a missing one stops counting once it is stored again (restored by a peer).
+   */
+  docsLost: number
   sessions: number
   /** Live updates dropped from retry queues that overflowed. */
   retryQueueOverflows: number
@@ -342,8 +349,11 @@ export interface HearsayNode {
    */
   peers(): PeerInfo[]
   /**
-   * Documents whose stored data could not be read back (`StorageCorruptionError`). Each is left
-   * out of syncing; `open()` rejects for it. Other documents keep syncing.
+   * Problems with stored data, each with a `kind`: `corrupt`, documents whose stored data could
+   * not be read back (`StorageCorruptionError`), each left out of syncing, `open()` rejecting
+   * for it; `missing`, documents the store held before and found gone or older when it opened
+   * (until they are stored again, e.g. restored by a peer); `damaged`, records the store dropped
+   * without knowing whose. Other documents keep syncing.
    */
   problems(): DocProblem[]
   /**
@@ -379,6 +389,8 @@ interface KnownPeer {
   lastSync: number | undefined
   /** When its checkpoint was last written to storage (node clock). */
   checkpointedAt: number | undefined
+  /** The root its last written checkpoint holds. */
+  checkpointRoot: Uint8Array | undefined
 }
 
 const realTimers: Timers = {
@@ -552,7 +564,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const peer = (peerId: string): KnownPeer => {
     let p = peers.get(peerId)
     if (p === undefined) {
-      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts), helloRoot: undefined, lastSync: undefined, checkpointedAt: undefined }
+      p = { id: peerId, session: undefined, root: undefined, docCount: 0, lastSeen: timers.now(), retry: [], retryBytes: 0, needsRepair: false, flow: new PeerFlow(flowOpts), helloRoot: undefined, lastSync: undefined, checkpointedAt: undefined, checkpointRoot: undefined }
       peers.set(peerId, p)
     }
     return p
@@ -597,6 +609,11 @@ export function createNode (options: NodeOptions): HearsayNode {
       const p = peer(session.remoteId)
       p.lastSync = timers.now()
       if (p.checkpointedAt === undefined || p.lastSync - p.checkpointedAt >= PEER_CHECKPOINT_INTERVAL_MS) saveCheckpoints()
+      // the root this exchange led to goes out as soon as its writes are stored, not after
+      // statusIntervalMs: a link dropped in between would leave the peer (and its checkpoint)
+      // with a root from the middle of the sync
+      // (one attempt: while storage fails, the retry timer and the throttled Status take over)
+      void docs.writeNow().then(err => { if (err === undefined) announceNow() })
     },
     onClosed (session, reason) {
       const p = peers.get(session.remoteId)
@@ -613,6 +630,10 @@ export function createNode (options: NodeOptions): HearsayNode {
       p.root = root
       p.docCount = docCount
       p.lastSeen = timers.now()
+      // the peer confirms it holds what we hold: a checkpoint written before that (say, as an
+      // exchange completed, before its final Status) is rewritten, so a crash does not leave it
+      // with a root from the middle of a sync
+      if (state === 'started' && p.checkpointedAt !== undefined && (p.checkpointRoot === undefined || !equalBytes(root, p.checkpointRoot)) && equalBytes(root, digest().root)) saveCheckpoints()
     },
     onLiveApplied (session) {
       peer(session.remoteId).lastSeen = timers.now()
@@ -896,13 +917,28 @@ export function createNode (options: NodeOptions): HearsayNode {
     if (statusTimer !== undefined || state !== 'started') return
     statusTimer = timers.setTimeout(() => guardTimer('status announcement', () => {
       statusTimer = undefined
-      const { root, count } = digest()
-      const rootChanged = announcedRoot === undefined || !equalBytes(root, announcedRoot)
-      if (!rootChanged && docs.storedBytes === announcedBytes) return
-      announcedRoot = root
-      publishDigest(root, count)
-      if (rootChanged) for (const p of peers.values()) p.session?.sendStatus(root, count)
+      announce()
     }), statusIntervalMs)
+  }
+
+  /** Tell peers the digest root (and cluster state the size) if either changed since last time. */
+  function announce (): void {
+    const { root, count } = digest()
+    const rootChanged = announcedRoot === undefined || !equalBytes(root, announcedRoot)
+    if (!rootChanged && docs.storedBytes === announcedBytes) return
+    announcedRoot = root
+    publishDigest(root, count)
+    if (rootChanged) for (const p of peers.values()) p.session?.sendStatus(root, count)
+  }
+
+  /** `announce()` now, replacing a scheduled one. */
+  function announceNow (): void {
+    if (state !== 'started') return
+    if (statusTimer !== undefined) {
+      timers.clearTimeout(statusTimer)
+      statusTimer = undefined
+    }
+    announce()
   }
 
   function scheduleRound (): void {
@@ -971,7 +1007,8 @@ export function createNode (options: NodeOptions): HearsayNode {
    * Per-peer checkpoints, one metadata record (`hearsay/peers`, JSON): for each peer, its digest
    * root and document count at last contact, when we last heard from it and when an exchange with
    * it last completed. Written when a session closes, at most every `PEER_CHECKPOINT_INTERVAL_MS`
-   * per peer after completed exchanges, and on stop; read at start. The `PEER_CHECKPOINTS_MAX`
+   * per peer after completed exchanges, when a peer's Status confirms it holds our root (and its
+   * checkpoint says otherwise), and on stop; read at start. The `PEER_CHECKPOINTS_MAX`
    * most recently seen peers are kept.
    */
   let checkpointWrite: Promise<void> = Promise.resolve()
@@ -984,6 +1021,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     for (const p of kept) {
       record[p.id] = { root: toHex(p.root as Uint8Array), docCount: p.docCount, lastSeen: seen(p), lastSync: p.lastSync }
       p.checkpointedAt = now
+      p.checkpointRoot = p.root
     }
     const bytes = textEncoder.encode(JSON.stringify(record))
     checkpointWrite = checkpointWrite.then(async () => { await storage.setMeta(CHECKPOINT_KEY, bytes) }).catch((err: unknown) => {
@@ -1117,7 +1155,8 @@ export function createNode (options: NodeOptions): HearsayNode {
         docsLoaded: docs.docsLoaded,
         docsReadStored: docs.storedReads,
         storedBytes: docs.storedBytes,
-        docsQuarantined: docs.problems().length,
+        docsQuarantined: docs.quarantined,
+        docsLost: docs.lost,
         sessions,
         retryQueueOverflows,
         flowCongestions,

@@ -23,6 +23,19 @@ export interface StoredDocInfo {
   readonly bytes?: number
 }
 
+/**
+ * Data a store found gone or damaged when it opened: documents it held before and cannot find
+ * now, or records its engine dropped while recovering. The node reports each in `problems()`.
+ */
+export interface StorageLoss {
+  /** What was found, for the log and `problems()`. */
+  readonly message: string
+  /** Documents the store held before and cannot find now, when it knows which. */
+  readonly docIds: readonly string[]
+  /** How many documents are missing when the ids are not known (0: unknown or none). */
+  readonly missing: number
+}
+
 export interface Storage {
   /** Open the store. Idempotent. Rejects with `StorageError` when it cannot be opened. */
   open(): Promise<void>
@@ -49,4 +62,9 @@ export interface Storage {
   getMeta(key: string): Promise<Uint8Array | undefined>
   /** Write a metadata record. */
   setMeta(key: string, value: Uint8Array): Promise<void>
+  /**
+   * Optional: what the store found lost or damaged when it opened (see `StorageLoss`); `[]` when
+   * nothing. A store that cannot tell leaves it out.
+   */
+  losses?(): StorageLoss[]
 }

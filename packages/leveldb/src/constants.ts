@@ -19,14 +19,14 @@ export const COMPACT_AFTER_UPDATES = 500
 
 /**
  * A document is compacted automatically once the updates appended since its last compaction
- * (everything but the snapshot) add up to more than this many bytes.
+ * (everything but the snapshot) add up to more than this many bytes and more than the snapshot.
  */
 export const COMPACT_AFTER_BYTES = 1024 * 1024
 
 /**
- * Compaction merges updates with `Y.mergeUpdates` in groups of this many, then merges the results
- * the same way until one update is left. Merging 10,000 small updates in one call takes ~1 s;
- * in groups of 100 it takes ~35 ms. Between groups the event loop is given back.
+ * Compaction applies a document's updates to a garbage-collecting Y.Doc this many per transaction
+ * and encodes its state (deleted content dropped, see `compactUpdates` in core), giving the event
+ * loop back between batches.
  */
 export const COMPACTION_MERGE_BATCH = 100
 
@@ -59,3 +59,15 @@ export const MAX_DOC_ID_BYTES = 512
 
 /** Logger component name. */
 export const LOG_COMPONENT = 'hearsay:leveldb'
+
+/**
+ * The manifest written on close lists document ids up to this many; past it only their number is
+ * kept (a loss is then reported as a count). 100,000 ids of ~30 bytes is ~3 MB.
+ */
+export const MANIFEST_MAX_IDS = 100_000
+
+/** Largest manifest read at open, in bytes (ids are at most `MAX_DOC_ID_BYTES` each). */
+export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024
+
+/** Bytes of LevelDB's `LOG` file read at open for its recovery report. */
+export const RECOVERY_LOG_MAX_BYTES = 256 * 1024

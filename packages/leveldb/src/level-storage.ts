@@ -3,15 +3,15 @@
  * compaction and corruption behaviour.
  */
 import {
+  compactUpdatesAsync,
   ConfigError,
   InvalidDocIdError,
   StorageCorruptionError,
   StorageError,
   silentLogger
 } from '@hearsay/core'
-import type { Log, Logger, Storage, StoredDocInfo } from '@hearsay/core'
+import type { Log, Logger, Storage, StorageLoss, StoredDocInfo } from '@hearsay/core'
 import type { ClassicLevel } from 'classic-level'
-import * as Y from 'yjs'
 import {
   CACHE_SIZE_BYTES,
   COMPACT_AFTER_BYTES,
@@ -23,10 +23,13 @@ import {
   MAX_COMMIT_BYTES,
   MAX_DOC_ID_BYTES,
   HEAD_CACHE_ENTRIES,
+  MANIFEST_MAX_BYTES,
   MAX_OPEN_FILES,
   WRITE_BUFFER_BYTES
 } from './constants.js'
 import type { Durability } from './constants.js'
+import { findLosses, readManifest, recoveryErrors, removeManifest, writeManifest } from './manifest.js'
+import type { StoredSeqs } from './manifest.js'
 import {
   HEADS_END,
   HEADS_START,
@@ -67,11 +70,11 @@ export interface LevelStorageOptions {
   durability?: Durability
   /** Compact a document automatically once it holds more than this many update records. @default COMPACT_AFTER_UPDATES (500) */
   compactAfterUpdates?: number
-  /** Compact a document automatically once updates appended since its last compaction exceed this many bytes. @default COMPACT_AFTER_BYTES (1 MiB) */
+  /** Compact a document automatically once updates appended since its last compaction exceed this many bytes and the size of its snapshot. @default COMPACT_AFTER_BYTES (1 MiB) */
   compactAfterBytes?: number
   /** Run compaction automatically in the background when a threshold is crossed. @default true */
   autoCompact?: boolean
-  /** Updates merged per `Y.mergeUpdates` call during compaction. @default COMPACTION_MERGE_BATCH (100) */
+  /** Updates applied per transaction during compaction, with the event loop given back between batches. @default COMPACTION_MERGE_BATCH (100) */
   compactionMergeBatch?: number
   /** Largest group-commit batch, in bytes. @default MAX_COMMIT_BYTES (4 MiB) */
   maxCommitBytes?: number
@@ -113,7 +116,8 @@ export interface LevelStorage extends Storage {
   readonly path: string
   readonly durability: Durability
   /**
-   * Merge a document's records into one snapshot now (content unchanged), then ask LevelDB to
+   * Compact a document's records into one snapshot now (content unchanged, deleted content
+   * dropped), then ask LevelDB to
    * reclaim the space of the removed records. Resolves with the document's stats afterwards, or
    * undefined for an unknown document. Rejects with `StorageCorruptionError` when a record is bad.
    */
@@ -124,6 +128,11 @@ export interface LevelStorage extends Storage {
   verify(): Promise<VerifyReport>
   /** Resolves when the background compactions scheduled so far have finished. */
   idle(): Promise<void>
+  /**
+   * What the last open found lost: records LevelDB dropped while recovering its write-ahead log,
+   * and documents listed in the manifest of the last clean close that are gone (see README).
+   */
+  losses(): StorageLoss[]
 }
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
@@ -197,6 +206,8 @@ export class LevelStorageImpl implements LevelStorage {
   private opening: Promise<void> | undefined
   private closing: Promise<void> | undefined
   private readonly docs = new Map<string, DocState>()
+  /** What the last open found lost (see manifest.ts). */
+  private found: StorageLoss[] = []
   private readonly locks = new Map<string, Promise<void>>()
   private readonly inflight = new Set<Promise<unknown>>()
   private queue: PendingWrite[] = []
@@ -264,8 +275,54 @@ export class LevelStorageImpl implements LevelStorage {
       await db.close().catch(() => {})
       throw err
     }
+    try {
+      await this.checkLosses(db)
+    } catch (err) {
+      await db.close().catch(() => {})
+      throw this.wrapIo(err, 'open')
+    }
     this.db = db
     this.log('opened %s (durability %s)', this.path, this.durability)
+  }
+
+  /**
+   * LevelDB's recovery report and the manifest of the last clean close against the stored heads
+   * (see manifest.ts); then the manifest is removed, so a crash from now on leaves none.
+   */
+  private async checkLosses (db: Db): Promise<void> {
+    const recovery = await recoveryErrors(this.path)
+    const manifest = await readManifest(this.path, MANIFEST_MAX_BYTES)
+    this.found = []
+    if (recovery.length > 0 || !manifest.ok || manifest.manifest !== undefined) {
+      this.found = findLosses(recovery, manifest, await this.storedSeqs(db))
+    }
+    for (const loss of this.found) this.log.warn('%s: %s', this.path, loss.message)
+    if (!manifest.ok || manifest.manifest !== undefined) await removeManifest(this.path)
+  }
+
+  /** Every document with a head record and its next sequence number (-1: head unreadable). */
+  private async storedSeqs (db: Db): Promise<StoredSeqs> {
+    const out: StoredSeqs = new Map()
+    const it = db.iterator({ gte: HEADS_START, lt: HEADS_END })
+    try {
+      for (;;) {
+        const batch = await it.nextv(LIST_BATCH)
+        if (batch.length === 0) break
+        for (const [k, v] of batch) {
+          const id = decodeUtf8(k.subarray(1))
+          if (id === undefined) continue
+          const body = checked(k, v)
+          out.set(id, (body === undefined ? undefined : decodeHead(body))?.nextSeq ?? -1)
+        }
+      }
+    } finally {
+      await it.close()
+    }
+    return out
+  }
+
+  losses (): StorageLoss[] {
+    return this.found.map(l => ({ ...l, docIds: [...l.docIds] }))
   }
 
   private openError (err: unknown): StorageError {
@@ -325,6 +382,13 @@ export class LevelStorageImpl implements LevelStorage {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
     await this.writing
     const db = this.db
+    if (db !== undefined) {
+      try {
+        await writeManifest(this.path, await this.storedSeqs(db))
+      } catch (err) {
+        this.log.warn('could not write the manifest of %s (losses cannot be named at the next open): %s', this.path, messageOf(err))
+      }
+    }
     this.db = undefined
     this.docs.clear()
     try {
@@ -674,7 +738,10 @@ export class LevelStorageImpl implements LevelStorage {
   // ---------------------------------------------------------------- compaction
 
   private needsCompaction (st: DocState): boolean {
-    return st.exists && st.records > 1 && (st.records > this.compactAfterUpdates || st.tailBytes > this.compactAfterBytes)
+    // bytes: only once the tail outgrows the snapshot too, so each compaction reads at most about
+    // twice what was appended since the last one and total work stays linear in what is written
+    return st.exists && st.records > 1 && (st.records > this.compactAfterUpdates ||
+      (st.tailBytes > this.compactAfterBytes && st.tailBytes > st.bytes - st.tailBytes))
   }
 
   private maybeScheduleCompaction (docId: string, st: DocState): void {
@@ -691,7 +758,13 @@ export class LevelStorageImpl implements LevelStorage {
       const docId = this.toCompact.values().next().value as string
       this.toCompact.delete(docId)
       try {
-        await this.compactDoc(docId, false)
+        const before = this.docs.get(docId)?.bytes ?? 0
+        const stats = await this.compactDoc(docId, false)
+        // LevelDB keeps the deleted records in its files until its own compaction reaches them:
+        // when much was dropped, ask it to rewrite the document's range now
+        if (stats !== undefined && before - stats.bytes > this.compactAfterBytes && this.state === 'open' && this.db !== undefined) {
+          await this.compactRange(this.db, docId, updateRange(this.docIdBytes(docId)))
+        }
       } catch (err) {
         if (err instanceof Aborted) return
         this.log.error('compaction of document %s failed: %s', docId, messageOf(err))
@@ -725,10 +798,13 @@ export class LevelStorageImpl implements LevelStorage {
       const before = bodies.reduce((n, b) => n + b.length, 0)
       let merged: Uint8Array
       try {
-        merged = await this.mergeBounded(bodies)
+        merged = await compactUpdatesAsync(bodies, async () => {
+          await nextTick()
+          if (this.state !== 'open') throw new Aborted('closing')
+        }, { batch: this.mergeBatch })
       } catch (err) {
         if (err instanceof Aborted) throw err
-        throw new StorageCorruptionError(docId, `its updates cannot be merged (${messageOf(err)}); not compacting`, { cause: err })
+        throw new StorageCorruptionError(docId, `its updates cannot be applied (${messageOf(err)}); not compacting`, { cause: err })
       }
       const ops: BatchOp[] = keys.map(key => ({ type: 'del', key }))
       const key = updateKey(id, st.nextSeq++)
@@ -741,22 +817,6 @@ export class LevelStorageImpl implements LevelStorage {
       this.log('compacted document %s: %d records, %d bytes -> 1 record, %d bytes in %d ms', docId, keys.length, before, merged.length, Math.round(performance.now() - started))
       return this.statsOf(st)
     })
-  }
-
-  /** `Y.mergeUpdates` in groups of `mergeBatch`, level by level, yielding between groups. */
-  private async mergeBounded (updates: Uint8Array[]): Promise<Uint8Array> {
-    let level = updates
-    while (level.length > 1) {
-      const next: Uint8Array[] = []
-      for (let i = 0; i < level.length; i += this.mergeBatch) {
-        const group = level.slice(i, i + this.mergeBatch)
-        next.push(group.length === 1 ? group[0] as Uint8Array : Y.mergeUpdates(group))
-        await nextTick()
-        if (this.state !== 'open') throw new Aborted('closing')
-      }
-      level = next
-    }
-    return level[0] as Uint8Array
   }
 
   private statsOf (st: DocState): DocStats {

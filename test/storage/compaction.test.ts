@@ -1,0 +1,186 @@
+/**
+ * Compaction keeps only live content: a value overwritten 40 times and deleted text leave about
+ * one copy of what is live on disk, in memory storage, and in what a peer is sent, whether the
+ * peer is answered from a compacted snapshot or from the stored records directly.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createMemoryNetwork, createMemoryStorage, createNode, docFingerprint } from '@hearsay/core'
+import type { Storage } from '@hearsay/core'
+import { waitFor } from '@hearsay/core/testing'
+import { createLevelStorage } from '@hearsay/leveldb'
+import { afterEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+
+const VALUE_BYTES = 100 * 1024
+const OVERWRITES = 40
+const DOC = 'notes/big'
+const quiet = { enabled: false, onConnect: false }
+
+const dirs: string[] = []
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+async function dir (): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'hs-compaction-'))
+  dirs.push(d)
+  return d
+}
+
+/** A deterministic value of `n` bytes that differs per round (no compression games). */
+const value = (round: number, n = VALUE_BYTES): string => {
+  let s = ''
+  let x = 0x9e3779b9 ^ round
+  while (s.length < n) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    s += (x >>> 8).toString(36)
+  }
+  return s.slice(0, n)
+}
+
+/** Overwrites map key `k` OVERWRITES times and inserts-then-deletes text; one update per edit. */
+function edit (doc: Y.Doc, onUpdate: (u: Uint8Array) => Promise<void> | void): Promise<void> {
+  const pending: Array<Promise<void> | void> = []
+  const listener = (u: Uint8Array): void => { pending.push(onUpdate(u)) }
+  doc.on('update', listener)
+  for (let i = 0; i < OVERWRITES; i++) doc.getMap('m').set('k', value(i))
+  doc.getText('t').insert(0, value(1000))
+  doc.getText('t').delete(10, VALUE_BYTES - 20)
+  doc.off('update', listener)
+  return Promise.all(pending).then(() => undefined)
+}
+
+const contentOf = (doc: Y.Doc): unknown => ({ m: doc.getMap('m').toJSON(), t: doc.getText('t').toString() })
+const liveBytes = (doc: Y.Doc): number => Y.encodeStateAsUpdate(doc).length
+
+async function storedBytes (store: Storage, docId: string): Promise<number> {
+  const info = (await store.list()).find(d => d.id === docId)
+  return info?.bytes ?? 0
+}
+
+async function reload (store: Storage, docId: string): Promise<Y.Doc> {
+  const doc = new Y.Doc()
+  for (const u of await store.load(docId)) Y.applyUpdate(doc, u)
+  return doc
+}
+
+describe('compaction drops deleted content', () => {
+  for (const kind of ['memory', 'leveldb'] as const) {
+    it(`${kind}: ${OVERWRITES} overwrites of a ${VALUE_BYTES / 1024} KB value are stored in at most 2 x the live bytes, content unchanged`, async () => {
+      const store = kind === 'memory'
+        ? createMemoryStorage()
+        : createLevelStorage({ path: await dir(), durability: 'process', autoCompact: false })
+      await store.open()
+      try {
+        const doc = new Y.Doc()
+        await edit(doc, async u => { await store.append(DOC, [u], docFingerprint(doc)) })
+        const live = liveBytes(doc)
+        expect(live).toBeLessThan(VALUE_BYTES * 1.3)
+        if (kind === 'leveldb') {
+          // nothing compacted yet: every overwritten value is still on disk
+          expect(await storedBytes(store, DOC)).toBeGreaterThan(OVERWRITES * VALUE_BYTES)
+          const stats = await (store as ReturnType<typeof createLevelStorage>).compact(DOC)
+          expect(stats?.records).toBe(1)
+        }
+        const stored = await storedBytes(store, DOC)
+        expect(stored).toBeLessThanOrEqual(2 * live)
+        const again = await reload(store, DOC)
+        expect(contentOf(again)).toEqual(contentOf(doc))
+        expect(Y.encodeStateVector(again)).toEqual(Y.encodeStateVector(doc))
+        // eslint-disable-next-line no-console -- test report
+        console.log(`${kind}: ${OVERWRITES} overwrites of ${VALUE_BYTES} bytes: live ${live} bytes, stored ${stored} bytes after compaction`)
+      } finally {
+        await store.close()
+      }
+    })
+  }
+
+  for (const compacted of [false, true]) {
+    it(`a peer syncing from ${compacted ? 'a compacted snapshot' : 'stored records (not compacted, document not loaded)'} receives at most 2 x the live bytes`, async () => {
+      const path = await dir()
+      const store = createLevelStorage({ path, durability: 'process', autoCompact: false })
+      await store.open()
+      const source = new Y.Doc()
+      await edit(source, async u => { await store.append(DOC, [u], docFingerprint(source)) })
+      if (compacted) await store.compact(DOC)
+      else expect((await store.stats(DOC))?.records).toBeGreaterThan(OVERWRITES)
+      await store.close()
+
+      const net = createMemoryNetwork({ seed: 7 })
+      const a = createNode({ id: 'a', transport: net.transport('a'), storage: createLevelStorage({ path, autoCompact: false }), antiEntropy: quiet })
+      const b = createNode({ id: 'b', transport: net.transport('b'), antiEntropy: quiet })
+      await a.start()
+      await b.start()
+      try {
+        net.connect('a', 'b')
+        await waitFor(() => a.metrics().sessions === 1 && b.metrics().sessions === 1, { message: 'session' })
+        const report = await b.syncWith('a')
+        expect(report.docsReceived).toBe(1)
+        expect(a.metrics().docsLoaded).toBe(0)
+        const live = liveBytes(source)
+        expect(report.bytesReceived).toBeLessThanOrEqual(2 * live)
+        const copy = await b.open(DOC)
+        expect(contentOf(copy)).toEqual(contentOf(source))
+      } finally {
+        await a.stop()
+        await b.stop()
+      }
+    })
+  }
+
+  it('memory storage compacts in proportion to the snapshot: a large document is not rewritten every 500 small appends', async () => {
+    const store = createMemoryStorage()
+    await store.open()
+    const doc = new Y.Doc()
+    const records = async (): Promise<number> => (await store.load(DOC)).length
+    let appended = 0
+    doc.on('update', (u: Uint8Array) => { appended++; void store.append(DOC, [u], docFingerprint(doc)) })
+    doc.getText('t').insert(0, value(1, 200 * 1024))
+    for (let i = 0; i < 600; i++) doc.getText('t').insert(i, 'x')
+    // 600 small records against a 200 KB snapshot: not worth rewriting it yet
+    expect(await records()).toBeGreaterThan(500)
+    for (let i = 0; i < 3000; i++) doc.getText('t').delete(0, 1)
+    // past snapshot bytes / 64 records, it is compacted (and the deleted characters are gone)
+    expect(await records()).toBeLessThan(appended / 2)
+    expect(await storedBytes(store, DOC)).toBeLessThanOrEqual(2 * liveBytes(doc))
+    expect(contentOf(await reload(store, DOC))).toEqual(contentOf(doc))
+    await store.close()
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => createMemoryStorage({ compactAfterBytes: bad })).toThrow(expect.objectContaining({ name: 'ConfigError' }))
+    }
+  })
+
+  it("a node's stored-bytes estimate drops to what the store holds once the document is read again", async () => {
+    const path = await dir()
+    const storage = createLevelStorage({ path, durability: 'process' })
+    const net = createMemoryNetwork({ seed: 8, autoConnect: false })
+    const a = createNode({ id: 'a', transport: net.transport('a'), storage, antiEntropy: quiet, maxLoadedDocs: 0 })
+    const b = createNode({ id: 'b', transport: net.transport('b'), antiEntropy: quiet })
+    await a.start()
+    await b.start()
+    try {
+      const doc = await a.open(DOC)
+      for (let i = 0; i < 20; i++) {
+        doc.getMap('m').set('k', value(i))
+        await a.flush()
+      }
+      const written = a.metrics().storedBytes
+      a.close(DOC)
+      await storage.idle()
+      expect(written).toBeGreaterThan(19 * VALUE_BYTES)
+      await waitFor(() => a.metrics().docsInMemory === 0, { message: 'evicted' })
+      net.connect('a', 'b')
+      await waitFor(() => a.metrics().sessions === 1 && b.metrics().sessions === 1, { message: 'session' })
+      await b.syncWith('a')
+      expect(a.metrics().docsReadStored).toBe(1)
+      // what the store holds now (compacted, plus what was appended since its last compaction)
+      const held = await storedBytes(storage, DOC)
+      expect(held).toBeLessThan(written / 2)
+      expect(a.metrics().storedBytes).toBe(held)
+    } finally {
+      await a.stop()
+      await b.stop()
+    }
+  })
+})
