@@ -92,9 +92,16 @@ function renderPeers (s: DaemonStatus): void {
   }))
 }
 
+/** One line for a document problem: quarantined (unreadable), missing from disk, or records dropped. */
+function problemText (p: DaemonStatus['problems'][number]): string {
+  if (p.kind === 'missing') return `document ${p.docId} is gone from disk (waiting for a peer to restore it): ${p.message}`
+  if (p.kind === 'damaged') return `the store dropped damaged records at open: ${p.message}`
+  return `document ${p.docId} is quarantined: ${p.message}`
+}
+
 function renderProblems (s: DaemonStatus): void {
   const items: HTMLElement[] = []
-  for (const p of s.problems) items.push(el('li', `document ${p.docId} is quarantined: ${p.message}`, 'bad'))
+  for (const p of s.problems) items.push(el('li', problemText(p), 'bad'))
   const names = new Map(s.peers.map(p => [p.id, p.name ?? p.id]))
   const now = Date.now()
   for (const d of s.network?.dials ?? []) {

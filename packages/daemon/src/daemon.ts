@@ -153,6 +153,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   metric('hearsay_docs', 'Documents with content', 'gauge', () => m().docs)
   metric('hearsay_stored_bytes', 'Bytes of documents stored (an estimate, see status sync.bytesDone)', 'gauge', () => m().storedBytes)
   metric('hearsay_docs_quarantined', 'Documents whose stored data could not be read (see status problems)', 'gauge', () => m().docsQuarantined)
+  metric('hearsay_docs_lost', 'Documents the store lost since the last clean close, found at open and not yet restored by a peer (see status problems)', 'gauge', () => m().docsLost)
   metric('hearsay_docs_in_memory', 'Documents loaded in memory', 'gauge', () => m().docsInMemory)
   metric('hearsay_peers_connected', 'Connected peers', 'gauge', () => node.peers().filter(p => p.connected).length)
   metric('hearsay_peers_in_sync', 'Connected peers whose digest equals ours', 'gauge', () => node.peers().filter(p => p.connected && p.inSync).length)

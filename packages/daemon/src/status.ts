@@ -109,7 +109,7 @@ export interface DaemonStatus {
   /** Transport details, when the transport has them (libp2p). */
   network: { privateSwarm: boolean, connections: number, dials: DialReport[] } | undefined
   clients: YWebsocketStats
-  /** Documents quarantined because their stored data cannot be read back (`node.problems()`). */
+  /** `node.problems()`: documents quarantined (unreadable), missing from disk, or records the store dropped at open. */
   problems: DocProblem[]
   metrics: NodeMetrics
 }
@@ -206,6 +206,7 @@ export function formatStatus (s: DaemonStatus): string {
     const why = d.unsupported ? 'does not speak Hearsay' : d.dialFailures > 0 ? `${d.dialFailures} failed dial(s)${d.nextDialAt !== undefined ? `, next in ${Math.max(0, Math.round((d.nextDialAt - Date.now()) / 1000))} s` : ''}` : d.connected ? 'connected' : 'dialling'
     lines.push(`dial      ${d.id}  (${d.source}) ${why}`)
   }
+  for (const p of s.problems) lines.push(`problem   ${p.kind}${p.docId !== '' ? ` ${p.docId}` : ''}: ${p.message}`)
   return lines.join('\n')
 }
 

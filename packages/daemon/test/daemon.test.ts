@@ -90,6 +90,7 @@ describe('daemon endpoint', () => {
     expect(metrics).toMatch(/^hearsay_docs 1$/m)
     expect(metrics).toMatch(/^hearsay_bytes_sent_total \d+$/m)
     expect(metrics).toMatch(/^hearsay_docs_quarantined 0$/m)
+    expect(metrics).toMatch(/^hearsay_docs_lost 0$/m)
     expect(metrics).toMatch(/^hearsay_live_frames_dropped_total 0$/m)
     expect(metrics).toMatch(/^hearsay_gossip_entries_rejected_total 0$/m)
     expect(metrics).toMatch(/^hearsay_session_faults_total 0$/m)
@@ -175,7 +176,7 @@ describe('daemon endpoint', () => {
   })
 
   it('does not call a lower bound a total while peers are out of sync', () => {
-    const base = { id: 'a', version: 'x', uptimeMs: 0, endpoint: 'http://127.0.0.1:1', transport: 'memory', discovery: { mdns: 'unavailable', detail: '' }, multiaddrs: [], network: undefined, clients: { rooms: 0, clients: 0 }, metrics: {} } as any
+    const base = { id: 'a', version: 'x', uptimeMs: 0, endpoint: 'http://127.0.0.1:1', transport: 'memory', discovery: { mdns: 'unavailable', detail: '' }, multiaddrs: [], network: undefined, clients: { rooms: 0, clients: 0 }, problems: [], metrics: {} } as any
     const peer = { id: 'b', state: 'alive', connected: true, inSync: false, docCount: 100, lastSeenMsAgo: 0 }
     const syncing = formatStatus({ ...base, peers: [{ ...peer, bytes: 3 * 1024 * 1024 }], sync: { inSync: false, docsDone: 40, docsTotal: 100, docsTotalExact: false, bytesDone: 1.2 * 1024 * 1024, bytesTotal: 3 * 1024 * 1024, bytesReceived: 2048, wireBytesReceived: 4096, docsReceived: 40, exchangesRunning: 1 } })
     expect(syncing).toMatch(/syncing +docs 40 here, at least 100 in the swarm +bytes 1\.2 MiB\/~3\.0 MiB +received 2\.0 KiB of updates to 40 doc\(s\) \(4\.0 KiB on the wire\)/)
@@ -184,6 +185,16 @@ describe('daemon endpoint', () => {
     // done never shows past the total, whatever a replica reports
     const over = formatStatus({ ...base, peers: [peer], sync: { inSync: true, docsDone: 1, docsTotal: 1, docsTotalExact: true, bytesDone: 5000, bytesTotal: 4000, bytesReceived: 0, wireBytesReceived: 0, docsReceived: 0, exchangesRunning: 0 } })
     expect(over).toMatch(/docs 1\/1 +bytes 3\.9 KiB\/~3\.9 KiB/)
+    // every kind of document problem gets its own line
+    const problems = [
+      { kind: 'corrupt', docId: 'notes/1', error: 'StorageCorruptionError', message: 'checksum mismatch', since: 0 },
+      { kind: 'missing', docId: 'notes/2', error: 'StorageLossError', message: 'gone since the last close', since: 0 },
+      { kind: 'damaged', docId: '', error: 'StorageLossError', message: 'LevelDB dropped 120 bytes', since: 0 }
+    ]
+    const hurt = formatStatus({ ...base, problems, peers: [peer], sync: { inSync: true, docsDone: 1, docsTotal: 1, docsTotalExact: true, bytesReceived: 0, wireBytesReceived: 0, docsReceived: 0, exchangesRunning: 0 } })
+    expect(hurt).toMatch(/^problem +corrupt notes\/1: checksum mismatch$/m)
+    expect(hurt).toMatch(/^problem +missing notes\/2: gone since the last close$/m)
+    expect(hurt).toMatch(/^problem +damaged: LevelDB dropped 120 bytes$/m)
   })
 
   it('listens on 127.0.0.1 by default', async () => {
