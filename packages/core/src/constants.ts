@@ -228,3 +228,26 @@ export const CLUSTER_MAX_MEMBER_BYTES = 8 * 1024
 
 /** Dropped cluster state entries are counted every time and logged at most this often per session, in ms. */
 export const CLUSTER_REJECTION_LOG_MS = 60_000
+
+/**
+ * Bytes of exchange frames waiting to be applied and of half-received (chunked) document updates
+ * the whole node holds at once, across every exchange with every peer. A frame or chunk past it
+ * aborts its exchange, which is retried later. Room for one update of `MAX_UPDATE_BYTES` in flight
+ * and more besides.
+ */
+export const RECEIVE_BUFFER_BYTES = 96 * 1024 * 1024
+
+/**
+ * New documents one peer may make this node create at once (the creation quota's burst): an honest
+ * initial sync of 100,000 documents goes through in one go.
+ */
+export const QUOTA_DOCS_BURST = 100_000
+
+/** ... and per minute after that. */
+export const QUOTA_DOCS_PER_MINUTE = 20_000
+
+/** Bytes of updates creating new documents one peer may send at once. */
+export const QUOTA_BYTES_BURST = 1024 * 1024 * 1024
+
+/** ... and per minute after that. */
+export const QUOTA_BYTES_PER_MINUTE = 64 * 1024 * 1024

@@ -37,6 +37,14 @@ export class ProtocolError extends HearsayError {
   static override readonly code: string = 'ProtocolError'
 }
 
+/**
+ * A peer's input would take this node past one of its receive limits (receive-limits.ts): the
+ * exchange it belongs to is aborted and retried later; the session stays open.
+ */
+export class ReceiveLimitError extends HearsayError {
+  static override readonly code: string = 'ReceiveLimitError'
+}
+
 /** A Yjs update from a peer or from storage could not be decoded or applied. */
 export class InvalidUpdateError extends HearsayError {
   static override readonly code: string = 'InvalidUpdateError'

@@ -25,8 +25,9 @@ import { DIGEST_LEAF_SIZE, MAX_UPDATE_BYTES } from './constants.js'
 import { equalBytes } from './bytes.js'
 import { ROOT_PREFIX } from './digest.js'
 import { isCorruption, validateUpdate, type Documents } from './documents.js'
-import { InvalidUpdateError, ProtocolError } from './errors.js'
+import { InvalidUpdateError, ProtocolError, ReceiveLimitError } from './errors.js'
 import { FINGERPRINT_BYTES, ItemKind, MAX_PREFIX_DEPTH, type AntiEntropyMode, type ListedDoc, type Prefix, type SyncItem } from './protocol.js'
+import { ReceiveBudget } from './receive-limits.js'
 
 export type Role = 'initiator' | 'responder'
 
@@ -51,6 +52,16 @@ export type ItemSink = (item: SyncItem) => Promise<void>
 const EMPTY_SV = Y.encodeStateVector(new Y.Doc())
 const NO_FINGERPRINT = new Uint8Array(FINGERPRINT_BYTES)
 
+/** What an exchange may hold and create on behalf of its peer. */
+export interface ExchangeLimits {
+  /** Node-wide bytes of exchange frames waiting and half-received updates; past it the exchange is aborted (`ReceiveLimitError`). */
+  budget: ReceiveBudget
+  /** Whether the peer may make this node create document `docId` with `bytes`; false refuses it. */
+  admit(docId: string, bytes: number): boolean
+}
+
+const UNLIMITED: ExchangeLimits = { budget: new ReceiveBudget(Infinity), admit: () => true }
+
 export class Exchange {
   readonly canSend: boolean
   readonly canReceive: boolean
@@ -60,6 +71,12 @@ export class Exchange {
   /** Messages received and sent so far. */
   messages = 0
   private readonly chunks = new Map<string, { parts: Uint8Array[], bytes: number }>()
+  /** Bytes in `chunks`, taken from the node's receive budget. */
+  private chunkBytes = 0
+  /** Set by `release()`: the exchange ended; late work takes nothing more. */
+  private released = false
+  /** New documents the peer sent that the creation quota refused. */
+  refusedDocs = 0
   private readonly sentDocs = new Set<string>()
   private readonly receivedDocs = new Set<string>()
   /** Documents to push after the peer's answer arrives, if we still differ from what it listed. */
@@ -73,7 +90,9 @@ export class Exchange {
     /** Transaction origin for applied updates (the session), so they are not echoed back. */
     private readonly origin: unknown,
     /** Largest update payload one item may carry; longer updates travel in chunks. */
-    private readonly maxChunk: number
+    private readonly maxChunk: number,
+    /** What the peer may make this node hold and create (receive-limits.ts). */
+    private readonly limits: ExchangeLimits = UNLIMITED
   ) {
     this.canSend = role === 'initiator' ? mode !== 'pull' : mode !== 'push'
     this.canReceive = role === 'initiator' ? mode !== 'push' : mode !== 'pull'
@@ -94,6 +113,8 @@ export class Exchange {
    */
   check (items: SyncItem[]): void {
     const held = new Map<string, { parts: Uint8Array[], bytes: number }>()
+    // documents half received as of the item being checked (a sender finishes one before the next)
+    const open = new Set(this.chunks.keys())
     for (const item of items) {
       switch (item.kind) {
         case ItemKind.RangeList:
@@ -110,11 +131,16 @@ export class Exchange {
             validateUpdate(item.docId, item.update)
             break
           }
+          for (const other of open) {
+            if (other !== item.docId) throw new ProtocolError(`chunks of "${item.docId}" began while "${other}" was half sent`)
+          }
           const p = { parts: [...(before?.parts ?? []), item.update], bytes: (before?.bytes ?? 0) + item.update.length }
           if (p.bytes > MAX_UPDATE_BYTES) throw new ProtocolError(`update for "${item.docId}" exceeds ${MAX_UPDATE_BYTES} bytes`)
           held.set(item.docId, p)
+          open.add(item.docId)
           if (item.partial) break
           held.delete(item.docId)
+          open.delete(item.docId)
           validateUpdate(item.docId, concat(p.parts, p.bytes))
           break
         }
@@ -244,17 +270,29 @@ export class Exchange {
   }
 
   private async onUpdate (docId: string, part: Uint8Array, partial: boolean, out: ItemSink): Promise<void> {
+    if (this.released) return
     let update = part
     const pending = this.chunks.get(docId)
     if (pending !== undefined || partial) {
       const p = pending ?? { parts: [], bytes: 0 }
+      if (p.bytes + part.length > MAX_UPDATE_BYTES) throw new ProtocolError(`update for "${docId}" exceeds ${MAX_UPDATE_BYTES} bytes`)
+      if (!this.limits.budget.take(part.length)) {
+        throw new ReceiveLimitError(`exchange frames waiting and half-received updates would pass the node's ${this.limits.budget.limit} bytes (receiveBufferBytes)`)
+      }
       p.parts.push(part.slice())
       p.bytes += part.length
-      if (p.bytes > MAX_UPDATE_BYTES) throw new ProtocolError(`update for "${docId}" exceeds ${MAX_UPDATE_BYTES} bytes`)
+      this.chunkBytes += part.length
       this.chunks.set(docId, p)
       if (partial) return
       this.chunks.delete(docId)
+      this.chunkBytes -= p.bytes
+      this.limits.budget.give(p.bytes)
       update = concat(p.parts, p.bytes)
+    }
+    if (!this.docs.has(docId) && !this.limits.admit(docId, update.length)) {
+      // not created: the peer keeps it, and a later exchange brings it once the quota refilled
+      this.refusedDocs++
+      return
     }
     try {
       await this.docs.applyUpdate(docId, update, this.origin, true)
@@ -276,6 +314,14 @@ export class Exchange {
       const mine = this.docs.fingerprint(docId)
       if (mine !== undefined && !equalBytes(mine, back.fingerprint)) await this.sendDoc(docId, back.stateVector, out)
     }
+  }
+
+  /** The exchange ended: free what it holds, and take nothing more. */
+  release (): void {
+    this.released = true
+    this.limits.budget.give(this.chunkBytes)
+    this.chunkBytes = 0
+    this.chunks.clear()
   }
 
   /** Whether a message ended with a document still half received. */

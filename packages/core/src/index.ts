@@ -16,7 +16,7 @@ export { createRandom } from './random.js'
 export type { Random } from './random.js'
 export { createNode } from './node.js'
 export type { HearsayNode, NodeOptions, RuntimeOptions, NodeMetrics, NodeEvents, PeerInfo, AntiEntropyOptions, SyncReport, AntiEntropyMode,
-  PropagationOptions, PropagationMode, ClusterOptions, MemberState, FlowControlOptions,
+  PropagationOptions, PropagationMode, ClusterOptions, MemberState, FlowControlOptions, QuotaOptions,
   RepairReport, DocProblem
 } from './node.js'
 export type { Timers } from './documents.js'

@@ -20,7 +20,10 @@ import {
   MIN_FRAME_BYTES, PROPAGATION_MODE, RETRY_QUEUE_BYTES, RUMOR_ABSENT_PEER_MS, RUMOR_FANOUT, RUMOR_MAX_HOPS, RUMOR_SEEN_IDS,
   SEND_QUEUE_BYTES, STATUS_INTERVAL_MS, STORAGE_BATCH_MS, PEER_CHECKPOINT_INTERVAL_MS, PEER_CHECKPOINTS_MAX
 } from './constants.js'
-import { MAX_LOADED_DOCS, RECEIVE_QUEUE_BYTES } from './constants.js'
+import {
+  MAX_LOADED_DOCS, RECEIVE_BUFFER_BYTES, QUOTA_BYTES_BURST, QUOTA_BYTES_PER_MINUTE, QUOTA_DOCS_BURST, QUOTA_DOCS_PER_MINUTE, RECEIVE_QUEUE_BYTES
+} from './constants.js'
+import { CreationQuota, ReceiveBudget } from './receive-limits.js'
 import { Documents, type DocProblem, type Timers } from './documents.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
 import { MAX_GOSSIP_KEY_BYTES } from './protocol.js'
@@ -196,6 +199,18 @@ export interface NodeOptions {
    * @default RECEIVE_QUEUE_BYTES (8 MiB)
    */
   receiveQueueBytes?: number
+  /**
+   * Bytes of exchange frames waiting to be applied and half-received (chunked) updates the node
+   * holds across all exchanges with all peers; a frame or chunk past it aborts its exchange, which
+   * is retried later. @default RECEIVE_BUFFER_BYTES (96 MiB)
+   */
+  receiveBufferBytes?: number
+  /**
+   * How many new documents (and bytes of them) one peer may make this node create: a token bucket
+   * per peer. Refused documents are not created; a later exchange brings them once it refilled.
+   * @default 100,000 documents and 1 GiB at once, then 20,000 documents and 64 MiB per minute
+   */
+  quota?: QuotaOptions
   /** Peers hear of our digest root at most this often after changes, in ms. @default 200 */
   statusIntervalMs?: number
   /** Updates are written to storage in batches this far apart, in ms; `flush()` writes at once. @default 10 */
@@ -210,6 +225,18 @@ export interface NodeOptions {
    * and loads, or documents are corrupted. @default random (Yjs)
    */
   newClientId?: () => number
+}
+
+/** The creation quota per peer (receive-limits.ts); omitted fields keep their defaults. */
+export interface QuotaOptions {
+  /** @default QUOTA_DOCS_PER_MINUTE (20,000) */
+  docsPerMinute?: number
+  /** @default QUOTA_DOCS_BURST (100,000) */
+  docsBurst?: number
+  /** @default QUOTA_BYTES_PER_MINUTE (64 MiB) */
+  bytesPerMinute?: number
+  /** @default QUOTA_BYTES_BURST (1 GiB) */
+  bytesBurst?: number
 }
 
 /**
@@ -442,6 +469,14 @@ export function createNode (options: NodeOptions): HearsayNode {
   checkNumber('retryQueueBytes', options.retryQueueBytes, 0)
   checkNumber('sendQueueBytes', options.sendQueueBytes, 0)
   checkNumber('receiveQueueBytes', options.receiveQueueBytes, 0)
+  checkNumber('receiveBufferBytes', options.receiveBufferBytes, 0)
+  if (options.quota !== undefined) {
+    if (options.quota === null || typeof options.quota !== 'object') throw new ConfigError('quota must be an object')
+    checkNumber('quota.docsPerMinute', options.quota.docsPerMinute, 0)
+    checkNumber('quota.docsBurst', options.quota.docsBurst, 1)
+    checkNumber('quota.bytesPerMinute', options.quota.bytesPerMinute, 0)
+    checkNumber('quota.bytesBurst', options.quota.bytesBurst, 1)
+  }
   checkNumber('statusIntervalMs', options.statusIntervalMs, 0)
   checkPropagation(options.propagation)
   checkCluster(options.cluster)
@@ -500,7 +535,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const events = new Emitter<NodeEvents>()
   const counters: Counters = {
     bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, framesRejected: 0, liveUpdatesSent: 0,
-    liveUpdatesReceived: 0, liveFramesShed: 0, liveFramesDropped: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0, sessionFaults: 0
+    liveUpdatesReceived: 0, liveFramesShed: 0, liveFramesDropped: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0, exchangesFailed: 0, docsSent: 0, docsReceived: 0, sessionFaults: 0, docsRefused: 0, receiveAborts: 0
   }
   let gossipEntriesRejected = 0
   /** When each session last logged dropped cluster entries. */
@@ -579,6 +614,13 @@ export function createNode (options: NodeOptions): HearsayNode {
     sendQueueBytes: options.sendQueueBytes ?? SEND_QUEUE_BYTES,
     receiveQueueBytes: options.receiveQueueBytes ?? RECEIVE_QUEUE_BYTES,
     counters,
+    budget: new ReceiveBudget(options.receiveBufferBytes ?? RECEIVE_BUFFER_BYTES),
+    quota: new CreationQuota({
+      docsPerMinute: options.quota?.docsPerMinute ?? QUOTA_DOCS_PER_MINUTE,
+      docsBurst: options.quota?.docsBurst ?? QUOTA_DOCS_BURST,
+      bytesPerMinute: options.quota?.bytesPerMinute ?? QUOTA_BYTES_PER_MINUTE,
+      bytesBurst: options.quota?.bytesBurst ?? QUOTA_BYTES_BURST
+    }, timers),
     get exchangeTimeoutMs () { return ae.timeoutMs },
     digest,
     onOpen (session) {

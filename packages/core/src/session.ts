@@ -7,15 +7,22 @@
  */
 import { EXCHANGE_TIMEOUT_MS, MAX_CONCURRENT_EXCHANGES, MAX_EXCHANGE_MESSAGES, MIN_FRAME_BYTES } from './constants.js'
 import { isCorruption, validateUpdate, type Documents, type Timers } from './documents.js'
-import { HearsayError, PeerUnavailableError, ProtocolError, TimeoutError } from './errors.js'
+import { HearsayError, PeerUnavailableError, ProtocolError, ReceiveLimitError, TimeoutError } from './errors.js'
 import { guarded } from './guard.js'
-import { Exchange, type SyncReport } from './exchange.js'
+import { Exchange, type ExchangeLimits, type SyncReport } from './exchange.js'
 import type { Log } from './logger.js'
 import {
   ItemKind, MessageType, SYNC_HEADER_BYTES, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync,
   itemSizeEstimate, type AntiEntropyMode, type GossipMessage, type LiveEntry, type Message, type SyncItem, type SyncMessage
 } from './protocol.js'
+import type { CreationQuota, ReceiveBudget } from './receive-limits.js'
 import type { Channel, ChannelHandler } from './transport.js'
+
+/** A session logs refused documents at most this often, in ms. */
+const QUOTA_LOG_INTERVAL_MS = 60_000
+
+/** Exchanges remembered as aborted before they were tracked (ids only grow: old ones never return). */
+const MAX_ABANDONED = 64
 
 /** What a session needs from its node. */
 export interface SessionHost {
@@ -28,6 +35,10 @@ export interface SessionHost {
   /** Bytes of received live and rumor frames waiting to be applied past which more are dropped. */
   readonly receiveQueueBytes: number
   readonly counters: Counters
+  /** Node-wide bytes of exchange frames waiting to be applied and half-received updates (receive-limits.ts). */
+  readonly budget: ReceiveBudget
+  /** New documents each peer may make this node create (receive-limits.ts). */
+  readonly quota: CreationQuota
   /** How long an exchange the peer started may run before this side gives it up, in ms. */
   readonly exchangeTimeoutMs: number
   /** Current digest root and document count. */
@@ -74,6 +85,10 @@ export interface Counters {
    * guard (guard.ts): each closed only that peer's session.
    */
   sessionFaults: number
+  /** New documents from peers refused by the creation quota (receive-limits.ts); a later exchange brings them. */
+  docsRefused: number
+  /** Exchanges aborted because a receive limit was reached (queued frames or half-received updates); retried later. */
+  receiveAborts: number
 }
 
 interface ExchangeState {
@@ -105,6 +120,10 @@ export class Session implements ChannelHandler {
   /** The highest id of an exchange the peer started: its ids only grow, so lower ones have ended. */
   private lastPeerExchangeId = 0
   closeReason: string | undefined
+  /** Exchanges of the peer aborted before this side tracked them (their first frames still queued). */
+  private readonly abandoned = new Set<string>()
+  /** When this session last logged a refused document. */
+  private quotaLoggedAt = -Infinity
 
   constructor (private readonly host: SessionHost, private readonly channel: Channel) {
     this.remoteId = channel.remoteId
@@ -224,7 +243,17 @@ export class Session implements ChannelHandler {
         }
         return msg.type === MessageType.Live ? this.onLive(msg.entries, frame.length) : this.onRumor(msg.hops, msg.entries, frame.length)
       case MessageType.Gossip: return this.host.onGossip(this, msg)
-      case MessageType.Sync: return this.enqueue(async () => { await this.onSync(msg, frame.length) })
+      case MessageType.Sync:
+        // frames of exchanges waiting to be applied count against the node's receive buffer, with
+        // half-received updates: past it, the exchange is aborted (retried later) instead of held
+        if (!this.host.budget.take(frame.length)) return this.abandon(msg)
+        return this.enqueue(async () => {
+          try {
+            await this.onSync(msg, frame.length)
+          } finally {
+            this.host.budget.give(frame.length)
+          }
+        })
       case MessageType.Status: return this.host.onStatus(this, msg.root, msg.docCount)
       case MessageType.Close:
         this.host.log('peer %s closed the session: %s', this.remoteId, msg.reason)
@@ -289,6 +318,8 @@ export class Session implements ChannelHandler {
   private async apply (entries: LiveEntry[]): Promise<LiveEntry[]> {
     const applied: LiveEntry[] = []
     for (const e of entries) {
+      // a new document the peer may not create now: dropped; anti-entropy brings it later
+      if (!this.admit(e.docId, e.update.length)) continue
       try {
         await this.host.docs.applyUpdate(e.docId, e.update, this, true)
         applied.push(e)
@@ -299,11 +330,57 @@ export class Session implements ChannelHandler {
     return applied
   }
 
+  /**
+   * Whether the peer may make this node hold document `docId` (with `bytes` of updates): always for
+   * a document we have, within the creation quota for a new one. A refusal is counted and logged
+   * (at most once a minute per session).
+   */
+  private admit (docId: string, bytes: number): boolean {
+    if (this.host.docs.has(docId) || this.host.quota.take(this.remoteId, bytes)) return true
+    this.host.counters.docsRefused++
+    const now = this.host.timers.now()
+    if (now - this.quotaLoggedAt >= QUOTA_LOG_INTERVAL_MS) {
+      this.quotaLoggedAt = now
+      this.host.log.warn('refusing new documents from %s past its creation quota (first: "%s"); they come in a later exchange', this.remoteId, docId)
+    }
+    return false
+  }
+
+  /** The limits an exchange with this peer works within. */
+  private get limits (): ExchangeLimits {
+    return { budget: this.host.budget, admit: (docId, bytes) => this.admit(docId, bytes) }
+  }
+
+  /**
+   * A frame of an exchange arrived while the receive queue is full: abort that exchange (the peer is
+   * told why and retries later) instead of holding the frame.
+   */
+  private abandon (msg: SyncMessage): void {
+    const key = `${msg.fromInitiator ? 'r' : 'i'}${msg.exchangeId}`
+    if (this.abandoned.has(key)) return
+    this.host.counters.receiveAborts++
+    const err = new ReceiveLimitError(`exchange frames waiting and half-received updates would pass the node's ${this.host.budget.limit} bytes (receiveBufferBytes)`)
+    const st = this.exchanges.get(key)
+    if (st !== undefined) return this.abort(key, st, err)
+    // its first frames are still queued: they will find it abandoned
+    this.abandoned.add(key)
+    if (this.abandoned.size > MAX_ABANDONED) this.abandoned.delete(this.abandoned.keys().next().value as string)
+    this.host.log.warn('aborting exchange %d with %s: %s', msg.exchangeId, this.remoteId, err.message)
+    this.send(encodeSync({ exchangeId: msg.exchangeId, fromInitiator: !msg.fromInitiator, more: false, mode: msg.mode, items: [{ kind: ItemKind.Abort, reason: err.message }] }))
+  }
+
+  /** End an exchange this side gives up on, telling the peer why. */
+  private abort (key: string, st: ExchangeState, err: Error): void {
+    this.host.log.warn('aborting exchange %d with %s: %s', st.ex.id, this.remoteId, err.message)
+    this.send(encodeSync({ exchangeId: st.ex.id, fromInitiator: st.ex.role === 'initiator', more: false, mode: st.ex.mode, items: [{ kind: ItemKind.Abort, reason: err.message }] }))
+    this.endExchange(key, st, err)
+  }
+
   /** Start an exchange; resolves with its report when both sides are done. */
   startExchange (mode: AntiEntropyMode, timeoutMs = EXCHANGE_TIMEOUT_MS): Promise<SyncReport> {
     if (this.state !== 'open') return Promise.reject(new PeerUnavailableError(`no open session with ${this.remoteId}`))
     const id = this.nextExchangeId++
-    const ex = new Exchange(id, 'initiator', mode, this.host.docs, this, this.maxChunk())
+    const ex = new Exchange(id, 'initiator', mode, this.host.docs, this, this.maxChunk(), this.limits)
     this.host.counters.exchangesStarted++
     return new Promise((resolve, reject) => {
       const st = this.track(`i${id}`, ex, timeoutMs)
@@ -336,6 +413,7 @@ export class Session implements ChannelHandler {
   private async onSync (msg: SyncMessage, frameBytes: number): Promise<void> {
     if (this.state !== 'open') return
     const key = `${msg.fromInitiator ? 'r' : 'i'}${msg.exchangeId}`
+    if (this.abandoned.has(key)) return
     let st = this.exchanges.get(key)
     if (st === undefined) {
       // a late frame of an exchange this side already ended (timed out, refused) starts nothing
@@ -348,14 +426,21 @@ export class Session implements ChannelHandler {
         this.send(encodeSync({ exchangeId: msg.exchangeId, fromInitiator: false, more: false, mode: msg.mode, items: [{ kind: ItemKind.Abort, reason: 'too many concurrent exchanges' }] }))
         return
       }
-      st = this.track(key, new Exchange(msg.exchangeId, 'responder', msg.mode, this.host.docs, this, this.maxChunk()), this.host.exchangeTimeoutMs)
+      st = this.track(key, new Exchange(msg.exchangeId, 'responder', msg.mode, this.host.docs, this, this.maxChunk(), this.limits), this.host.exchangeTimeoutMs)
     }
     if (msg.mode !== st.ex.mode) throw new ProtocolError(`exchange ${msg.exchangeId} changed mode from ${st.ex.mode} to ${msg.mode}`)
     const current = st
     current.ex.report.bytesReceived += frameBytes
     current.incoming += msg.items.length
     current.ex.check(msg.items)
-    await current.ex.handle(msg.items, async item => { await this.emit(current, item) })
+    try {
+      await current.ex.handle(msg.items, async item => { await this.emit(current, item) })
+    } catch (err) {
+      if (!(err instanceof ReceiveLimitError)) throw err
+      this.host.counters.receiveAborts++
+      this.abort(key, current, err)
+      return
+    }
     if (current.ex.abortReason !== undefined) {
       this.endExchange(key, current, new ProtocolError(`peer aborted exchange ${msg.exchangeId}: ${current.ex.abortReason}`))
       return
@@ -412,6 +497,7 @@ export class Session implements ChannelHandler {
   private endExchange (key: string, st: ExchangeState, err?: Error): void {
     if (this.exchanges.get(key) !== st) return
     this.exchanges.delete(key)
+    st.ex.release()
     this.host.timers.clearTimeout(st.timer)
     const c = this.host.counters
     const r = st.ex.report

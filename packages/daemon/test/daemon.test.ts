@@ -94,6 +94,8 @@ describe('daemon endpoint', () => {
     expect(metrics).toMatch(/^hearsay_live_frames_dropped_total 0$/m)
     expect(metrics).toMatch(/^hearsay_gossip_entries_rejected_total 0$/m)
     expect(metrics).toMatch(/^hearsay_session_faults_total 0$/m)
+    expect(metrics).toMatch(/^hearsay_docs_refused_total 0$/m)
+    expect(metrics).toMatch(/^hearsay_receive_aborts_total 0$/m)
     expect(metrics).toMatch(/^hearsay_timer_faults_total 0$/m)
 
     expect((await fetch(`${a.url}/nope`)).status).toBe(404)
