@@ -316,6 +316,11 @@ export class Exchange {
     }
   }
 
+  /** Whether `release()` ended the exchange. */
+  get ended (): boolean {
+    return this.released
+  }
+
   /** The exchange ended: free what it holds, and take nothing more. */
   release (): void {
     this.released = true

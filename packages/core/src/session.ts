@@ -89,6 +89,8 @@ export interface Counters {
   docsRefused: number
   /** Exchanges aborted because a receive limit was reached (queued frames or half-received updates); retried later. */
   receiveAborts: number
+  /** Sessions closed because the peer stopped reading (its backlog passed 2 × sendQueueBytes). */
+  stalledSessions: number
 }
 
 interface ExchangeState {
@@ -136,6 +138,11 @@ export class Session implements ChannelHandler {
     return this.queuedBytes
   }
 
+  /** Backlog past which the peer is taken to have stopped reading (see `send`). */
+  private get stallBytes (): number {
+    return 2 * this.host.sendQueueBytes + (2 * MAX_CONCURRENT_EXCHANGES + 1) * this.frameLimit
+  }
+
   /** The largest frame both sides accept. */
   get frameLimit (): number {
     return Math.min(this.host.maxFrameBytes, this.remoteMaxFrame)
@@ -154,6 +161,15 @@ export class Session implements ChannelHandler {
     c.bytesSent += frame.length
     c.messagesSent++
     this.queuedBytes += frame.length
+    if (this.queuedBytes > this.stallBytes) {
+      // live frames stop at sendQueueBytes and each exchange's reply waits for the backlog after at
+      // most one more frame: what still piles up (cluster state, status) means the peer stopped
+      // reading; hang up on it
+      c.stalledSessions++
+      this.host.log.warn('closing session with %s: it stopped reading (%d bytes wait to be sent)', this.remoteId, this.queuedBytes)
+      this.close(`peer stopped reading: ${this.queuedBytes} bytes wait to be sent`, false)
+      return
+    }
     const sentAt = this.host.timers.now()
     this.channel.send(frame).then(
       () => {
@@ -468,7 +484,7 @@ export class Session implements ChannelHandler {
     st.pending.push(item)
     st.pendingBytes += size
     // yield to the channel when it is backed up, so a large reply streams instead of piling up
-    while (this.queuedBytes > limit && this.state === 'open') {
+    while (this.queuedBytes > limit && this.state === 'open' && !st.ex.ended) {
       await new Promise(resolve => setImmediate(resolve))
     }
   }

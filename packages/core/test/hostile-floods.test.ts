@@ -214,3 +214,43 @@ describe('a member that floods', () => {
     await live.checkSyncing()
   })
 })
+
+describe('a member that stops reading', () => {
+  it('is hung up on once its backlog passes the stall bound, and the node keeps its memory', async () => {
+    const { createNode, writerLogger } = await import('../src/index.js')
+    const { waitFor } = await import('../src/testing/index.js')
+    const { encodeGossip, encodeHello } = await import('../src/protocol.js')
+    // a transport whose one peer never takes a frame: every send stays pending, as on a TCP
+    // connection whose reader stopped
+    let deliver!: (frame: Uint8Array) => void
+    let closedWith: string | undefined
+    const lines: string[] = []
+    const transport = {
+      localId: 'victim',
+      async start (handler: { onChannel: (c: unknown) => { onFrame: (f: Uint8Array) => void, onClose: (r?: string) => void } }) {
+        const h = handler.onChannel({ remoteId: 'sloth', send: async () => await new Promise<void>(() => {}), close: (reason?: string) => { closedWith = reason ?? '' } })
+        deliver = f => { h.onFrame(f) }
+      },
+      async stop () {}
+    }
+    const victim = createNode({ id: 'victim', transport, seed: 9, sendQueueBytes: 64 * 1024, maxFrameBytes: 64 * 1024, logger: writerLogger({ level: 'warn', write: l => { lines.push(l) } }) })
+    try {
+      await victim.start()
+      deliver(encodeHello({ nodeId: 'sloth', maxFrameBytes: 64 * 1024, root: new Uint8Array(16), docCount: 0 }))
+      await victim.setMeta('pad', 'x'.repeat(900))
+      // ask for cluster state again and again: each answer waits behind the unread ones
+      for (let i = 0; i < 2_000 && closedWith === undefined; i++) {
+        deliver(encodeGossip({ request: true, answer: false, digest: [], entries: [] }))
+        await new Promise(resolve => setImmediate(resolve))
+      }
+      await waitFor(() => closedWith !== undefined, { message: 'the session to be closed' })
+      expect(closedWith).toMatch(/peer stopped reading/)
+      expect(victim.metrics().stalledSessions).toBe(1)
+      expect(lines.some(l => /closing session with sloth: it stopped reading/.test(l))).toBe(true)
+      // bounded by 2 × sendQueueBytes + 17 frames
+      expect(victim.metrics().bytesSent).toBeLessThan(2 * 64 * 1024 + 17 * 64 * 1024 + 64 * 1024)
+    } finally {
+      await victim.stop()
+    }
+  })
+})

@@ -143,6 +143,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   metric('hearsay_gossip_entries_rejected_total', 'Cluster state entries from peers dropped by the trust rules (implausible, forged or over a limit)', 'counter', () => m().gossipEntriesRejected)
   metric('hearsay_docs_refused_total', 'New documents from peers refused by the per-peer creation quota (a later exchange brings them)', 'counter', () => m().docsRefused)
   metric('hearsay_receive_aborts_total', 'Exchanges aborted because the receive buffer was full (retried later)', 'counter', () => m().receiveAborts)
+  metric('hearsay_sessions_stalled_total', 'Peer sessions closed because the peer stopped reading', 'counter', () => m().stalledSessions)
   metric('hearsay_session_faults_total', 'Peer sessions closed because handling their input threw (each is logged)', 'counter', () => m().sessionFaults)
   metric('hearsay_timer_faults_total', 'Exceptions caught in the node\'s timers (each is logged)', 'counter', () => m().timerFaults)
   metric('hearsay_live_updates_sent_total', 'Live updates sent', 'counter', () => m().liveUpdatesSent)
