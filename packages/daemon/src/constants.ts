@@ -38,3 +38,12 @@ export const AWARENESS_STALE_MS = 5 * 60_000
 
 /** How long `status`, `docs`, `get` and `set` (and `watch`, to connect) wait for the daemon, in ms. */
 export const CLIENT_TIMEOUT_MS = 5_000
+
+/**
+ * Written into the data directory by a running daemon: its pid, node id and the endpoint it
+ * actually listens on, so `status`, `docs`, `get`, `set` and `watch` find it. Removed on a clean stop.
+ */
+export const RUNTIME_FILE = 'daemon.json'
+
+/** Largest `daemon.json` a client reads, in bytes (it holds a few short fields). */
+export const RUNTIME_FILE_MAX_BYTES = 16 * 1024

@@ -8,7 +8,8 @@ import * as Y from 'yjs'
 import { waitFor } from '@hearsay/core/testing'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..')
-export const CLI = join(ROOT, 'packages/daemon/src/cli.ts')
+/** The `hearsay` command as installed in node_modules/.bin (it runs the sources in a checkout). */
+export const BIN = join(ROOT, 'packages/daemon/bin/hearsay.mjs')
 
 export interface Proc {
   child: ChildProcess
@@ -17,9 +18,9 @@ export interface Proc {
   exited: Promise<number | null>
 }
 
-/** Run the `hearsay` CLI from source in a real process. */
+/** Run the `hearsay` command in a real process, as a user would. */
 export function hearsay (args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', CLI, ...args], {
+  const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
