@@ -1,5 +1,6 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { hostname, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,9 +13,23 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..')
 const cleanup: Array<() => unknown> = []
 afterEach(async () => { for (const fn of cleanup.splice(0).reverse()) await fn() })
 
+/** A temporary directory, removed after the test (after the processes started later have stopped). */
+async function tempDir (name: string, list: Array<() => unknown>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `hs-${name}-`))
+  list.push(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+async function kill (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const gone = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  child.kill('SIGKILL')
+  await gone
+}
+
 describe('telemetry', () => {
   it('reads the thermal zone when present, simulates otherwise', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-thermal-'))
+    const dir = await tempDir('thermal', cleanup)
     await writeFile(join(dir, 'temp'), '48312\n')
     const real = await read(join(dir, 'temp'))
     expect(real).toMatchObject({ cpuTempC: 48.3, simulatedTemp: false })
@@ -61,10 +76,10 @@ describe('agent', () => {
   })
 
   it('runs as hearsay-pi: telemetry through the endpoint, config through the CLI, SIGTERM exits 0', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-pi-'))
+    const dir = await tempDir('pi', cleanup)
     const env = { ...process.env, HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_DEVICE_ID: 'pi-test', HEARSAY_INTERVAL_MS: '500', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0' }
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', join(ROOT, 'apps/pi/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    cleanup.push(() => { child.kill('SIGKILL') })
+    cleanup.push(async () => { await kill(child) })
     let err = ''
     child.stderr.on('data', (d: Buffer) => { err += d.toString() })
     const exited = new Promise<number | null>(resolve => { child.on('exit', resolve) })
@@ -98,7 +113,7 @@ describe('agent', () => {
     expect(await runPi(['start', '--help'], startHelp.io)).toBe(0)
     expect(startHelp.out.join('\n')).toMatch(/HEARSAY_DEVICE_ID[\s\S]*Usage: hearsay start/)
 
-    const dir = await mkdtemp(join(tmpdir(), 'hs-pi-empty-'))
+    const dir = await tempDir('pi-empty', cleanup)
     let stop!: (s: string) => void
     const run = io({ HEARSAY_DATA_DIR: dir, HEARSAY_DEVICE_ID: '', HEARSAY_INTERVAL_MS: '', HEARSAY_HTTP_PORT: '0', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0' }, new Promise(resolve => { stop = resolve }))
     const code = runPi([], run.io)
@@ -111,7 +126,7 @@ describe('agent', () => {
 
   it('hearsay-pi status in a real process: exit 2 and a pointer to hearsay', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', join(ROOT, 'apps/pi/src/main.ts'), 'status'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    cleanup.push(() => { child.kill('SIGKILL') })
+    cleanup.push(async () => { await kill(child) })
     let err = ''
     child.stderr.on('data', (d: Buffer) => { err += d.toString() })
     const code = await new Promise<number | null>(resolve => { child.on('exit', resolve) })

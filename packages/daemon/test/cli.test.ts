@@ -1,21 +1,14 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor } from '@hearsay/core/testing'
-import { ROOT, hearsay, run } from './helpers.js'
+import { ROOT, hearsay, kill, run, tempDir } from './helpers.js'
 
 const cleanup: Array<() => unknown> = []
 afterEach(async () => { for (const fn of cleanup.splice(0).reverse()) await fn() })
-
-async function tempDir (name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `hs-${name}-`))
-  cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
 
 /** A port nothing listens on right now. */
 async function freePort (): Promise<number> {
@@ -30,7 +23,7 @@ const QUIET = ['--mdns', 'false', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-lev
 
 async function start (args: string[]): Promise<ReturnType<typeof hearsay> & { url: string }> {
   const proc = hearsay(['start', ...args, ...QUIET])
-  cleanup.push(() => { proc.child.kill('SIGKILL') })
+  cleanup.push(async () => { await kill(proc.child) })
   await waitFor(() => /serving (http:\/\/\S+)/.test(proc.stderr()) || proc.child.exitCode !== null, { timeoutMs: 30_000, message: `daemon up: ${proc.stderr()}` })
   const m = /serving (http:\/\/\S+)/.exec(proc.stderr())
   if (m === null) throw new Error(`hearsay start exited: ${proc.stderr()}`)
@@ -43,7 +36,7 @@ describe('the hearsay command', () => {
     let out = ''
     child.stdout.on('data', (d: Buffer) => { out += d.toString() })
     child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    cleanup.push(() => { child.kill('SIGKILL') })
+    cleanup.push(async () => { await kill(child) })
     const code = await new Promise<number | null>(resolve => { child.on('exit', resolve) })
     expect(out).toMatch(/^hearsay init: create the data directory/m)
     expect(code).toBe(0)
@@ -52,7 +45,7 @@ describe('the hearsay command', () => {
   }, 30_000)
 
   it('init, start, status, docs, set, get and stop; each data directory reaches its own daemon', async () => {
-    const [a, b] = [await tempDir('cli-a'), await tempDir('cli-b')]
+    const [a, b] = [await tempDir('cli-a', cleanup), await tempDir('cli-b', cleanup)]
     const init = await run(['init', '--data-dir', a])
     expect(init.code).toBe(0)
     expect(init.stdout).toMatch(/next: hearsay start --data-dir /)

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { WebSocket } from 'ws'
@@ -45,4 +47,19 @@ export async function client (url: string, docId: string): Promise<{ doc: Y.Doc,
   const provider = new WebsocketProvider(url.replace(/^http/, 'ws'), docId, doc, { WebSocketPolyfill: WebSocket as any, disableBc: true })
   await waitFor(() => provider.synced, { timeoutMs: 10_000, message: `client of ${docId} synced` })
   return { doc, provider }
+}
+
+/** A temporary directory `hs-<name>-…`, removed by `cleanup` (run in reverse: processes registered later stop first). */
+export async function tempDir (name: string, cleanup: Array<() => unknown>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `hs-${name}-`))
+  cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+/** Kill a process (SIGKILL) and wait until it is gone, so its files can be removed. */
+export async function kill (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const gone = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  child.kill('SIGKILL')
+  await gone
 }
