@@ -10,7 +10,7 @@ import { ConfigError, writerLogger } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import { connect, request, resolveTarget, verifyTarget } from './client.js'
 import type { TargetOptions } from './client.js'
-import { CONFIG_FIELDS, defaultConfig, endpointUrl, kebab, loadConfig } from './config.js'
+import { CONFIG_FIELDS, defaultConfig, endpointUrl, kebab, loadConfig, nearest } from './config.js'
 import { readRuntime, removeRuntime, writeRuntime } from './runtime.js'
 import type { DaemonConfig, LoadedConfig } from './config.js'
 import { CONFIG_FILE } from './constants.js'
@@ -362,7 +362,10 @@ export async function main (argv: string[], io: CliIO): Promise<number> {
   try {
     parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true })
   } catch (err) {
-    io.err(`hearsay ${name}: ${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')}. See \`hearsay ${name} --help\`.`)
+    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '')
+    const unknown = /^Unknown option '--([^']+)'/.exec(message)?.[1]
+    const near = unknown !== undefined ? nearest(unknown, Object.keys(command.options)) : undefined
+    io.err(`hearsay ${name}: ${message}${near !== undefined ? ` (did you mean --${near}?)` : ''}. See \`hearsay ${name} --help\`.`)
     return 2
   }
   const values = parsed.values as Record<string, string | boolean | undefined>

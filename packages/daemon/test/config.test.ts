@@ -58,7 +58,11 @@ describe('configuration', () => {
     expect(err?.name).toBe('ConfigError')
     expect(err?.message).toMatch(/"durability" in .*config\.json must be 'power'.*or 'process'.*got "disk"\. Fix it in the file/)
     await writeFile(join(dir, 'config.json'), JSON.stringify({ httpPrt: 1 }))
-    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "httpPrt".*Known settings: .*httpPort/)
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "httpPrt" in .*config\.json\. Did you mean "httpPort"\?\. Known settings: .*httpPort/)
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ swarm_key_file: 'k' }))
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "swarm_key_file" .*Did you mean "swarmKeyFile"\?/)
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ colour: 'blue' }))
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "colour" in \S+config\.json\. Known settings/)
     await writeFile(join(dir, 'config.json'), '{ not json')
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/not valid JSON/)
     expect(() => loadConfig({ configFile: join(dir, 'missing.json') })).toThrow(/does not exist/)
@@ -77,7 +81,7 @@ describe('hearsay CLI', () => {
 
   it('rejects bad commands, options and arguments with exit code 2', async () => {
     expect(await cli(['strat'])).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command "strat"/) })
-    expect(await cli(['start', '--http-prot', '1'])).toMatchObject({ code: 2, err: expect.stringMatching(/Unknown option '--http-prot'.*hearsay start --help/) })
+    expect(await cli(['start', '--http-prot', '1'])).toMatchObject({ code: 2, err: expect.stringMatching(/Unknown option '--http-prot' \(did you mean --http-port\?\)\. See `hearsay start --help`/) })
     expect(await cli(['set', 'doc', 'key'])).toMatchObject({ code: 2, err: expect.stringMatching(/expected at least 3 argument\(s\), got 2/) })
     expect(await cli(['start', '--http-port', '99999'])).toMatchObject({ code: 2, err: expect.stringMatching(/^hearsay start: --http-port must be an integer from 0 to 65535.*got "99999"\. Fix the flag, or leave it out to use the default\.$/m) })
     expect(await cli(['status', '--url', 'ftp://x'])).toMatchObject({ code: 2, err: expect.stringMatching(/--url must be the daemon's endpoint/) })
