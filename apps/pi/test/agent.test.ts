@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { hostname, tmpdir } from 'node:os'
@@ -63,10 +63,20 @@ describe('agent', () => {
     await waitFor(() => seen.getArray('history').length >= 3, { timeoutMs: 5_000 })
     expect(seen.getMap('latest').get('label')).toBe('greenhouse')
 
-    // a bad value is refused, the last good one kept
+    // what applies goes back where the laptop sees it
+    await waitFor(() => cfg.getMap('applied').get('intervalMs') === 600 && cfg.getMap('applied').get('label') === 'greenhouse', { message: 'applied settings reach the laptop' })
+
+    // a bad value is refused, the last good one kept, and the refusal is visible to the setter
     cfg.getMap('data').set('intervalMs', 'fast')
-    await waitFor(() => pi.peers().every(p => p.inSync))
+    cfg.getMap('data').set('intervalMS', 700)
+    await waitFor(() => cfg.getMap('refused').has('intervalMs') && cfg.getMap('refused').has('intervalMS'), { message: 'refusals reach the laptop' })
     expect(agent.settings.intervalMs).toBe(600)
+    expect(cfg.getMap('refused').get('intervalMs')).toMatchObject({ value: 'fast', reason: 'must be a number >= 500; keeping 600' })
+    expect(cfg.getMap('refused').get('intervalMS')).toMatchObject({ value: 700, reason: expect.stringMatching(/^unknown setting; known: intervalMs, history, label$/) })
+    // fixed: the refusal goes away
+    cfg.getMap('data').set('intervalMs', 800)
+    cfg.getMap('data').delete('intervalMS')
+    await waitFor(() => cfg.getMap('refused').size === 0 && cfg.getMap('applied').get('intervalMs') === 800, { message: 'refusal cleared' })
 
     // history is bounded
     cfg.getMap('data').set('history', 2)
@@ -91,6 +101,8 @@ describe('agent', () => {
     await waitFor(async () => (await get()).content?.history?.length >= 2, { timeoutMs: 10_000 })
     await fetch(`${url}/api/docs/${encodeURIComponent('config/pi-test')}/intervalMs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '700' })
     await waitFor(async () => (await get()).content?.latest?.intervalMs === 700, { timeoutMs: 10_000 })
+    expect(err).toContain('hearsay-pi: config/pi-test applied: intervalMs 500, history 60, label "pi-test"')
+    await waitFor(() => err.includes('hearsay-pi: config/pi-test applied: intervalMs 700, history 60, label "pi-test"'), { timeoutMs: 10_000, message: err })
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
   })
@@ -122,6 +134,19 @@ describe('agent', () => {
     expect(run.err.join('\n')).toContain(`device ${hostname()} publishing telemetry/${hostname()} every 5000 ms`)
     stop('SIGTERM')
     expect(await code).toBe(0)
+  })
+
+  it('exits 2 on a configuration error, which the systemd unit does not restart', async () => {
+    const dir = await tempDir('pi-bad', cleanup)
+    const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', join(ROOT, 'apps/pi/src/main.ts'), 'start'], { cwd: ROOT, env: { ...process.env, HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: 'eighty' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    cleanup.push(async () => { await kill(child) })
+    let err = ''
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    expect(await new Promise<number | null>(resolve => { child.on('exit', resolve) })).toBe(2)
+    expect(err).toMatch(/HEARSAY_HTTP_PORT must be an integer/)
+    const unit = await readFile(join(ROOT, 'apps/pi/hearsay-pi.service'), 'utf8')
+    expect(unit).toMatch(/^Restart=on-failure$/m)
+    expect(unit).toMatch(/^RestartPreventExitStatus=2$/m)
   })
 
   it('hearsay-pi status in a real process: exit 2 and a pointer to hearsay', async () => {

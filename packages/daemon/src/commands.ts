@@ -153,7 +153,8 @@ Flags override environment variables, which override the config file.`,
       const daemon = await startFromConfig(loaded, logger)
       try {
         await writeRuntime(config.dataDir, { pid: process.pid, id: daemon.node.id, url: endpointUrl({ httpHost: config.httpHost, httpPort: daemon.port }), startedAt: Date.now() })
-        io.err(`hearsay: node ${daemon.node.id} serving ${daemon.url} (ws://${daemon.url.slice('http://'.length)}/<docId>)`)
+        io.err(`hearsay: node ${daemon.node.id} serving ${daemon.url} (ws://${daemon.url.slice('http://'.length)}/<docId>)` +
+          (config.staticDir !== undefined ? `; the web app in ${config.staticDir} at ${daemon.url}/` : ''))
         await io.onStarted?.(daemon)
       } catch (err) {
         await daemon.close()
@@ -270,7 +271,7 @@ sets "hello world". Quote it to keep several spaces or characters the shell woul
 /** The command that starts what `init` just created, as this user would type it. */
 function nextCommand (io: CliIO, values: Record<string, string | boolean | undefined>): string {
   const dir = typeof values['data-dir'] === 'string' ? ` --data-dir ${values['data-dir']}` : ''
-  return `${io.commandName ?? 'hearsay'} start${dir}   (then, in another terminal: ${io.clientCommandName ?? 'hearsay'} status${dir})`
+  return `${io.commandName ?? 'hearsay'} start${dir}   (then, in another terminal: ${io.clientCommandName ?? io.commandName ?? 'hearsay'} status${dir})`
 }
 
 function flagsOf (values: Record<string, string | boolean | undefined>): Partial<Record<keyof DaemonConfig, string>> {
@@ -382,7 +383,9 @@ export async function main (argv: string[], io: CliIO): Promise<number> {
     return await command.run(args, values, io)
   } catch (err) {
     const e = err as Error
-    if (e.name === 'ConfigError' || e.name === 'FlagError' || e.name === 'SwarmKeyError' || e.name === 'InvalidDocIdError') {
+    // exit 2: the configuration (or what is on disk: a broken peer-key) needs a person to fix it;
+    // a service manager should not restart (apps/pi's unit: RestartPreventExitStatus=2)
+    if (e instanceof ConfigError || ['ConfigError', 'FlagError', 'SwarmKeyError', 'InvalidPeerIdError', 'InvalidDocIdError', 'IdentityError'].includes(e.name)) {
       io.err(`hearsay ${name}: ${e.message}`)
       return 2
     }

@@ -39,6 +39,7 @@ describe('the hearsay command', () => {
     cleanup.push(async () => { await kill(child) })
     const code = await new Promise<number | null>(resolve => { child.on('exit', resolve) })
     expect(out).toMatch(/^hearsay init: create the data directory/m)
+    expect(out).toMatch(/^ *-d, --data-dir DIR/m)
     expect(code).toBe(0)
     // the bin pnpm links into node_modules/.bin is the committed, executable wrapper
     expect(existsSync(join(ROOT, 'node_modules/.bin/hearsay'))).toBe(true)
@@ -56,7 +57,8 @@ describe('the hearsay command', () => {
       const file = join(d, 'config.json')
       await writeFile(file, JSON.stringify({ ...JSON.parse(await readFile(file, 'utf8')), httpPort: port }))
     }
-    const da = await start(['--data-dir', a])
+    const da = await start(['--data-dir', a, '--static-dir', a])
+    expect(da.stderr()).toContain(`; the web app in ${a} at ${da.url}/`)
     expect(da.url).toBe(`http://127.0.0.1:${port}`)
     const db = await start(['--data-dir', b, '--http-port', '0'])
     const idOf = async (dir: string): Promise<string> => JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')).id
