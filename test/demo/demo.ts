@@ -74,8 +74,11 @@ try {
   piProcess?.kill('SIGKILL')
   await killed
   await waitFor(() => piSeenBy('laptop', piId)?.connected !== true && piSeenBy('gateway', piId)?.connected !== true, { timeoutMs: 20_000, message: 'the others notice the pi is gone' })
+  say('  laptop   edits notes/7: inserts "[edited on the laptop] " at the start')
   ;(await get('laptop').open('notes/7')).getText('body').insert(0, '[edited on the laptop] ')
+  say('  gateway  edits notes/8: inserts "[edited on the gateway] " at the start')
   ;(await get('gateway').open('notes/8')).getText('body').insert(0, '[edited on the gateway] ')
+  say('  gateway  writes 10 new notes, notes/100 to notes/109')
   for (let i = 100; i < 110; i++) (await get('gateway').open(`notes/${i}`)).getText('body').insert(0, `note ${i}, written while the pi was off. `)
   await waitFor(async () => get('laptop').docs().length === 110 && (await body('gateway', 'notes/7')).startsWith('[edited on the laptop]'))
   say(`  laptop and gateway agree on ${get('laptop').docs().length} notes`)
@@ -88,6 +91,7 @@ try {
   if (onDisk < 100) say(`  (${100 - onDisk} of the 100 notes it held in memory had not reached its disk when it died; nothing told the others they had, so anti-entropy sends them again)`)
   await waitFor(async () => pi.docs().length === 110 && (await body('pi', 'notes/7')).startsWith('[edited on the laptop]'), { timeoutMs: 20_000, message: 'pi catches up' })
   say(`  pi holds ${pi.docs().length} notes ${(performance.now() - t2).toFixed(0)} ms after starting`)
+  say('\nThe pi edits notes/7 too: inserts "[and on the pi] " at the start; every node ends with both edits')
   ;(await pi.open('notes/7')).getText('body').insert(0, '[and on the pi] ')
   await waitFor(async () => (await body('laptop', 'notes/7')) === (await body('pi', 'notes/7')) && (await body('gateway', 'notes/7')) === (await body('pi', 'notes/7')))
   for (const n of names) say(`  ${n.padEnd(8)} notes/7 = "${await body(n, 'notes/7')}"`)
@@ -101,6 +105,7 @@ try {
     say(`  ${n.padEnd(8)} notes=${m.docs} sent=${m.bytesSent} B received=${m.bytesReceived} B exchanges=${m.exchangesCompleted} peers in sync=${node.peers().filter(p => p.connected && p.inSync).length}/2`)
   }
   say('\nDone: every node holds the same 110 notes.')
+  say('Next, a node of your own: pnpm hearsay init, then pnpm hearsay start (packages/daemon/README.md).')
 } finally {
   piProcess?.kill('SIGKILL')
   for (const n of running()) await n.stop()

@@ -2,6 +2,8 @@
  * The agent: every `intervalMs` it writes a reading into `telemetry/<deviceId>` (map `latest`,
  * and the last `history` readings in array `history`), and it follows `config/<deviceId>` (map
  * `data`, the map `hearsay set` writes): `intervalMs`, `history` and `label` apply at once.
+ * What it applied goes back into the same document, map `applied`, and each refused value into
+ * map `refused` (`{ value, reason, at }`), so whoever set it sees the outcome with `hearsay get`.
  */
 import type { HearsayNode, Log, Logger } from '@hearsay/core'
 import { silentLogger } from '@hearsay/core'
@@ -15,6 +17,10 @@ export const INTERVAL_MS = 5_000
 export const MIN_INTERVAL_MS = 500
 /** Readings kept in the history array. */
 export const HISTORY = 60
+/** Most readings a config document may ask to keep. */
+export const MAX_HISTORY = 10_000
+/** Longest label a config document may set, in characters. */
+export const MAX_LABEL = 200
 
 export interface AgentOptions {
   node: HearsayNode
@@ -24,7 +30,15 @@ export interface AgentOptions {
   /** Thermal zone file, for tests. */
   thermalZone?: string
   logger?: Logger
+  /** Called with the settings in force and the refused values, at start and whenever they change. */
+  onApplied?: (settings: AgentSettings, refused: Record<string, Refusal>) => void
 }
+
+/** A value from the config document the agent did not apply. */
+export interface Refusal { value: unknown, reason: string, at: number }
+
+/** Settings the config document may set. */
+export const CONFIG_KEYS = ['intervalMs', 'history', 'label'] as const
 
 export interface AgentSettings { intervalMs: number, history: number, label: string }
 
@@ -50,19 +64,48 @@ export async function startAgent (options: AgentOptions): Promise<Agent> {
   let timer: ReturnType<typeof setTimeout> | undefined
   let stopped = false
 
+  const applied = configDoc.getMap<unknown>('applied')
+  const refusedMap = configDoc.getMap<Refusal>('refused')
+  let reported = ''
+
+  /** Take every valid setting from `data`, and report what applies and what was refused. */
   const apply = (): void => {
+    const refused: Record<string, Refusal> = {}
+    const refuse = (key: string, value: unknown, reason: string): void => {
+      // keep the time of an earlier refusal of the same value
+      const before = refusedMap.get(key)
+      refused[key] = { value, reason, at: before !== undefined && JSON.stringify(before.value) === JSON.stringify(value) ? before.at : Date.now() }
+    }
     const iv = config.get('intervalMs')
     if (iv !== undefined) {
       if (typeof iv === 'number' && Number.isFinite(iv) && iv >= MIN_INTERVAL_MS) settings.intervalMs = iv
-      else log.warn(`config/${deviceId}: intervalMs must be a number >= ${MIN_INTERVAL_MS}, got ${JSON.stringify(iv)}; keeping ${settings.intervalMs}`)
+      else refuse('intervalMs', iv, `must be a number >= ${MIN_INTERVAL_MS}; keeping ${settings.intervalMs}`)
     }
     const h = config.get('history')
     if (h !== undefined) {
-      if (typeof h === 'number' && Number.isInteger(h) && h >= 0) settings.history = h
-      else log.warn(`config/${deviceId}: history must be an integer >= 0, got ${JSON.stringify(h)}`)
+      if (typeof h === 'number' && Number.isInteger(h) && h >= 0 && h <= MAX_HISTORY) settings.history = h
+      else refuse('history', h, `must be an integer from 0 to ${MAX_HISTORY}; keeping ${settings.history}`)
     }
     const label = config.get('label')
-    if (typeof label === 'string') settings.label = label
+    if (label !== undefined) {
+      if (typeof label === 'string' && label.length <= MAX_LABEL) settings.label = label
+      else refuse('label', label, `must be a string of at most ${MAX_LABEL} characters; keeping ${JSON.stringify(settings.label)}`)
+    }
+    for (const key of config.keys()) {
+      if (!(CONFIG_KEYS as readonly string[]).includes(key)) refuse(key, config.get(key), `unknown setting; known: ${CONFIG_KEYS.join(', ')}`)
+    }
+    const report = JSON.stringify([settings, refused])
+    if (report === reported) return
+    reported = report
+    for (const [key, r] of Object.entries(refused)) {
+      if (JSON.stringify(refusedMap.get(key)) !== JSON.stringify(r)) log.warn(`config/${deviceId}: refused ${key} = ${JSON.stringify(r.value)}: ${r.reason}`)
+    }
+    configDoc.transact(() => {
+      for (const [k, v] of Object.entries(settings)) if (applied.get(k) !== v) applied.set(k, v)
+      for (const key of [...refusedMap.keys()]) if (!(key in refused)) refusedMap.delete(key)
+      for (const [key, r] of Object.entries(refused)) if (JSON.stringify(refusedMap.get(key)) !== JSON.stringify(r)) refusedMap.set(key, r)
+    }, 'hearsay-pi')
+    options.onApplied?.({ ...settings }, refused)
   }
 
   const sample = async (): Promise<Reading> => {

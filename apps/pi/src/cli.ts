@@ -62,7 +62,7 @@ export async function runPi (argv: string[], io: CliIO): Promise<number> {
     io.out(`${piUsage()}\n`)
     return await main([command, '--help'], io)
   }
-  if (command === 'init') return await main(['init', ...rest], { ...io, defaults: PI_DEFAULTS })
+  if (command === 'init') return await main(['init', ...rest], { commandName: 'hearsay-pi', clientCommandName: 'hearsay', ...io, defaults: PI_DEFAULTS })
 
   const deviceId = setting(io.env, 'HEARSAY_DEVICE_ID') ?? hostname()
   const rawInterval = setting(io.env, 'HEARSAY_INTERVAL_MS')
@@ -77,7 +77,17 @@ export async function runPi (argv: string[], io: CliIO): Promise<number> {
     ...io,
     defaults: PI_DEFAULTS,
     onStarted: async daemon => {
-      agent = await startAgent({ node: daemon.node, deviceId, intervalMs: interval, logger: writerLogger({ level, write: line => { io.err(line) } }) })
+      agent = await startAgent({
+        node: daemon.node,
+        deviceId,
+        intervalMs: interval,
+        logger: writerLogger({ level, write: line => { io.err(line) } }),
+        onApplied: (settings, refused) => {
+          const bad = Object.entries(refused).map(([k, r]) => `${k} ${JSON.stringify(r.value)} (${r.reason})`)
+          io.err(`hearsay-pi: config/${deviceId} applied: intervalMs ${settings.intervalMs}, history ${settings.history}, label ${JSON.stringify(settings.label)}` +
+            (bad.length > 0 ? `; refused: ${bad.join('; ')}` : ''))
+        }
+      })
       io.err(`hearsay-pi: device ${deviceId} publishing telemetry/${deviceId} every ${agent.settings.intervalMs} ms; config in config/${deviceId}`)
     },
     onStopping: () => { agent?.stop() }

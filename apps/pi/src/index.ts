@@ -1,5 +1,5 @@
-export { startAgent, INTERVAL_MS, MIN_INTERVAL_MS, HISTORY } from './agent.js'
-export type { Agent, AgentOptions, AgentSettings } from './agent.js'
+export { startAgent, INTERVAL_MS, MIN_INTERVAL_MS, HISTORY, MAX_HISTORY, MAX_LABEL, CONFIG_KEYS } from './agent.js'
+export type { Agent, AgentOptions, AgentSettings, Refusal } from './agent.js'
 export { read, readTemperature, simulatedTemperature, THERMAL_ZONE } from './telemetry.js'
 export type { Reading } from './telemetry.js'
 export { runPi, piUsage, PI_DEFAULTS, PI_COMMANDS } from './cli.js'

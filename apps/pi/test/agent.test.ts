@@ -1,5 +1,6 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { hostname, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,9 +13,23 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..')
 const cleanup: Array<() => unknown> = []
 afterEach(async () => { for (const fn of cleanup.splice(0).reverse()) await fn() })
 
+/** A temporary directory, removed after the test (after the processes started later have stopped). */
+async function tempDir (name: string, list: Array<() => unknown>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `hs-${name}-`))
+  list.push(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+async function kill (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const gone = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  child.kill('SIGKILL')
+  await gone
+}
+
 describe('telemetry', () => {
   it('reads the thermal zone when present, simulates otherwise', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-thermal-'))
+    const dir = await tempDir('thermal', cleanup)
     await writeFile(join(dir, 'temp'), '48312\n')
     const real = await read(join(dir, 'temp'))
     expect(real).toMatchObject({ cpuTempC: 48.3, simulatedTemp: false })
@@ -48,10 +63,20 @@ describe('agent', () => {
     await waitFor(() => seen.getArray('history').length >= 3, { timeoutMs: 5_000 })
     expect(seen.getMap('latest').get('label')).toBe('greenhouse')
 
-    // a bad value is refused, the last good one kept
+    // what applies goes back where the laptop sees it
+    await waitFor(() => cfg.getMap('applied').get('intervalMs') === 600 && cfg.getMap('applied').get('label') === 'greenhouse', { message: 'applied settings reach the laptop' })
+
+    // a bad value is refused, the last good one kept, and the refusal is visible to the setter
     cfg.getMap('data').set('intervalMs', 'fast')
-    await waitFor(() => pi.peers().every(p => p.inSync))
+    cfg.getMap('data').set('intervalMS', 700)
+    await waitFor(() => cfg.getMap('refused').has('intervalMs') && cfg.getMap('refused').has('intervalMS'), { message: 'refusals reach the laptop' })
     expect(agent.settings.intervalMs).toBe(600)
+    expect(cfg.getMap('refused').get('intervalMs')).toMatchObject({ value: 'fast', reason: 'must be a number >= 500; keeping 600' })
+    expect(cfg.getMap('refused').get('intervalMS')).toMatchObject({ value: 700, reason: expect.stringMatching(/^unknown setting; known: intervalMs, history, label$/) })
+    // fixed: the refusal goes away
+    cfg.getMap('data').set('intervalMs', 800)
+    cfg.getMap('data').delete('intervalMS')
+    await waitFor(() => cfg.getMap('refused').size === 0 && cfg.getMap('applied').get('intervalMs') === 800, { message: 'refusal cleared' })
 
     // history is bounded
     cfg.getMap('data').set('history', 2)
@@ -61,10 +86,10 @@ describe('agent', () => {
   })
 
   it('runs as hearsay-pi: telemetry through the endpoint, config through the CLI, SIGTERM exits 0', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-pi-'))
+    const dir = await tempDir('pi', cleanup)
     const env = { ...process.env, HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_DEVICE_ID: 'pi-test', HEARSAY_INTERVAL_MS: '500', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0' }
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', join(ROOT, 'apps/pi/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    cleanup.push(() => { child.kill('SIGKILL') })
+    cleanup.push(async () => { await kill(child) })
     let err = ''
     child.stderr.on('data', (d: Buffer) => { err += d.toString() })
     const exited = new Promise<number | null>(resolve => { child.on('exit', resolve) })
@@ -76,6 +101,8 @@ describe('agent', () => {
     await waitFor(async () => (await get()).content?.history?.length >= 2, { timeoutMs: 10_000 })
     await fetch(`${url}/api/docs/${encodeURIComponent('config/pi-test')}/intervalMs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '700' })
     await waitFor(async () => (await get()).content?.latest?.intervalMs === 700, { timeoutMs: 10_000 })
+    expect(err).toContain('hearsay-pi: config/pi-test applied: intervalMs 500, history 60, label "pi-test"')
+    await waitFor(() => err.includes('hearsay-pi: config/pi-test applied: intervalMs 700, history 60, label "pi-test"'), { timeoutMs: 10_000, message: err })
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
   })
@@ -98,7 +125,7 @@ describe('agent', () => {
     expect(await runPi(['start', '--help'], startHelp.io)).toBe(0)
     expect(startHelp.out.join('\n')).toMatch(/HEARSAY_DEVICE_ID[\s\S]*Usage: hearsay start/)
 
-    const dir = await mkdtemp(join(tmpdir(), 'hs-pi-empty-'))
+    const dir = await tempDir('pi-empty', cleanup)
     let stop!: (s: string) => void
     const run = io({ HEARSAY_DATA_DIR: dir, HEARSAY_DEVICE_ID: '', HEARSAY_INTERVAL_MS: '', HEARSAY_HTTP_PORT: '0', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0' }, new Promise(resolve => { stop = resolve }))
     const code = runPi([], run.io)
@@ -109,9 +136,22 @@ describe('agent', () => {
     expect(await code).toBe(0)
   })
 
+  it('exits 2 on a configuration error, which the systemd unit does not restart', async () => {
+    const dir = await tempDir('pi-bad', cleanup)
+    const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', join(ROOT, 'apps/pi/src/main.ts'), 'start'], { cwd: ROOT, env: { ...process.env, HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: 'eighty' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    cleanup.push(async () => { await kill(child) })
+    let err = ''
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    expect(await new Promise<number | null>(resolve => { child.on('exit', resolve) })).toBe(2)
+    expect(err).toMatch(/HEARSAY_HTTP_PORT must be an integer/)
+    const unit = await readFile(join(ROOT, 'apps/pi/hearsay-pi.service'), 'utf8')
+    expect(unit).toMatch(/^Restart=on-failure$/m)
+    expect(unit).toMatch(/^RestartPreventExitStatus=2$/m)
+  })
+
   it('hearsay-pi status in a real process: exit 2 and a pointer to hearsay', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', join(ROOT, 'apps/pi/src/main.ts'), 'status'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    cleanup.push(() => { child.kill('SIGKILL') })
+    cleanup.push(async () => { await kill(child) })
     let err = ''
     child.stderr.on('data', (d: Buffer) => { err += d.toString() })
     const code = await new Promise<number | null>(resolve => { child.on('exit', resolve) })

@@ -15,6 +15,8 @@ const code = await main(argv, {
   out: text => { process.stdout.write(text + '\n') },
   err: text => { process.stderr.write(text + '\n') },
   env: process.env,
+  // `pnpm hearsay …` in the repository: print hints the way the user runs the command
+  ...(process.env.npm_lifecycle_event === 'hearsay' ? { commandName: 'pnpm hearsay' } : {}),
   ...(stopSignal !== undefined ? { stopSignal } : {})
 })
 process.exitCode = code

@@ -8,9 +8,12 @@ import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { ConfigError, writerLogger } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
-import { CONFIG_FIELDS, defaultConfig, endpointUrl, kebab, loadConfig } from './config.js'
+import { connect, request, resolveTarget, verifyTarget } from './client.js'
+import type { TargetOptions } from './client.js'
+import { CONFIG_FIELDS, defaultConfig, endpointUrl, kebab, loadConfig, nearest } from './config.js'
+import { readRuntime, removeRuntime, writeRuntime } from './runtime.js'
 import type { DaemonConfig, LoadedConfig } from './config.js'
-import { CLIENT_TIMEOUT_MS, CONFIG_FILE } from './constants.js'
+import { CONFIG_FILE } from './constants.js'
 import { startDaemon } from './daemon.js'
 import type { Daemon } from './daemon.js'
 import { createDaemonNode, initIdentity } from './network.js'
@@ -28,6 +31,10 @@ export interface CliIO {
   onStarted?: (daemon: Daemon) => void | Promise<void>
   /** Called after the stop signal, before the daemon closes. */
   onStopping?: () => void | Promise<void>
+  /** How the user runs this command, for the hints it prints. @default 'hearsay' */
+  commandName?: string
+  /** How the user runs `status` and the other client commands. @default commandName */
+  clientCommandName?: string
   /** Defaults of an app built on the daemon (below the config file). */
   defaults?: Partial<DaemonConfig>
 }
@@ -121,7 +128,8 @@ directory, then run init. Copy swarm.key to every device that should join this s
       if (swarmKeyFile !== undefined) written.swarmKeyFile = swarmKeyFile
       await writeFile(file, JSON.stringify(written, null, 2) + '\n')
       io.out(`initialised ${dir}\n  node id     ${id}\n  config      ${file}\n` +
-        (swarmKeyFile !== undefined ? `  swarm key   ${join(dir, swarmKeyFile)} (${SWARM_KEY_NOTE[swarmKey]})\n` : '  swarm       open (no swarm key)\n'))
+        (swarmKeyFile !== undefined ? `  swarm key   ${join(dir, swarmKeyFile)} (${SWARM_KEY_NOTE[swarmKey]})\n` : '  swarm       open (no swarm key): any Hearsay node on the LAN may connect\n') +
+        `\nnext: ${nextCommand(io, values)}`)
       return 0
     }
   },
@@ -141,18 +149,23 @@ Flags override environment variables, which override the config file.`,
       const loaded = loadConfig({ env: io.env, flags: flagsOf(values), configFile: values.config as string | undefined, ...(io.defaults !== undefined ? { defaults: io.defaults } : {}) })
       const { config } = loaded
       const logger = writerLogger({ level: config.logLevel, write: line => { io.err(line) } })
+      await refuseSecondDaemon(config.dataDir)
       const daemon = await startFromConfig(loaded, logger)
-      io.err(`hearsay: node ${daemon.node.id} serving ${daemon.url} (ws://${daemon.url.slice('http://'.length)}/<docId>)`)
       try {
+        await writeRuntime(config.dataDir, { pid: process.pid, id: daemon.node.id, url: endpointUrl({ httpHost: config.httpHost, httpPort: daemon.port }), startedAt: Date.now() })
+        io.err(`hearsay: node ${daemon.node.id} serving ${daemon.url} (ws://${daemon.url.slice('http://'.length)}/<docId>)` +
+          (config.staticDir !== undefined ? `; the web app in ${config.staticDir} at ${daemon.url}/` : ''))
         await io.onStarted?.(daemon)
       } catch (err) {
         await daemon.close()
+        await removeRuntime(config.dataDir)
         throw err
       }
       const signal = await (io.stopSignal ?? new Promise<string>(() => {}))
       io.err(`hearsay: ${signal}: flushing and stopping`)
       await io.onStopping?.()
       await daemon.close()
+      await removeRuntime(config.dataDir)
       io.err('hearsay: stopped')
       return 0
     }
@@ -165,7 +178,7 @@ Flags override environment variables, which override the config file.`,
     minArgs: 0,
     maxArgs: 0,
     run: async (_args, values, io) => {
-      const s = await request<DaemonStatus>(clientUrl(values, io), '/status')
+      const s = await verifyTarget<DaemonStatus>(await resolveTarget(targetOptions(values, io)))
       io.out(values.json === true ? JSON.stringify(s, null, 2) : formatStatus(s))
       return 0
     }
@@ -178,7 +191,7 @@ Flags override environment variables, which override the config file.`,
     minArgs: 0,
     maxArgs: 0,
     run: async (_args, values, io) => {
-      const { docs } = await request<{ docs: string[] }>(clientUrl(values, io), '/api/docs')
+      const { docs } = await request<{ docs: string[] }>(await daemonUrl(values, io), '/api/docs')
       io.out(values.json === true ? JSON.stringify(docs) : docs.join('\n'))
       return 0
     }
@@ -191,21 +204,27 @@ Flags override environment variables, which override the config file.`,
     minArgs: 1,
     maxArgs: 1,
     run: async (args, values, io) => {
-      const r = await request<{ content: unknown }>(clientUrl(values, io), `/api/docs/${encodeURIComponent(args[0]!)}`)
+      const r = await request<{ content: unknown }>(await daemonUrl(values, io), `/api/docs/${encodeURIComponent(args[0]!)}`)
       io.out(JSON.stringify(r.content, null, 2))
       return 0
     }
   },
   set: {
     summary: 'set <key> in the document\'s "data" map (JSON values are parsed: 42, true, {"a":1})',
-    usage: 'hearsay set <doc> <key> <value> [--url URL]',
+    usage: 'hearsay set <doc> <key> <value...> [--url URL]',
     options: CLIENT,
-    details: CLIENT_HELP,
+    details: `${CLIENT_HELP}
+
+The value is the rest of the line, words joined by one space: \`hearsay set notes/1 title hello world\`
+sets "hello world". Quote it to keep several spaces or characters the shell would interpret
+(\`hearsay set notes/1 title 'a  b; c'\`). A value that parses as JSON is stored as such: 42, true,
+{"a":1}, "42" (quoted for the shell too: '"42"') for the string 42.`,
     minArgs: 3,
-    maxArgs: 3,
+    maxArgs: Infinity,
     run: async (args, values, io) => {
-      const [doc, key, value] = args as [string, string, string]
-      const r = await request<{ id: string, key: string, value: unknown }>(clientUrl(values, io), `/api/docs/${encodeURIComponent(doc)}/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(parseValue(value)) })
+      const [doc, key, ...words] = args as [string, string, ...string[]]
+      const value = words.join(' ')
+      const r = await request<{ id: string, key: string, value: unknown }>(await daemonUrl(values, io), `/api/docs/${encodeURIComponent(doc)}/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(parseValue(value)) })
       io.out(values.json === true ? JSON.stringify(r) : `${doc}: ${key} set to ${JSON.stringify(r.value)}`)
       return 0
     }
@@ -218,7 +237,7 @@ Flags override environment variables, which override the config file.`,
     minArgs: 1,
     maxArgs: 1,
     run: async (args, values, io) => {
-      const base = clientUrl(values, io)
+      const base = await daemonUrl(values, io)
       const ctl = new AbortController()
       void io.stopSignal?.then(() => { ctl.abort() })
       const { res } = await connect(base, `/api/watch/${encodeURIComponent(args[0]!)}`, { signal: ctl.signal }, false)
@@ -249,6 +268,12 @@ Flags override environment variables, which override the config file.`,
   }
 }
 
+/** The command that starts what `init` just created, as this user would type it. */
+function nextCommand (io: CliIO, values: Record<string, string | boolean | undefined>): string {
+  const dir = typeof values['data-dir'] === 'string' ? ` --data-dir ${values['data-dir']}` : ''
+  return `${io.commandName ?? 'hearsay'} start${dir}   (then, in another terminal: ${io.clientCommandName ?? io.commandName ?? 'hearsay'} status${dir})`
+}
+
 function flagsOf (values: Record<string, string | boolean | undefined>): Partial<Record<keyof DaemonConfig, string>> {
   const flags: Partial<Record<keyof DaemonConfig, string>> = {}
   for (const f of Object.keys(CONFIG_FIELDS) as Array<keyof DaemonConfig>) {
@@ -258,81 +283,38 @@ function flagsOf (values: Record<string, string | boolean | undefined>): Partial
   return flags
 }
 
-function clientUrl (values: Record<string, string | boolean | undefined>, io: CliIO): string {
-  if (typeof values.url === 'string') return checkUrl(values.url, '--url')
-  if (io.env.HEARSAY_URL !== undefined && io.env.HEARSAY_URL !== '') return checkUrl(io.env.HEARSAY_URL, 'HEARSAY_URL')
-  const { config } = loadConfig({ env: io.env, flags: flagsOf(values), configFile: values.config as string | undefined })
-  return endpointUrl(config)
-}
-
-function checkUrl (url: string, from: string): string {
-  try {
-    const u = new URL(url)
-    if (u.protocol !== 'http:') throw new Error('not http')
-    return url.replace(/\/+$/, '')
-  } catch {
-    throw new ConfigError(`${from} must be the daemon's endpoint, such as http://127.0.0.1:4410; got ${JSON.stringify(url)}`)
+function targetOptions (values: Record<string, string | boolean | undefined>, io: CliIO): TargetOptions {
+  return {
+    flags: flagsOf(values),
+    env: io.env,
+    ...(typeof values.url === 'string' ? { url: values.url } : {}),
+    ...(typeof values.config === 'string' ? { configFile: values.config } : {})
   }
 }
 
-/** The daemon did not answer within CLIENT_TIMEOUT_MS. */
-class DaemonTimeoutError extends Error {
-  static readonly code = 'TimeoutError'
-  override readonly name = 'TimeoutError'
+/** The endpoint of the daemon a client command is meant for, checked to be that daemon. */
+async function daemonUrl (values: Record<string, string | boolean | undefined>, io: CliIO): Promise<string> {
+  const target = await resolveTarget(targetOptions(values, io))
+  if (target.dataDir !== undefined) await verifyTarget(target)
+  return target.url
+}
+
+/** Another daemon of this data directory is running. */
+class AlreadyRunningError extends Error {
+  static readonly code = 'AlreadyRunningError'
+  override readonly name = 'AlreadyRunningError'
 }
 
 /**
- * Send a request to the daemon. `timeoutMs` bounds the wait for the response headers, and with
- * `wholeBody` the body too; a stuck daemon gives a clear error instead of a hang.
+ * Refuse to start when `daemon.json` names a daemon of this data directory that still answers as
+ * this node; a file whose process is gone, or whose pid now belongs to something else, is stale.
  */
-async function connect (base: string, path: string, init: RequestInit = {}, wholeBody = true): Promise<{ res: Response, done: () => void, timedOut: () => Error | undefined }> {
-  const ctl = new AbortController()
-  const timer = setTimeout(() => { ctl.abort(new DaemonTimeoutError(`the daemon at ${base + path} did not answer within ${CLIENT_TIMEOUT_MS / 1000} s. Is \`hearsay start\` stuck, or is something else listening there? Check --url or HEARSAY_URL.`)) }, CLIENT_TIMEOUT_MS)
-  const done = (): void => { clearTimeout(timer) }
-  const signal = init.signal != null ? AbortSignal.any([init.signal, ctl.signal]) : ctl.signal
-  const timedOut = (): Error | undefined => ctl.signal.aborted ? ctl.signal.reason as Error : undefined
-  let res: Response
-  try {
-    res = await fetch(base + path, { ...init, signal })
-  } catch (err) {
-    done()
-    const t = timedOut()
-    if (t !== undefined) throw t
-    throw new Error(`cannot reach the daemon at ${base} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}). Is \`hearsay start\` running? Point to it with --url or HEARSAY_URL.`)
-  }
-  if (!wholeBody) done()
-  if (!res.ok) {
-    let body: string
-    try {
-      body = await res.text()
-    } catch (err) {
-      throw timedOut() ?? err
-    } finally {
-      done()
-    }
-    let message = body
-    try { message = (JSON.parse(body) as { error: string }).error } catch {}
-    throw new HttpStatusError(res.status, `daemon at ${base} answered ${res.status}: ${message}`)
-  }
-  return { res, done, timedOut }
-}
-
-/** The daemon answered with an error status. */
-class HttpStatusError extends Error {
-  static readonly code = 'HttpStatusError'
-  override readonly name = 'HttpStatusError'
-  constructor (readonly status: number, message: string) { super(message) }
-}
-
-async function request<T> (base: string, path: string, init?: RequestInit): Promise<T> {
-  const { res, done, timedOut } = await connect(base, path, init)
-  try {
-    return await res.json() as T
-  } catch (err) {
-    throw timedOut() ?? new Error(`the daemon at ${base + path} sent something that is not JSON: ${(err as Error).message}`)
-  } finally {
-    done()
-  }
+async function refuseSecondDaemon (dataDir: string): Promise<void> {
+  const running = await readRuntime(dataDir).catch(() => undefined)
+  if (running === undefined || running.stale || running.pid === process.pid) return
+  const answered = await request<{ id: string }>(running.url, '/status').catch(() => undefined)
+  if (answered?.id !== running.id) return
+  throw new AlreadyRunningError(`a daemon already runs for ${dataDir}: node ${running.id}, pid ${running.pid}, at ${running.url}. Stop it first (kill ${running.pid}), or start this one with another --data-dir.`)
 }
 
 /** Start a daemon from a loaded configuration. */
@@ -383,7 +365,10 @@ export async function main (argv: string[], io: CliIO): Promise<number> {
   try {
     parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true })
   } catch (err) {
-    io.err(`hearsay ${name}: ${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')}. See \`hearsay ${name} --help\`.`)
+    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '')
+    const unknown = /^Unknown option '--([^']+)'/.exec(message)?.[1]
+    const near = unknown !== undefined ? nearest(unknown, Object.keys(command.options)) : undefined
+    io.err(`hearsay ${name}: ${message}${near !== undefined ? ` (did you mean --${near}?)` : ''}. See \`hearsay ${name} --help\`.`)
     return 2
   }
   const values = parsed.values as Record<string, string | boolean | undefined>
@@ -393,14 +378,16 @@ export async function main (argv: string[], io: CliIO): Promise<number> {
   }
   const args = parsed.positionals
   if (args.length < command.minArgs || args.length > command.maxArgs) {
-    io.err(`hearsay ${name}: expected ${command.minArgs === command.maxArgs ? command.minArgs : `${command.minArgs} to ${command.maxArgs}`} argument(s), got ${args.length}. Usage: ${command.usage}`)
+    io.err(`hearsay ${name}: expected ${command.minArgs === command.maxArgs ? command.minArgs : command.maxArgs === Infinity ? `at least ${command.minArgs}` : `${command.minArgs} to ${command.maxArgs}`} argument(s), got ${args.length}. Usage: ${command.usage}`)
     return 2
   }
   try {
     return await command.run(args, values, io)
   } catch (err) {
     const e = err as Error
-    if (e.name === 'ConfigError' || e.name === 'FlagError' || e.name === 'SwarmKeyError' || e.name === 'InvalidDocIdError') {
+    // exit 2: the configuration (or what is on disk: a broken peer-key) needs a person to fix it;
+    // a service manager should not restart (apps/pi's unit: RestartPreventExitStatus=2)
+    if (e instanceof ConfigError || ['ConfigError', 'FlagError', 'SwarmKeyError', 'InvalidPeerIdError', 'InvalidDocIdError', 'IdentityError'].includes(e.name)) {
       io.err(`hearsay ${name}: ${e.message}`)
       return 2
     }

@@ -298,7 +298,8 @@ export function loadConfig (options: LoadConfigOptions = {}): LoadedConfig {
   const read = fromFile !== undefined ? file : undefined
   for (const key of Object.keys(fileValues)) {
     if (!(key in CONFIG_FIELDS)) {
-      throw new ConfigError(`unknown setting "${key}" in ${file}. Known settings: ${fields.join(', ')}.`)
+      const near = nearest(key, fields)
+      throw new ConfigError(`unknown setting "${key}" in ${file}${near !== undefined ? `. Did you mean "${near}"?` : ''}. Known settings: ${fields.join(', ')}.`)
     }
   }
   const set = <K extends keyof DaemonConfig>(field: K, value: DaemonConfig[K], source: ConfigSource): void => {
@@ -317,6 +318,36 @@ export function loadConfig (options: LoadConfigOptions = {}): LoadedConfig {
   if (config.swarmKeyFile === undefined && existsSync(join(config.dataDir, SWARM_KEY_FILE))) config.swarmKeyFile = SWARM_KEY_FILE
   if (config.staticDir !== undefined) config.staticDir = resolve(config.dataDir, config.staticDir)
   return { config, file: read, sources }
+}
+
+/**
+ * The known name closest to `name` by edit distance (case-insensitive; `http_port` and
+ * `HttpPort` count as `httpPort`), when close enough to be a typo: at most a third of its length.
+ */
+export function nearest (name: string, known: readonly string[]): string | undefined {
+  const norm = (s: string): string => s.toLowerCase().replace(/[-_\s]/g, '')
+  const a = norm(name).slice(0, 64)
+  let best: { name: string, d: number } | undefined
+  for (const k of known) {
+    const d = editDistance(a, norm(k))
+    if (best === undefined || d < best.d) best = { name: k, d }
+  }
+  return best !== undefined && best.d <= Math.max(1, Math.floor(best.name.length / 3)) ? best.name : undefined
+}
+
+/** Levenshtein distance, with adjacent transpositions counting as one edit. */
+function editDistance (a: string, b: string): number {
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1)
+      rows[i]![j] = d
+    }
+  }
+  return rows[a.length]![b.length]!
 }
 
 /** The URL of a daemon's endpoint as seen from this machine. */

@@ -77,3 +77,12 @@ export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
  * frame; then its connection is destroyed and its backlog freed.
  */
 export const WS_CLOSE_GRACE_MS = 2_000
+
+/**
+ * Written into the data directory by a running daemon: its pid, node id and the endpoint it
+ * actually listens on, so `status`, `docs`, `get`, `set` and `watch` find it. Removed on a clean stop.
+ */
+export const RUNTIME_FILE = 'daemon.json'
+
+/** Largest `daemon.json` a client reads, in bytes (it holds a few short fields). */
+export const RUNTIME_FILE_MAX_BYTES = 16 * 1024

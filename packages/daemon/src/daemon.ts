@@ -382,6 +382,12 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   }
   endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   log(`endpoint on ${endpoint} (y-websocket at ws://${host}:${port}/<docId>, dashboard at ${endpoint}${DASHBOARD_PATH}/)`)
+  if (options.staticDir !== undefined) {
+    const dir = options.staticDir
+    const isDir = await stat(dir).then(st => st.isDirectory(), () => false)
+    if (isDir) log(`serving the files of ${dir} at ${endpoint}/`)
+    else log.warn(`staticDir ${dir} is not a directory: nothing is served at ${endpoint}/ (set staticDir to the folder of a built web app, such as apps/desktop/dist/web)`)
+  }
 
   let closing: Promise<void> | undefined
   return {

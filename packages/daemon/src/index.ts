@@ -18,3 +18,7 @@ export type { DaemonStatus, DaemonNode, PeerReport, PeerState, SyncProgress } fr
 export { docToJSON, parseValue } from './content.js'
 export { DocHandles } from './handles.js'
 export { YWebsocketRooms } from './ywebsocket.js'
+export { readRuntime, writeRuntime, removeRuntime, RuntimeFileError } from './runtime.js'
+export type { RuntimeInfo } from './runtime.js'
+export { resolveTarget, verifyTarget, WrongDaemonError } from './client.js'
+export type { Target } from './client.js'

@@ -3,12 +3,12 @@
  * Hearsay on libp2p (TCP, Noise, yamux, mDNS, private swarm) with documents in LevelDB under
  * `<dataDir>/docs`.
  */
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { ConfigError } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import { createLevelStorage } from '@hearsay/leveldb'
-import { createHearsayNode, generateSwarmKey } from '@hearsay/libp2p'
+import { createHearsayNode, generateSwarmKey, parseSwarmKey } from '@hearsay/libp2p'
 import type { DaemonConfig } from './config.js'
 import { DOCS_DIR, SWARM_KEY_FILE } from './constants.js'
 import type { DaemonNode } from './status.js'
@@ -46,18 +46,32 @@ export async function initIdentity (dataDir: string, mode: SwarmKeyMode): Promis
   return { id, swarmKeyFile: SWARM_KEY_FILE, swarmKey: hadKey ? 'replaced' : 'created' }
 }
 
+/** Largest swarm key file read, in bytes (a real one is about 90). */
+const SWARM_KEY_FILE_MAX_BYTES = 4096
+
 async function readSwarmKey (config: DaemonConfig): Promise<Uint8Array | undefined> {
   if (config.swarmKeyFile === undefined) return undefined
   const file = resolve(config.dataDir, config.swarmKeyFile)
+  let bytes: Uint8Array
   try {
-    return await readFile(file)
+    const size = (await stat(file)).size
+    if (size > SWARM_KEY_FILE_MAX_BYTES) throw Object.assign(new Error(`${size} bytes, not a swarm key`), { code: 'too large' })
+    bytes = await readFile(file)
   } catch (err) {
     throw new ConfigError(`swarmKeyFile ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}). Copy the swarm's swarm.key there, or remove "swarmKeyFile" for an open swarm.`)
+  }
+  try {
+    return parseSwarmKey(bytes)
+  } catch (err) {
+    throw new ConfigError(`${file} is not a swarm key: ${(err as Error).message}. Copy the swarm's swarm.key from another device over it, or run \`hearsay init --new-swarm-key\` to start a new swarm (every device then needs the new key).`)
   }
 }
 
 export async function createDaemonNode (config: DaemonConfig, logger: Logger): Promise<{ node: DaemonNode, transport: string }> {
   const swarmKey = await readSwarmKey(config)
+  if (swarmKey === undefined) {
+    logger.forComponent('hearsay:daemon').warn(`open swarm: no swarm key in ${config.dataDir}, so any Hearsay node on this network may connect, read and change every document. Run \`hearsay init --data-dir ${config.dataDir}\` to create one (with --force if config.json exists there; the identity is kept), then copy its swarm.key to each of your devices, or copy an existing swarm's swarm.key into ${config.dataDir}.`)
+  }
   await mkdir(join(config.dataDir, DOCS_DIR), { recursive: true })
   const storage = createLevelStorage({ path: join(config.dataDir, DOCS_DIR), durability: config.durability, logger })
   const node = await createHearsayNode({

@@ -11,7 +11,7 @@ import type { YWebsocketStats } from './ywebsocket.js'
 export interface NetworkDiagnosis {
   discovery?: () => { mdns: string, detail: string, interfaces?: string[] }
   multiaddrs?: () => string[]
-  status?: () => { privateSwarm: boolean, connections: number, peers: DialReport[] }
+  status?: () => { privateSwarm: boolean, connections: number, peers: DialReport[], swarmMismatches?: SwarmMismatchReport[] }
 }
 
 /** The transport's view of a peer: how it was found and how dialling it goes. */
@@ -26,6 +26,15 @@ export interface DialReport {
   /** Until when this node refuses the peer after closing its session for what it sent (ms since epoch). */
   refusedUntil?: number
   unsupported: boolean
+}
+
+/** A peer (or, for inbound connections, a host) whose connections fail on a swarm key mismatch. */
+export interface SwarmMismatchReport {
+  /** Peer id, or `/ip4/<host>` when only the address is known. */
+  peer: string
+  count: number
+  firstAt: number
+  lastAt: number
 }
 
 export type DaemonNode = HearsayNode & NetworkDiagnosis
@@ -107,7 +116,7 @@ export interface DaemonStatus {
   discovery: { mdns: string, detail: string, interfaces?: string[] } | { mdns: 'unavailable', detail: string }
   multiaddrs: string[]
   /** Transport details, when the transport has them (libp2p). */
-  network: { privateSwarm: boolean, connections: number, dials: DialReport[] } | undefined
+  network: { privateSwarm: boolean, connections: number, dials: DialReport[], swarmMismatches: SwarmMismatchReport[] } | undefined
   clients: YWebsocketStats
   /** `node.problems()`: documents quarantined (unreadable), missing from disk, or records the store dropped at open. */
   problems: DocProblem[]
@@ -178,7 +187,8 @@ function networkOf (node: DaemonNode): DaemonStatus['network'] {
   return {
     privateSwarm: st.privateSwarm,
     connections: st.connections,
-    dials: st.peers.map(p => ({ id: p.id, source: p.source, connected: p.connected, dialFailures: p.dialFailures, ...(p.lastFailure !== undefined ? { lastFailure: p.lastFailure } : {}), ...(p.nextDialAt !== undefined ? { nextDialAt: p.nextDialAt } : {}), ...(p.refusedUntil !== undefined ? { refusedUntil: p.refusedUntil } : {}), unsupported: p.unsupported }))
+    dials: st.peers.map(p => ({ id: p.id, source: p.source, connected: p.connected, dialFailures: p.dialFailures, ...(p.lastFailure !== undefined ? { lastFailure: p.lastFailure } : {}), ...(p.nextDialAt !== undefined ? { nextDialAt: p.nextDialAt } : {}), ...(p.refusedUntil !== undefined ? { refusedUntil: p.refusedUntil } : {}), unsupported: p.unsupported })),
+    swarmMismatches: st.swarmMismatches ?? []
   }
 }
 
@@ -201,10 +211,17 @@ export function formatStatus (s: DaemonStatus): string {
     lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago${p.name !== undefined ? `  name ${JSON.stringify(p.name)}` : ''}`)
   }
   const known = new Set(s.peers.map(p => p.id))
+  const mismatch = new Map((s.network?.swarmMismatches ?? []).map(m => [m.peer, m]))
+  const keyHint = s.network?.privateSwarm === true ? 'it has another swarm key, or none' : 'it has a swarm key, this node none'
   for (const d of s.network?.dials ?? []) {
     if (known.has(d.id) && d.dialFailures === 0) continue
-    const why = d.unsupported ? 'does not speak Hearsay' : d.dialFailures > 0 ? `${d.dialFailures} failed dial(s)${d.nextDialAt !== undefined ? `, next in ${Math.max(0, Math.round((d.nextDialAt - Date.now()) / 1000))} s` : ''}` : d.connected ? 'connected' : 'dialling'
+    const m = mismatch.get(d.id)
+    mismatch.delete(d.id)
+    const why = m !== undefined && !d.connected ? `swarm key mismatch (${keyHint}), ${d.dialFailures} failed dial(s)` : d.unsupported ? 'does not speak Hearsay' : d.dialFailures > 0 ? `${d.dialFailures} failed dial(s)${d.nextDialAt !== undefined ? `, next in ${Math.max(0, Math.round((d.nextDialAt - Date.now()) / 1000))} s` : ''}` : d.connected ? 'connected' : 'dialling'
     lines.push(`dial      ${d.id}  (${d.source}) ${why}`)
+  }
+  for (const m of mismatch.values()) {
+    lines.push(`mismatch  ${m.peer}  swarm key mismatch (${keyHint}): ${m.count} connection(s), last ${Math.max(0, Math.round((Date.now() - m.lastAt) / 1000))} s ago`)
   }
   for (const p of s.problems) lines.push(`problem   ${p.kind}${p.docId !== '' ? ` ${p.docId}` : ''}: ${p.message}`)
   return lines.join('\n')

@@ -5,7 +5,7 @@ import { waitFor } from '@hearsay/core/testing'
 import { createMemoryNetwork, createNode } from '@hearsay/core'
 import { CLIENT_TIMEOUT_MS, main, startDaemon } from '../src/index.js'
 import type { Daemon } from '../src/index.js'
-import { client, hearsay, run } from './helpers.js'
+import { client, hearsay, kill, run } from './helpers.js'
 
 const cleanup: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -41,7 +41,7 @@ describe('client commands against a daemon that does not answer', () => {
     for (const args of [['docs'], ['get', 'doc'], ['set', 'doc', 'k', '1']]) {
       const before = connections()
       const p = hearsay([...args, '--url', url])
-      cleanup.push(() => { p.child.kill('SIGKILL') })
+      cleanup.push(async () => { await kill(p.child) })
       const signal = new Promise<string | null>(resolve => { p.child.on('exit', (_code, sig) => { resolve(sig) }) })
       await waitFor(() => connections() > before, { timeoutMs: 10_000, message: `${args[0]} connected` })
       p.child.kill('SIGINT')

@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { loadConfig, main } from '../src/index.js'
-import { run } from './helpers.js'
+import { run, tempDir } from './helpers.js'
+
+const cleanup: Array<() => unknown> = []
+afterEach(async () => { for (const fn of cleanup.splice(0).reverse()) await fn() })
 
 async function cli (argv: string[], env: Record<string, string> = {}): Promise<{ code: number, out: string, err: string }> {
   let out = ''
@@ -16,7 +18,7 @@ const BOOT = '/ip4/10.0.0.2/tcp/4001/p2p/12D3KooWLbHtsJbjRWG2uqSvhfPLKL8JbUrvnEq
 
 describe('configuration', () => {
   it('layers defaults, file, environment and flags', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-'))
+    const dir = await tempDir('cfg', cleanup)
     await writeFile(join(dir, 'config.json'), JSON.stringify({ httpPort: 5000, mdns: false, bootstrap: [BOOT] }))
     const { config, sources } = loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '5001' }, flags: { logLevel: 'debug' } })
     expect(config.httpPort).toBe(5001)
@@ -28,7 +30,7 @@ describe('configuration', () => {
   })
 
   it('uses <dataDir>/swarm.key when it exists, with or without a config file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-key-'))
+    const dir = await tempDir('cfg-key', cleanup)
     expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config.swarmKeyFile).toBeUndefined()
     await writeFile(join(dir, 'swarm.key'), 'copied from another device')
     expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config.swarmKeyFile).toBe('swarm.key')
@@ -37,7 +39,7 @@ describe('configuration', () => {
   })
 
   it('names the field, its source and the fix', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-cfg-'))
+    const dir = await tempDir('cfg', cleanup)
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: 'eighty' } }))
       .toThrow(/HEARSAY_HTTP_PORT must be an integer from 0 to 65535.*got "eighty"\. Fix the variable, or unset it/)
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_BOOTSTRAP: '/ip4/10.0.0.2/tcp/4001' } }))
@@ -56,7 +58,11 @@ describe('configuration', () => {
     expect(err?.name).toBe('ConfigError')
     expect(err?.message).toMatch(/"durability" in .*config\.json must be 'power'.*or 'process'.*got "disk"\. Fix it in the file/)
     await writeFile(join(dir, 'config.json'), JSON.stringify({ httpPrt: 1 }))
-    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "httpPrt".*Known settings: .*httpPort/)
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "httpPrt" in .*config\.json\. Did you mean "httpPort"\?\. Known settings: .*httpPort/)
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ swarm_key_file: 'k' }))
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "swarm_key_file" .*Did you mean "swarmKeyFile"\?/)
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ colour: 'blue' }))
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/unknown setting "colour" in \S+config\.json\. Known settings/)
     await writeFile(join(dir, 'config.json'), '{ not json')
     expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir } })).toThrow(/not valid JSON/)
     expect(() => loadConfig({ configFile: join(dir, 'missing.json') })).toThrow(/does not exist/)
@@ -75,8 +81,8 @@ describe('hearsay CLI', () => {
 
   it('rejects bad commands, options and arguments with exit code 2', async () => {
     expect(await cli(['strat'])).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command "strat"/) })
-    expect(await cli(['start', '--http-prot', '1'])).toMatchObject({ code: 2, err: expect.stringMatching(/Unknown option '--http-prot'.*hearsay start --help/) })
-    expect(await cli(['set', 'doc', 'key'])).toMatchObject({ code: 2, err: expect.stringMatching(/expected 3 argument\(s\), got 2/) })
+    expect(await cli(['start', '--http-prot', '1'])).toMatchObject({ code: 2, err: expect.stringMatching(/Unknown option '--http-prot' \(did you mean --http-port\?\)\. See `hearsay start --help`/) })
+    expect(await cli(['set', 'doc', 'key'])).toMatchObject({ code: 2, err: expect.stringMatching(/expected at least 3 argument\(s\), got 2/) })
     expect(await cli(['start', '--http-port', '99999'])).toMatchObject({ code: 2, err: expect.stringMatching(/^hearsay start: --http-port must be an integer from 0 to 65535.*got "99999"\. Fix the flag, or leave it out to use the default\.$/m) })
     expect(await cli(['status', '--url', 'ftp://x'])).toMatchObject({ code: 2, err: expect.stringMatching(/--url must be the daemon's endpoint/) })
   })
@@ -88,7 +94,7 @@ describe('hearsay CLI', () => {
   })
 
   it('init writes identity, swarm key and config; a second init refuses', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-init-'))
+    const dir = await tempDir('init', cleanup)
     const first = await cli(['init', '--data-dir', dir])
     expect(first.code).toBe(0)
     expect(first.out).toMatch(/swarm key/)
@@ -99,11 +105,11 @@ describe('hearsay CLI', () => {
   })
 
   it('init keeps a swarm.key copied from another device; --force neither reads the config nor replaces the key', async () => {
-    const first = await mkdtemp(join(tmpdir(), 'hs-init-a-'))
+    const first = await tempDir('init-a', cleanup)
     expect((await cli(['init', '--data-dir', first])).code).toBe(0)
     const key = await readFile(join(first, 'swarm.key'))
 
-    const second = await mkdtemp(join(tmpdir(), 'hs-init-b-'))
+    const second = await tempDir('init-b', cleanup)
     await writeFile(join(second, 'swarm.key'), key)
     const joined = await cli(['init', '--data-dir', second])
     expect(joined).toMatchObject({ code: 0, out: expect.stringMatching(/swarm key .*kept the existing key/) })
@@ -128,7 +134,7 @@ describe('hearsay CLI', () => {
     const r = await run(['start', '--data-dir', '/tmp', '--durability', 'fast'])
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/--durability must be 'power'/)
-    const dir = await mkdtemp(join(tmpdir(), 'hs-boot-'))
+    const dir = await tempDir('boot', cleanup)
     await writeFile(join(dir, 'config.json'), JSON.stringify({ bootstrap: [BOOT.slice(0, -1)], httpPort: 0, mdns: false }))
     const typo = await run(['start', '--data-dir', dir])
     expect(typo.code).toBe(2)

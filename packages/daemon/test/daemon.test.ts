@@ -1,5 +1,4 @@
-import { copyFile, mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryNetwork, createNode } from '@hearsay/core'
@@ -7,7 +6,7 @@ import { waitFor } from '@hearsay/core/testing'
 import * as Y from 'yjs'
 import { formatStatus, startDaemon } from '../src/index.js'
 import type { Daemon } from '../src/index.js'
-import { client, hearsay, run } from './helpers.js'
+import { client, hearsay, kill, run, tempDir } from './helpers.js'
 
 const cleanup: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -207,12 +206,12 @@ describe('daemon endpoint', () => {
 
 describe('hearsay start (real process)', () => {
   it('serves clients and the CLI; SIGTERM flushes and exits 0; the edit survives a restart', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-daemon-'))
+    const dir = await tempDir('daemon', cleanup)
     expect((await run(['init', '--data-dir', dir])).code).toBe(0)
     const env = { HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_DURABILITY: 'power', HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0' }
     const started = async (): Promise<{ proc: ReturnType<typeof hearsay>, url: string }> => {
       const proc = hearsay(['start'], env)
-      cleanup.push(() => { proc.child.kill('SIGKILL') })
+      cleanup.push(async () => { await kill(proc.child) })
       await waitFor(() => /serving (http:\/\/\S+)/.test(proc.stderr()), { timeoutMs: 20_000, message: `daemon up: ${proc.stderr()}` })
       return { proc, url: /serving (http:\/\/\S+)/.exec(proc.stderr())![1]! }
     }
@@ -241,12 +240,12 @@ describe('hearsay start (real process)', () => {
   })
 
   it('a swarm.key copied into a data directory without a config file makes a private swarm', async () => {
-    const first = await mkdtemp(join(tmpdir(), 'hs-key-a-'))
+    const first = await tempDir('key-a', cleanup)
     expect((await run(['init', '--data-dir', first])).code).toBe(0)
-    const dir = await mkdtemp(join(tmpdir(), 'hs-key-b-'))
+    const dir = await tempDir('key-b', cleanup)
     await copyFile(join(first, 'swarm.key'), join(dir, 'swarm.key'))
     const d = hearsay(['start', '--data-dir', dir, '--http-port', '0', '--log-level', 'warn', '--mdns', 'false', '--listen', '/ip4/127.0.0.1/tcp/0'])
-    cleanup.push(() => { d.child.kill('SIGKILL') })
+    cleanup.push(async () => { await kill(d.child) })
     await waitFor(() => /serving (http:\/\/\S+)/.test(d.stderr()), { timeoutMs: 20_000, message: `daemon up: ${d.stderr()}` })
     const url = /serving (http:\/\/\S+)/.exec(d.stderr())![1]!
     const status = await run(['status', '--url', url])
@@ -256,13 +255,13 @@ describe('hearsay start (real process)', () => {
   })
 
   it('watch prints every change', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hs-watch-'))
+    const dir = await tempDir('watch', cleanup)
     const d = hearsay(['start', '--data-dir', dir, '--http-port', '0', '--log-level', 'warn', '--mdns', 'false', '--listen', '/ip4/127.0.0.1/tcp/0'])
-    cleanup.push(() => { d.child.kill('SIGKILL') })
+    cleanup.push(async () => { await kill(d.child) })
     await waitFor(() => /serving (http:\/\/\S+)/.test(d.stderr()), { timeoutMs: 20_000 })
     const url = /serving (http:\/\/\S+)/.exec(d.stderr())![1]!
     const w = hearsay(['watch', 'room', '--url', url])
-    cleanup.push(() => { w.child.kill('SIGKILL') })
+    cleanup.push(async () => { await kill(w.child) })
     await waitFor(() => w.stdout().includes('initial: {}'), { timeoutMs: 20_000 })
     await run(['set', 'room', 'temp', '21.5', '--url', url])
     await waitFor(() => w.stdout().includes('{"data":{"temp":21.5}}'), { timeoutMs: 10_000 })

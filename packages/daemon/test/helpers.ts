@@ -1,5 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { WebSocket } from 'ws'
@@ -8,7 +10,8 @@ import * as Y from 'yjs'
 import { waitFor } from '@hearsay/core/testing'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..')
-export const CLI = join(ROOT, 'packages/daemon/src/cli.ts')
+/** The `hearsay` command as installed in node_modules/.bin (it runs the sources in a checkout). */
+export const BIN = join(ROOT, 'packages/daemon/bin/hearsay.mjs')
 
 export interface Proc {
   child: ChildProcess
@@ -17,9 +20,9 @@ export interface Proc {
   exited: Promise<number | null>
 }
 
-/** Run the `hearsay` CLI from source in a real process. */
+/** Run the `hearsay` command in a real process, as a user would. */
 export function hearsay (args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=hearsay-source', CLI, ...args], {
+  const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -49,4 +52,19 @@ export async function client (url: string, docId: string): Promise<{ doc: Y.Doc,
 /** Bundle the dashboard (fast) so tests never run against a stale or missing build. */
 export function buildDashboard (): void {
   execFileSync(process.execPath, [join(ROOT, 'packages/daemon/scripts/bundle-dashboard.mjs')], { stdio: 'inherit' })
+}
+
+/** A temporary directory `hs-<name>-…`, removed by `cleanup` (run in reverse: processes registered later stop first). */
+export async function tempDir (name: string, cleanup: Array<() => unknown>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `hs-${name}-`))
+  cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+/** Kill a process (SIGKILL) and wait until it is gone, so its files can be removed. */
+export async function kill (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const gone = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  child.kill('SIGKILL')
+  await gone
 }

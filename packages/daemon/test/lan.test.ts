@@ -1,9 +1,8 @@
-import { copyFile, mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor } from '@hearsay/core/testing'
-import { client, hearsay, run } from './helpers.js'
+import { client, hearsay, kill, run, tempDir } from './helpers.js'
 
 const cleanup: Array<() => unknown> = []
 afterEach(async () => { for (const fn of cleanup.splice(0).reverse()) await fn() })
@@ -13,7 +12,7 @@ const LOOPBACK = { HEARSAY_HTTP_PORT: '0', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0
 
 async function daemon (dir: string, env: Record<string, string> = {}): Promise<{ proc: ReturnType<typeof hearsay>, url: string, status: () => Promise<any> }> {
   const proc = hearsay(['start'], { ...LOOPBACK, HEARSAY_DATA_DIR: dir, ...env })
-  cleanup.push(() => { proc.child.kill('SIGKILL') })
+  cleanup.push(async () => { await kill(proc.child) })
   await waitFor(() => /serving (http:\/\/\S+)/.test(proc.stderr()), { timeoutMs: 30_000, message: `daemon up: ${proc.stderr()}` })
   const url = /serving (http:\/\/\S+)/.exec(proc.stderr())![1]!
   return { proc, url, status: async () => await (await fetch(`${url}/status`)).json() }
@@ -21,7 +20,7 @@ async function daemon (dir: string, env: Record<string, string> = {}): Promise<{
 
 describe('two daemons over libp2p on loopback (real processes)', () => {
   it('a y-websocket edit on one daemon reaches a client of the other; outsiders are refused', async () => {
-    const [dirA, dirB, dirC] = await Promise.all([1, 2, 3].map(async () => await mkdtemp(join(tmpdir(), 'hs-lan-'))))
+    const [dirA, dirB, dirC] = await Promise.all([1, 2, 3].map(async () => await tempDir('lan', cleanup)))
     for (const d of [dirA!, dirB!, dirC!]) expect((await run(['init', '--data-dir', d])).code).toBe(0)
     await copyFile(join(dirA!, 'swarm.key'), join(dirB!, 'swarm.key')) // same swarm; C keeps its own key
 

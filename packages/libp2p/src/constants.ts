@@ -111,3 +111,13 @@ export const SWARM_KEY_BYTES = 32
 
 /** Time allowed for the pre-shared-key nonce exchange on a new connection, in ms. */
 export const PNET_TIMEOUT_MS = 5_000
+
+/**
+ * A swarm key mismatch with the same peer (or, for inbound connections, the same host) is warned
+ * about once per this interval; the attempts in between are logged at trace level and counted,
+ * in ms.
+ */
+export const SWARM_MISMATCH_LOG_INTERVAL_MS = 10 * 60_000
+
+/** Most peers or hosts remembered with a swarm key mismatch (oldest forgotten first). */
+export const SWARM_MISMATCH_MAX_PEERS = 256

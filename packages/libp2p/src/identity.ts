@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import type { Log } from '@hearsay/core'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { PEER_KEY_FILE } from './constants.js'
 import { IdentityError } from './errors.js'
 
@@ -40,6 +41,15 @@ export async function loadOrCreatePrivateKey (dataDir: string, log?: Log): Promi
   }
   log?.(`created a new peer key in ${path}`)
   return key
+}
+
+/**
+ * The peer id kept in `dataDir`, or undefined when there is no key file yet. Never creates one:
+ * for clients that want to know which node a data directory belongs to.
+ */
+export async function readPeerId (dataDir: string): Promise<string | undefined> {
+  const key = await readKey(join(dataDir, PEER_KEY_FILE))
+  return key === undefined ? undefined : peerIdFromPrivateKey(key).toString()
 }
 
 async function readKey (path: string, log?: Log): Promise<PrivateKey | undefined> {

@@ -26,7 +26,8 @@ import { probeMulticast } from './discovery.js'
 import type { DiscoveryStatus } from './discovery.js'
 import { allowListGater } from './gater.js'
 import { loadOrCreatePrivateKey } from './identity.js'
-import { swarmGuard } from './pnet.js'
+import { swarmDiagnosis, swarmGuard } from './pnet.js'
+import type { SwarmMismatch } from './pnet.js'
 import { hearsaySync } from './service.js'
 import { forwardSightings } from './sightings.js'
 import type { ChannelStatus, HearsaySync, HearsaySyncInit, PeerStatus } from './service.js'
@@ -104,6 +105,11 @@ export interface HearsayNodeStatus {
   connections: number
   channels: ChannelStatus[]
   peers: PeerStatus[]
+  /**
+   * Peers (by id) and hosts (inbound, by address) whose connections failed on a swarm key
+   * mismatch: a different key, or a key on one side only. Most recent first.
+   */
+  swarmMismatches: SwarmMismatch[]
 }
 
 /** A Hearsay node on libp2p: the core engine's API plus the libp2p node and its status. */
@@ -136,7 +142,8 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   }
 
   const { engineOptions, extra } = splitOptions(options)
-  const guard = psk === undefined ? undefined : swarmGuard(psk, log)
+  const diagnosis = swarmDiagnosis(psk !== undefined, log)
+  const guard = psk === undefined ? undefined : swarmGuard(psk, log, diagnosis)
   const { services: extraServices = {}, connectionGater: extraGater, peerDiscovery: extraDiscovery = [], connectionMonitor: extraMonitor, ...rest } = extra
   if ('hearsay' in extraServices) throw new ConfigError('options.libp2p.services.hearsay is reserved: createHearsayNode mounts the Hearsay service itself')
   const gater = options.allowPeers !== undefined
@@ -160,6 +167,7 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       ...extraServices,
       hearsay: hearsaySync({
         ...options.sync,
+        onDialFailure: (peer: string, err: unknown) => { diagnosis.dialFailed(peer, err); options.sync?.onDialFailure?.(peer, err) },
         logger,
         bootstrap: options.bootstrap ?? [],
         ...(options.allowPeers !== undefined ? { allowPeers: options.allowPeers } : {}),
@@ -241,7 +249,8 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       discovery,
       connections: libp2p.getConnections().length,
       channels: sync.channels(),
-      peers: sync.peers()
+      peers: sync.peers(),
+      swarmMismatches: diagnosis.mismatches()
     })
   }
   if (options.start ?? true) await node.start()

@@ -64,6 +64,8 @@ export interface BackoffOptions {
 }
 
 export interface HearsaySyncInit {
+  /** Told of every failed dial (to diagnose it, e.g. a swarm key mismatch); the peer id, or the bootstrap address. */
+  onDialFailure?: (peer: string, err: unknown) => void
   /** Protocol id. @default PROTOCOL_ID ('/hearsay/sync/1.0.0') */
   protocol?: string
   /**
@@ -236,6 +238,7 @@ class HearsaySyncService implements HearsaySync, Startable {
   private readonly sightingInterval: number
   private readonly closeCooldown: number
   private readonly random: () => number
+  private readonly onDialFailure: ((peer: string, err: unknown) => void) | undefined
   private readonly bootstrap: BootstrapTarget[]
   private readonly localId: string
   private readonly states = new Map<string, PeerState>()
@@ -262,6 +265,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     this.sightingInterval = nonNegative('sightingDialIntervalMs', init.sightingDialIntervalMs ?? SIGHTING_DIAL_INTERVAL_MS)
     this.closeCooldown = nonNegative('closeCooldownMs', init.closeCooldownMs ?? CLOSE_COOLDOWN_MS)
     this.random = init.random ?? Math.random
+    this.onDialFailure = init.onDialFailure
     this.bootstrap = (init.bootstrap ?? []).map(a => {
       let addr: Multiaddr
       try {
@@ -623,6 +627,7 @@ class HearsaySyncService implements HearsaySync, Startable {
       } catch (err) {
         st.dialFailures++
         st.lastFailure = failureKind(err)
+        this.onDialFailure?.(st.id, err)
         const msg = `dial to ${st.id} failed (attempt ${st.dialFailures}, ${st.lastFailure}): ${describe(err)}`
         if (st.dialFailures === 1) this.log.warn(msg)
         else this.log(msg)
@@ -649,6 +654,7 @@ class HearsaySyncService implements HearsaySync, Startable {
       st.addrs = [target.addr]
     } catch (err) {
       target.failures++
+      this.onDialFailure?.(target.peerId ?? target.addr.toString(), err)
       const msg = `dial to bootstrap ${target.addr.toString()} failed (attempt ${target.failures}): ${describe(err)}`
       if (target.failures === 1) this.log.warn(msg)
       else this.log(msg)

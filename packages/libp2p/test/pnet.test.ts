@@ -4,9 +4,10 @@
  */
 import { waitFor } from '@hearsay/core/testing'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createHearsayNode, generateSwarmKey, swarmGuard } from './exports.js'
+import { createHearsayNode, generateSwarmKey, swarmDiagnosis, swarmGuard } from './exports.js'
 import type { HearsayLibp2pNode } from './exports.js'
 import { memoryLogger } from './helpers.js'
+import { SWARM_MISMATCH_LOG_INTERVAL_MS } from '../src/constants.js'
 
 function fakeStream (direction: 'inbound' | 'outbound'): any {
   return Object.assign(new EventTarget(), { direction })
@@ -73,5 +74,36 @@ describe('swarm key refusals', () => {
     } finally {
       for (const n of nodes) await n.stop()
     }
+  })
+
+  it('names a swarm key mismatch once per peer or host, and counts every attempt', () => {
+    vi.useFakeTimers()
+    const { log, warnings } = recordingLog()
+    const guard = swarmGuard(generateSwarmKey(), log)
+    for (let port = 4001; port < 4036; port++) {
+      const s = fakeStream('inbound')
+      guard.watch(s, 'inbound', `/ip4/10.0.0.7/tcp/${port}`)
+      s.dispatchEvent(new Event('close'))
+    }
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/^swarm key mismatch: refused connection from \/ip4\/10\.0\.0\.7\/tcp\/4001: .*not in this private swarm/)
+
+    // the side without a key: its dials fail in the security negotiation
+    const open = recordingLog()
+    const d = swarmDiagnosis(false, open.log)
+    const garbled = (message: string): Error => Object.assign(new Error('dial failed'), { cause: Object.assign(new Error(message), { name: 'EncryptionFailedError' }) })
+    for (let i = 0; i < 5; i++) d.dialFailed('12D3KooWPeer', garbled(i % 2 === 0 ? 'Missing newline' : 'Message length length too long - 3 > 2'))
+    d.dialFailed('12D3KooWOther', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
+    expect(open.warnings).toHaveLength(1)
+    expect(open.warnings[0]).toMatch(/^swarm key mismatch: dial to 12D3KooWPeer failed .*runs a private swarm .* this node has none/)
+    expect(d.mismatches()).toEqual([expect.objectContaining({ peer: '12D3KooWPeer', count: 5 })])
+    // warned again after the interval, with the attempts in between
+    vi.advanceTimersByTime(SWARM_MISMATCH_LOG_INTERVAL_MS)
+    d.dialFailed('12D3KooWPeer', garbled('Missing newline'))
+    expect(open.warnings[1]).toMatch(/\(4 more attempts since the last warning\)$/)
+    // a keyed node leaves that diagnosis to its guard
+    const keyed = recordingLog()
+    swarmDiagnosis(true, keyed.log).dialFailed('12D3KooWPeer', garbled('Missing newline'))
+    expect(keyed.warnings).toEqual([])
   })
 })
