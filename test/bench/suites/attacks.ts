@@ -80,8 +80,10 @@ export async function run (): Promise<Table[]> {
     return `session closed: ${(await evil.waitClosed('victim', 60_000)) ?? ''}`.slice(0, 90)
   })])
   rows.push(['8 concurrent exchanges each half-sending 60 MB (1 MB frames)', 'receiveBufferBytes 96 MiB, node-wide', await attack(2, {}, async (evil, victim) => {
+    const part = new Uint8Array(1_000_000).fill(2)
     for (let n = 0; n < 60; n++) {
-      for (let x = 1; x <= 8; x++) await evil.send('victim', push(x, [{ kind: ItemKind.DocUpdate, docId: `big/${x}`, update: new Uint8Array(1_000_000).fill(2), partial: true }]))
+      for (let x = 1; x <= 8; x++) await evil.send('victim', push(x, [{ kind: ItemKind.DocUpdate, docId: `big/${x}`, update: part, partial: true }]))
+      await new Promise(resolve => setImmediate(resolve))
     }
     await waitFor(() => victim.metrics().receiveAborts >= 1, { timeoutMs: 60_000 })
     return `${victim.metrics().receiveAborts} exchanges aborted`
