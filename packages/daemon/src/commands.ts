@@ -330,7 +330,8 @@ export async function startFromConfig (loaded: LoadedConfig, logger: Logger): Pr
     wsMaxMessageBytes: config.wsMaxMessageBytes,
     transport,
     logger,
-    ...(config.staticDir !== undefined ? { staticDir: config.staticDir } : {})
+    ...(config.staticDir !== undefined ? { staticDir: config.staticDir } : {}),
+    ...(config.name !== undefined ? { name: config.name } : {})
   })
 }
 

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ConfigError } from '@hearsay/core'
+import { checkDeviceName } from './device-name.js'
 import { parsePeerId } from '@hearsay/libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -56,6 +57,8 @@ export interface DaemonConfig {
   storageBatchMs: number
   /** Log level on stderr. @default 'info' */
   logLevel: LogLevelName
+  /** What peers call this device (1 to 64 printable characters); `PUT /api/name` changes it until a restart. @default the host name */
+  name: string | undefined
   /** Directory of static files served at `/` (a web app). @default none */
   staticDir: string | undefined
   /** A y-websocket client whose unsent backlog would pass this many bytes is cut off. @default WS_MAX_BUFFERED_BYTES (8 MiB) */
@@ -87,6 +90,7 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   durability: { env: 'HEARSAY_DURABILITY', kind: 'durability', help: "'power' (fsync every batch) or 'process' (survives kill -9, not power loss)" },
   storageBatchMs: { env: 'HEARSAY_STORAGE_BATCH_MS', kind: 'number', help: 'a number of milliseconds >= 0' },
   logLevel: { env: 'HEARSAY_LOG_LEVEL', kind: 'logLevel', help: 'trace, debug, info, warn or error' },
+  name: { env: 'HEARSAY_NAME', kind: 'string', help: 'a device name of 1 to 64 printable characters, such as "kitchen Pi"' },
   staticDir: { env: 'HEARSAY_STATIC_DIR', kind: 'string', help: 'a directory of static files' },
   wsMaxBufferedBytes: { env: 'HEARSAY_WS_MAX_BUFFERED_BYTES', kind: 'bytes', help: 'a whole number of bytes >= 1024' },
   wsMaxMessageBytes: { env: 'HEARSAY_WS_MAX_MESSAGE_BYTES', kind: 'bytes', help: 'a whole number of bytes >= 1024' }
@@ -154,6 +158,7 @@ export function defaultConfig (): DaemonConfig {
     durability: 'power',
     storageBatchMs: STORAGE_BATCH_MS,
     logLevel: 'info',
+    name: undefined,
     staticDir: undefined,
     wsMaxBufferedBytes: WS_MAX_BUFFERED_BYTES,
     wsMaxMessageBytes: WS_MAX_MESSAGE_BYTES
@@ -195,6 +200,13 @@ export function parseField<K extends keyof DaemonConfig> (field: K, raw: unknown
   switch (spec.kind) {
     case 'string': {
       if (typeof raw !== 'string' || raw.trim() === '') fail(shown())
+      if (field === 'name') {
+        try {
+          return checkDeviceName(raw) as DaemonConfig[K]
+        } catch {
+          fail(shown())
+        }
+      }
       return raw as DaemonConfig[K]
     }
     case 'port':

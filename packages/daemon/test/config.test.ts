@@ -27,6 +27,16 @@ describe('configuration', () => {
     expect(config.bootstrap).toEqual([BOOT])
     expect(config.logLevel).toBe('debug')
     expect(config.httpHost).toBe('127.0.0.1')
+    expect(config.name).toBeUndefined()
+  })
+
+  it('takes a device name that survives restarts, checked like PUT /api/name', async () => {
+    const dir = await tempDir('cfg-name', cleanup)
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_NAME: ' kitchen Pi ' } }).config.name).toBe('kitchen Pi')
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ name: 'gateway' }))
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config.name).toBe('gateway')
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { name: 'bad\u202Ename' } })).toThrow(/--name must be a device name of 1 to 64 printable characters/)
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir }, flags: { name: 'x'.repeat(65) } })).toThrow(/--name must be a device name/)
   })
 
   it('uses <dataDir>/swarm.key when it exists, with or without a config file', async () => {
