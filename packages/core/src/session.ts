@@ -376,11 +376,11 @@ export class Session implements ChannelHandler {
     if (this.abandoned.has(key)) return
     this.host.counters.receiveAborts++
     const err = new ReceiveLimitError(`exchange frames waiting and half-received updates would pass the node's ${this.host.budget.limit} bytes (receiveBufferBytes)`)
-    const st = this.exchanges.get(key)
-    if (st !== undefined) return this.abort(key, st, err)
-    // its first frames are still queued: they will find it abandoned
+    // its frames still queued, and any that follow, find it abandoned
     this.abandoned.add(key)
     if (this.abandoned.size > MAX_ABANDONED) this.abandoned.delete(this.abandoned.keys().next().value as string)
+    const st = this.exchanges.get(key)
+    if (st !== undefined) return this.abort(key, st, err)
     this.host.log.warn('aborting exchange %d with %s: %s', msg.exchangeId, this.remoteId, err.message)
     this.send(encodeSync({ exchangeId: msg.exchangeId, fromInitiator: !msg.fromInitiator, more: false, mode: msg.mode, items: [{ kind: ItemKind.Abort, reason: err.message }] }))
   }

@@ -41,7 +41,9 @@ export async function arena (seed: number, options: Partial<NodeOptions> = {}): 
   const net = createMemoryNetwork({ seed, autoConnect: false })
   const lines: string[] = []
   const victim = createNode({ id: 'victim', transport: net.transport('victim'), seed, logger: writerLogger({ level: 'warn', write: l => { lines.push(l) } }), ...options })
-  const honest = createNode({ id: 'honest', transport: net.transport('honest'), seed: seed + 1, ...options })
+  // the honest peer shares the victim's settings but never its store
+  const { storage: _victimStore, ...shared } = options
+  const honest = createNode({ id: 'honest', transport: net.transport('honest'), seed: seed + 1, ...shared })
   const hostile: HostilePeer[] = []
   await victim.start()
   await honest.start()
