@@ -303,21 +303,7 @@ export class LevelStorageImpl implements LevelStorage {
   /** Every document with a head record and its next sequence number (-1: head unreadable). */
   private async storedSeqs (db: Db): Promise<StoredSeqs> {
     const out: StoredSeqs = new Map()
-    const it = db.iterator({ gte: HEADS_START, lt: HEADS_END })
-    try {
-      for (;;) {
-        const batch = await it.nextv(LIST_BATCH)
-        if (batch.length === 0) break
-        for (const [k, v] of batch) {
-          const id = decodeUtf8(k.subarray(1))
-          if (id === undefined) continue
-          const body = checked(k, v)
-          out.set(id, (body === undefined ? undefined : decodeHead(body))?.nextSeq ?? -1)
-        }
-      }
-    } finally {
-      await it.close()
-    }
+    await scanHeads(db, (id, head) => { if (id !== undefined) out.set(id, head?.nextSeq ?? -1) })
     return out
   }
 
@@ -578,27 +564,16 @@ export class LevelStorageImpl implements LevelStorage {
   async list (): Promise<StoredDocInfo[]> {
     return await this.run(async db => {
       const out: StoredDocInfo[] = []
-      // in batches, decoding in place: start-up on a large store allocates little besides the result
-      const it = db.iterator({ gte: HEADS_START, lt: HEADS_END })
       try {
-        for (;;) {
-          const batch = await it.nextv(LIST_BATCH)
-          if (batch.length === 0) break
-          for (const [k, v] of batch) {
-            const id = decodeUtf8(k.subarray(1))
-            const body = checked(k, v)
-            const head = body === undefined ? undefined : decodeHead(body)
-            if (id === undefined || head === undefined) {
-              this.log.error('skipping document %s in list(): its head record is corrupt', id ?? '<undecodable id>')
-              continue
-            }
-            out.push({ id, fingerprint: head.fingerprint, bytes: head.bytes })
+        await scanHeads(db, (id, head) => {
+          if (id === undefined || head === undefined) {
+            this.log.error('skipping document %s in list(): its head record is corrupt', id ?? '<undecodable id>')
+            return
           }
-        }
+          out.push({ id, fingerprint: head.fingerprint, bytes: head.bytes })
+        })
       } catch (err) {
         throw this.wrapIo(err, 'list')
-      } finally {
-        await it.close()
       }
       return out
     })
@@ -928,5 +903,26 @@ export async function repairLevelStorage (path: string): Promise<void> {
     await ClassicLevel.repair(path)
   } catch (err) {
     throw new StorageError(`repair of LevelDB store at ${path} failed: ${messageOf(err)}`, { cause: err })
+  }
+}
+
+/**
+ * Every head record, in batches and decoded in place (start-up on a large store allocates little
+ * besides what `visit` keeps): the document id (undefined when it does not decode) and its head
+ * (undefined when the record fails its checksum or does not decode).
+ */
+async function scanHeads (db: Db, visit: (id: string | undefined, head: ReturnType<typeof decodeHead> | undefined) => void): Promise<void> {
+  const it = db.iterator({ gte: HEADS_START, lt: HEADS_END })
+  try {
+    for (;;) {
+      const batch = await it.nextv(LIST_BATCH)
+      if (batch.length === 0) break
+      for (const [k, v] of batch) {
+        const body = checked(k, v)
+        visit(decodeUtf8(k.subarray(1)), body === undefined ? undefined : decodeHead(body))
+      }
+    }
+  } finally {
+    await it.close()
   }
 }
