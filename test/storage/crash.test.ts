@@ -51,6 +51,19 @@ function start (path: string, gen: number, durability: string, mode: string, ext
   return { child, lines, exited, stderr }
 }
 
+/** The child failed to reach the kill moment: kill it and fail with what it printed. */
+function failWith (run: Run, err: unknown): never {
+  run.child.kill('SIGKILL')
+  throw new Error(`${(err as Error).message}; child stderr: ${run.stderr.join('')}`)
+}
+
+/** The kill moment: the child must still be running; SIGKILL it and wait until it is gone. */
+async function killNow (run: Run): Promise<void> {
+  expect(run.child.exitCode, `child exited early: ${run.stderr.join('')}`).toBeNull()
+  run.child.kill('SIGKILL')
+  await run.exited
+}
+
 const dirs: string[] = []
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true })
@@ -111,12 +124,9 @@ describe.each(['storage', 'node'])('crash safety (SIGKILL), writes through %s', 
           if (extraMs > 0) await new Promise(resolve => setTimeout(resolve, extraMs))
         }
       } catch (err) {
-        run.child.kill('SIGKILL')
-        throw new Error(`${(err as Error).message}; child stderr: ${run.stderr.join('')}`)
+        failWith(run, err)
       }
-      expect(run.child.exitCode, `child exited early: ${run.stderr.join('')}`).toBeNull()
-      run.child.kill('SIGKILL')
-      await run.exited
+      await killNow(run)
       expect(run.child.signalCode).toBe('SIGKILL')
       if (run.lines.length > 0) expect(run.lines[0]).toBe('ready')
 
@@ -198,12 +208,9 @@ describe('crash safety (SIGKILL) during a large incoming sync', () => {
       try {
         await waitFor(() => acks() >= target || run.lines.includes('done') || run.child.exitCode !== null, { timeoutMs: 60_000, intervalMs: 1, message: `generation ${gen}: ${target} documents stored` })
       } catch (err) {
-        run.child.kill('SIGKILL')
-        throw new Error(`${(err as Error).message}; child stderr: ${run.stderr.join('')}`)
+        failWith(run, err)
       }
-      expect(run.child.exitCode, `child exited early: ${run.stderr.join('')}`).toBeNull()
-      run.child.kill('SIGKILL')
-      await run.exited
+      await killNow(run)
       if (!run.lines.includes('done')) midway++
       expect(run.lines.filter(l => l.startsWith('problems ')), 'no loss reported after an earlier kill').toEqual([])
       for (const line of run.lines) if (line.startsWith('ack ')) for (const id of line.slice(4).split(',')) acked.add(id)
