@@ -2,7 +2,8 @@
  * A hostile member over real libp2p (TCP on 127.0.0.1, Noise, yamux) holding the right swarm key:
  * it sends the Gossip frame that used to end a node's process (a generation of 2^53 − 1 for the
  * victim's own map) and one with a plausible-looking generation far in the future. The victim
- * refuses both with reasons, stays up, and keeps syncing with an honest node.
+ * refuses both with reasons, stays up, and keeps syncing with an honest node. And a member that
+ * stops reading (its yamux stream paused) while asking for cluster state is hung up on.
  */
 import { createHostilePeer, waitFor, wire, type HostilePeer } from '@hearsay/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -72,5 +73,40 @@ describe('a hostile member on libp2p', () => {
     await waitFor(() => theirs.getText('t').toString() === 'before and after', { timeoutMs: 15_000, message: 'an honest edit after the attack' })
     expect(victim.metrics().sessionFaults + victim.metrics().timerFaults).toBe(0)
     expect(honest.metrics().gossipEntriesRejected).toBe(0)
+  }, 60_000)
+})
+
+describe('a member that stops reading, on libp2p', () => {
+  it('is hung up on once its backlog passes the stall bound; the victim stays up and keeps syncing', async () => {
+    const key = generateSwarmKey()
+    const victim = await node({ swarmKey: key, sendQueueBytes: 64 * 1024, maxFrameBytes: 64 * 1024 })
+    // seven 1000-byte entries make every cluster state answer about 7 KB
+    for (let i = 0; i < 7; i++) victim.setMeta(`pad/${i}`, 'x'.repeat(1000))
+    const honest = await node({ swarmKey: key, bootstrap: victim.multiaddrs() })
+    const mine = await honest.open('notes/1')
+    mine.getText('t').insert(0, 'before')
+    const theirs = await victim.open('notes/1')
+    await waitFor(() => theirs.getText('t').toString() === 'before', { timeoutMs: 15_000, message: 'the honest edit to reach the victim' })
+
+    const attacker = await node({ swarmKey: key, start: false })
+    await attacker.libp2p.start()
+    evil = await createHostilePeer(attacker.sync.transport)
+    await attacker.libp2p.dial(victim.libp2p.getMultiaddrs())
+    const link = await evil.link(victim.peerId, { timeoutMs: 15_000 })
+    // stop reading: yamux stops granting the victim window, as a peer that never reads does
+    const stream = (link.channel as unknown as { stream: { pause: () => void, maxReadBufferLength: number } }).stream
+    stream.maxReadBufferLength = Number.MAX_SAFE_INTEGER
+    stream.pause()
+    const ask = wire.encodeGossip({ request: true, answer: false, digest: [], entries: [] })
+    for (let i = 0; i < 3_000 && victim.metrics().stalledSessions === 0; i++) {
+      await evil.send(victim.peerId, ask).catch(() => {})
+      if (i % 20 === 19) await new Promise(resolve => setTimeout(resolve, 1))
+    }
+    await waitFor(() => victim.metrics().stalledSessions === 1, { timeoutMs: 15_000, message: 'the victim to hang up on the peer that stopped reading' })
+    expect(victim.lines.some(l => l.includes(`closing session with ${evil!.id}: it stopped reading`))).toBe(true)
+
+    mine.getText('t').insert(6, ' and after')
+    await waitFor(() => theirs.getText('t').toString() === 'before and after', { timeoutMs: 15_000, message: 'an honest edit after the attack' })
+    expect(victim.metrics().sessionFaults + victim.metrics().timerFaults).toBe(0)
   }, 60_000)
 })
