@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { createMemoryNetwork, createNode, createRandom, type HearsayNode, type MemoryNetwork, type NodeOptions, type Random } from '../src/index.js'
+import { createMemoryNetwork, createMemoryStorage, createNode, createRandom, type HearsayNode, type MemoryNetwork, type NodeOptions, type Random, type Storage } from '../src/index.js'
 
 export interface Cluster { net: MemoryNetwork, nodes: HearsayNode[], stop: () => Promise<void> }
 
@@ -32,3 +32,25 @@ export async function content (node: HearsayNode, docId: string): Promise<unknow
 }
 
 export { createRandom }
+
+/**
+ * A memory store whose load of `gatedId` answers only once `open()` is called: a node's inbox backs
+ * up behind that load, as behind a slow SD card.
+ */
+export function gatedStorage (gatedId: string): { storage: Storage, open: () => void } {
+  let open!: () => void
+  const gate = new Promise<void>(resolve => { open = resolve })
+  const inner = createMemoryStorage()
+  const storage: Storage = {
+    open: async () => { await inner.open() },
+    close: async () => { await inner.close() },
+    list: async () => await inner.list(),
+    load: async id => { if (id === gatedId) await gate; return await inner.load(id) },
+    append: async (id, updates, fp) => { await inner.append(id, updates, fp) },
+    replace: async (id, snapshot, fp) => { await inner.replace(id, snapshot, fp) },
+    delete: async id => { await inner.delete(id) },
+    getMeta: async key => await inner.getMeta(key),
+    setMeta: async (key, value) => { await inner.setMeta(key, value) }
+  }
+  return { storage, open }
+}

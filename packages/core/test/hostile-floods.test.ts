@@ -6,9 +6,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { createMemoryStorage, type Storage } from '../src/index.js'
 import { ItemKind, MessageType, encodeLive, encodeSync, type SyncItem } from '../src/protocol.js'
 import { arena, validUpdate, type Arena } from './hostile-arena.js'
+import { gatedStorage } from './helpers.js'
 
 let live: Arena | undefined
 afterEach(async () => {
@@ -120,18 +120,7 @@ describe('a member that floods', () => {
 
   it('frames of an exchange arriving faster than the node applies them stop at receiveBufferBytes: the exchange is aborted', async () => {
     // the victim's store answers its first load of "slow" only when the gate opens: its inbox backs up
-    let open!: () => void
-    const gate = new Promise<void>(resolve => { open = resolve })
-    const inner = createMemoryStorage()
-    const slow: Storage = {
-      ...inner,
-      open: async () => { await inner.open() },
-      load: async id => { if (id === 'slow') await gate; return await inner.load(id) }
-    } as Storage
-    for (const k of ['close', 'list', 'append', 'replace', 'delete', 'getMeta', 'setMeta', 'losses'] as const) {
-      const f = (inner as unknown as Record<string, unknown>)[k]
-      if (typeof f === 'function') (slow as unknown as Record<string, unknown>)[k] = f.bind(inner)
-    }
+    const { storage: slow, open } = gatedStorage('slow')
     live = await arena(306, { storage: slow, receiveBufferBytes: 1 * MiB })
     const evil = await live.evil()
     await evil.send('victim', encodeLive([{ docId: 'slow', update: validUpdate('wait') }]))

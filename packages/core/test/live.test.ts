@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { createMemoryNetwork, createMemoryStorage, createNode, type HearsayNode, type Storage } from '../src/index.js'
+import { createMemoryNetwork, createNode, type HearsayNode } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
-import { cluster, content, createRandom, scribble } from './helpers.js'
+import { cluster, content, createRandom, gatedStorage, scribble } from './helpers.js'
 
 const text = async (n: HearsayNode, id: string): Promise<string> => (await content(n, id) as { t: string }).t
 
@@ -63,20 +63,7 @@ describe('live propagation', () => {
 
   it('a receiver that applies slowly drops live frames past receiveQueueBytes, and an exchange brings them', async () => {
     // b's store answers its first load of "slow" only when the gate opens: b's inbox backs up behind it
-    let open!: () => void
-    const gate = new Promise<void>(resolve => { open = resolve })
-    const inner = createMemoryStorage()
-    const slow: Storage = {
-      open: async () => { await inner.open() },
-      close: async () => { await inner.close() },
-      list: async () => await inner.list(),
-      load: async id => { if (id === 'slow') await gate; return await inner.load(id) },
-      append: async (id, updates, fp) => { await inner.append(id, updates, fp) },
-      replace: async (id, snapshot, fp) => { await inner.replace(id, snapshot, fp) },
-      delete: async id => { await inner.delete(id) },
-      getMeta: async key => await inner.getMeta(key),
-      setMeta: async (key, value) => { await inner.setMeta(key, value) }
-    }
+    const { storage: slow, open } = gatedStorage('slow')
     const net = createMemoryNetwork({ seed: 5 })
     const a = createNode({ id: 'a', transport: net.transport('a'), seed: 1, antiEntropy: { intervalMs: 600_000, onConnect: false } })
     const b = createNode({ id: 'b', transport: net.transport('b'), seed: 2, storage: slow, receiveQueueBytes: 4096, antiEntropy: { intervalMs: 600_000, onConnect: false } })
