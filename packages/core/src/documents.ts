@@ -19,7 +19,8 @@ import { equalBytes } from './bytes.js'
 import { bytesOf, liveUpdate } from './compaction.js'
 import { DigestTree } from './digest.js'
 import { STORAGE_RETRY_MS, STORED_MERGE_MAX_RECORDS } from './constants.js'
-import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
+import { InvalidUpdateError, StorageCorruptionError, isCorruption } from './errors.js'
+import type { Timers } from './clock.js'
 import { docFingerprint } from './fingerprint.js'
 import type { Log } from './logger.js'
 import type { Storage, StorageLoss } from './storage.js'
@@ -66,14 +67,6 @@ type DocState = { doc: Y.Doc, update?: undefined } | { doc?: undefined, update: 
 /** `DocProblem.error` of documents a store lost. */
 export const STORAGE_LOSS_ERROR = 'StorageLossError'
 
-/** Whether `err` says a document's stored data cannot be read back (the document is quarantined). */
-export const isCorruption = (err: unknown): err is StorageCorruptionError => (err as Error | null)?.name === StorageCorruptionError.code
-
-export interface Timers {
-  setTimeout: (fn: () => void, ms: number) => unknown
-  clearTimeout: (handle: unknown) => void
-  now: () => number
-}
 
 interface Entry {
   id: string

@@ -90,3 +90,6 @@ export class StorageCorruptionError extends HearsayError {
 export class StorageError extends HearsayError {
   static override readonly code: string = 'StorageError'
 }
+
+/** Whether `err` says a document's stored data cannot be read back (the document is quarantined). */
+export const isCorruption = (err: unknown): err is StorageCorruptionError => (err as Error | null)?.name === StorageCorruptionError.code

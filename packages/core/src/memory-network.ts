@@ -11,7 +11,7 @@
  * links overtake each other whenever their latencies say so. `resetOnLoss` makes a lost frame reset
  * its link, as a TCP connection does, rather than vanish from an ordered stream (see test/sim).
  */
-import type { Timers } from './documents.js'
+import type { Timers } from './clock.js'
 import { ConfigError, PeerUnavailableError } from './errors.js'
 import { createRandom, type Random } from './random.js'
 import type { Channel, ChannelHandler, Transport, TransportHandler } from './transport.js'

@@ -24,7 +24,8 @@ import {
   MAX_LOADED_DOCS, RECEIVE_BUFFER_BYTES, QUOTA_BYTES_BURST, QUOTA_BYTES_PER_MINUTE, QUOTA_DOCS_BURST, QUOTA_DOCS_PER_MINUTE, RECEIVE_QUEUE_BYTES
 } from './constants.js'
 import { CreationQuota, ReceiveBudget } from './receive-limits.js'
-import { Documents, type DocProblem, type Timers } from './documents.js'
+import { Documents, type DocProblem } from './documents.js'
+import type { Timers } from './clock.js'
 import { ConfigError, NotStartedError, PeerUnavailableError } from './errors.js'
 import { MAX_GOSSIP_KEY_BYTES } from './protocol.js'
 import { Emitter } from './events.js'

@@ -13,7 +13,7 @@
  *
  * Both count what they refuse; the node reports it in `metrics()` and the log.
  */
-import type { Timers } from './documents.js'
+import type { Timers } from './clock.js'
 
 /** Bytes of exchange frames and partial updates held by the whole node, past which exchanges are aborted. */
 export class ReceiveBudget {

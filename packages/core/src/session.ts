@@ -6,8 +6,9 @@
  * (sent to the peer in a Close message and logged); documents are never touched by it.
  */
 import { EXCHANGE_TIMEOUT_MS, MAX_CONCURRENT_EXCHANGES, MAX_EXCHANGE_MESSAGES, MIN_FRAME_BYTES } from './constants.js'
-import { isCorruption, validateUpdate, type Documents, type Timers } from './documents.js'
-import { HearsayError, PeerUnavailableError, ProtocolError, ReceiveLimitError, TimeoutError } from './errors.js'
+import type { Timers } from './clock.js'
+import { validateUpdate, type Documents } from './documents.js'
+import { HearsayError, PeerUnavailableError, ProtocolError, ReceiveLimitError, TimeoutError, isCorruption } from './errors.js'
 import { guarded } from './guard.js'
 import { Exchange, type ExchangeLimits, type SyncReport } from './exchange.js'
 import type { Log } from './logger.js'

@@ -1,5 +1,8 @@
 /**
- * A virtual clock for simulations: a `Timers` whose time moves only when the caller advances it.
+ * Time for everything in a node: the `Timers` interface every subsystem takes, the real timers,
+ * and a virtual clock for tests and simulations.
+ *
+ * The virtual clock is a `Timers` whose time moves only when the caller advances it.
  *
  * Pass it (or a `scope()` of it) as a node's `timers` and as the memory network's `timers`, and a
  * run of many nodes over minutes of virtual time takes as long as the work itself. Timers fire in
@@ -9,7 +12,23 @@
  * Time is in whole milliseconds: due times are rounded up, so events that fall in the same
  * millisecond run together before the promise chains they started settle.
  */
-import type { Timers } from './documents.js'
+/** Clock and timers, injected into every subsystem so tests and the simulator can run them on virtual time. */
+export interface Timers {
+  setTimeout: (fn: () => void, ms: number) => unknown
+  clearTimeout: (handle: unknown) => void
+  now: () => number
+}
+
+/** The process's clock; timers do not keep the process alive. */
+export const realTimers: Timers = {
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms)
+    t.unref?.()
+    return t
+  },
+  clearTimeout: h => { clearTimeout(h as ReturnType<typeof setTimeout>) },
+  now: () => Date.now()
+}
 
 interface Entry { at: number, seq: number, fn: () => void, cancelled: boolean, scope: Scope | undefined }
 
