@@ -71,6 +71,7 @@ export interface HearsaySyncInit {
 /** Every option checked before anything starts: a bad value throws `ConfigError` naming it. */
 export function checkSyncInit (init: HearsaySyncInit): void {
   const positive = { min: 0, exclusive: true }
+  // zero or less reads as "must be a positive number", a small positive value names the floor
   checkNumber('maxFrameBytes', init.maxFrameBytes, positive)
   checkNumber('maxFrameBytes', init.maxFrameBytes, MIN_FRAME_BYTES)
   checkNumber('dialTimeoutMs', init.dialTimeoutMs, positive)
@@ -87,6 +88,7 @@ export function checkSyncInit (init: HearsaySyncInit): void {
   checkObject('timers', init.timers)
 }
 
+/** A bootstrap address as a multiaddr; a malformed one is a `ConfigError` quoting it. */
 export function parseBootstrap (a: string | Multiaddr): Multiaddr {
   try {
     return typeof a === 'string' ? multiaddr(a) : a

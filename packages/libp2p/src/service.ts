@@ -16,7 +16,7 @@
 import {
   ConfigError,
   MAX_FRAME_BYTES,
-    NotStartedError,
+  NotStartedError,
   PROTOCOL_ID,
   PeerUnavailableError,
   realTimers,
