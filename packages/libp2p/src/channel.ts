@@ -15,6 +15,8 @@ export interface StreamChannelInit {
   connection: Connection
   maxFrameBytes: number
   log: Log
+  /** Clock for `openedAt` and `lastReceived`. @default Date.now */
+  now?: () => number
   /** Called once when the channel is closed, from either side. `local` is true when this side closed it. */
   onClosed: (channel: StreamChannel, reason: string | undefined, local: boolean, error: boolean) => void
 }
@@ -23,9 +25,9 @@ export class StreamChannel implements Channel {
   readonly remoteId: string
   readonly stream: Stream
   readonly connection: Connection
-  readonly openedAt = Date.now()
+  readonly openedAt: number
   /** Time of the last byte received, for liveness checks. */
-  lastReceived = Date.now()
+  lastReceived: number
   bytesSent = 0
   bytesReceived = 0
   framesSent = 0
@@ -39,6 +41,7 @@ export class StreamChannel implements Channel {
   private closeReason: string | undefined
   private readonly log: Log
   private readonly onClosed: StreamChannelInit['onClosed']
+  private readonly now: () => number
 
   constructor (init: StreamChannelInit) {
     this.remoteId = init.remoteId
@@ -47,6 +50,9 @@ export class StreamChannel implements Channel {
     this.decoder = new FrameDecoder(init.maxFrameBytes)
     this.log = init.log
     this.onClosed = init.onClosed
+    this.now = init.now ?? Date.now
+    this.openedAt = this.now()
+    this.lastReceived = this.openedAt
     const stream = init.stream
     stream.addEventListener('message', (evt) => {
       const data = evt.data
@@ -164,7 +170,7 @@ export class StreamChannel implements Channel {
 
   private receive (bytes: Uint8Array): void {
     if (this.closed) return
-    this.lastReceived = Date.now()
+    this.lastReceived = this.now()
     this.bytesReceived += bytes.length
     let frames: Uint8Array[]
     try {

@@ -1,6 +1,7 @@
 /**
- * Typed errors of the libp2p transport. Callers branch on `err.name`. They extend core's classes
- * so `err instanceof HearsayError` holds for every error Hearsay throws.
+ * Typed errors of the libp2p transport, and how any error reads in a log line. Callers branch on
+ * `err.name`. They extend core's classes so `err instanceof HearsayError` holds for every error
+ * Hearsay throws.
  */
 import { ConfigError, HearsayError } from '@hearsay/core'
 
@@ -20,4 +21,11 @@ export class IdentityError extends HearsayError {
 /** A peer id string does not parse. */
 export class InvalidPeerIdError extends ConfigError {
   static override readonly code: string = 'InvalidPeerIdError'
+}
+
+/** `Name: message (CODE)` for a log line; libp2p's dial errors carry the socket error's code. */
+export function describeError (err: unknown): string {
+  const e = err as { name?: string, message?: string, code?: string }
+  const text = `${e.name ?? 'Error'}: ${e.message ?? String(err)}`
+  return e.code !== undefined && !text.includes(e.code) ? `${text} (${e.code})` : text
 }

@@ -199,24 +199,11 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
     return next
   }
 
-  const node: HearsayLibp2pNode = {
+  const node: HearsayLibp2pNode = withEngine<HearsayNode, OwnMembers>(engine, {
     peerId,
     libp2p,
     sync,
     id: peerId,
-    open: async (docId) => await engine.open(docId),
-    close: (docId) => { engine.close(docId) },
-    docs: () => engine.docs(),
-    syncWith: async (peer, opts) => await engine.syncWith(peer, opts),
-    flush: async () => { await engine.flush() },
-    metrics: () => engine.metrics(),
-    peers: () => engine.peers(),
-    problems: () => engine.problems(),
-    digest: () => engine.digest(),
-    configure: (opts) => { engine.configure(opts) },
-    repairPass: async () => await engine.repairPass(),
-    setMeta: (key, value) => { engine.setMeta(key, value) },
-    on: (event, fn) => engine.on(event, fn),
     async start (): Promise<void> {
       if (started) return
       started = true
@@ -252,9 +239,32 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       peers: sync.peers(),
       swarmMismatches: diagnosis.mismatches()
     })
-  }
+  })
   if (options.start ?? true) await node.start()
   return node
+}
+
+/** What this package adds to the engine's API, and the members it replaces (`start`/`stop` run libp2p too). */
+type OwnMembers = Omit<HearsayLibp2pNode, Exclude<keyof HearsayNode, 'id' | 'start' | 'stop'>>
+
+/**
+ * The engine's API with `own` on top: every engine member `own` does not replace is forwarded
+ * (methods bound to the engine, other members read through), so the node keeps the whole engine
+ * API as it grows, with no list to keep in step.
+ */
+function withEngine<E extends object, O extends object> (engine: E, own: O): Omit<E, keyof O> & O {
+  const out: Record<PropertyKey, unknown> = {}
+  const source = engine as unknown as Record<PropertyKey, unknown>
+  for (let o: object | null = engine; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const key of Reflect.ownKeys(o)) {
+      if (key === 'constructor' || key in own || Object.prototype.hasOwnProperty.call(out, key)) continue
+      const value = Object.getOwnPropertyDescriptor(o, key)?.value as unknown
+      if (typeof value === 'function') out[key] = value.bind(engine)
+      else Object.defineProperty(out, key, { get: () => source[key], enumerable: true })
+    }
+  }
+  Object.defineProperties(out, Object.getOwnPropertyDescriptors(own))
+  return out as Omit<E, keyof O> & O
 }
 
 /** Separate the engine's options from this package's own. */

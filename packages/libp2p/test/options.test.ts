@@ -5,6 +5,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
+import { createMemoryNetwork, createNode } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHearsayNode } from './exports.js'
@@ -75,5 +76,42 @@ describe('discovery status', () => {
     expect(n.discovery().mdns).not.toBe('unknown')
     expect(n.discovery().checkedAt).toBeGreaterThan(0)
     expect((await node({ mdns: false })).discovery().mdns).toBe('disabled')
+  })
+})
+
+describe('the engine API', () => {
+  /** Every method of an engine node, found on it and its prototypes. */
+  const methodsOf = (o: object): string[] => {
+    const names = new Set<string>()
+    for (let p: object | null = o; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const k of Object.getOwnPropertyNames(p)) if (k !== 'constructor' && typeof (o as Record<string, unknown>)[k] === 'function') names.add(k)
+    }
+    return [...names].sort()
+  }
+
+  it('is forwarded whole, calls reach the engine, and start/stop run libp2p too', async () => {
+    const engine = createNode({ id: 'probe', transport: createMemoryNetwork().transport('probe') })
+    const n = await node({ start: false })
+    const missing = methodsOf(engine).filter(k => typeof (n as unknown as Record<string, unknown>)[k] !== 'function')
+    expect(missing).toEqual([])
+    expect(methodsOf(engine).length).toBeGreaterThanOrEqual(15)
+    expect(n.id).toBe(n.peerId)
+
+    await n.start()
+    expect(n.libp2p.status).toBe('started')
+    expect(n.status().started).toBe(true)
+    const seen: string[] = []
+    const off = n.on('doc:update', (e) => { seen.push(e.docId) })
+    ;(await n.open('forwarded')).getText('t').insert(0, 'x')
+    await n.flush()
+    expect(n.docs()).toContain('forwarded')
+    expect(n.digest().count).toBe(1)
+    expect(seen).toContain('forwarded')
+    off()
+    n.setMeta('role', 'probe')
+    expect(n.problems()).toEqual([])
+    await n.stop()
+    expect(n.libp2p.status).toBe('stopped')
+    expect(n.status().started).toBe(false)
   })
 })

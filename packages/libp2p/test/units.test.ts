@@ -4,9 +4,10 @@ import { join } from 'node:path'
 import { createRandom } from '@hearsay/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
-  FrameDecoder, encodeFrame, failureKind, encodeSwarmKey, generateSwarmKey, loadOrCreatePrivateKey, mdnsQueryForTest,
+  FrameDecoder, encodeFrame, failureKind, encodeSwarmKey, generateSwarmKey, hearsaySync, loadOrCreatePrivateKey, mdnsQueryForTest,
   parseSwarmKey, swarmKeySecret
 } from './exports.js'
+import type { HearsaySyncInit } from './exports.js'
 
 describe('framing', () => {
   it('round-trips frames split at every possible point, in order', () => {
@@ -142,5 +143,26 @@ describe('dial failure kinds', () => {
     expect(failureKind(named('ConnectionDeniedError'))).toBe('refused')
     expect(failureKind(named('DialError', { cause: named('Error', { code: 'ECONNRESET' }) }))).toBe('refused')
     expect(failureKind(new AggregateError([named('Error', { code: 'ECONNREFUSED' }), named('DialDeniedError')]))).toBe('refused')
+  })
+})
+
+describe('sync service options', () => {
+  // the options are checked before the service touches its libp2p components
+  const build = (init: HearsaySyncInit): unknown => hearsaySync(init)({} as any)
+  it('refuses bad values with a ConfigError naming the option', () => {
+    const cases: Array<[HearsaySyncInit, string]> = [
+      [{ dialTimeoutMs: 0 }, 'dialTimeoutMs must be a positive number, got 0'],
+      [{ connectTimeoutMs: Number.NaN }, 'connectTimeoutMs must be a positive number, got NaN'],
+      [{ backoff: { initialMs: -1 } }, 'backoff.initialMs must be a positive number, got -1'],
+      [{ backoff: { jitter: 1 } }, 'backoff.jitter must be in [0, 1), got 1'],
+      [{ maxRedialAttempts: 0 }, 'maxRedialAttempts must be a positive number, got 0'],
+      [{ discoveryDialDelayMs: -1 }, 'discoveryDialDelayMs must be a number >= 0, got -1'],
+      [{ closeCooldownMs: Number.POSITIVE_INFINITY }, 'closeCooldownMs must be a number >= 0, got Infinity'],
+      [{ maxFrameBytes: 8 }, 'maxFrameBytes must be a number >= '],
+      [{ timers: 5 as any }, 'timers must be an object']
+    ]
+    for (const [init, message] of cases) {
+      expect(() => build(init)).toThrow(expect.objectContaining({ name: 'ConfigError', message: expect.stringContaining(message) }))
+    }
   })
 })
