@@ -3,27 +3,30 @@
  * digest, written back in batches, and evicted from memory when idle and over budget.
  *
  * Every change to a loaded document goes through its Y.Doc `update` event. The store marks the
- * fingerprint stale, queues the update for storage, and tells the node (`onChange`) so it can
- * propagate local edits and announce the new digest root.
+ * fingerprint stale, queues the update for storage (the write path is doc-writes.ts), and tells
+ * the node (`onChange`) so it can propagate local edits and announce the new digest root.
  *
- * A document whose stored data cannot be read back is quarantined: every later access rejects
- * with the same `StorageCorruptionError` (naming it) without touching storage again, exchanges
- * and live updates skip it, and the node reports it (`node.problems()`). Other documents keep
- * working.
+ * A document whose stored data cannot be read back is quarantined (doc-problems.ts): every later
+ * access rejects with the same `StorageCorruptionError` (naming it) without touching storage
+ * again, exchanges and live updates skip it, and the node reports it (`node.problems()`). Other
+ * documents keep working.
  *
  * Exchanges read documents that are not in memory through `stateVector()` and `diff()`, which
  * answer from the stored updates without building a Y.Doc (see `STORED_MERGE_MAX_RECORDS`).
  */
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
-import { bytesOf, liveUpdate } from './compaction.js'
-import { DigestTree } from './digest.js'
-import { STORAGE_RETRY_MS, STORED_MERGE_MAX_RECORDS } from './constants.js'
-import { InvalidUpdateError, StorageCorruptionError, isCorruption } from './errors.js'
 import type { Timers } from './clock.js'
+import { bytesOf, liveUpdate } from './compaction.js'
+import { STORED_MERGE_MAX_RECORDS } from './constants.js'
+import { DigestTree } from './digest.js'
+import { DocProblems, type DocProblem } from './doc-problems.js'
+import { WriteQueue } from './doc-writes.js'
+import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
 import { docFingerprint } from './fingerprint.js'
 import type { Log } from './logger.js'
-import type { Storage, StorageLoss } from './storage.js'
+import type { Storage } from './storage.js'
+import { validateUpdate } from './updates.js'
 
 /** Transaction origin of updates replayed from storage. */
 export const STORAGE_ORIGIN = Symbol('hearsay:storage')
@@ -43,30 +46,8 @@ export interface DocumentsOptions {
   newClientId?: () => number
 }
 
-/**
- * Something wrong with stored data. `corrupt`: a document left out of syncing because its stored
- * data cannot be read back. `missing`: a document the store held before and, when it opened,
- * could not find or found older than it was (its latest writes dropped); cleared once the
- * document is stored again, e.g. restored by a peer. `damaged`: the store dropped records while
- * opening and cannot tell which documents they belonged to.
- */
-export interface DocProblem {
-  kind: 'corrupt' | 'missing' | 'damaged'
-  /** The document; `''` for `damaged`. */
-  docId: string
-  /** `StorageCorruptionError` (corrupt) or `StorageLossError` (missing, damaged). */
-  error: string
-  message: string
-  /** When it was found (node clock, ms). */
-  since: number
-}
-
 /** What an exchange needs of a document: the loaded Y.Doc, or its stored updates merged into one. */
 type DocState = { doc: Y.Doc, update?: undefined } | { doc?: undefined, update: Uint8Array }
-
-/** `DocProblem.error` of documents a store lost. */
-export const STORAGE_LOSS_ERROR = 'StorageLossError'
-
 
 interface Entry {
   id: string
@@ -83,18 +64,9 @@ export class Documents {
   readonly tree = new DigestTree()
   private readonly entries = new Map<string, Entry>()
   private readonly stale = new Set<Entry>()
-  private pendingWrites = new Map<string, Uint8Array[]>()
-  /** Documents whose updates are being written right now: never evicted until stored. */
-  private readonly writingIds = new Map<string, number>()
-  private writeTimer: unknown
   private evictTimer: unknown
-  /** Tail of the chain of batch writes; resolves with the first error of the last batch, if any. */
-  private writing: Promise<unknown> = Promise.resolve(undefined)
-  private readonly quarantine = new Map<string, { error: StorageCorruptionError, since: number }>()
-  /** Documents the store lost (`StorageLoss.docIds`), until they are stored again. */
-  private readonly missing = new Map<string, { message: string, since: number }>()
-  /** Losses the store could not attribute to documents. */
-  private readonly damage: Array<{ loss: StorageLoss, since: number }> = []
+  private readonly trouble: DocProblems
+  private readonly writes: WriteQueue
   loadedCount = 0
   docsLoaded = 0
   /** Exchange answers computed from stored updates, without loading the document. */
@@ -109,23 +81,41 @@ export class Documents {
   private readonly sizes = new Map<string, number>()
   /** Sum of `sizes`. */
   storedBytes = 0
-  /** `relieve()` does nothing before this time (node clock), after a failed write. */
-  private relieveAfter = 0
 
-  constructor (private readonly o: DocumentsOptions) {}
+  constructor (private readonly o: DocumentsOptions) {
+    this.trouble = new DocProblems(o.log)
+    this.writes = new WriteQueue({
+      storage: o.storage,
+      timers: o.timers,
+      log: o.log,
+      batchMs: o.storageBatchMs,
+      fingerprints: ids => {
+        this.refresh()
+        const fps = new Map<string, Uint8Array>()
+        for (const id of ids) {
+          const fp = this.tree.get(id)?.fingerprint
+          if (fp !== undefined) fps.set(id, fp)
+        }
+        return fps
+      },
+      stored: (id, n) => {
+        this.sizes.set(id, (this.sizes.get(id) ?? 0) + n)
+        this.storedBytes += n
+        this.trouble.stored(id)
+      },
+      batchDone: any => {
+        this.evictIdle()
+        if (any) this.o.onStored?.()
+      }
+    })
+  }
 
   /**
    * Read every stored document's fingerprint into the digest; loads no document. Entries are
    * made only for documents in use, so a large store costs only its digest.
    */
   async init (): Promise<void> {
-    const now = this.o.timers.now()
-    for (const loss of this.o.storage.losses?.() ?? []) {
-      const ids = Array.isArray(loss.docIds) ? loss.docIds.filter(id => typeof id === 'string' && id !== '') : []
-      this.o.log.warn('storage lost data: %s (%d documents named%s); peers holding them restore them at the next exchange', loss.message, ids.length, loss.missing > 0 ? `, ${loss.missing} missing` : '')
-      for (const id of ids) this.missing.set(id, { message: loss.message, since: now })
-      if (ids.length === 0) this.damage.push({ loss, since: now })
-    }
+    this.trouble.losses(this.o.storage.losses?.() ?? [], this.o.timers.now())
     for (const { id, fingerprint, bytes } of await this.o.storage.list()) {
       this.tree.set(id, fingerprint)
       const n = typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0 ? bytes : 0
@@ -163,32 +153,18 @@ export class Documents {
 
   /** Documents quarantined, lost or damaged (see `DocProblem`). */
   problems (): DocProblem[] {
-    return [
-      ...[...this.quarantine].map(([docId, q]) => ({ kind: 'corrupt' as const, docId, error: q.error.name, message: q.error.message, since: q.since })),
-      // a document that is also quarantined (its records are there but unreadable) is listed once, as corrupt
-      ...[...this.missing].filter(([docId]) => !this.quarantine.has(docId)).map(([docId, m]) => ({ kind: 'missing' as const, docId, error: STORAGE_LOSS_ERROR, message: `document "${docId}": ${m.message}`, since: m.since })),
-      ...this.damage.map(({ loss, since }) => ({ kind: 'damaged' as const, docId: '', error: STORAGE_LOSS_ERROR, message: loss.missing > 0 ? `${loss.message} (${loss.missing} documents missing)` : loss.message, since }))
-    ]
+    return this.trouble.list()
   }
 
   /** Documents quarantined as corrupt. */
-  get quarantined (): number { return this.quarantine.size }
+  get quarantined (): number { return this.trouble.quarantinedCount }
 
   /** Documents the store lost (named, until stored again, plus counted ones). */
-  get lost (): number {
-    let n = 0
-    for (const id of this.missing.keys()) if (!this.quarantine.has(id)) n++
-    for (const { loss } of this.damage) n += Number.isSafeInteger(loss.missing) && loss.missing > 0 ? loss.missing : 0
-    return n
-  }
+  get lost (): number { return this.trouble.lost }
 
   /** Remember a corruption error for its document (logged once); returns `err` for rethrowing. */
   private noteError (docId: string, err: unknown): unknown {
-    if (isCorruption(err) && !this.quarantine.has(docId)) {
-      this.quarantine.set(docId, { error: err, since: this.o.timers.now() })
-      this.o.log.warn('document %s is quarantined, other documents keep syncing: %s', docId, err.message)
-    }
-    return err
+    return this.trouble.note(docId, err, this.o.timers.now())
   }
 
   /**
@@ -197,8 +173,8 @@ export class Documents {
    * read back, including records stored for a document the store did not list.
    */
   async get (docId: string): Promise<Y.Doc> {
-    const q = this.quarantine.get(docId)
-    if (q !== undefined) throw q.error
+    const q = this.trouble.quarantined(docId)
+    if (q !== undefined) throw q
     let e = this.entries.get(docId)
     if (e === undefined) {
       e = this.newEntry(docId)
@@ -259,10 +235,7 @@ export class Documents {
     e.lastUsed = this.o.timers.now()
     e.stale = true
     this.stale.add(e)
-    const pending = this.pendingWrites.get(e.id)
-    if (pending === undefined) this.pendingWrites.set(e.id, [update])
-    else pending.push(update)
-    this.scheduleWrite()
+    this.writes.add(e.id, update)
     this.o.onChange(e.id, update, origin)
   }
 
@@ -292,8 +265,8 @@ export class Documents {
    * the update is dropped as soon as the answer is encoded.
    */
   private async state (docId: string): Promise<DocState> {
-    const q = this.quarantine.get(docId)
-    if (q !== undefined) throw q.error
+    const q = this.trouble.quarantined(docId)
+    if (q !== undefined) throw q
     const e = this.entries.get(docId)
     if (e?.doc !== undefined) return { doc: e.doc }
     if (e?.loading !== undefined || !this.tree.has(docId)) return { doc: await this.get(docId) }
@@ -397,7 +370,7 @@ export class Documents {
   private evictNow (): void {
     if (this.loadedCount <= this.o.maxLoadedDocs) return
     const idle = [...this.entries.values()]
-      .filter(e => e.doc !== undefined && e.holds === 0 && !this.pendingWrites.has(e.id) && !this.writingIds.has(e.id))
+      .filter(e => e.doc !== undefined && e.holds === 0 && !this.writes.busy(e.id))
       .sort((a, b) => a.lastUsed - b.lastUsed)
     for (const e of idle) {
       if (this.loadedCount <= this.o.maxLoadedDocs) break
@@ -409,99 +382,14 @@ export class Documents {
     }
   }
 
-  private scheduleWrite (delayMs = this.o.storageBatchMs): void {
-    if (this.writeTimer !== undefined) return
-    this.writeTimer = this.o.timers.setTimeout(() => {
-      this.writeTimer = undefined
-      // errors are logged, and the updates stay queued for the next attempt
-      void this.flushOnce()
-    }, delayMs)
-  }
-
-  /**
-   * Write every queued update to storage; resolves when all of them are stored. A batch that was
-   * already being written and failed has its updates queued again: they are retried once here
-   * before the error is reported.
-   */
+  /** Write every queued update to storage; resolves when all of them are stored (see `WriteQueue.flush`). */
   async flush (): Promise<void> {
-    if (await this.flushOnce() === undefined) return
-    // the retry: only its own batch counts (what failed before it is in it, queued again)
-    const err = await this.flushOnce(true)
-    if (err !== undefined) throw err
+    await this.writes.flush()
   }
 
-  /**
-   * Write the queued updates now, once (no retry: failed ones stay queued for the retry timer).
-   * Resolves with the first error of the batches written before and of this one; never rejects.
-   */
+  /** Write the queued updates now, once; resolves with the first error, never rejects. */
   async writeNow (): Promise<unknown> {
-    return await this.flushOnce()
-  }
-
-  /**
-   * Start writing the queued updates after the batches already being written. Resolves with the
-   * first error of the batch being written before this call or of this one (undefined: stored);
-   * `ownOnly`: of this one only, when it has any.
-   */
-  private async flushOnce (ownOnly = false): Promise<unknown> {
-    if (this.writeTimer !== undefined) {
-      this.o.timers.clearTimeout(this.writeTimer)
-      this.writeTimer = undefined
-    }
-    const before = this.writing
-    const batch = this.pendingWrites
-    if (batch.size === 0) return await before
-    this.pendingWrites = new Map()
-    this.refresh()
-    // fingerprints of exactly the state these updates lead to, taken now, not at write time
-    const fingerprints = new Map<string, Uint8Array>()
-    for (const id of batch.keys()) {
-      this.writingIds.set(id, (this.writingIds.get(id) ?? 0) + 1)
-      const fp = this.tree.get(id)?.fingerprint
-      if (fp !== undefined) fingerprints.set(id, fp)
-    }
-    const mine = before.then(async () => await this.store(batch, fingerprints))
-    this.writing = mine
-    const [a, b] = await Promise.all([before, mine])
-    return ownOnly ? b : a ?? b
-  }
-
-  /**
-   * Append one batch; never rejects. The documents' appends are issued together, so a store with
-   * group commit writes them in one batch (one fsync). Failed documents are queued again and
-   * retried later.
-   */
-  private async store (batch: Map<string, Uint8Array[]>, fingerprints: Map<string, Uint8Array>): Promise<unknown> {
-    let error: unknown
-    let stored = false
-    await Promise.all([...batch].map(async ([id, updates]) => {
-      const fp = fingerprints.get(id)
-      try {
-        if (fp !== undefined) {
-          await this.o.storage.append(id, updates, fp)
-          let n = 0
-          for (const u of updates) n += u.length
-          this.sizes.set(id, (this.sizes.get(id) ?? 0) + n)
-          this.storedBytes += n
-          stored = true
-          if (this.missing.delete(id)) this.o.log('document %s, lost from storage, is stored again', id)
-        }
-      } catch (err) {
-        error ??= err
-        this.o.log.error('could not store %d updates of document %s', updates.length, id, err)
-        // keep them queued, ahead of newer ones, and try again later
-        const again = this.pendingWrites.get(id)
-        this.pendingWrites.set(id, again === undefined ? updates : [...updates, ...again])
-        this.scheduleWrite(STORAGE_RETRY_MS)
-      } finally {
-        const n = (this.writingIds.get(id) ?? 1) - 1
-        if (n === 0) this.writingIds.delete(id)
-        else this.writingIds.set(id, n)
-      }
-    }))
-    this.evictIdle()
-    if (stored) this.o.onStored?.()
-    return error
+    return await this.writes.writeNow()
   }
 
   /**
@@ -510,10 +398,7 @@ export class Documents {
    * queued, the caller waits for them to be written, after which they can be evicted.
    */
   async relieve (): Promise<void> {
-    if (this.pendingWrites.size <= this.o.maxLoadedDocs / 2 || this.o.timers.now() < this.relieveAfter) return
-    // while storage fails, do not hammer it on every document: the retry timer takes over
-    if (await this.flushOnce() !== undefined) this.relieveAfter = this.o.timers.now() + STORAGE_RETRY_MS
-    this.evictIdle()
+    if (await this.writes.relieve(this.o.maxLoadedDocs / 2)) this.evictIdle()
   }
 
   async close (): Promise<void> {
@@ -525,26 +410,3 @@ export class Documents {
   }
 }
 
-
-/**
- * Parse an update fully (every struct and the delete set) without applying it; throws
- * `InvalidUpdateError` when it is not a well-formed Yjs update.
- */
-export function validateUpdate (docId: string, update: Uint8Array): void {
-  if (update.length < 2) throw new InvalidUpdateError(docId, `${update.length} bytes is too short to be an update`)
-  try {
-    // decodeUpdate reads the delete set too (parseUpdateMeta stops after the structs), so an update
-    // whose structs are fine but whose delete set is broken never reaches applyUpdate, which would
-    // integrate the structs before failing on it
-    const { structs, ds } = Y.decodeUpdate(update)
-    for (const s of structs) {
-      if (!Number.isSafeInteger(s.id.client) || !Number.isSafeInteger(s.id.clock) || !(s.length >= 0)) throw new Error('structs with a bad client or clock')
-    }
-    for (const [client, items] of ds.clients) {
-      if (!Number.isSafeInteger(client)) throw new Error('a delete set with a bad client')
-      for (const d of items) if (!Number.isSafeInteger(d.clock) || !Number.isSafeInteger(d.len) || d.len < 0) throw new Error('a delete set with a bad range')
-    }
-  } catch (err) {
-    throw new InvalidUpdateError(docId, err instanceof Error ? err.message : 'could not be decoded', { cause: err })
-  }
-}

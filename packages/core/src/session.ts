@@ -10,7 +10,7 @@
  * to ask (our digest, the flow control limit) comes in its `SessionContext`.
  */
 import { EXCHANGE_TIMEOUT_MS, MAX_CONCURRENT_EXCHANGES, MIN_FRAME_BYTES } from './constants.js'
-import { validateUpdate } from './documents.js'
+import { validateUpdate } from './updates.js'
 import { HearsayError, PeerUnavailableError, ProtocolError, isCorruption } from './errors.js'
 import { Emitter } from './events.js'
 import { ExchangeRunner, type ExchangeContext, type ExchangeLink } from './exchange-runner.js'
