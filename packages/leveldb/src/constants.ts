@@ -54,9 +54,6 @@ export const HEAD_CACHE_ENTRIES = 4096
 /** Version of the on-disk layout written by this package. */
 export const FORMAT_VERSION = 1
 
-/** Longest document id accepted, in UTF-8 bytes (same as the engine's `MAX_DOC_ID_BYTES`). */
-export const MAX_DOC_ID_BYTES = 512
-
 /** Logger component name. */
 export const LOG_COMPONENT = 'hearsay:leveldb'
 
@@ -66,7 +63,7 @@ export const LOG_COMPONENT = 'hearsay:leveldb'
  */
 export const MANIFEST_MAX_IDS = 100_000
 
-/** Largest manifest read at open, in bytes (ids are at most `MAX_DOC_ID_BYTES` each). */
+/** Largest manifest read at open, in bytes (ids are at most core's `MAX_DOC_ID_BYTES` each). */
 export const MANIFEST_MAX_BYTES = 64 * 1024 * 1024
 
 /** Bytes of LevelDB's `LOG` file read at open for its recovery report. */

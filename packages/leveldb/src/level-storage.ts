@@ -1,115 +1,24 @@
 /**
- * `Storage` on LevelDB (classic-level). See README.md for the key layout, the durability contract,
- * compaction and corruption behaviour.
+ * `Storage` on LevelDB (classic-level): the store's lifecycle and the `Storage` operations, built
+ * on the head cache (heads.ts), group commit (group-commit.ts) and compaction (compaction.ts).
+ * See README.md for the key layout, the durability contract, compaction and corruption behaviour.
  */
-import {
-  compactUpdatesAsync,
-  ConfigError,
-  InvalidDocIdError,
-  StorageCorruptionError,
-  StorageError,
-  silentLogger
-} from '@hearsay/core'
-import type { Log, Logger, Storage, StorageLoss, StoredDocInfo } from '@hearsay/core'
-import type { ClassicLevel } from 'classic-level'
-import {
-  CACHE_SIZE_BYTES,
-  COMPACT_AFTER_BYTES,
-  COMPACT_AFTER_UPDATES,
-  COMPACTION_MERGE_BATCH,
-  DURABILITY,
-  FORMAT_VERSION,
-  LOG_COMPONENT,
-  MAX_COMMIT_BYTES,
-  MAX_DOC_ID_BYTES,
-  HEAD_CACHE_ENTRIES,
-  MANIFEST_MAX_BYTES,
-  MAX_OPEN_FILES,
-  WRITE_BUFFER_BYTES
-} from './constants.js'
+import { ConfigError, StorageCorruptionError, StorageError, validateDocId } from '@hearsay/core'
+import type { Log, Storage, StorageLoss, StoredDocInfo } from '@hearsay/core'
+import { Compactor } from './compaction.js'
+import { LOG_COMPONENT } from './constants.js'
 import type { Durability } from './constants.js'
-import { findLosses, readManifest, recoveryErrors, removeManifest, writeManifest } from './manifest.js'
-import type { StoredSeqs } from './manifest.js'
-import {
-  HEADS_END,
-  HEADS_START,
-  TAG_HEAD,
-  TAG_UPDATE,
-  decodeHead,
-  decodeUtf8,
-  decodeVersion,
-  encodeHead,
-  encodeUtf8,
-  encodeVersion,
-  formatKey,
-  headKey,
-  metaKey,
-  checked,
-  seal,
-  seqOf,
-  unseal,
-  updateKey,
-  updateRange
-} from './layout.js'
-
-export interface LevelStorageOptions {
-  /** Directory of the LevelDB store. Created when missing. */
-  path: string
-  /** Where log lines go (component `hearsay:leveldb`). @default silentLogger() */
-  logger?: Logger
-  /**
-   * When a write counts as stored, i.e. when `append`, `replace`, `delete` and `setMeta` resolve.
-   * - `'power'`: written and fsynced. Survives a killed process, a kernel panic and power loss.
-   * - `'process'`: handed to the operating system. Survives a killed process (kill -9, crash,
-   *   out-of-memory kill), NOT power loss or a kernel panic: the last writes before the cut may
-   *   be lost (whole batches, never half of one).
-   * @default DURABILITY ('power')
-   * @remarks Concurrent writes share one fsync, so `'power'` costs little when the engine
-   * batches its writes; choose `'process'` for write-heavy nodes whose data also lives on peers.
-   */
-  durability?: Durability
-  /** Compact a document automatically once it holds more than this many update records. @default COMPACT_AFTER_UPDATES (500) */
-  compactAfterUpdates?: number
-  /** Compact a document automatically once updates appended since its last compaction exceed this many bytes and the size of its snapshot. @default COMPACT_AFTER_BYTES (1 MiB) */
-  compactAfterBytes?: number
-  /** Run compaction automatically in the background when a threshold is crossed. @default true */
-  autoCompact?: boolean
-  /** Updates applied per transaction during compaction, with the event loop given back between batches. @default COMPACTION_MERGE_BATCH (100) */
-  compactionMergeBatch?: number
-  /** Largest group-commit batch, in bytes. @default MAX_COMMIT_BYTES (4 MiB) */
-  maxCommitBytes?: number
-  /** LevelDB block cache, in bytes. @default CACHE_SIZE_BYTES (8 MiB) */
-  cacheSizeBytes?: number
-  /** LevelDB write buffer (memtable), in bytes. @default WRITE_BUFFER_BYTES (4 MiB) */
-  writeBufferBytes?: number
-  /** Most table files open at once. @default MAX_OPEN_FILES (1000) @remarks Lower it where the fd limit is small. */
-  maxOpenFiles?: number
-}
-
-/** What is stored for one document. */
-export interface DocStats {
-  /** Update records (a compacted snapshot counts as one). */
-  records: number
-  /** Bytes of the stored updates (payloads, without keys and checksums). */
-  bytes: number
-  /** Bytes appended since the last compaction or replace. */
-  tailBytes: number
-}
-
-export interface CorruptionReport {
-  /** The document concerned, or undefined for metadata and unreadable keys. */
-  docId: string | undefined
-  message: string
-}
-
-export interface VerifyReport {
-  /** Documents with a readable head record. */
-  documents: number
-  /** Update records checked. */
-  records: number
-  /** Everything that failed a check. Empty when the store is sound. */
-  corrupt: CorruptionReport[]
-}
+import { closeDatabase, openDatabase, scanHeads } from './database.js'
+import type { BatchOp, Db } from './database.js'
+import { GroupCommit } from './group-commit.js'
+import { HeadCache, headOp, statsOf } from './heads.js'
+import type { DocState, DocStats } from './heads.js'
+import { errorCode, messageOf, wrapIo } from './io-errors.js'
+import { decodeHead, encodeUtf8, headKey, metaKey, seqOf, seal, unseal, updateKey, updateRange } from './layout.js'
+import { resolveLevelOptions } from './options.js'
+import type { LevelSettings, LevelStorageOptions } from './options.js'
+import { verifyStore } from './verify.js'
+import type { VerifyReport } from './verify.js'
 
 /** A `Storage` on LevelDB, with compaction, statistics and an integrity check. */
 export interface LevelStorage extends Storage {
@@ -135,427 +44,124 @@ export interface LevelStorage extends Storage {
   losses(): StorageLoss[]
 }
 
-type Db = ClassicLevel<Uint8Array, Uint8Array>
-type BatchOp = { type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'del', key: Uint8Array }
+/**
+ * Where the store is in its life. `open` and `closing` hold the database: a closing store
+ * finishes the writes and operations under way before it closes it.
+ */
+type Lifecycle =
+  | { kind: 'closed' }
+  | { kind: 'opening', done: Promise<void> }
+  | { kind: 'open', db: Db }
+  | { kind: 'closing', db: Db, done: Promise<void> }
 
-interface PendingWrite {
-  ops: BatchOp[]
-  bytes: number
-  docIds: string[]
-  resolve: () => void
-  reject: (err: Error) => void
+/** The moves `enter` allows; anything else is a bug in this file. */
+const MOVES: Record<Lifecycle['kind'], ReadonlyArray<Lifecycle['kind']>> = {
+  closed: ['opening'],
+  opening: ['open', 'closed'],
+  open: ['closing'],
+  closing: ['closed']
 }
 
-/** Cached head of a document touched by a write in this session. */
-interface DocState {
-  id: Uint8Array
-  exists: boolean
-  nextSeq: number
-  records: number
-  bytes: number
-  tailBytes: number
-  /** Undefined when the stored head was unreadable and the counters were rebuilt. */
-  fingerprint: Uint8Array | undefined
-  /** Settles when the last write queued for this document has been committed (or failed). */
-  lastWrite: Promise<void>
-  /** Writes queued and not yet settled. The entry may leave the cache only at 0. */
-  pending: number
-  /** A write of this document failed: re-read the head once its queued writes settle. */
-  stale: boolean
-}
-
-class Aborted extends Error {}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-function positiveInt (name: string, value: number | undefined, fallback: number, min = 1): number {
-  const v = value ?? fallback
-  if (!Number.isSafeInteger(v) || v < min) throw new ConfigError(`${name} must be an integer >= ${min}, got ${String(value)}`)
-  return v
-}
-
-function errorCode (err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
-}
-
-function messageOf (err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
-
-/** Head records read per step of `list()`. */
-const LIST_BATCH = 1000
-
-const nextTick = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
-
-export class LevelStorageImpl implements LevelStorage {
+class LevelStore implements LevelStorage {
   readonly path: string
   readonly durability: Durability
+  private readonly settings: LevelSettings
   private readonly log: Log
-  private readonly compactAfterUpdates: number
-  private readonly compactAfterBytes: number
-  private readonly autoCompact: boolean
-  private readonly mergeBatch: number
-  private readonly maxCommitBytes: number
-  private readonly cacheSize: number
-  private readonly writeBufferSize: number
-  private readonly maxOpenFiles: number
-
-  private db: Db | undefined
-  private state: 'closed' | 'opening' | 'open' | 'closing' = 'closed'
-  private opening: Promise<void> | undefined
-  private closing: Promise<void> | undefined
-  private readonly docs = new Map<string, DocState>()
+  private life: Lifecycle = { kind: 'closed' }
   /** What the last open found lost (see manifest.ts). */
   private found: StorageLoss[] = []
-  private readonly locks = new Map<string, Promise<void>>()
+  /** Operations under way, which a close waits for. */
   private readonly inflight = new Set<Promise<unknown>>()
-  private queue: PendingWrite[] = []
-  private writing: Promise<void> | undefined
-  private readonly toCompact = new Set<string>()
-  private compacting: Promise<void> | undefined
+  private readonly heads: HeadCache
+  private readonly commits: GroupCommit
+  private readonly compactor: Compactor
 
   constructor (options: LevelStorageOptions) {
-    if (typeof options?.path !== 'string' || options.path === '') throw new ConfigError('createLevelStorage: `path` must be a non-empty string')
-    this.path = options.path
-    this.log = (options.logger ?? silentLogger()).forComponent(LOG_COMPONENT)
-    const durability = options.durability ?? DURABILITY
-    if (durability !== 'process' && durability !== 'power') throw new ConfigError(`durability must be 'process' or 'power', got ${String(durability)}`)
-    this.durability = durability
-    this.compactAfterUpdates = positiveInt('compactAfterUpdates', options.compactAfterUpdates, COMPACT_AFTER_UPDATES)
-    this.compactAfterBytes = positiveInt('compactAfterBytes', options.compactAfterBytes, COMPACT_AFTER_BYTES)
-    this.autoCompact = options.autoCompact ?? true
-    this.mergeBatch = positiveInt('compactionMergeBatch', options.compactionMergeBatch, COMPACTION_MERGE_BATCH, 2)
-    this.maxCommitBytes = positiveInt('maxCommitBytes', options.maxCommitBytes, MAX_COMMIT_BYTES)
-    this.cacheSize = positiveInt('cacheSizeBytes', options.cacheSizeBytes, CACHE_SIZE_BYTES, 0)
-    this.writeBufferSize = positiveInt('writeBufferBytes', options.writeBufferBytes, WRITE_BUFFER_BYTES)
-    this.maxOpenFiles = positiveInt('maxOpenFiles', options.maxOpenFiles, MAX_OPEN_FILES, 16)
+    this.settings = resolveLevelOptions(options)
+    this.path = this.settings.path
+    this.durability = this.settings.durability
+    this.log = this.settings.logger.forComponent(LOG_COMPONENT)
+    this.heads = new HeadCache(this.log)
+    this.commits = new GroupCommit({
+      path: this.path,
+      sync: this.durability === 'power',
+      maxCommitBytes: this.settings.maxCommitBytes,
+      db: () => this.life.kind === 'open' || this.life.kind === 'closing' ? this.life.db : undefined,
+      failed: docIds => { this.heads.markStale(docIds) },
+      log: this.log
+    })
+    this.compactor = new Compactor({
+      settings: this.settings,
+      heads: this.heads,
+      commits: this.commits,
+      openDb: () => this.life.kind === 'open' ? this.life.db : undefined,
+      log: this.log
+    })
   }
 
   // ---------------------------------------------------------------- lifecycle
 
+  private enter (next: Lifecycle): void {
+    if (!MOVES[this.life.kind].includes(next.kind)) {
+      throw new StorageError(`LevelDB store at ${this.path} cannot go from ${this.life.kind} to ${next.kind}`)
+    }
+    this.life = next
+  }
+
   async open (): Promise<void> {
-    if (this.state === 'open') return
-    if (this.state === 'opening' && this.opening !== undefined) return await this.opening
-    if (this.state === 'closing') await this.closing
-    this.state = 'opening'
-    this.opening = this.doOpen().then(() => {
-      this.state = 'open'
+    const life = this.life
+    if (life.kind === 'open') return
+    if (life.kind === 'opening') return await life.done
+    if (life.kind === 'closing') {
+      await life.done
+      return await this.open()
+    }
+    const done = Promise.resolve().then(async () => await openDatabase(this.settings, this.log)).then(({ db, losses }) => {
+      this.found = losses
+      this.enter({ kind: 'open', db })
     }, (err: unknown) => {
-      this.state = 'closed'
+      this.enter({ kind: 'closed' })
       throw err
-    }).finally(() => { this.opening = undefined })
-    return await this.opening
-  }
-
-  private async doOpen (): Promise<void> {
-    let mod: typeof import('classic-level')
-    try {
-      mod = await import('classic-level')
-    } catch (err) {
-      throw new StorageError(`cannot load the LevelDB native module for ${process.platform}-${process.arch} (node ${process.version}): ${messageOf(err)}. ` +
-        'classic-level ships prebuilt binaries for linux x64/arm64/armv6/armv7, macOS and Windows; on other platforms allow its build script ' +
-        '(pnpm approve-builds classic-level) so it compiles from source.', { cause: err })
-    }
-    const db = new mod.ClassicLevel<Uint8Array, Uint8Array>(this.path, {
-      keyEncoding: 'view',
-      valueEncoding: 'view',
-      cacheSize: this.cacheSize,
-      writeBufferSize: this.writeBufferSize,
-      maxOpenFiles: this.maxOpenFiles
     })
-    try {
-      await db.open()
-    } catch (err) {
-      throw this.openError(err)
-    }
-    try {
-      await this.checkFormat(db)
-    } catch (err) {
-      await db.close().catch(() => {})
-      throw err
-    }
-    try {
-      await this.checkLosses(db)
-    } catch (err) {
-      await db.close().catch(() => {})
-      throw this.wrapIo(err, 'open')
-    }
-    this.db = db
-    this.log('opened %s (durability %s)', this.path, this.durability)
+    this.enter({ kind: 'opening', done })
+    return await done
   }
 
-  /**
-   * LevelDB's recovery report and the manifest of the last clean close against the stored heads
-   * (see manifest.ts); then the manifest is removed, so a crash from now on leaves none.
-   */
-  private async checkLosses (db: Db): Promise<void> {
-    const recovery = await recoveryErrors(this.path)
-    const manifest = await readManifest(this.path, MANIFEST_MAX_BYTES)
-    this.found = []
-    if (recovery.length > 0 || !manifest.ok || manifest.manifest !== undefined) {
-      this.found = findLosses(recovery, manifest, await this.storedSeqs(db))
+  async close (): Promise<void> {
+    const life = this.life
+    if (life.kind === 'closed') return
+    if (life.kind === 'closing') return await life.done
+    if (life.kind === 'opening') {
+      await life.done.catch(() => {})
+      return await this.close()
     }
-    for (const loss of this.found) this.log.warn('%s: %s', this.path, loss.message)
-    if (!manifest.ok || manifest.manifest !== undefined) await removeManifest(this.path)
+    const done = Promise.resolve().then(async () => { await this.shutdown(life.db) }).finally(() => { this.enter({ kind: 'closed' }) })
+    this.enter({ kind: 'closing', db: life.db, done })
+    return await done
   }
 
-  /** Every document with a head record and its next sequence number (-1: head unreadable). */
-  private async storedSeqs (db: Db): Promise<StoredSeqs> {
-    const out: StoredSeqs = new Map()
-    await scanHeads(db, (id, head) => { if (id !== undefined) out.set(id, head?.nextSeq ?? -1) })
-    return out
+  /** Stops compaction, lets the operations and writes under way finish, then closes the database. */
+  private async shutdown (db: Db): Promise<void> {
+    await this.compactor.stop()
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
+    await this.commits.settled()
+    this.heads.clear()
+    await closeDatabase(this.path, db, this.log)
   }
 
   losses (): StorageLoss[] {
     return this.found.map(l => ({ ...l, docIds: [...l.docIds] }))
   }
 
-  private openError (err: unknown): StorageError {
-    const cause = (err as { cause?: unknown } | null)?.cause ?? err
-    const code = errorCode(cause) ?? errorCode(err)
-    const detail = messageOf(cause)
-    const where = `cannot open LevelDB store at ${this.path}`
-    let message: string
-    if (code === 'LEVEL_LOCKED') {
-      message = `${where}: it is locked (${detail}). Another process, or another open storage instance in this process, is using it. ` +
-        'Stop that process or close that instance, or give this node its own path.'
-    } else if (code === 'LEVEL_CORRUPTION') {
-      message = `${where}: LevelDB reports corruption (${detail}). Run repairLevelStorage(path) to salvage what can be read ` +
-        '(peers re-sync whatever is lost), or move the directory away to start empty.'
-    } else if (code === 'LEVEL_IO_ERROR' || errorCode(cause)?.startsWith('E') === true) {
-      message = `${where}: I/O error (${detail}). Check that the directory can be created and written by this user and that the disk is not full.`
-    } else {
-      message = `${where}: ${detail}`
-    }
-    return new StorageError(message, { cause: err })
-  }
-
-  private async checkFormat (db: Db): Promise<void> {
-    const key = formatKey()
-    const raw = await db.get(key)
-    if (raw === undefined) {
-      const any = await db.keys({ limit: 1 }).all()
-      if (any.length > 0) {
-        throw new StorageError(`cannot open LevelDB store at ${this.path}: the directory holds a LevelDB database that was not written by @hearsay/leveldb. Give this node its own path.`)
-      }
-      await db.put(key, seal(key, encodeVersion(FORMAT_VERSION)), { sync: true })
-      return
-    }
-    const body = unseal(key, raw)
-    const version = body === undefined ? undefined : decodeVersion(body)
-    if (version === undefined) throw new StorageError(`cannot open LevelDB store at ${this.path}: its format record is unreadable (corrupt). Run repairLevelStorage(path) or move the directory away.`)
-    if (version > FORMAT_VERSION) {
-      throw new StorageError(`cannot open LevelDB store at ${this.path}: it was written in format ${version} by a newer @hearsay/leveldb; this version reads format ${FORMAT_VERSION}. Upgrade @hearsay/leveldb.`)
-    }
-  }
-
-  async close (): Promise<void> {
-    if (this.state === 'opening') await this.opening?.catch(() => {})
-    if (this.state === 'closed') return
-    if (this.state === 'closing') return await this.closing
-    this.state = 'closing'
-    this.closing = this.doClose().finally(() => {
-      this.state = 'closed'
-      this.closing = undefined
-    })
-    return await this.closing
-  }
-
-  private async doClose (): Promise<void> {
-    this.toCompact.clear()
-    await this.compacting
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
-    await this.writing
-    const db = this.db
-    if (db !== undefined) {
-      try {
-        await writeManifest(this.path, await this.storedSeqs(db))
-      } catch (err) {
-        this.log.warn('could not write the manifest of %s (losses cannot be named at the next open): %s', this.path, messageOf(err))
-      }
-    }
-    this.db = undefined
-    this.docs.clear()
-    try {
-      await db?.close()
-    } catch (err) {
-      throw new StorageError(`closing LevelDB store at ${this.path} failed: ${messageOf(err)}`, { cause: err })
-    }
-    this.log('closed %s', this.path)
-  }
-
-  private openDb (): Db {
-    if (this.state !== 'open' || this.db === undefined) throw new StorageError(`LevelDB store at ${this.path} is not open`)
-    return this.db
-  }
-
   /** Runs a public operation: rejects when not open, and lets close() wait for it. */
   private async run<T> (fn: (db: Db) => Promise<T>): Promise<T> {
-    const db = this.openDb()
-    const p = fn(db)
+    if (this.life.kind !== 'open') throw new StorageError(`LevelDB store at ${this.path} is not open`)
+    const p = fn(this.life.db)
     this.inflight.add(p)
     try {
       return await p
     } finally {
       this.inflight.delete(p)
-    }
-  }
-
-  // ---------------------------------------------------------------- helpers
-
-  private docIdBytes (docId: string): Uint8Array {
-    if (typeof docId !== 'string' || docId === '') throw new InvalidDocIdError('document id must be a non-empty string')
-    if (LONE_SURROGATE.test(docId)) throw new InvalidDocIdError('document id is not valid UTF-8 (lone surrogate)')
-    const b = encodeUtf8(docId)
-    if (b.length > MAX_DOC_ID_BYTES) throw new InvalidDocIdError(`document id is ${b.length} bytes; the limit is ${MAX_DOC_ID_BYTES}`)
-    return b
-  }
-
-  private metaKeyBytes (key: string): Uint8Array {
-    if (typeof key !== 'string' || key === '') throw new ConfigError('metadata key must be a non-empty string')
-    if (LONE_SURROGATE.test(key)) throw new ConfigError('metadata key is not valid UTF-8 (lone surrogate)')
-    return metaKey(encodeUtf8(key))
-  }
-
-  private async withLock<T> (docId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(docId) ?? Promise.resolve()
-    let release!: () => void
-    const mine = new Promise<void>(resolve => { release = resolve })
-    const tail = prev.then(async () => { await mine })
-    this.locks.set(docId, tail)
-    await prev
-    try {
-      return await fn()
-    } finally {
-      release()
-      if (this.locks.get(docId) === tail) this.locks.delete(docId)
-    }
-  }
-
-  private wrapIo (err: unknown, what: string): Error {
-    if (err instanceof StorageError || err instanceof StorageCorruptionError || err instanceof Aborted) return err
-    return new StorageError(`${what} in LevelDB store at ${this.path} failed: ${messageOf(err)}`, { cause: err })
-  }
-
-  /** Queue a write; concurrent writes are committed together as one atomic batch (FIFO). */
-  private async commit (ops: BatchOp[], bytes: number, docIds: string[]): Promise<void> {
-    return await new Promise<void>((resolve, reject) => {
-      this.queue.push({ ops, bytes, docIds, resolve, reject })
-      if (this.writing === undefined) this.writing = this.drain()
-    })
-  }
-
-  private async drain (): Promise<void> {
-    const sync = this.durability === 'power'
-    while (this.queue.length > 0) {
-      const take: PendingWrite[] = []
-      let size = 0
-      while (this.queue.length > 0 && (take.length === 0 || size + (this.queue[0] as PendingWrite).bytes <= this.maxCommitBytes)) {
-        const w = this.queue.shift() as PendingWrite
-        take.push(w)
-        size += w.bytes
-      }
-      const ops = take.length === 1 ? (take[0] as PendingWrite).ops : take.flatMap(w => w.ops)
-      try {
-        const db = this.db
-        if (db === undefined) throw new StorageError(`LevelDB store at ${this.path} is not open`)
-        await db.batch(ops, { sync })
-        for (const w of take) w.resolve()
-      } catch (err) {
-        const e = this.wrapIo(err, 'write')
-        this.log.error('write of %d operations failed: %s', ops.length, messageOf(err))
-        for (const w of take) {
-          for (const id of w.docIds) {
-            const st = this.docs.get(id)
-            if (st !== undefined) st.stale = true
-          }
-          w.reject(e)
-        }
-      }
-    }
-    this.writing = undefined
-  }
-
-  /** The cached state of a document, read from its head on first use. Call under the doc lock. */
-  private async docState (db: Db, docId: string, id: Uint8Array): Promise<DocState> {
-    const cached = this.docs.get(docId)
-    if (cached !== undefined && !cached.stale) {
-      this.docs.delete(docId) // most recently used last
-      this.docs.set(docId, cached)
-      return cached
-    }
-    if (cached !== undefined) await cached.lastWrite
-    const st = await this.readHead(db, docId, id)
-    if (cached !== undefined) {
-      st.lastWrite = cached.lastWrite
-      st.pending = cached.pending
-    }
-    this.docs.set(docId, st)
-    return st
-  }
-
-  /** Records a queued write of a document; the head cache is trimmed once it settles. */
-  private track (docId: string, st: DocState, write: Promise<void>): void {
-    st.pending++
-    st.lastWrite = write.then(() => {}, () => {}).finally(() => {
-      st.pending--
-      this.trimCache()
-    })
-  }
-
-  /** Drops least recently used heads beyond `HEAD_CACHE_ENTRIES` that have no write or lock in flight. */
-  private trimCache (): void {
-    let excess = this.docs.size - HEAD_CACHE_ENTRIES
-    if (excess <= 0) return
-    for (const [docId, st] of this.docs) {
-      if (excess <= 0) break
-      if (st.pending > 0 || this.locks.has(docId)) continue
-      this.docs.delete(docId)
-      excess--
-    }
-  }
-
-  private async readHead (db: Db, docId: string, id: Uint8Array): Promise<DocState> {
-    const key = headKey(id)
-    const raw = await db.get(key)
-    const fresh: DocState = { id, exists: false, nextSeq: 0, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined, lastWrite: Promise.resolve(), pending: 0, stale: false }
-    if (raw === undefined) {
-      const last = await db.keys({ ...updateRange(id), reverse: true, limit: 1 }).all()
-      if (last.length === 0) return fresh
-      this.log.warn('document %s has update records but no head record; adopting them', docId)
-      return await this.rebuildHead(db, id, fresh)
-    }
-    const body = unseal(key, raw)
-    const head = body === undefined ? undefined : decodeHead(body)
-    if (head === undefined) {
-      this.log.error('head record of document %s is corrupt; rebuilding its counters from its update records (its fingerprint is unknown until the next write)', docId)
-      return await this.rebuildHead(db, id, fresh)
-    }
-    return { ...fresh, exists: true, ...head }
-  }
-
-  private async rebuildHead (db: Db, id: Uint8Array, st: DocState): Promise<DocState> {
-    for await (const [k, v] of db.iterator({ ...updateRange(id) })) {
-      st.exists = true
-      st.nextSeq = seqOf(k) + 1
-      st.records++
-      st.bytes += Math.max(0, v.length - 4)
-    }
-    st.tailBytes = st.bytes
-    return st
-  }
-
-  private async recordKeys (db: Db, id: Uint8Array): Promise<Uint8Array[]> {
-    return await db.keys({ ...updateRange(id) }).all()
-  }
-
-  private headOps (st: DocState, fingerprint: Uint8Array): BatchOp {
-    const key = headKey(st.id)
-    return {
-      type: 'put',
-      key,
-      value: seal(key, encodeHead({ nextSeq: st.nextSeq, records: st.records, bytes: st.bytes, tailBytes: st.tailBytes, fingerprint }))
     }
   }
 
@@ -573,14 +179,14 @@ export class LevelStorageImpl implements LevelStorage {
           out.push({ id, fingerprint: head.fingerprint, bytes: head.bytes })
         })
       } catch (err) {
-        throw this.wrapIo(err, 'list')
+        throw wrapIo(this.path, err, 'list')
       }
       return out
     })
   }
 
   async load (docId: string): Promise<Uint8Array[]> {
-    const id = this.docIdBytes(docId)
+    const id = docIdBytes(docId)
     return await this.run(async db => {
       const snapshot = db.snapshot()
       try {
@@ -606,7 +212,7 @@ export class LevelStorageImpl implements LevelStorage {
         return out
       } catch (err) {
         if (errorCode(err) === 'LEVEL_CORRUPTION') throw new StorageCorruptionError(docId, `LevelDB could not read its records: ${messageOf(err)}`, { cause: err })
-        throw this.wrapIo(err, 'load')
+        throw wrapIo(this.path, err, 'load')
       } finally {
         await snapshot.close()
       }
@@ -614,15 +220,15 @@ export class LevelStorageImpl implements LevelStorage {
   }
 
   async append (docId: string, updates: Uint8Array[], fingerprint: Uint8Array): Promise<void> {
-    const id = this.docIdBytes(docId)
+    const id = docIdBytes(docId)
     await this.run(async db => {
       let write: Promise<void> | undefined
       let st: DocState | undefined
-      await this.withLock(docId, async () => {
+      await this.heads.withLock(docId, async () => {
         try {
-          st = await this.docState(db, docId, id)
+          st = await this.heads.state(db, docId, id)
         } catch (err) {
-          throw this.wrapIo(err, 'read')
+          throw wrapIo(this.path, err, 'read')
         }
         const ops: BatchOp[] = []
         let size = fingerprint.length
@@ -636,12 +242,12 @@ export class LevelStorageImpl implements LevelStorage {
         }
         st.exists = true
         st.fingerprint = fingerprint.slice()
-        ops.push(this.headOps(st, st.fingerprint))
-        write = this.commit(ops, size, [docId])
-        this.track(docId, st, write)
+        ops.push(headOp(st, st.fingerprint))
+        write = this.commits.commit(ops, size, [docId])
+        this.heads.track(st, write)
       })
       await write
-      if (st !== undefined) this.maybeScheduleCompaction(docId, st)
+      if (st !== undefined) this.compactor.schedule(docId, st)
     })
   }
 
@@ -650,7 +256,7 @@ export class LevelStorageImpl implements LevelStorage {
       const key = updateKey(id, st.nextSeq++)
       ops.push({ type: 'put', key, value: seal(key, snapshot) })
       Object.assign(st, { exists: true, records: 1, bytes: snapshot.length, tailBytes: 0, fingerprint: fingerprint.slice() })
-      ops.push(this.headOps(st, fingerprint))
+      ops.push(headOp(st, fingerprint))
       return snapshot.length
     })
   }
@@ -660,7 +266,7 @@ export class LevelStorageImpl implements LevelStorage {
       ops.push({ type: 'del', key: headKey(id) })
       Object.assign(st, { exists: false, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined })
       return 0
-    }, () => { this.toCompact.delete(docId) })
+    }, () => { this.compactor.forget(docId) })
   }
 
   /**
@@ -669,32 +275,32 @@ export class LevelStorageImpl implements LevelStorage {
    * `after` runs under the lock once the batch is stored.
    */
   private async rewrite (docId: string, what: string, build: (st: DocState, id: Uint8Array, ops: BatchOp[]) => number, after?: () => void): Promise<void> {
-    const id = this.docIdBytes(docId)
+    const id = docIdBytes(docId)
     await this.run(async db => {
-      await this.withLock(docId, async () => {
+      await this.heads.withLock(docId, async () => {
         try {
-          const st = await this.docState(db, docId, id)
+          const st = await this.heads.state(db, docId, id)
           await st.lastWrite
-          const ops: BatchOp[] = (await this.recordKeys(db, id)).map(key => ({ type: 'del', key }))
-          const write = this.commit(ops, build(st, id, ops), [docId])
-          this.track(docId, st, write)
+          const ops: BatchOp[] = (await db.keys({ ...updateRange(id) }).all()).map(key => ({ type: 'del', key }))
+          const write = this.commits.commit(ops, build(st, id, ops), [docId])
+          this.heads.track(st, write)
           await write
           after?.()
         } catch (err) {
-          throw this.wrapIo(err, what)
+          throw wrapIo(this.path, err, what)
         }
       })
     })
   }
 
   async getMeta (key: string): Promise<Uint8Array | undefined> {
-    const k = this.metaKeyBytes(key)
+    const k = metaKeyBytes(key)
     return await this.run(async db => {
       let raw: Uint8Array | undefined
       try {
         raw = await db.get(k)
       } catch (err) {
-        throw this.wrapIo(err, 'read')
+        throw wrapIo(this.path, err, 'read')
       }
       if (raw === undefined) return undefined
       const body = unseal(k, raw)
@@ -704,184 +310,46 @@ export class LevelStorageImpl implements LevelStorage {
   }
 
   async setMeta (key: string, value: Uint8Array): Promise<void> {
-    const k = this.metaKeyBytes(key)
+    const k = metaKeyBytes(key)
     await this.run(async () => {
-      await this.commit([{ type: 'put', key: k, value: seal(k, value) }], value.length, [])
+      await this.commits.commit([{ type: 'put', key: k, value: seal(k, value) }], value.length, [])
     })
   }
 
-  // ---------------------------------------------------------------- compaction
-
-  private needsCompaction (st: DocState): boolean {
-    // bytes: only once the tail outgrows the snapshot too, so each compaction reads at most about
-    // twice what was appended since the last one and total work stays linear in what is written
-    return st.exists && st.records > 1 && (st.records > this.compactAfterUpdates ||
-      (st.tailBytes > this.compactAfterBytes && st.tailBytes > st.bytes - st.tailBytes))
-  }
-
-  private maybeScheduleCompaction (docId: string, st: DocState): void {
-    if (!this.autoCompact || this.state !== 'open' || !this.needsCompaction(st)) return
-    this.toCompact.add(docId)
-    if (this.compacting === undefined) {
-      this.compacting = this.runCompactions().finally(() => { this.compacting = undefined })
-    }
-  }
-
-  private async runCompactions (): Promise<void> {
-    await nextTick()
-    while (this.toCompact.size > 0 && this.state === 'open') {
-      const docId = this.toCompact.values().next().value as string
-      this.toCompact.delete(docId)
-      try {
-        const before = this.docs.get(docId)?.bytes ?? 0
-        const stats = await this.compactDoc(docId, false)
-        // LevelDB keeps the deleted records in its files until its own compaction reaches them:
-        // when much was dropped, ask it to rewrite the document's range now
-        if (stats !== undefined && before - stats.bytes > this.compactAfterBytes && this.state === 'open' && this.db !== undefined) {
-          await this.compactRange(this.db, docId, updateRange(this.docIdBytes(docId)))
-        }
-      } catch (err) {
-        if (err instanceof Aborted) return
-        this.log.error('compaction of document %s failed: %s', docId, messageOf(err))
-      }
-    }
-  }
-
-  /** Merges every record of a document into one. Returns the stats afterwards. */
-  private async compactDoc (docId: string, force: boolean): Promise<DocStats | undefined> {
-    const db = this.openDb()
-    const id = this.docIdBytes(docId)
-    return await this.withLock(docId, async () => {
-      const st = await this.docState(db, docId, id)
-      if (!st.exists) return undefined
-      if (st.records <= 1 || (!force && !this.needsCompaction(st))) return this.statsOf(st)
-      if (st.fingerprint === undefined) {
-        this.log.warn('not compacting document %s: its head is being rebuilt and its fingerprint is unknown until the next write', docId)
-        return this.statsOf(st)
-      }
-      await st.lastWrite
-      const started = performance.now()
-      const keys: Uint8Array[] = []
-      const bodies: Uint8Array[] = []
-      for await (const [k, v] of db.iterator({ ...updateRange(id) })) {
-        const body = unseal(k, v)
-        if (body === undefined) throw new StorageCorruptionError(docId, `update record ${seqOf(k)} failed its checksum; not compacting. Delete the document to re-sync it from peers`)
-        keys.push(k)
-        bodies.push(body)
-      }
-      if (bodies.length <= 1) return this.statsOf(st)
-      const before = bodies.reduce((n, b) => n + b.length, 0)
-      let merged: Uint8Array
-      try {
-        merged = await compactUpdatesAsync(bodies, async () => {
-          await nextTick()
-          if (this.state !== 'open') throw new Aborted('closing')
-        }, { batch: this.mergeBatch })
-      } catch (err) {
-        if (err instanceof Aborted) throw err
-        throw new StorageCorruptionError(docId, `its updates cannot be applied (${messageOf(err)}); not compacting`, { cause: err })
-      }
-      const ops: BatchOp[] = keys.map(key => ({ type: 'del', key }))
-      const key = updateKey(id, st.nextSeq++)
-      ops.push({ type: 'put', key, value: seal(key, merged) })
-      Object.assign(st, { records: 1, bytes: merged.length, tailBytes: 0 })
-      ops.push(this.headOps(st, st.fingerprint))
-      const write = this.commit(ops, merged.length, [docId])
-      this.track(docId, st, write)
-      await write
-      this.log('compacted document %s: %d records, %d bytes -> 1 record, %d bytes in %d ms', docId, keys.length, before, merged.length, Math.round(performance.now() - started))
-      return this.statsOf(st)
-    })
-  }
-
-  private statsOf (st: DocState): DocStats {
-    return { records: st.records, bytes: st.bytes, tailBytes: st.tailBytes }
-  }
+  // ---------------------------------------------------------------- LevelStorage
 
   async compact (docId: string): Promise<DocStats | undefined> {
-    const id = this.docIdBytes(docId)
-    return await this.run(async db => {
-      this.toCompact.delete(docId)
-      const range = updateRange(id)
-      // LevelDB writes its memtable out unchanged, dead versions included, at a level where a
-      // manual compaction does not reach it: write the current records out first, so the
-      // compaction after the rewrite below merges the rewrite with them and drops the dead ones
-      await this.compactRange(db, docId, range)
-      let stats: DocStats | undefined
-      try {
-        stats = await this.compactDoc(docId, true)
-      } catch (err) {
-        if (err instanceof Aborted) throw new StorageError(`LevelDB store at ${this.path} closed during compaction`)
-        throw this.wrapIo(err, 'compaction')
-      }
-      if (stats !== undefined) await this.compactRange(db, docId, range)
-      return stats
-    })
-  }
-
-  private async compactRange (db: Db, docId: string, range: { gte: Uint8Array, lte: Uint8Array }): Promise<void> {
-    await db.compactRange(range.gte, range.lte).catch((err: unknown) => {
-      this.log.warn('LevelDB compactRange for %s failed: %s', docId, messageOf(err))
-    })
+    const id = docIdBytes(docId)
+    return await this.run(async db => await this.compactor.compactNow(db, docId, id))
   }
 
   async stats (docId: string): Promise<DocStats | undefined> {
-    const id = this.docIdBytes(docId)
-    return await this.run(async db => await this.withLock(docId, async () => {
-      const st = await this.docState(db, docId, id)
-      return st.exists ? this.statsOf(st) : undefined
+    const id = docIdBytes(docId)
+    return await this.run(async db => await this.heads.withLock(docId, async () => {
+      const st = await this.heads.state(db, docId, id)
+      return st.exists ? statsOf(st) : undefined
     }))
   }
 
   async idle (): Promise<void> {
-    while (this.compacting !== undefined) await this.compacting
+    await this.compactor.idle()
   }
 
   async verify (): Promise<VerifyReport> {
-    return await this.run(async db => {
-      const snapshot = db.snapshot()
-      const corrupt: CorruptionReport[] = []
-      const counted = new Map<string, number>()
-      const heads = new Map<string, number>()
-      let records = 0
-      try {
-        for await (const [k, v] of db.iterator({ gte: new Uint8Array([TAG_UPDATE]), lt: new Uint8Array([TAG_UPDATE + 1]), snapshot })) {
-          records++
-          const len = k.length >= 3 ? ((k[1] as number) << 8) | (k[2] as number) : -1
-          const docId = len >= 0 && k.length === 3 + len + 8 ? decodeUtf8(k.subarray(3, 3 + len)) : undefined
-          if (docId === undefined) {
-            corrupt.push({ docId: undefined, message: 'an update record has a malformed key' })
-            continue
-          }
-          counted.set(docId, (counted.get(docId) ?? 0) + 1)
-          if (unseal(k, v) === undefined) corrupt.push({ docId, message: `update record ${seqOf(k)} failed its checksum` })
-        }
-        for await (const [k, v] of db.iterator({ gte: new Uint8Array([TAG_HEAD]), lt: new Uint8Array([TAG_HEAD + 1]), snapshot })) {
-          const docId = decodeUtf8(k.subarray(1))
-          const body = unseal(k, v)
-          const head = body === undefined ? undefined : decodeHead(body)
-          if (docId === undefined || head === undefined) {
-            corrupt.push({ docId, message: 'head record (fingerprint) is corrupt' })
-            if (docId !== undefined) heads.set(docId, -1)
-            continue
-          }
-          heads.set(docId, head.records)
-        }
-      } catch (err) {
-        throw this.wrapIo(err, 'verify')
-      } finally {
-        await snapshot.close()
-      }
-      for (const [docId, n] of heads) {
-        const found = counted.get(docId) ?? 0
-        if (n >= 0 && n !== found) corrupt.push({ docId, message: `head lists ${n} update records but ${found} were found` })
-      }
-      for (const docId of counted.keys()) {
-        if (!heads.has(docId)) corrupt.push({ docId, message: 'update records without a head record' })
-      }
-      return { documents: [...heads.values()].filter(n => n >= 0).length, records, corrupt }
-    })
+    return await this.run(async db => await verifyStore(this.path, db))
   }
+}
+
+/** A document id checked by the engine's rules, in UTF-8. Throws `InvalidDocIdError`. */
+function docIdBytes (docId: string): Uint8Array {
+  validateDocId(docId)
+  return encodeUtf8(docId)
+}
+
+function metaKeyBytes (key: string): Uint8Array {
+  if (typeof key !== 'string' || key === '') throw new ConfigError('metadata key must be a non-empty string')
+  if (!key.isWellFormed()) throw new ConfigError('metadata key is not valid UTF-8 (lone surrogate)')
+  return metaKey(encodeUtf8(key))
 }
 
 /**
@@ -889,40 +357,5 @@ export class LevelStorageImpl implements LevelStorage {
  * `start()`); `open()` rejects with `StorageError` when the store cannot be opened.
  */
 export function createLevelStorage (options: LevelStorageOptions): LevelStorage {
-  return new LevelStorageImpl(options)
-}
-
-/**
- * Attempt to salvage a damaged store (LevelDB `RepairDB`): keeps every record that can be read.
- * The store must be closed. Afterwards `verify()` tells which documents are still damaged; delete
- * them and let peers re-sync them.
- */
-export async function repairLevelStorage (path: string): Promise<void> {
-  const { ClassicLevel } = await import('classic-level')
-  try {
-    await ClassicLevel.repair(path)
-  } catch (err) {
-    throw new StorageError(`repair of LevelDB store at ${path} failed: ${messageOf(err)}`, { cause: err })
-  }
-}
-
-/**
- * Every head record, in batches and decoded in place (start-up on a large store allocates little
- * besides what `visit` keeps): the document id (undefined when it does not decode) and its head
- * (undefined when the record fails its checksum or does not decode).
- */
-async function scanHeads (db: Db, visit: (id: string | undefined, head: ReturnType<typeof decodeHead> | undefined) => void): Promise<void> {
-  const it = db.iterator({ gte: HEADS_START, lt: HEADS_END })
-  try {
-    for (;;) {
-      const batch = await it.nextv(LIST_BATCH)
-      if (batch.length === 0) break
-      for (const [k, v] of batch) {
-        const body = checked(k, v)
-        visit(decodeUtf8(k.subarray(1)), body === undefined ? undefined : decodeHead(body))
-      }
-    }
-  } finally {
-    await it.close()
-  }
+  return new LevelStore(options)
 }

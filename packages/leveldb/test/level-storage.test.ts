@@ -123,7 +123,7 @@ describe('createLevelStorage', () => {
     const s = await openStore(await dir())
     const us = smallUpdates(4)
     await s.append('a', us.slice(0, 2), fp(1))
-    const db = (s as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
+    const db = (s as unknown as { life: { db: { batch: (...args: unknown[]) => Promise<void> } } }).life.db
     const batch = db.batch.bind(db)
     db.batch = async () => { db.batch = batch; throw new Error('disk full (simulated)') }
     await expect(s.append('a', [us[2] as Uint8Array], fp(2))).rejects.toMatchObject({ name: 'StorageError', message: expect.stringContaining('disk full') })

@@ -1,0 +1,158 @@
+/**
+ * Compaction: merging a document's update records into one snapshot (content unchanged, deleted
+ * content dropped), in the background once a threshold is crossed or on demand, and asking
+ * LevelDB to reclaim the space of the removed records.
+ */
+import { StorageCorruptionError, StorageError, compactUpdatesAsync } from '@hearsay/core'
+import type { Log } from '@hearsay/core'
+import { compactRange } from './database.js'
+import type { BatchOp, Db } from './database.js'
+import type { GroupCommit } from './group-commit.js'
+import { headOp, statsOf } from './heads.js'
+import type { DocState, DocStats, HeadCache } from './heads.js'
+import { Aborted, messageOf, wrapIo } from './io-errors.js'
+import { seqOf, seal, unseal, updateKey, updateRange } from './layout.js'
+import type { LevelSettings } from './options.js'
+
+export interface CompactorDeps {
+  settings: LevelSettings
+  heads: HeadCache
+  commits: GroupCommit
+  /** The database while the store is open, undefined once it is closing (compaction stops). */
+  openDb: () => Db | undefined
+  log: Log
+}
+
+const nextTick = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
+
+export class Compactor {
+  /** Documents waiting for a background compaction, with their ids in UTF-8. */
+  private readonly waiting = new Map<string, Uint8Array>()
+  private running: Promise<void> | undefined
+
+  constructor (private readonly d: CompactorDeps) {}
+
+  /** Whether a document has crossed a threshold. */
+  needs (st: DocState): boolean {
+    const s = this.d.settings
+    // bytes: only once the tail outgrows the snapshot too, so each compaction reads at most about
+    // twice what was appended since the last one and total work stays linear in what is written
+    return st.exists && st.records > 1 && (st.records > s.compactAfterUpdates ||
+      (st.tailBytes > s.compactAfterBytes && st.tailBytes > st.bytes - st.tailBytes))
+  }
+
+  /** After a write: queue a background compaction of the document when it needs one. */
+  schedule (docId: string, st: DocState): void {
+    if (!this.d.settings.autoCompact || this.d.openDb() === undefined || !this.needs(st)) return
+    this.waiting.set(docId, st.id)
+    this.running ??= this.runQueue().finally(() => { this.running = undefined })
+  }
+
+  /** The document was deleted or is being compacted on demand: no background compaction. */
+  forget (docId: string): void {
+    this.waiting.delete(docId)
+  }
+
+  /** Resolves when the background compactions queued so far have finished. */
+  async idle (): Promise<void> {
+    while (this.running !== undefined) await this.running
+  }
+
+  /** Drops the queue and waits for the compaction under way (it stops at its next yield). */
+  async stop (): Promise<void> {
+    this.waiting.clear()
+    await this.running
+  }
+
+  /** `LevelStorage.compact`: compacts a document now, whatever its size. */
+  async compactNow (db: Db, docId: string, id: Uint8Array): Promise<DocStats | undefined> {
+    this.forget(docId)
+    const range = updateRange(id)
+    // LevelDB writes its memtable out unchanged, dead versions included, at a level where a
+    // manual compaction does not reach it: write the current records out first, so the
+    // compaction after the rewrite below merges the rewrite with them and drops the dead ones
+    await compactRange(db, range, docId, this.d.log)
+    let stats: DocStats | undefined
+    try {
+      stats = await this.compactDoc(db, docId, id, true)
+    } catch (err) {
+      if (err instanceof Aborted) throw new StorageError(`LevelDB store at ${this.d.settings.path} closed during compaction`)
+      throw wrapIo(this.d.settings.path, err, 'compaction')
+    }
+    if (stats !== undefined) await compactRange(db, range, docId, this.d.log)
+    return stats
+  }
+
+  private async runQueue (): Promise<void> {
+    await nextTick()
+    for (;;) {
+      const db = this.d.openDb()
+      const next = this.waiting.entries().next()
+      if (db === undefined || next.done === true) return
+      const [docId, id] = next.value
+      this.waiting.delete(docId)
+      try {
+        const before = this.d.heads.peek(docId)?.bytes ?? 0
+        const stats = await this.compactDoc(db, docId, id, false)
+        // LevelDB keeps the deleted records in its files until its own compaction reaches them:
+        // when much was dropped, ask it to rewrite the document's range now
+        if (stats !== undefined && before - stats.bytes > this.d.settings.compactAfterBytes && this.d.openDb() !== undefined) {
+          await compactRange(db, updateRange(id), docId, this.d.log)
+        }
+      } catch (err) {
+        if (err instanceof Aborted) return
+        this.d.log.error('compaction of document %s failed: %s', docId, messageOf(err))
+      }
+    }
+  }
+
+  /** Merges every record of a document into one, under its lock. Returns the stats afterwards. */
+  private async compactDoc (db: Db, docId: string, id: Uint8Array, force: boolean): Promise<DocStats | undefined> {
+    const { heads, commits, log } = this.d
+    return await heads.withLock(docId, async () => {
+      const st = await heads.state(db, docId, id)
+      if (!st.exists) return undefined
+      if (st.records <= 1 || (!force && !this.needs(st))) return statsOf(st)
+      if (st.fingerprint === undefined) {
+        log.warn('not compacting document %s: its head is being rebuilt and its fingerprint is unknown until the next write', docId)
+        return statsOf(st)
+      }
+      await st.lastWrite
+      const started = performance.now()
+      const keys: Uint8Array[] = []
+      const bodies: Uint8Array[] = []
+      for await (const [k, v] of db.iterator({ ...updateRange(id) })) {
+        const body = unseal(k, v)
+        if (body === undefined) throw new StorageCorruptionError(docId, `update record ${seqOf(k)} failed its checksum; not compacting. Delete the document to re-sync it from peers`)
+        keys.push(k)
+        bodies.push(body)
+      }
+      if (bodies.length <= 1) return statsOf(st)
+      const before = bodies.reduce((n, b) => n + b.length, 0)
+      const merged = await this.merge(docId, bodies)
+      const ops: BatchOp[] = keys.map(key => ({ type: 'del', key }))
+      const key = updateKey(id, st.nextSeq++)
+      ops.push({ type: 'put', key, value: seal(key, merged) })
+      Object.assign(st, { records: 1, bytes: merged.length, tailBytes: 0 })
+      ops.push(headOp(st, st.fingerprint))
+      const write = commits.commit(ops, merged.length, [docId])
+      heads.track(st, write)
+      await write
+      log('compacted document %s: %d records, %d bytes -> 1 record, %d bytes in %d ms', docId, keys.length, before, merged.length, Math.round(performance.now() - started))
+      return statsOf(st)
+    })
+  }
+
+  /** The updates merged into one, giving the event loop back between batches; stops when the store closes. */
+  private async merge (docId: string, bodies: Uint8Array[]): Promise<Uint8Array> {
+    try {
+      return await compactUpdatesAsync(bodies, async () => {
+        await nextTick()
+        if (this.d.openDb() === undefined) throw new Aborted('closing')
+      }, { batch: this.d.settings.compactionMergeBatch })
+    } catch (err) {
+      if (err instanceof Aborted) throw err
+      throw new StorageCorruptionError(docId, `its updates cannot be applied (${messageOf(err)}); not compacting`, { cause: err })
+    }
+  }
+}
