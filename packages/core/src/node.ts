@@ -60,10 +60,14 @@ export interface HearsayNode {
   stop(): Promise<void>
   /**
    * The document with this id, loaded from storage or created empty. Local edits to it propagate
-   * at once. The node keeps it in memory until `close(docId)`.
+   * at once. Each call holds the document once: the node keeps it in memory until every `open` has
+   * been matched by a `close(docId)`. A call that rejects holds nothing.
    */
   open(docId: string): Promise<Y.Doc>
-  /** Let the node unload the document when idle. The Y.Doc must not be used afterwards. */
+  /**
+   * Give back one hold taken by `open`. Once none is left the node may unload the document when
+   * idle, and the Y.Doc must not be used afterwards.
+   */
   close(docId: string): void
   /** Ids of every document with content, loaded or not. */
   docs(): string[]

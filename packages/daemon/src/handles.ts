@@ -1,46 +1,30 @@
 /**
- * Reference-counted access to the node's documents: the endpoint opens a document while a client,
- * a watcher or a request uses it, and lets the node unload it once nobody does.
+ * Access to the node's documents for the endpoint: a client, a watcher or a request opens a
+ * document while it uses it. Each handle is one `node.open()` and its release one `node.close()`;
+ * the node counts the holds and unloads the document once none is left.
  */
 import type { HearsayNode } from '@hearsay/core'
 import type * as Y from 'yjs'
 
 export interface DocHandle {
   doc: Y.Doc
-  /** Give the document back; call exactly once. */
+  /** Give the document back. A second call does nothing. */
   release: () => void
 }
 
 export class DocHandles {
-  private readonly open = new Map<string, { doc: Promise<Y.Doc>, refs: number }>()
-
   constructor (private readonly node: HearsayNode) {}
 
+  /** Opens the document; a failed open holds nothing. */
   async acquire (docId: string): Promise<DocHandle> {
-    let entry = this.open.get(docId)
-    if (entry === undefined) {
-      entry = { doc: this.node.open(docId), refs: 0 }
-      this.open.set(docId, entry)
-    }
-    entry.refs++
-    const current = entry
-    let doc: Y.Doc
-    try {
-      doc = await current.doc
-    } catch (err) {
-      if (--current.refs === 0 && this.open.get(docId) === current) this.open.delete(docId)
-      throw err
-    }
+    const doc = await this.node.open(docId)
     let released = false
     return {
       doc,
       release: () => {
         if (released) return
         released = true
-        if (--current.refs === 0 && this.open.get(docId) === current) {
-          this.open.delete(docId)
-          this.node.close(docId)
-        }
+        this.node.close(docId)
       }
     }
   }
