@@ -37,6 +37,8 @@ export interface ProbeOptions {
   address?: string
   /** Port. @default MDNS_PORT */
   port?: number
+  /** Clock for `checkedAt`. @default Date.now */
+  now?: () => number
 }
 
 /** Non-internal IPv4 interfaces, as `name address`. */
@@ -66,7 +68,7 @@ export async function probeMulticast (options: ProbeOptions = {}): Promise<Disco
   const address = options.address ?? MDNS_ADDRESS
   const port = options.port ?? MDNS_PORT
   const packet = mdnsQuery(options.serviceTag ?? MDNS_SERVICE_TAG)
-  const checkedAt = Date.now()
+  const checkedAt = (options.now ?? Date.now)()
   const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
     let socket: ReturnType<typeof createSocket>
     try {

@@ -2,7 +2,7 @@
  * `createHearsayNode`: a ready libp2p node (TCP, pnet when a swarm key is given, Noise, yamux,
  * identify, ping, mDNS) with the Hearsay sync service mounted, and the core engine on top.
  */
-import { ConfigError, createNode, silentLogger } from '@hearsay/core'
+import { ConfigError, createNode, realTimers, silentLogger } from '@hearsay/core'
 import type { HearsayNode, Logger, NodeOptions } from '@hearsay/core'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify } from '@libp2p/identify'
@@ -182,15 +182,17 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   const peerId = libp2p.peerId.toString()
   const engine = createNode({ ...engineOptions, logger, id: peerId, transport: sync.transport })
 
+  // the discovery probe runs on the engine's clock, so a node on virtual time probes on it too
+  const timers = engineOptions.timers ?? realTimers
   let discovery: DiscoveryStatus = mdnsOpts === undefined
-    ? { mdns: 'disabled', detail: 'mDNS is turned off (options.mdns = false)', interfaces: [], checkedAt: Date.now() }
+    ? { mdns: 'disabled', detail: 'mDNS is turned off (options.mdns = false)', interfaces: [], checkedAt: timers.now() }
     : { mdns: 'unknown', detail: 'not checked yet: the node probes mDNS when it starts', interfaces: [], checkedAt: 0 }
-  let probeTimer: ReturnType<typeof setInterval> | undefined
+  let probeTimer: unknown
   let started = false
 
   const checkDiscovery = async (): Promise<DiscoveryStatus> => {
     if (mdnsOpts === undefined) return discovery
-    const next = await probeMulticast({ serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG })
+    const next = await probeMulticast({ serviceTag: mdnsOpts.serviceTag ?? MDNS_SERVICE_TAG, now: timers.now })
     if (next.mdns !== discovery.mdns) {
       if (next.mdns === 'ok') log(`discovery: ${next.detail}`)
       else log.warn(`discovery: ${next.detail}`)
@@ -211,15 +213,19 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       await engine.start()
       if (mdnsOpts !== undefined) {
         await checkDiscovery()
-        probeTimer = setInterval(() => { void checkDiscovery() }, mdnsOpts.probeIntervalMs ?? DISCOVERY_PROBE_INTERVAL_MS)
-        probeTimer.unref?.()
+        const every = mdnsOpts.probeIntervalMs ?? DISCOVERY_PROBE_INTERVAL_MS
+        const probeLater = (): void => {
+          const t = timers.setTimeout(() => { void checkDiscovery().finally(() => { if (started && probeTimer === t) probeLater() }) }, every)
+          probeTimer = t
+        }
+        probeLater()
       }
       log(`node ${peerId} started on ${node.multiaddrs().join(', ')}`)
     },
     async stop (): Promise<void> {
       if (!started) return
       started = false
-      if (probeTimer !== undefined) clearInterval(probeTimer)
+      if (probeTimer !== undefined) timers.clearTimeout(probeTimer)
       probeTimer = undefined
       await engine.stop()
       await libp2p.stop()

@@ -5,7 +5,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { createMemoryNetwork, createNode } from '@hearsay/core'
+import { createMemoryNetwork, createNode, createVirtualClock } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHearsayNode } from './exports.js'
@@ -76,6 +76,19 @@ describe('discovery status', () => {
     expect(n.discovery().mdns).not.toBe('unknown')
     expect(n.discovery().checkedAt).toBeGreaterThan(0)
     expect((await node({ mdns: false })).discovery().mdns).toBe('disabled')
+  })
+
+  it("probes again every probeIntervalMs on the node's clock, and not after stop", async () => {
+    const clock = createVirtualClock(1_000_000)
+    const n = await node({ start: false, timers: clock, mdns: { serviceTag: '_hs-probe._udp.local', probeIntervalMs: 60_000 } })
+    await n.start()
+    expect(n.discovery().checkedAt).toBe(1_000_000)
+    await clock.advance(59_999)
+    expect(n.discovery().checkedAt).toBe(1_000_000)
+    await clock.advance(1)
+    await waitFor(() => n.discovery().checkedAt === 1_060_000, { message: 'the second probe' })
+    await n.stop()
+    expect(clock.nextAt()).toBeUndefined()
   })
 })
 
