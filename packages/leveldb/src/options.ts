@@ -2,7 +2,7 @@
  * The options of a LevelDB store, their defaults (constants.ts) and their checks, with core's
  * option checkers.
  */
-import { ConfigError, checkBoolean, checkNumber, checkObject, checkOneOf, silentLogger } from '@hearsay/core'
+import { ConfigError, checkBoolean, checkNumber, checkObject, checkOneOf, silentLogger, stripUndefined } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import {
   CACHE_SIZE_BYTES,
@@ -65,6 +65,19 @@ export interface LevelSettings {
   maxOpenFiles: number
 }
 
+/** The default of every option but `path` and `logger` (constants.ts). */
+const DEFAULTS = {
+  durability: DURABILITY,
+  compactAfterUpdates: COMPACT_AFTER_UPDATES,
+  compactAfterBytes: COMPACT_AFTER_BYTES,
+  autoCompact: true,
+  compactionMergeBatch: COMPACTION_MERGE_BATCH,
+  maxCommitBytes: MAX_COMMIT_BYTES,
+  cacheSizeBytes: CACHE_SIZE_BYTES,
+  writeBufferBytes: WRITE_BUFFER_BYTES,
+  maxOpenFiles: MAX_OPEN_FILES
+} satisfies Omit<LevelSettings, 'path' | 'logger'>
+
 /** Smallest value of each numeric option. */
 const MINIMUM = {
   compactAfterUpdates: 1,
@@ -83,17 +96,6 @@ export function resolveLevelOptions (options: LevelStorageOptions): LevelSetting
   checkOneOf('durability', options.durability, ['process', 'power'])
   checkBoolean('autoCompact', options.autoCompact)
   for (const [name, min] of Object.entries(MINIMUM)) checkNumber(name, options[name as keyof typeof MINIMUM], { min, integer: true })
-  return {
-    path: options.path,
-    logger: options.logger ?? silentLogger(),
-    durability: options.durability ?? DURABILITY,
-    compactAfterUpdates: options.compactAfterUpdates ?? COMPACT_AFTER_UPDATES,
-    compactAfterBytes: options.compactAfterBytes ?? COMPACT_AFTER_BYTES,
-    autoCompact: options.autoCompact ?? true,
-    compactionMergeBatch: options.compactionMergeBatch ?? COMPACTION_MERGE_BATCH,
-    maxCommitBytes: options.maxCommitBytes ?? MAX_COMMIT_BYTES,
-    cacheSizeBytes: options.cacheSizeBytes ?? CACHE_SIZE_BYTES,
-    writeBufferBytes: options.writeBufferBytes ?? WRITE_BUFFER_BYTES,
-    maxOpenFiles: options.maxOpenFiles ?? MAX_OPEN_FILES
-  }
+  const { path, logger, ...chosen } = options
+  return { ...DEFAULTS, ...stripUndefined(chosen), path, logger: logger ?? silentLogger() }
 }
