@@ -251,3 +251,27 @@ export const QUOTA_BYTES_BURST = 1024 * 1024 * 1024
 
 /** ... and per minute after that. */
 export const QUOTA_BYTES_PER_MINUTE = 64 * 1024 * 1024
+
+/** Most statements a roster holds (trust.ts); statements past it are refused and logged. */
+export const MAX_ROSTER_STATEMENTS = 10_000
+
+/** Largest encoded roster statement, in bytes. */
+export const MAX_STATEMENT_BYTES = 2048
+
+/** Most grants one statement carries. */
+export const MAX_STATEMENT_GRANTS = 32
+
+/** Longest device name in the roster, in UTF-8 bytes. */
+export const MAX_DEVICE_NAME_BYTES = 64
+
+/** Longest signer or device id in a statement, in UTF-8 bytes. */
+export const MAX_TRUST_ID_BYTES = 128
+
+/** Claims kept per invite: two are enough to know it was used twice. */
+export const MAX_CLAIMS_PER_INVITE = 2
+
+/** A peer's request for our whole roster is answered at most this often, in ms. */
+export const ROSTER_ANSWER_INTERVAL_MS = 1000
+
+/** Refused statements are logged at most this often per peer, in ms. */
+export const TRUST_LOG_INTERVAL_MS = 60_000

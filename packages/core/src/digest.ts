@@ -74,6 +74,21 @@ const newNode = (depth: number): TreeNode => ({ depth, hash: new Uint8Array(FING
 export class DigestTree {
   private readonly root = newNode(0)
   private readonly entries = new Map<string, DigestEntry>()
+  /** Told of every set and delete (digest-views.ts keeps its trees up to date by it). */
+  private readonly watchers = new Set<(docId: string, fingerprint: Uint8Array | undefined) => void>()
+
+  /** Call `fn` after every change; returns the function that stops it. */
+  watch (fn: (docId: string, fingerprint: Uint8Array | undefined) => void): () => void {
+    this.watchers.add(fn)
+    return () => { this.watchers.delete(fn) }
+  }
+
+  /** A new tree of the documents `keep` accepts, sharing no state with this one. */
+  filtered (keep: (docId: string) => boolean): DigestTree {
+    const t = new DigestTree()
+    for (const e of this.entries.values()) if (keep(e.docId)) t.set(e.docId, e.fingerprint)
+    return t
+  }
 
   get size (): number { return this.entries.size }
   get rootHash (): Uint8Array { return this.root.hash.slice() }
@@ -83,6 +98,11 @@ export class DigestTree {
 
   /** Insert or update a document's fingerprint. */
   set (docId: string, fingerprint: Uint8Array): void {
+    this.put(docId, fingerprint)
+    for (const w of this.watchers) w(docId, fingerprint)
+  }
+
+  private put (docId: string, fingerprint: Uint8Array): void {
     const old = this.entries.get(docId)
     if (old !== undefined) {
       if (equalBytes(old.keyLeaf.subarray(FP), fingerprint)) return
@@ -111,6 +131,7 @@ export class DigestTree {
     const entry = this.entries.get(docId)
     if (entry === undefined) return
     this.entries.delete(docId)
+    for (const w of this.watchers) w(docId, undefined)
     let n: TreeNode | undefined = this.root
     while (n !== undefined) {
       xorInto(n.hash, entry.keyLeaf, LEAF)

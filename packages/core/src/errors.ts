@@ -93,3 +93,16 @@ export class StorageError extends HearsayError {
 
 /** Whether `err` says a document's stored data cannot be read back (the document is quarantined). */
 export const isCorruption = (err: unknown): err is StorageCorruptionError => (err as Error | null)?.name === StorageCorruptionError.code
+
+/** A roster statement is malformed, forged, from another swarm, or not authorised by an admin. */
+export class TrustError extends HearsayError {
+  static override readonly code: string = 'TrustError'
+}
+
+/** A peer sent an update for a document it may not write (or asked for one it may not read). */
+export class PermissionError extends HearsayError {
+  static override readonly code: string = 'PermissionError'
+  constructor (readonly peerId: string, readonly docId: string, readonly mode: 'read' | 'write', message: string) {
+    super(message)
+  }
+}

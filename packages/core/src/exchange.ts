@@ -24,6 +24,8 @@ import * as Y from 'yjs'
 import { DIGEST_LEAF_SIZE, MAX_UPDATE_BYTES } from './constants.js'
 import { equalBytes } from './bytes.js'
 import { ROOT_PREFIX } from './digest.js'
+import type { DigestTree } from './digest.js'
+import type { Scope } from './digest-views.js'
 import type { Documents } from './documents.js'
 import { validateUpdate } from './updates.js'
 import { InvalidUpdateError, ProtocolError, ReceiveLimitError, isCorruption } from './errors.js'
@@ -53,12 +55,16 @@ export type ItemSink = (item: SyncItem) => Promise<void>
 const EMPTY_SV = Y.encodeStateVector(new Y.Doc())
 const NO_FINGERPRINT = new Uint8Array(FINGERPRINT_BYTES)
 
-/** What an exchange may hold and create on behalf of its peer. */
+/** What an exchange may hold, create, send and take on behalf of its peer. */
 export interface ExchangeLimits {
   /** Node-wide bytes of exchange frames waiting and half-received updates; past it the exchange is aborted (`ReceiveLimitError`). */
   budget: ReceiveBudget
   /** Whether the peer may make this node create document `docId` with `bytes`; false refuses it. */
   admit(docId: string, bytes: number): boolean
+  /** What the roster lets this node share with the peer (digest-views.ts); undefined: everything. */
+  readonly scope?: Scope
+  /** An update to `docId` the peer may not write was refused. */
+  refused?(docId: string): void
 }
 
 const UNLIMITED: ExchangeLimits = { budget: new ReceiveBudget(Infinity), admit: () => true }
@@ -97,12 +103,21 @@ export class Exchange {
   ) {
     this.canSend = role === 'initiator' ? mode !== 'pull' : mode !== 'push'
     this.canReceive = role === 'initiator' ? mode !== 'push' : mode !== 'pull'
+    const scope = limits.scope
+    this.tree = scope?.tree ?? docs.tree
+    this.sends = scope === undefined || scope.whole ? () => true : d => scope.sends(d)
+    this.takes = scope === undefined || scope.whole ? () => true : d => scope.takes(d)
   }
+
+  /** The digest this exchange compares: what the roster lets the two sides share. */
+  private readonly tree: DigestTree
+  private readonly sends: (docId: string) => boolean
+  private readonly takes: (docId: string) => boolean
 
   /** The initiator's opening item: the digest root. */
   opening (): SyncItem {
     this.docs.refresh()
-    const r = this.docs.tree.range(ROOT_PREFIX)
+    const r = this.tree.range(ROOT_PREFIX)
     return { kind: ItemKind.RangeFingerprint, prefix: ROOT_PREFIX, fingerprint: r.hash, count: r.count }
   }
 
@@ -127,6 +142,8 @@ export class Exchange {
           break
         case ItemKind.DocUpdate: {
           if (!this.canReceive) throw new ProtocolError(`peer sent document "${item.docId}" in a ${this.mode} exchange where this side does not receive`)
+          // refused whole in onUpdate, never held or applied
+          if (!this.takes(item.docId)) break
           const before = held.get(item.docId) ?? this.chunks.get(item.docId)
           if (before === undefined && !item.partial) {
             validateUpdate(item.docId, item.update)
@@ -167,11 +184,11 @@ export class Exchange {
   }
 
   private async onRange (prefix: Prefix, theirHash: Uint8Array, theirCount: number, out: ItemSink): Promise<void> {
-    const mine = this.docs.tree.range(prefix)
+    const mine = this.tree.range(prefix)
     if (mine.count === theirCount && equalBytes(mine.hash, theirHash)) return
     if (theirCount === 0) {
       // they have nothing here: send everything we have, if we may
-      if (this.canSend) for (const e of this.docs.tree.list(prefix)) await this.sendDoc(e.docId, undefined, out)
+      if (this.canSend) for (const e of this.tree.list(prefix)) await this.sendDoc(e.docId, undefined, out)
       return
     }
     if (mine.count === 0) {
@@ -185,14 +202,14 @@ export class Exchange {
       await out({ kind: ItemKind.RangeList, prefix, docs: await this.listed(prefix) })
       return
     }
-    for (const c of this.docs.tree.children(prefix)) {
+    for (const c of this.tree.children(prefix)) {
       await out({ kind: ItemKind.RangeFingerprint, prefix: c.prefix, fingerprint: c.hash, count: c.count })
     }
   }
 
   private async listed (prefix: Prefix): Promise<ListedDoc[]> {
     const out: ListedDoc[] = []
-    for (const e of this.docs.tree.list(prefix)) {
+    for (const e of this.tree.list(prefix)) {
       // a quarantined document is listed with its last stored fingerprint, so a peer holding the
       // same state leaves it alone; one that differs sends its copy, which is dropped here
       const sv = await this.stateVectorOf(e.docId) ?? EMPTY_SV
@@ -214,12 +231,12 @@ export class Exchange {
   }
 
   private async onList (prefix: Prefix, theirs: ListedDoc[], out: ItemSink): Promise<void> {
-    const mine = new Map(this.docs.tree.list(prefix).map(e => [e.docId, e]))
+    const mine = new Map(this.tree.list(prefix).map(e => [e.docId, e]))
     for (const t of theirs) {
       const m = mine.get(t.docId)
       mine.delete(t.docId)
       if (m === undefined) {
-        if (this.canReceive) await out({ kind: ItemKind.DocRequest, docId: t.docId, stateVector: EMPTY_SV, fingerprint: NO_FINGERPRINT })
+        if (this.canReceive && this.takes(t.docId)) await out({ kind: ItemKind.DocRequest, docId: t.docId, stateVector: EMPTY_SV, fingerprint: NO_FINGERPRINT })
         continue
       }
       if (equalBytes(m.fingerprint, t.fingerprint)) continue
@@ -230,7 +247,7 @@ export class Exchange {
       // after applying the answer. So a document that changed on one side travels one way only.
       const theyAreAhead = dominates(t.stateVector, mySv, t.docId)
       if (this.canSend && (!this.canReceive || !theyAreAhead)) await this.sendDoc(t.docId, t.stateVector, out)
-      if (this.canReceive) {
+      if (this.canReceive && this.takes(t.docId)) {
         await out({ kind: ItemKind.DocRequest, docId: t.docId, stateVector: mySv, fingerprint: m.fingerprint })
         if (this.canSend && theyAreAhead) this.pushBack.set(t.docId, { stateVector: t.stateVector, fingerprint: t.fingerprint })
       }
@@ -248,6 +265,8 @@ export class Exchange {
   }
 
   private async sendDoc (docId: string, stateVector: Uint8Array | undefined, out: ItemSink, evenIfEmpty = false): Promise<void> {
+    // the peer may not read it, or we may not write it (then the peer would refuse it)
+    if (!this.sends(docId)) return
     let update: Uint8Array
     try {
       update = await this.docs.diff(docId, stateVector)
@@ -272,6 +291,11 @@ export class Exchange {
 
   private async onUpdate (docId: string, part: Uint8Array, partial: boolean, out: ItemSink): Promise<void> {
     if (this.released) return
+    if (!this.takes(docId)) {
+      // the peer may not write it: refused before anything is held or touched
+      if (!partial) this.limits.refused?.(docId)
+      return
+    }
     let update = part
     const pending = this.chunks.get(docId)
     if (pending !== undefined || partial) {

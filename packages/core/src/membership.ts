@@ -37,6 +37,8 @@ export interface MembershipDeps {
   rng: Random
   /** Our digest root and document count now. */
   digest: () => { root: Uint8Array, count: number }
+  /** The root and count of what we share with one peer (digest-views.ts). */
+  digestFor: (peerId: string) => { root: Uint8Array, count: number }
   /** Bytes of document updates stored now (`metrics().storedBytes`). */
   storedBytes: () => number
   guard: (what: string, fn: () => void) => void
@@ -164,7 +166,12 @@ export class Membership extends Emitter<MembershipEvents> {
     if (!rootChanged && this.d.storedBytes() === this.announcedBytes) return
     this.announcedRoot = root
     this.publish(root, count)
-    if (rootChanged) for (const p of this.d.peers.all()) p.session?.sendStatus(root, count)
+    if (!rootChanged) return
+    for (const p of this.d.peers.all()) {
+      if (p.session === undefined) continue
+      const shared = this.d.digestFor(p.id)
+      p.session.sendStatus(shared.root, shared.count)
+    }
   }
 
   private publish (root: Uint8Array, count: number): void {

@@ -43,6 +43,14 @@ export interface Counters {
   gossipEntriesRejected: number
   /** Exceptions caught by the last-resort guard (guard.ts) in the node's timers; each is logged. */
   timerFaults: number
+  /** Roster statements taken (trust.ts). */
+  statementsAccepted: number
+  /** Roster statements refused: malformed, forged, of another swarm, unauthorised, or a used invite. */
+  statementsRefused: number
+  /** Updates from peers refused because the peer may not write the document (before anything was touched). */
+  updatesRefused: number
+  /** Sessions refused or closed because the device is revoked. */
+  revokedSessions: number
 }
 
 export interface NodeMetrics extends Counters {
@@ -78,6 +86,7 @@ export function createCounters (): Counters {
     bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, framesRejected: 0, liveUpdatesSent: 0, liveUpdatesReceived: 0,
     liveFramesShed: 0, liveFramesDropped: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0,
     exchangesFailed: 0, docsSent: 0, docsReceived: 0, sessionFaults: 0, docsRefused: 0, receiveAborts: 0, stalledSessions: 0,
-    retryQueueOverflows: 0, flowCongestions: 0, flowOutboxOverflows: 0, gossipEntriesRejected: 0, timerFaults: 0
+    retryQueueOverflows: 0, flowCongestions: 0, flowOutboxOverflows: 0, gossipEntriesRejected: 0, timerFaults: 0,
+    statementsAccepted: 0, statementsRefused: 0, updatesRefused: 0, revokedSessions: 0
   }
 }

@@ -17,6 +17,7 @@ import { equalBytes } from './bytes.js'
 import type { MemberState } from './cluster.js'
 import { PEER_CHECKPOINT_INTERVAL_MS, CLUSTER_FORGET_DEAD_MULTIPLE } from './constants.js'
 import type { DocProblem } from './doc-problems.js'
+import { DigestViews } from './digest-views.js'
 import { Documents } from './documents.js'
 import { NotStartedError } from './errors.js'
 import { Emitter } from './events.js'
@@ -36,6 +37,7 @@ import { createRandom } from './random.js'
 import { CreationQuota, ReceiveBudget } from './receive-limits.js'
 import { Session, type SessionContext } from './session.js'
 import type { Channel } from './transport.js'
+import { Trust, type NodeTrust } from './trust.js'
 
 export type { SyncReport } from './exchange.js'
 export type { AntiEntropyMode } from './protocol.js'
@@ -44,6 +46,7 @@ export type { MemberState } from './cluster.js'
 export type { DocProblem } from './doc-problems.js'
 export type { RepairReport } from './anti-entropy.js'
 export type { PeerInfo } from './peers.js'
+export type { NodeTrust, TrustOptions, DeviceInfo, TrustChange } from './trust.js'
 export type { NodeMetrics } from './metrics.js'
 export type { NodeOptions, RuntimeOptions, AntiEntropyOptions, PropagationOptions, ClusterOptions, FlowControlOptions, QuotaOptions } from './options.js'
 
@@ -104,6 +107,12 @@ export interface HearsayNode {
   /** Current collection digest root (16 bytes) and document count. */
   digest(): { root: Uint8Array, count: number }
   /**
+   * Who may read and write what: the swarm's roster of devices, grants and revocations, and the
+   * admin operations (trust.ts, TRUST.md). Unmanaged (no `trust.genesis`), every member may do
+   * everything.
+   */
+  readonly trust: NodeTrust
+  /**
    * Change settings while running (see `RuntimeOptions`). Invalid settings throw `ConfigError`
    * and change nothing.
    */
@@ -151,8 +160,18 @@ export function createNode (options: NodeOptions): HearsayNode {
     return { root: docs.tree.rootHash, count: docs.tree.size }
   }
   const peers = new PeerTable(id, timers, storage, log)
+  const trust = new Trust({
+    selfId: id, peers, options: options.trust, storage, timers, counters, rng: createRandom(seed ^ 0x54525354), log: logger.forComponent(`hearsay:trust:${id.slice(-8)}`)
+  })
+  const views = new DigestViews(id, docs.tree, () => trust.current)
+  /** The digest of what we share with `peerId` (all of it, unmanaged). */
+  const digestFor = (peerId: string): { root: Uint8Array, count: number } => {
+    docs.refresh()
+    const { tree } = views.scope(peerId)
+    return { root: tree.rootHash, count: tree.size }
+  }
   const membership = new Membership({
-    selfId: id, peers, settings, timers, log, counters, guard, digest, rng: createRandom(seed ^ 0x434c5553), storedBytes: () => docs.storedBytes
+    selfId: id, peers, settings, timers, log, counters, guard, digest, digestFor, rng: createRandom(seed ^ 0x434c5553), storedBytes: () => docs.storedBytes
   })
   const members = membership.members
   const antiEntropy = new AntiEntropy({ selfId: id, peers, members, transport, settings, timers, log, guard, rng: createRandom(seed) })
@@ -171,7 +190,8 @@ export function createNode (options: NodeOptions): HearsayNode {
     budget: new ReceiveBudget(settings.receiveBufferBytes),
     quota: new CreationQuota(settings.quota, timers),
     get exchangeTimeoutMs () { return settings.ae.timeoutMs },
-    digest,
+    digest: digestFor,
+    scope: peerId => views.scope(peerId),
     sendLimit: session => live.sendLimit(session)
   }
 
@@ -195,15 +215,42 @@ export function createNode (options: NodeOptions): HearsayNode {
   peers.on('forgot', ({ peerId }) => {
     live.forget(peerId)
     antiEntropy.forget(peerId)
+    trust.forget(peerId)
+  })
+
+  // Each gossip round, one peer gets our roster summary.
+  membership.on('round', () => { trust.round() })
+
+  // The roster changed: what each pair shares is computed again, revoked devices are hung up on,
+  // and every connected peer gets our new root for it and an exchange (a new grant brings the
+  // documents it covers at once).
+  trust.on('change', ({ revoked }) => {
+    views.invalidate()
+    for (const p of peers.connected()) {
+      const session = p.session as Session
+      if (revoked.includes(p.id) || trust.revoked(p.id)) {
+        counters.revokedSessions++
+        session.close('device revoked', true)
+        continue
+      }
+      const d = digestFor(p.id)
+      session.sendStatus(d.root, d.count)
+      antiEntropy.reconcile(p.id, 'connect')
+    }
   })
 
   // A transport connection becomes a session, which replaces any older one with the same peer.
   function onChannel (channel: Channel): Session {
     peers.get(channel.remoteId)?.session?.close('replaced by a new connection', false)
     const session = new Session(sessionContext, channel)
-    peers.attach(session, digest().root)
+    peers.attach(session, digestFor(channel.remoteId).root)
     wire(session)
     if (state !== 'started') session.close('node is not running', true)
+    else if (trust.revoked(channel.remoteId)) {
+      counters.revokedSessions++
+      log.warn('refused %s: the device is revoked', channel.remoteId)
+      session.close('device revoked', true)
+    }
     return session
   }
 
@@ -214,16 +261,17 @@ export function createNode (options: NodeOptions): HearsayNode {
     // completed), so a crash does not leave it with a root from the middle of a sync.
     session.on('status', ({ root, docCount }) => {
       const p = peers.status(peerId, root, docCount)
-      if (state === 'started' && peers.checkpointDiffers(p, root) && equalBytes(root, digest().root)) void peers.saveCheckpoints()
+      if (state === 'started' && peers.checkpointDiffers(p, root) && equalBytes(root, digestFor(peerId).root)) void peers.saveCheckpoints()
     })
     // The handshake finished: our root if it moved since our Hello, then the updates that waited
     // for the peer (live), then anti-entropy decides whether to reconcile.
     session.on('open', () => {
       const p = peers.opened(session)
       log('session with %s open', peerId)
-      const current = digest()
+      const current = digestFor(peerId)
       if (p.helloRoot !== undefined && !equalBytes(current.root, p.helloRoot)) session.sendStatus(current.root, current.count)
       live.opened(session)
+      trust.opened(session)
       events.emit('peer:connect', { peerId })
       antiEntropy.connected(peerId, p.root !== undefined && equalBytes(p.root, current.root))
     })
@@ -240,6 +288,11 @@ export function createNode (options: NodeOptions): HearsayNode {
     session.on('rumor', ({ hops, entries }) => {
       peers.touch(peerId)
       live.relay(session, hops, entries)
+    })
+    // Roster frames go to trust, which takes, refuses or answers them.
+    session.on('roster', msg => {
+      peers.touch(peerId)
+      trust.received(session, msg).catch((err: unknown) => { session.fail(err) })
     })
     session.on('gossip', msg => {
       peers.touch(peerId)
@@ -277,6 +330,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       if (state !== 'new') throw new NotStartedError(`node ${id} was stopped; create a new node to start again`)
       enter('starting')
       await storage.open()
+      await trust.init()
       await docs.init()
       // nothing was queued for the peers of the last run: the exchange on reconnect repairs
       for (const pid of await peers.loadCheckpoints()) antiEntropy.reconcile(pid, 'restored')
@@ -296,6 +350,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       for (const p of peers.all()) p.session?.close('node stopping', true)
       await transport.stop()
       await peers.saveCheckpoints()
+      await trust.flush()
       await docs.close()
       await storage.close()
       enter('stopped')
@@ -337,10 +392,31 @@ export function createNode (options: NodeOptions): HearsayNode {
       sessions: peers.connected().length,
       flowHeldBytes: live.heldBytes
     }),
-    peers: () => peers.view(digest().root, members, (connected, lastSeen) => membership.stateOf(connected, lastSeen)),
+    peers: () => peers.view(pid => digestFor(pid).root, !trust.managed, pid => trust.nameOf(pid), members, (connected, lastSeen) => membership.stateOf(connected, lastSeen)),
     problems: () => docs.problems(),
     setMeta: (key, value) => { membership.setMeta(key, value) },
     digest,
+    trust: {
+      get managed () { return trust.managed },
+      get swarm () { return trust.swarm },
+      may: (peerId, docId, mode) => trust.may(peerId, docId, mode),
+      isRevoked: peerId => trust.revoked(peerId),
+      devices: () => trust.devices(),
+      nameOf: peerId => trust.nameOf(peerId),
+      invites: () => trust.invites(),
+      genesis: () => trust.current?.genesis.bytes.slice(),
+      statements: () => trust.all().map(s => s.bytes.slice()),
+      add: async statements => (await trust.add(statements, undefined)).added.length,
+      createSwarm: async () => await trust.createSwarm(),
+      addAdmin: async peerId => { await trust.addAdmin(peerId) },
+      name: async (peerId, name) => { await trust.name(peerId, name) },
+      grant: async (peerId, grants) => { await trust.grant(peerId, grants) },
+      withdraw: async target => await trust.withdraw(target),
+      revoke: async peerId => { await trust.revoke(peerId) },
+      invite: async o => await trust.invite(o),
+      claim: async (invite, secret) => { await trust.claim(invite, secret) },
+      on: (event, fn) => trust.on(event, fn)
+    },
     configure (opts) {
       const change = applyRuntime(settings, opts)
       if (change.antiEntropy) antiEntropy.schedule()

@@ -6,6 +6,7 @@
  * Subsystems hold the same settings objects, so a change applied here is seen by all of them;
  * `applyRuntime` says what changed so the node can reschedule what depends on it.
  */
+import type { TrustOptions } from './trust.js'
 import {
   ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, ANTI_ENTROPY_REACH, CLUSTER_DEAD_MS, CLUSTER_INTERVAL_MS,
   CLUSTER_MAX_MEMBERS, CLUSTER_MAX_MESSAGE_BYTES, CLUSTER_SUSPECT_MS, EXCHANGE_TIMEOUT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW,
@@ -201,6 +202,11 @@ export interface NodeOptions {
    * and loads, or documents are corrupted. @default random (Yjs)
    */
   newClientId?: () => number
+  /**
+   * Who may read and write what (trust.ts, TRUST.md): the signature scheme, this device's key,
+   * and the swarm's genesis statement. Omitted: every member may read and write everything.
+   */
+  trust?: TrustOptions
 }
 
 /** The creation quota per peer (receive-limits.ts); omitted fields keep their defaults. */

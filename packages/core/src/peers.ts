@@ -18,6 +18,8 @@ import type { Storage } from './storage.js'
 
 export interface PeerInfo {
   id: string
+  /** The device's name in the swarm's roster (trust.ts); undefined when it has none or unmanaged. */
+  name: string | undefined
   connected: boolean
   /** `alive` while connected or heard from (directly or by gossip) within `cluster.suspectMs`. */
   state: MemberState
@@ -231,7 +233,7 @@ export class PeerTable extends Emitter<PeerTableEvents> {
    * The `peers()` view: every peer in the table and every member cluster state knows, with what
    * gossip says of them where their own word is older.
    */
-  view (ourRoot: Uint8Array, members: ClusterState, stateOf: (connected: boolean, lastSeen: number) => MemberState): PeerInfo[] {
+  view (ourRoot: (peerId: string) => Uint8Array, gossipedRoots: boolean, nameOf: (peerId: string) => string | undefined, members: ClusterState, stateOf: (connected: boolean, lastSeen: number) => MemberState): PeerInfo[] {
     const ids = new Set([...this.peers.keys(), ...members.others()])
     return [...ids].map(pid => {
       const p = this.peers.get(pid)
@@ -239,7 +241,8 @@ export class PeerTable extends Emitter<PeerTableEvents> {
       const gossiped = members.entries(pid)
       // a connected peer's own Status is the freshest news; otherwise gossip may be newer
       const gossipRoot = gossiped.get('hearsay/root')
-      const theirRoot = connected || gossipRoot === undefined ? p?.root : gossipRoot
+      // (gossip carries a member's whole root: with a roster, peers compare only what they share)
+      const theirRoot = connected || gossipRoot === undefined || !gossipedRoots ? p?.root : gossipRoot
       const gossipDocs = gossiped.get('hearsay/docs')
       const gossipBytes = gossiped.get('hearsay/bytes')
       const bytes = gossipBytes === undefined ? undefined : Number(textDecoder.decode(gossipBytes))
@@ -250,7 +253,8 @@ export class PeerTable extends Emitter<PeerTableEvents> {
         id: pid,
         connected,
         state: stateOf(connected, lastSeen),
-        inSync: theirRoot !== undefined && equalBytes(theirRoot, ourRoot),
+        name: nameOf(pid),
+        inSync: theirRoot !== undefined && equalBytes(theirRoot, ourRoot(pid)),
         docCount: connected || gossipDocs === undefined ? p?.docCount ?? 0 : Number(textDecoder.decode(gossipDocs)),
         lastSeen,
         bytes: bytes !== undefined && Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : undefined,

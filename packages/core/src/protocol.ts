@@ -5,7 +5,7 @@
  * Frame: version:u8 type:u8 payload crc32:u32be (CRC over version, type and payload).
  */
 import { Reader, Writer, crc32 } from './bytes.js'
-import { MAX_ANNOUNCED_FRAME_BYTES, MAX_DOC_ID_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER, PROTOCOL_VERSION } from './constants.js'
+import { MAX_ANNOUNCED_FRAME_BYTES, MAX_DOC_ID_BYTES, MAX_ROSTER_STATEMENTS, MAX_STATEMENT_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER, PROTOCOL_VERSION } from './constants.js'
 import { FrameError, FrameTooLargeError, ProtocolVersionError } from './errors.js'
 
 export const MessageType = {
@@ -15,7 +15,8 @@ export const MessageType = {
   Status: 4,
   Close: 5,
   Rumor: 6,
-  Gossip: 7
+  Gossip: 7,
+  Roster: 8
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]
 
@@ -86,7 +87,16 @@ export interface GossipMessage {
 export interface StatusMessage { type: typeof MessageType.Status, root: Uint8Array, docCount: number }
 export interface CloseMessage { type: typeof MessageType.Close, reason: string }
 
-export type Message = HelloMessage | LiveMessage | SyncMessage | StatusMessage | CloseMessage | RumorMessage | GossipMessage
+/**
+ * Roster spreading (trust.ts): `ask` carries the sender's roster summary and asks for every
+ * statement if ours differs; `answer` is the summary sent back with them; `statements` carries
+ * statements (with the sender's summary).
+ */
+export type RosterKind = 'ask' | 'answer' | 'statements'
+export interface RosterMessage { type: typeof MessageType.Roster, kind: RosterKind, hash: Uint8Array, count: number, statements: Uint8Array[] }
+
+export type Message = HelloMessage | LiveMessage | SyncMessage | StatusMessage | CloseMessage | RumorMessage | GossipMessage | RosterMessage
+const ROSTER_KINDS: RosterKind[] = ['ask', 'answer', 'statements']
 
 const GOSSIP_REQUEST = 1
 const GOSSIP_ANSWER = 2
@@ -177,6 +187,16 @@ export function encodeSync (m: Omit<SyncMessage, 'type'>): Uint8Array {
 export function encodeStatus (m: Omit<StatusMessage, 'type'>): Uint8Array {
   return frame(MessageType.Status, w => w.raw(m.root).varuint(m.docCount))
 }
+
+export function encodeRoster (m: Omit<RosterMessage, 'type'>): Uint8Array {
+  return frame(MessageType.Roster, w => {
+    w.u8(ROSTER_KINDS.indexOf(m.kind) + 1).raw(m.hash).varuint(m.count).varuint(m.statements.length)
+    for (const st of m.statements) w.bytes(st)
+  }, 32 + m.statements.reduce((n, st) => n + st.length + 2, 0))
+}
+
+/** Bytes a roster frame adds around its statements (each also takes its length, at most 2 bytes). */
+export const ROSTER_HEADER_BYTES = FRAME_OVERHEAD + 1 + FINGERPRINT_BYTES + 8 + 4
 
 export function encodeClose (reason: string): Uint8Array {
   return frame(MessageType.Close, w => w.string(reason.slice(0, 1000)))
@@ -334,6 +354,20 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
     case MessageType.Close:
       message = { type, reason: r.string('close reason') }
       break
+    case MessageType.Roster: {
+      const k = r.u8('roster kind')
+      const kind = ROSTER_KINDS[k - 1]
+      if (kind === undefined) throw new FrameError(`unknown roster message kind ${k}`)
+      const hash = r.raw(FINGERPRINT_BYTES, 'roster hash')
+      const count = r.varuint('roster count', MAX_ROSTER_STATEMENTS)
+      const n = r.varuint('statement count', MAX_ROSTER_STATEMENTS)
+      if (n > r.remaining) throw new FrameError(`malformed roster frame: ${n} statements cannot fit in ${r.remaining} bytes`)
+      if (kind !== 'statements' && n > 0) throw new FrameError(`malformed roster ${kind}: it carries statements`)
+      const statements: Uint8Array[] = []
+      for (let i = 0; i < n; i++) statements.push(r.bytes('statement', MAX_STATEMENT_BYTES).slice())
+      message = { type, kind, hash: hash.slice(), count, statements }
+      break
+    }
     default:
       throw new FrameError(`unknown message type ${type}`)
   }

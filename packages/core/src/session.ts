@@ -11,15 +11,16 @@
  */
 import { EXCHANGE_TIMEOUT_MS, MAX_CONCURRENT_EXCHANGES, MIN_FRAME_BYTES } from './constants.js'
 import { validateUpdate } from './updates.js'
-import { HearsayError, PeerUnavailableError, ProtocolError, isCorruption } from './errors.js'
+import { HearsayError, PeerUnavailableError, PermissionError, ProtocolError, isCorruption } from './errors.js'
+import type { Scope } from './digest-views.js'
 import { Emitter } from './events.js'
 import { ExchangeRunner, type ExchangeContext, type ExchangeLink } from './exchange-runner.js'
 import type { ExchangeLimits, SyncReport } from './exchange.js'
 import { guarded } from './guard.js'
 import { PeerOrigin } from './origin.js'
 import {
-  MessageType, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRumor, encodeStatus,
-  type AntiEntropyMode, type GossipMessage, type LiveEntry, type Message
+  MessageType, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRoster, encodeRumor, encodeStatus,
+  type AntiEntropyMode, type GossipMessage, type LiveEntry, type Message, type RosterMessage
 } from './protocol.js'
 import type { CreationQuota } from './receive-limits.js'
 import type { Channel, ChannelHandler } from './transport.js'
@@ -36,8 +37,10 @@ export interface SessionContext extends ExchangeContext {
   readonly receiveQueueBytes: number
   /** New documents each peer may make this node create (receive-limits.ts). */
   readonly quota: CreationQuota
-  /** Current digest root and document count. */
-  digest(): { root: Uint8Array, count: number }
+  /** Digest root and document count of what this node shares with the peer (digest-views.ts). */
+  digest(peerId: string): { root: Uint8Array, count: number }
+  /** What this node shares with the peer, by the roster (digest-views.ts). */
+  scope(peerId: string): Scope
   /** Backlog past which exchange replies to this peer wait (flow control, live.ts). */
   sendLimit(session: Session): number
 }
@@ -54,6 +57,8 @@ export interface SessionEvents extends Record<string, unknown> {
   rumor: { hops: number, entries: LiveEntry[] }
   /** Cluster state gossip (cluster.ts). */
   gossip: GossipMessage
+  /** Roster summary or statements (trust.ts). */
+  roster: RosterMessage
   /** The transport took a frame of `bytes` off the backlog, `delayMs` after it was sent (flow.ts). */
   drain: { bytes: number, delayMs: number }
   /** Live or rumor frames from the peer were dropped because the ones before were still being applied. */
@@ -82,15 +87,23 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
   private readonly exchanges: ExchangeRunner
   /** When this session last logged a refused document. */
   private quotaLoggedAt = -Infinity
+  /** When this session last logged an update the peer may not write. */
+  private permissionLoggedAt = -Infinity
   readonly limits: ExchangeLimits
 
   constructor (private readonly ctx: SessionContext, private readonly channel: Channel) {
     super()
     this.remoteId = channel.remoteId
     this.origin = new PeerOrigin(channel.remoteId)
-    this.limits = { budget: ctx.budget, admit: (docId, bytes) => this.admit(docId, bytes) }
+    const session = this
+    this.limits = {
+      budget: ctx.budget,
+      admit: (docId, bytes) => this.admit(docId, bytes),
+      get scope () { return ctx.scope(session.remoteId) },
+      refused: docId => { this.refused(docId) }
+    }
     this.exchanges = new ExchangeRunner(this, ctx)
-    const { root, count } = ctx.digest()
+    const { root, count } = ctx.digest(this.remoteId)
     this.send(encodeHello({ nodeId: ctx.id, maxFrameBytes: ctx.maxFrameBytes, root, docCount: count }))
   }
 
@@ -171,20 +184,35 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
       })
   }
 
-  /** Send live updates unless the channel is backed up; false when shed (anti-entropy repairs). */
+  /**
+   * Send live updates unless the channel is backed up; false when shed (anti-entropy repairs).
+   * Only updates to documents the roster lets us send this peer go (digest-views.ts).
+   */
   sendLive (entries: LiveEntry[]): boolean {
     if (!this.admitsLive()) return false
-    this.send(encodeLive(entries))
-    this.ctx.counters.liveUpdatesSent += entries.length
+    const allowed = this.allowed(entries)
+    if (allowed.length > 0) this.send(encodeLive(allowed))
+    this.ctx.counters.liveUpdatesSent += allowed.length
     return true
   }
 
   /** Send a rumor unless the channel is backed up; false when shed (anti-entropy repairs). */
   sendRumor (hops: number, entries: LiveEntry[]): boolean {
     if (!this.admitsLive()) return false
-    this.send(encodeRumor(hops, entries))
-    this.ctx.counters.rumorUpdatesSent += entries.length
+    const allowed = this.allowed(entries)
+    if (allowed.length > 0) this.send(encodeRumor(hops, allowed))
+    this.ctx.counters.rumorUpdatesSent += allowed.length
     return true
+  }
+
+  private allowed (entries: LiveEntry[]): LiveEntry[] {
+    const scope = this.ctx.scope(this.remoteId)
+    return scope.whole ? entries : entries.filter(e => scope.sends(e.docId))
+  }
+
+  /** Send a roster summary or statements (control traffic: never shed). */
+  sendRoster (m: Omit<RosterMessage, 'type'>): void {
+    if (this.phase.kind === 'open') this.send(encodeRoster(m))
   }
 
   private admitsLive (): boolean {
@@ -257,6 +285,7 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
         }
         return this.onUpdates(msg.type === MessageType.Rumor ? msg.hops : undefined, msg.entries, frame.length)
       case MessageType.Gossip: return this.emit('gossip', msg)
+      case MessageType.Roster: return this.enqueue(async () => { this.emit('roster', msg) })
       case MessageType.Sync:
         // frames of exchanges waiting to be applied count against the node's receive buffer, with
         // half-received updates: past it, the exchange is aborted (retried later) instead of held
@@ -322,7 +351,13 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
    */
   private async apply (entries: LiveEntry[]): Promise<LiveEntry[]> {
     const applied: LiveEntry[] = []
+    const scope = this.ctx.scope(this.remoteId)
     for (const e of entries) {
+      // a document the peer may not write: refused before anything is touched
+      if (!scope.whole && !scope.takes(e.docId)) {
+        this.refused(e.docId)
+        continue
+      }
       // a new document the peer may not create now: dropped; anti-entropy brings it later
       if (!this.admit(e.docId, e.update.length)) continue
       try {
@@ -349,6 +384,16 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
       this.ctx.log.warn('refusing new documents from %s past its creation quota (first: "%s"); they come in a later exchange', this.remoteId, docId)
     }
     return false
+  }
+
+  /** An update to a document the peer may not write was refused: counted, logged once a minute. */
+  refused (docId: string): void {
+    this.ctx.counters.updatesRefused++
+    const now = this.ctx.timers.now()
+    if (now - this.permissionLoggedAt < QUOTA_LOG_INTERVAL_MS) return
+    this.permissionLoggedAt = now
+    const err = new PermissionError(this.remoteId, docId, 'write', `${this.remoteId} may not write "${docId}": its updates are refused`)
+    this.ctx.log.warn('%s: %s (further refusals from this peer are counted in updatesRefused, logged once a minute)', err.name, err.message)
   }
 
   /** Close after a bad frame or a protocol violation: tell the peer why, then hang up. */

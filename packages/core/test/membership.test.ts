@@ -8,7 +8,7 @@ import { scene, type Scene } from './subsystem-fakes.js'
 function membership (sc: Scene, root = { value: new Uint8Array(16) }): Membership {
   return new Membership({
     selfId: 'self', peers: sc.peers, settings: sc.settings, timers: sc.clock, log: sc.log, counters: sc.counters, rng: createRandom(3),
-    digest: () => ({ root: root.value, count: 1 }), storedBytes: () => 100, guard: (_w, fn) => { fn() }
+    digest: () => ({ root: root.value, count: 1 }), digestFor: () => ({ root: root.value, count: 1 }), storedBytes: () => 100, guard: (_w, fn) => { fn() }
   })
 }
 
@@ -39,7 +39,7 @@ describe('membership', () => {
     const x = new ClusterState('x', sc.settings.cluster, () => sc.clock.now(), sc.clock.now())
     x.set('hearsay/hb', new TextEncoder().encode('1'))
     m.members.apply(x.deltasFor([]), 'a')
-    const view = (): string | undefined => sc.peers.view(new Uint8Array(16), m.members, (c, l) => m.stateOf(c, l)).find(p => p.id === 'x')?.state
+    const view = (): string | undefined => sc.peers.view(() => new Uint8Array(16), true, () => undefined, m.members, (c, l) => m.stateOf(c, l)).find(p => p.id === 'x')?.state
     expect(view()).toBe('suspect')
     // its heartbeat rises: alive; then it falls silent
     const digest = m.members.digest()

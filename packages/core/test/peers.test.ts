@@ -80,7 +80,7 @@ describe('peer table', () => {
     m.set('hearsay/bytes', new TextEncoder().encode('2048'))
     m.set('name', new TextEncoder().encode('kitchen'))
     members.apply(m.deltasFor([]), 'a')
-    const view = sc.peers.view(root(1), members, c => c ? 'alive' : 'suspect')
+    const view = sc.peers.view(() => root(1), true, () => undefined, members, c => c ? 'alive' : 'suspect')
     expect(view.find(p => p.id === 'a')).toMatchObject({ connected: true, state: 'alive', inSync: true, docCount: 5 })
     expect(view.find(p => p.id === 'm')).toMatchObject({ connected: false, state: 'suspect', inSync: true, docCount: 7, bytes: 2048, meta: { name: 'kitchen' } })
   })

@@ -3,11 +3,13 @@
  * identify, ping, mDNS) with the Hearsay sync service mounted, and the core engine on top.
  */
 import { ConfigError, createNode, realTimers, silentLogger } from '@hearsay/core'
-import type { HearsayNode, Logger, NodeOptions } from '@hearsay/core'
+import type { HearsayNode, Logger, NodeOptions, TrustOptions } from '@hearsay/core'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
@@ -32,6 +34,7 @@ import { hearsaySync } from './service.js'
 import { forwardSightings } from './sightings.js'
 import type { ChannelStatus, HearsaySync, HearsaySyncInit, PeerStatus } from './service.js'
 import { parseSwarmKey } from './swarm-key.js'
+import { libp2pSigner, trustCrypto } from './trust-crypto.js'
 
 export interface MdnsOptions {
   /** Query interval, in ms. @default MDNS_INTERVAL_MS (10 000) */
@@ -42,7 +45,13 @@ export interface MdnsOptions {
   probeIntervalMs?: number
 }
 
-export interface HearsayNodeOptions extends Omit<NodeOptions, 'id' | 'transport'> {
+export interface HearsayNodeOptions extends Omit<NodeOptions, 'id' | 'transport' | 'trust'> {
+  /**
+   * The swarm's roster (TRUST.md): its genesis statement and statements to add. The signature
+   * scheme and this device's signing key come from its libp2p identity. `false` turns trust off
+   * (the node neither adopts nor answers a roster). @default {} (unmanaged until a roster is created or adopted)
+   */
+  trust?: Omit<TrustOptions, 'crypto' | 'signer'> | false
   /**
    * Directory for the node's private key (`peer-key`, mode 0600): the peer id survives restarts.
    * Without it (and without `privateKey`) the node gets a new, ephemeral id every run.
@@ -134,7 +143,7 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   // validate everything before touching the disk or the network
   const psk = options.swarmKey === undefined ? undefined : parseSwarmKey(options.swarmKey)
   const mdnsOpts: MdnsOptions | undefined = options.mdns === false ? undefined : (options.mdns === true || options.mdns === undefined ? {} : options.mdns)
-  const privateKey = options.privateKey ?? (options.dataDir !== undefined ? await loadOrCreatePrivateKey(options.dataDir, log) : undefined)
+  const privateKey = options.privateKey ?? (options.dataDir !== undefined ? await loadOrCreatePrivateKey(options.dataDir, log) : await generateKeyPair('Ed25519'))
 
   const peerDiscovery: Libp2pOptions['peerDiscovery'] = []
   if (mdnsOpts !== undefined) {
@@ -146,11 +155,14 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   const guard = psk === undefined ? undefined : swarmGuard(psk, log, diagnosis)
   const { services: extraServices = {}, connectionGater: extraGater, peerDiscovery: extraDiscovery = [], connectionMonitor: extraMonitor, ...rest } = extra
   if ('hearsay' in extraServices) throw new ConfigError('options.libp2p.services.hearsay is reserved: createHearsayNode mounts the Hearsay service itself')
-  const gater = options.allowPeers !== undefined
+  const listed = options.allowPeers !== undefined
     ? allowListGater(options.allowPeers, { logger, ...(extraGater !== undefined ? { inner: extraGater } : {}) })
     : extraGater
+  // revoked devices (by the roster) get no connection either way; bound once the engine exists
+  let revoked = (_peer: string): boolean => false
+  const gater = revokedGater(peer => revoked(peer), listed)
   const libp2pOptions: Libp2pOptions<HearsayServices> = {
-    ...(privateKey !== undefined ? { privateKey } : {}),
+    privateKey,
     addresses: { listen: options.listen ?? LISTEN_ADDRESSES },
     transports: [tcp()],
     connectionEncrypters: [guard === undefined ? noise() : guard.encrypter(noise())],
@@ -180,7 +192,16 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   const libp2p = await createLibp2p<HearsayServices>(libp2pOptions)
   const sync = libp2p.services.hearsay
   const peerId = libp2p.peerId.toString()
-  const engine = createNode({ ...engineOptions, logger, id: peerId, transport: sync.transport })
+  const trust: TrustOptions | undefined = options.trust === false || privateKey.type !== 'Ed25519'
+    ? undefined
+    : { ...options.trust, crypto: trustCrypto(), signer: libp2pSigner(privateKey) }
+  if (trust === undefined && options.trust !== false && options.trust !== undefined) throw new ConfigError(`trust needs an Ed25519 identity, this node has a ${privateKey.type} key`)
+  const engine = createNode({ ...engineOptions, trust, logger, id: peerId, transport: sync.transport })
+  revoked = peer => engine.trust.isRevoked(peer)
+  // a device revoked while connected is hung up on at once (the engine closed its session)
+  engine.trust.on('change', ({ revoked: gone }) => {
+    for (const p of gone) void libp2p.hangUp(peerIdFromString(p)).catch(() => {})
+  })
 
   // the discovery probe runs on the engine's clock, so a node on virtual time probes on it too
   const timers = engineOptions.timers ?? realTimers
@@ -250,6 +271,16 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   return node
 }
 
+/** Refuse connections from and to devices the roster revoked, then ask `inner`. */
+function revokedGater (isRevoked: (peer: string) => boolean, inner: ConnectionGater = {}): ConnectionGater {
+  return {
+    ...inner,
+    denyDialPeer: async peer => isRevoked(peer.toString()) || (await inner.denyDialPeer?.(peer) ?? false),
+    denyInboundEncryptedConnection: async (peer, maConn) => isRevoked(peer.toString()) || (await inner.denyInboundEncryptedConnection?.(peer, maConn) ?? false),
+    denyOutboundEncryptedConnection: async (peer, maConn) => isRevoked(peer.toString()) || (await inner.denyOutboundEncryptedConnection?.(peer, maConn) ?? false)
+  }
+}
+
 /** What this package adds to the engine's API, and the members it replaces (`start`/`stop` run libp2p too). */
 type OwnMembers = Omit<HearsayLibp2pNode, Exclude<keyof HearsayNode, 'id' | 'start' | 'stop'>>
 
@@ -277,7 +308,7 @@ function withEngine<E extends object, O extends object> (engine: E, own: O): Omi
 function splitOptions (options: HearsayNodeOptions): { engineOptions: Omit<NodeOptions, 'id' | 'transport'>, extra: HearsayLibp2pOptions } {
   const {
     dataDir: _d, privateKey: _k, listen: _l, swarmKey: _s, allowPeers: _a, mdns: _m, bootstrap: _b,
-    sync: _y, pingIntervalMs: _p, libp2p, start: _st, ...engineOptions
+    sync: _y, pingIntervalMs: _p, libp2p, start: _st, trust: _t, ...engineOptions
   } = options
   return { engineOptions, extra: libp2p ?? {} }
 }

@@ -7,3 +7,5 @@ export { createHostilePeer, seal, reseal } from './hostile.js'
 export type { HostilePeer, HostileLink } from './hostile.js'
 /** The wire protocol's encoders and decoder, for hostile peers that build frames on any transport. */
 export * as wire from '../protocol.js'
+export { createTestKeyring } from './trust-keys.js'
+export type { TestKeyring } from './trust-keys.js'

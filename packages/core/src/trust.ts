@@ -1,0 +1,466 @@
+/**
+ * Trust: this node's copy of the swarm's roster (roster.ts), how it spreads, and what it allows.
+ *
+ * Without a genesis statement the swarm is unmanaged: everyone may read and write everything, as
+ * with a plain swarm key. With one, `may(peer, docId, mode)` answers from the roster, which:
+ * - takes statements only with a valid signature (the injected `TrustCrypto`) from an issuer the
+ *   roster authorises; a forged or malformed statement from a peer closes its session
+ *   (`TrustError`), one not authorised (yet) is refused and counted, a second claim of an invite
+ *   made by its claimant is refused with "invite already used";
+ * - is stored in the `hearsay/roster` metadata record, every statement checked again on load;
+ * - spreads like cluster state: a summary (hash and count) on every new session and to one random
+ *   peer each gossip round; a differing summary is answered with every statement (at most once
+ *   a second per session); statements new to us go to every other session at once (flooding).
+ * An unmanaged node takes the roster of the first peer that offers one (`adopt`): every member
+ * already had full trust, so the first admin's word is no weaker than the swarm key.
+ */
+import { Reader, Writer, equalBytes, toHex } from './bytes.js'
+import type { Timers } from './clock.js'
+import { MAX_ROSTER_STATEMENTS, ROSTER_ANSWER_INTERVAL_MS, TRUST_LOG_INTERVAL_MS } from './constants.js'
+import { ConfigError, TrustError } from './errors.js'
+import { Emitter } from './events.js'
+import type { Log } from './logger.js'
+import type { Counters } from './metrics.js'
+import { Roster, type DeviceEntry } from './roster.js'
+import { ROSTER_HEADER_BYTES, type RosterMessage } from './protocol.js'
+import type { PeerTable } from './peers.js'
+import type { Random } from './random.js'
+import type { Session } from './session.js'
+import {
+  StatementKind, decodeStatement, describe, signStatement, signedBytes, short,
+  type AccessMode, type Grant, type SignedStatement, type Signer, type Statement, type TrustCrypto
+} from './statements.js'
+import type { Storage } from './storage.js'
+
+
+export interface TrustOptions {
+  /** The signature scheme (`@hearsay/libp2p` exports one for libp2p peer ids). */
+  crypto: TrustCrypto
+  /** This device's key (id = the node's id): needed to issue statements as an admin. */
+  signer?: Signer
+  /**
+   * The swarm's genesis statement. Omitted: the stored roster's, else the swarm is unmanaged
+   * until it adopts one.
+   */
+  genesis?: Uint8Array
+  /** Statements to add at start, e.g. an invite and this device's claim from `hearsay join`. */
+  statements?: Uint8Array[]
+  /** While unmanaged, take the roster the first peer offers. @default true */
+  adopt?: boolean
+}
+
+export interface DeviceInfo extends DeviceEntry {}
+
+/** What `node.trust` offers. */
+export interface NodeTrust {
+  /** Whether a roster decides (false: every member may read and write everything). */
+  readonly managed: boolean
+  /** The swarm's id, once managed. */
+  readonly swarm: string | undefined
+  may(peerId: string, docId: string, mode: AccessMode): boolean
+  /** Whether the roster revoked the device (refused everywhere). */
+  isRevoked(peerId: string): boolean
+  /** Every device the roster names, with its name, grants and whether it is an admin or revoked. */
+  devices(): DeviceInfo[]
+  /** The device's name from the roster, if any. */
+  nameOf(peerId: string): string | undefined
+  /** Invites not claimed yet, and invites claimed by two devices (neither admitted). */
+  invites(): { open: Array<{ id: string, name: string, grants: Grant[], expires: number }>, conflicts: string[] }
+  /** The genesis statement, once managed. */
+  genesis(): Uint8Array | undefined
+  /** Every statement held, encoded. */
+  statements(): Uint8Array[]
+  /** Add statements (checked like any from a peer); returns how many were new. */
+  add(statements: Uint8Array[]): Promise<number>
+  /** Make the swarm managed with this device as its root admin. Needs `signer`. */
+  createSwarm(): Promise<Uint8Array>
+  addAdmin(peerId: string): Promise<void>
+  name(peerId: string, name: string): Promise<void>
+  grant(peerId: string, grants: Grant[]): Promise<void>
+  /** Withdraw every grant statement giving `peerId` this pattern (any mode), or an invite by id. */
+  withdraw(target: { peerId: string, pattern: string } | { inviteId: string }): Promise<number>
+  revoke(peerId: string): Promise<void>
+  /** A one-time invite: the statement, and the secret of its key (both go in a token). */
+  invite(o: { name: string, grants: Grant[], expiresAt: number }): Promise<{ invite: Uint8Array, secret: Uint8Array }>
+  /** Claim an invite for this device with the invite key's secret. */
+  claim(invite: Uint8Array, secret: Uint8Array): Promise<void>
+  on(event: 'change', fn: (e: TrustChange) => void): () => void
+}
+
+export interface TrustChange {
+  /** Devices revoked by this change. */
+  revoked: string[]
+}
+
+export interface TrustEvents extends Record<string, unknown> {
+  /** The roster took new statements (what may be shared changed, devices may be revoked). */
+  change: TrustChange
+}
+
+export interface TrustDeps {
+  selfId: string
+  peers: PeerTable
+  rng: Random
+  options: TrustOptions | undefined
+  storage: Storage
+  timers: Timers
+  log: Log
+  counters: Counters
+}
+
+/** A peer that sent something the roster refused, and why: the session decides what to do. */
+export interface Refusal { reason: string, forged: boolean, alreadyUsed: boolean }
+
+const ROSTER_KEY = 'hearsay/roster'
+
+export class Trust extends Emitter<TrustEvents> {
+  private roster: Roster | undefined
+  private readonly crypto: TrustCrypto | undefined
+  private write: Promise<void> = Promise.resolve()
+  private readonly answeredAt = new Map<string, number>()
+  private readonly loggedAt = new Map<string, number>()
+
+  constructor (private readonly d: TrustDeps) {
+    super()
+    this.crypto = d.options?.crypto
+    if (d.options !== undefined && typeof d.options.crypto?.verify !== 'function') throw new ConfigError('trust.crypto must be a TrustCrypto (see @hearsay/libp2p trustCrypto)')
+    if (d.options?.signer !== undefined && d.options.signer.id !== d.selfId) throw new ConfigError(`trust.signer is ${d.options.signer.id}, not this node (${d.selfId})`)
+  }
+
+  get managed (): boolean { return this.roster !== undefined }
+  get swarm (): string | undefined { return this.roster?.swarm }
+  get hash (): Uint8Array { return this.roster?.hash ?? new Uint8Array(16) }
+  get count (): number { return this.roster?.size ?? 0 }
+  /** The roster, for digest views (undefined: unmanaged). */
+  get current (): Roster | undefined { return this.roster }
+
+  /** Load the stored roster and the configured statements. */
+  async init (): Promise<void> {
+    const o = this.d.options
+    if (o === undefined) return
+    const stored = await this.load()
+    const configured = o.genesis === undefined ? undefined : this.checkGenesis(o.genesis, 'trust.genesis')
+    if (configured !== undefined && stored !== undefined && configured.id !== stored[0]?.id) {
+      throw new ConfigError(`the store holds the roster of swarm ${stored[0]?.swarm}, but trust.genesis is of swarm ${configured.swarm}`)
+    }
+    const genesis = configured ?? stored?.[0]
+    if (genesis !== undefined) this.roster = new Roster(genesis)
+    const more = [...(stored?.slice(1).map(s => s.bytes) ?? []), ...(o.statements ?? [])]
+    if (more.length > 0 && this.roster === undefined) throw new ConfigError('trust.statements need a genesis')
+    if (more.length > 0) await this.add(more, undefined)
+    else if (configured !== undefined && stored === undefined) this.persist()
+    if (this.roster !== undefined) this.d.log('roster of swarm %s: %d statements', short(this.roster.swarm), this.roster.size)
+  }
+
+  may (peerId: string, docId: string, mode: AccessMode): boolean {
+    return this.roster === undefined || this.roster.may(peerId, docId, mode)
+  }
+
+  revoked (peerId: string): boolean {
+    return this.roster?.evaluate().revoked.has(peerId) ?? false
+  }
+
+  /**
+   * Check and add statements from a peer (`from`) or from this node (undefined). Statements new to
+   * us are stored, passed on to every other session, and `change` says who was revoked. Returns what was
+   * added and, for a peer, the first refusal that should concern its session.
+   */
+  async add (encoded: Uint8Array[], from: string | undefined): Promise<{ added: SignedStatement[], refusal?: Refusal }> {
+    const c = this.d.counters
+    let refusal: Refusal | undefined
+    const refuse = (reason: string, forged = false, alreadyUsed = false): void => {
+      c.statementsRefused++
+      if (refusal === undefined || (forged && !refusal.forged)) refusal = { reason, forged, alreadyUsed }
+    }
+    const pending = new Map<string, SignedStatement>()
+    for (const bytes of encoded) {
+      let s: SignedStatement
+      try {
+        s = decodeStatement(bytes)
+      } catch (err) {
+        refuse((err as Error).message, true)
+        continue
+      }
+      if (this.roster?.has(s.id) === true || pending.has(s.id)) continue
+      if (!this.verify(s)) {
+        refuse(`forged ${describe(s)}: the signature does not verify`, true)
+        continue
+      }
+      if (this.roster === undefined && s.kind === StatementKind.Genesis && from !== undefined && this.d.options?.adopt !== false) {
+        this.roster = new Roster(s)
+        this.d.log.warn('adopted the roster of swarm %s (root admin %s) from %s: documents are now shared by its grants', short(s.swarm), s.issuer, from)
+        pending.set(s.id, s)
+        continue
+      }
+      pending.set(s.id, s)
+    }
+    const roster = this.roster
+    if (roster === undefined) {
+      if (pending.size > 0) refuse('statements without a genesis: this node is not in a managed swarm')
+      return { added: [], refusal }
+    }
+    const before = roster.evaluate()
+    const ever = roster.everAdmins(pending)
+    const added: SignedStatement[] = []
+    for (const s of pending.values()) {
+      if (roster.has(s.id)) { added.push(s); continue } // an adopted genesis
+      const why = roster.authorises(s, pending, ever) ?? this.freshClaim(roster, s, from)
+      if (why !== undefined) {
+        refuse(`${describe(s)}: ${why}`, false, why === ALREADY_USED)
+        continue
+      }
+      if (roster.size >= MAX_ROSTER_STATEMENTS) {
+        refuse(`roster is full (${MAX_ROSTER_STATEMENTS} statements)`)
+        continue
+      }
+      if (roster.insert(s).added) added.push(s)
+    }
+    if (refusal !== undefined) this.logRefusal(from, refusal)
+    if (added.length === 0) return { added, refusal }
+    c.statementsAccepted += added.length
+    this.persist()
+    const after = roster.evaluate()
+    const revoked = [...after.revoked].filter(p => !before.revoked.has(p))
+    for (const p of revoked) this.d.log.warn('device %s is revoked', p)
+    this.spread(added, from)
+    this.emit('change', { revoked })
+    return { added, refusal }
+  }
+
+  /** A claim sent by its own claimant is refused when the invite was used or expired. */
+  private freshClaim (roster: Roster, s: SignedStatement, from: string | undefined): string | undefined {
+    if (s.kind !== StatementKind.Claim || from === undefined || from !== s.subject) return undefined
+    const invite = roster.get(toHex(s.target))
+    if (invite === undefined) return undefined
+    if (roster.claimsOf(invite.id).some(c => c.subject !== s.subject)) return ALREADY_USED
+    if (invite.expires !== 0 && this.d.timers.now() > invite.expires) return 'invite expired'
+    return undefined
+  }
+
+  private verify (s: SignedStatement): boolean {
+    try {
+      return this.crypto?.verify(s.issuer, signedBytes(s.body), s.sig) === true
+    } catch {
+      return false
+    }
+  }
+
+  private checkGenesis (bytes: Uint8Array, what: string): SignedStatement {
+    let s: SignedStatement
+    try {
+      s = decodeStatement(bytes)
+    } catch (err) {
+      throw new ConfigError(`${what}: ${(err as Error).message}`)
+    }
+    if (s.kind !== StatementKind.Genesis || !this.verify(s)) throw new ConfigError(`${what} is not a genesis statement signed by its issuer`)
+    return s
+  }
+
+  private logRefusal (from: string | undefined, r: Refusal): void {
+    const key = from ?? ''
+    const now = this.d.timers.now()
+    if (now - (this.loggedAt.get(key) ?? -Infinity) < TRUST_LOG_INTERVAL_MS && !r.forged) return
+    this.loggedAt.set(key, now)
+    this.d.log.warn('refused roster statements from %s: %s', from ?? 'this node', r.reason)
+  }
+
+  // -- spreading
+
+  /** A session opened: a managed node sends its summary. */
+  opened (session: Session): void {
+    if (this.roster !== undefined) session.sendRoster({ kind: 'ask', hash: this.hash, count: this.count, statements: [] })
+  }
+
+  /** Each gossip round, one random peer gets our summary (repairs what flooding missed). */
+  round (): void {
+    const open = this.d.peers.connected()
+    if (this.roster === undefined || open.length === 0) return
+    this.opened(this.d.rng.pick(open).session as Session)
+  }
+
+  /** A roster frame from a peer. */
+  async received (session: Session, msg: RosterMessage): Promise<void> {
+    const peerId = session.remoteId
+    if (msg.kind === 'statements') {
+      const { refusal } = await this.add(msg.statements, peerId)
+      if (refusal?.forged === true) session.fail(new TrustError(refusal.reason))
+      else if (refusal?.alreadyUsed === true) session.close(`refused: ${refusal.reason}`, true)
+      return
+    }
+    if (this.roster === undefined) {
+      // unmanaged: ask for the peer's statements by answering with an empty summary
+      if (msg.kind === 'ask' && this.d.options !== undefined && this.d.options.adopt !== false) session.sendRoster({ kind: 'answer', hash: this.hash, count: 0, statements: [] })
+      return
+    }
+    if (!this.answers(peerId, msg)) return
+    this.send(session, this.all())
+    if (msg.kind === 'ask') session.sendRoster({ kind: 'answer', hash: this.hash, count: this.count, statements: [] })
+  }
+
+  /** Statements new to us go to every open session but the one they came from. */
+  spread (statements: SignedStatement[], from: string | undefined): void {
+    for (const p of this.d.peers.connected()) if (p.id !== from) this.send(p.session as Session, statements)
+  }
+
+  /** Send statements in as many frames as they need. */
+  private send (session: Session, statements: SignedStatement[]): void {
+    let batch: Uint8Array[] = []
+    let bytes = ROSTER_HEADER_BYTES
+    const flush = (): void => {
+      if (batch.length > 0) session.sendRoster({ kind: 'statements', hash: this.hash, count: this.count, statements: batch })
+      batch = []
+      bytes = ROSTER_HEADER_BYTES
+    }
+    for (const s of statements) {
+      if (bytes + s.bytes.length + 2 > session.frameLimit) flush()
+      batch.push(s.bytes)
+      bytes += s.bytes.length + 2
+    }
+    flush()
+  }
+
+  /** Whether to answer a peer's summary with every statement: differs, and not answered within a second. */
+  answers (peerId: string, msg: RosterMessage): boolean {
+    if (this.roster === undefined) return false
+    if (msg.count === this.roster.size && equalBytes(msg.hash, this.roster.hash)) return false
+    const now = this.d.timers.now()
+    if (now - (this.answeredAt.get(peerId) ?? -Infinity) < ROSTER_ANSWER_INTERVAL_MS) return false
+    this.answeredAt.set(peerId, now)
+    return true
+  }
+
+  /** Every statement, genesis first. */
+  all (): SignedStatement[] {
+    const r = this.roster
+    if (r === undefined) return []
+    return [r.genesis, ...r.statements().filter(s => s.id !== r.genesis.id)]
+  }
+
+  forget (peerId: string): void {
+    this.answeredAt.delete(peerId)
+    this.loggedAt.delete(peerId)
+  }
+
+  // -- issuing
+
+  private async issue (s: Omit<Statement, 'swarm' | 'issuer' | 'at'> & { issuer?: string }, signer = this.d.options?.signer): Promise<SignedStatement> {
+    const r = this.roster
+    if (r === undefined) throw new TrustError('this swarm has no roster: run createSwarm() (hearsay init --admin) first')
+    if (signer === undefined) throw new TrustError('this node has no signing key (trust.signer)')
+    const signed = signStatement({ ...s, swarm: r.swarm, issuer: s.issuer ?? signer.id, at: this.d.timers.now() }, signer)
+    const { added, refusal } = await this.add([signed.bytes], undefined)
+    if (refusal !== undefined && added.length === 0) throw new TrustError(refusal.reason)
+    return signed
+  }
+
+  async createSwarm (): Promise<Uint8Array> {
+    const signer = this.d.options?.signer
+    if (this.crypto === undefined || signer === undefined) throw new TrustError('createSwarm needs trust.crypto and trust.signer')
+    if (this.roster !== undefined) throw new TrustError(`this node is already in managed swarm ${this.roster.swarm}`)
+    const swarm = toHex(this.crypto.generate().secret.subarray(0, 16))
+    const g = signStatement({ kind: StatementKind.Genesis, swarm, issuer: signer.id, subject: signer.id, at: this.d.timers.now(), expires: 0, name: '', target: new Uint8Array(0), grants: [] }, signer)
+    this.roster = new Roster(g)
+    this.persist()
+    this.d.log.warn('this device is now the root admin of swarm %s', short(swarm))
+    this.spread([g], undefined)
+    this.emit('change', { revoked: [] })
+    return g.bytes
+  }
+
+  async addAdmin (peerId: string): Promise<void> { await this.issue(blank(StatementKind.Admin, peerId)) }
+  async name (peerId: string, name: string): Promise<void> { await this.issue({ ...blank(StatementKind.Name, peerId), name }) }
+  async grant (peerId: string, grants: Grant[]): Promise<void> { await this.issue({ ...blank(StatementKind.Grant, peerId), grants }) }
+  async revoke (peerId: string): Promise<void> { await this.issue(blank(StatementKind.Revoke, peerId)) }
+
+  async withdraw (target: { peerId: string, pattern: string } | { inviteId: string }): Promise<number> {
+    const r = this.roster
+    if (r === undefined) return 0
+    const ids = 'inviteId' in target
+      ? [target.inviteId].filter(id => r.get(id)?.kind === StatementKind.Invite)
+      : r.statements().filter(s => s.kind === StatementKind.Grant && s.subject === target.peerId && s.grants.some(g => g.pattern === target.pattern)).map(s => s.id)
+    for (const id of ids) await this.issue({ ...blank(StatementKind.Withdraw, ''), target: fromHex(id) })
+    return ids.length
+  }
+
+  async invite (o: { name: string, grants: Grant[], expiresAt: number }): Promise<{ invite: Uint8Array, secret: Uint8Array }> {
+    if (this.crypto === undefined) throw new TrustError('invites need trust.crypto')
+    const key = this.crypto.generate()
+    const s = await this.issue({ ...blank(StatementKind.Invite, key.signer.id), name: o.name, grants: o.grants, expires: o.expiresAt })
+    return { invite: s.bytes, secret: key.secret }
+  }
+
+  async claim (invite: Uint8Array, secret: Uint8Array): Promise<void> {
+    if (this.crypto === undefined) throw new TrustError('claims need trust.crypto')
+    const inv = decodeStatement(invite)
+    if (inv.kind !== StatementKind.Invite) throw new TrustError('not an invite')
+    const key = this.crypto.fromSecret(secret)
+    if (key.id !== inv.subject) throw new TrustError('the secret is not this invite\'s key')
+    if (this.roster?.has(inv.id) !== true) await this.add([invite], undefined)
+    await this.issue({ ...blank(StatementKind.Claim, this.d.selfId), issuer: key.id, target: fromHex(inv.id) }, key)
+  }
+
+  // -- the view
+
+  devices (): DeviceInfo[] {
+    return [...(this.roster?.evaluate().devices.values() ?? [])].map(d => ({ ...d, grants: [...d.grants] }))
+  }
+
+  invites (): ReturnType<NodeTrust['invites']> {
+    const v = this.roster?.evaluate()
+    return {
+      open: (v?.openInvites ?? []).map(s => ({ id: s.id, name: s.name, grants: s.grants, expires: s.expires })),
+      conflicts: [...(v?.conflicts ?? [])]
+    }
+  }
+
+  nameOf (peerId: string): string | undefined {
+    return this.roster?.evaluate().devices.get(peerId)?.name
+  }
+
+  // -- storage
+
+  private persist (): void {
+    const statements = this.all()
+    this.write = this.write.then(async () => {
+      const w = new Writer(statements.reduce((n, s) => n + s.bytes.length + 4, 8))
+      w.varuint(statements.length)
+      for (const s of statements) w.bytes(s.bytes)
+      await this.d.storage.setMeta(ROSTER_KEY, w.finish())
+    }).catch((err: unknown) => {
+      this.d.log.error('could not store the roster (it is kept in memory and stored with the next change): %s', (err as Error).message)
+    })
+  }
+
+  /** Resolves when the roster as of now is stored. */
+  async flush (): Promise<void> {
+    await this.write
+  }
+
+  /** The stored statements, genesis first; each checked again (bytes from disk are not trusted). */
+  private async load (): Promise<SignedStatement[] | undefined> {
+    const raw = await this.d.storage.getMeta(ROSTER_KEY)
+    if (raw === undefined) return undefined
+    const out: SignedStatement[] = []
+    try {
+      const r = new Reader(raw)
+      const n = r.varuint('statement count', MAX_ROSTER_STATEMENTS)
+      for (let i = 0; i < n; i++) out.push(decodeStatement(r.bytes('statement')))
+      r.done('roster record')
+    } catch (err) {
+      this.d.log.error('stored roster is damaged (%s): kept the %d statements before the damage; peers give back the rest', (err as Error).message, out.length)
+    }
+    const genesis = out[0]
+    if (genesis === undefined || genesis.kind !== StatementKind.Genesis || !this.verify(genesis)) {
+      if (out.length > 0) this.d.log.error('stored roster has no valid genesis: ignored')
+      return undefined
+    }
+    return out
+  }
+}
+
+const ALREADY_USED = 'invite already used by another device'
+
+const blank = (kind: StatementKind, subject: string): Omit<Statement, 'swarm' | 'issuer' | 'at'> =>
+  ({ kind, subject, expires: 0, name: '', target: new Uint8Array(0), grants: [] })
+
+const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))
