@@ -403,6 +403,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       isRevoked: peerId => trust.revoked(peerId),
       devices: () => trust.devices(),
       nameOf: peerId => trust.nameOf(peerId),
+      agreeing: () => trust.agreeing(),
       invites: () => trust.invites(),
       genesis: () => trust.current?.genesis.bytes.slice(),
       statements: () => trust.all().map(s => s.bytes.slice()),

@@ -14,83 +14,27 @@
  * An unmanaged node takes the roster of the first peer that offers one (`adopt`): every member
  * already had full trust, so the first admin's word is no weaker than the swarm key.
  */
-import { Reader, Writer, equalBytes, toHex } from './bytes.js'
+import { equalBytes, toHex } from './bytes.js'
 import type { Timers } from './clock.js'
 import { MAX_ROSTER_STATEMENTS, ROSTER_ANSWER_INTERVAL_MS, TRUST_LOG_INTERVAL_MS } from './constants.js'
 import { ConfigError, TrustError } from './errors.js'
 import { Emitter } from './events.js'
 import type { Log } from './logger.js'
 import type { Counters } from './metrics.js'
-import { Roster, type DeviceEntry } from './roster.js'
+import { Roster } from './roster.js'
+import { loadRoster, saveRoster } from './roster-store.js'
 import { ROSTER_HEADER_BYTES, type RosterMessage } from './protocol.js'
 import type { PeerTable } from './peers.js'
 import type { Random } from './random.js'
 import type { Session } from './session.js'
 import {
   StatementKind, decodeStatement, describe, signStatement, signedBytes, short,
-  type AccessMode, type Grant, type SignedStatement, type Signer, type Statement, type TrustCrypto
+  type AccessMode, type Grant, type SignedStatement, type Statement, type TrustCrypto
 } from './statements.js'
 import type { Storage } from './storage.js'
+import type { DeviceInfo, NodeTrust, TrustChange, TrustOptions } from './node-trust.js'
 
-
-export interface TrustOptions {
-  /** The signature scheme (`@hearsay/libp2p` exports one for libp2p peer ids). */
-  crypto: TrustCrypto
-  /** This device's key (id = the node's id): needed to issue statements as an admin. */
-  signer?: Signer
-  /**
-   * The swarm's genesis statement. Omitted: the stored roster's, else the swarm is unmanaged
-   * until it adopts one.
-   */
-  genesis?: Uint8Array
-  /** Statements to add at start, e.g. an invite and this device's claim from `hearsay join`. */
-  statements?: Uint8Array[]
-  /** While unmanaged, take the roster the first peer offers. @default true */
-  adopt?: boolean
-}
-
-export interface DeviceInfo extends DeviceEntry {}
-
-/** What `node.trust` offers. */
-export interface NodeTrust {
-  /** Whether a roster decides (false: every member may read and write everything). */
-  readonly managed: boolean
-  /** The swarm's id, once managed. */
-  readonly swarm: string | undefined
-  may(peerId: string, docId: string, mode: AccessMode): boolean
-  /** Whether the roster revoked the device (refused everywhere). */
-  isRevoked(peerId: string): boolean
-  /** Every device the roster names, with its name, grants and whether it is an admin or revoked. */
-  devices(): DeviceInfo[]
-  /** The device's name from the roster, if any. */
-  nameOf(peerId: string): string | undefined
-  /** Invites not claimed yet, and invites claimed by two devices (neither admitted). */
-  invites(): { open: Array<{ id: string, name: string, grants: Grant[], expires: number }>, conflicts: string[] }
-  /** The genesis statement, once managed. */
-  genesis(): Uint8Array | undefined
-  /** Every statement held, encoded. */
-  statements(): Uint8Array[]
-  /** Add statements (checked like any from a peer); returns how many were new. */
-  add(statements: Uint8Array[]): Promise<number>
-  /** Make the swarm managed with this device as its root admin. Needs `signer`. */
-  createSwarm(): Promise<Uint8Array>
-  addAdmin(peerId: string): Promise<void>
-  name(peerId: string, name: string): Promise<void>
-  grant(peerId: string, grants: Grant[]): Promise<void>
-  /** Withdraw every grant statement giving `peerId` this pattern (any mode), or an invite by id. */
-  withdraw(target: { peerId: string, pattern: string } | { inviteId: string }): Promise<number>
-  revoke(peerId: string): Promise<void>
-  /** A one-time invite: the statement, and the secret of its key (both go in a token). */
-  invite(o: { name: string, grants: Grant[], expiresAt: number }): Promise<{ invite: Uint8Array, secret: Uint8Array }>
-  /** Claim an invite for this device with the invite key's secret. */
-  claim(invite: Uint8Array, secret: Uint8Array): Promise<void>
-  on(event: 'change', fn: (e: TrustChange) => void): () => void
-}
-
-export interface TrustChange {
-  /** Devices revoked by this change. */
-  revoked: string[]
-}
+export type { DeviceInfo, NodeTrust, TrustChange, TrustOptions } from './node-trust.js'
 
 export interface TrustEvents extends Record<string, unknown> {
   /** The roster took new statements (what may be shared changed, devices may be revoked). */
@@ -111,13 +55,13 @@ export interface TrustDeps {
 /** A peer that sent something the roster refused, and why: the session decides what to do. */
 export interface Refusal { reason: string, forged: boolean, alreadyUsed: boolean }
 
-const ROSTER_KEY = 'hearsay/roster'
-
 export class Trust extends Emitter<TrustEvents> {
   private roster: Roster | undefined
   private readonly crypto: TrustCrypto | undefined
   private write: Promise<void> = Promise.resolve()
   private readonly answeredAt = new Map<string, number>()
+  /** Each peer's roster summary as it last told us (hex hash and count). */
+  private readonly summaries = new Map<string, string>()
   private readonly loggedAt = new Map<string, number>()
 
   constructor (private readonly d: TrustDeps) {
@@ -186,7 +130,8 @@ export class Trust extends Emitter<TrustEvents> {
         refuse(`forged ${describe(s)}: the signature does not verify`, true)
         continue
       }
-      if (this.roster === undefined && s.kind === StatementKind.Genesis && from !== undefined && this.d.options?.adopt !== false) {
+      const wanted = this.d.options?.genesisId
+      if (this.roster === undefined && s.kind === StatementKind.Genesis && from !== undefined && this.d.options?.adopt !== false && (wanted === undefined || wanted === s.id)) {
         this.roster = new Roster(s)
         this.d.log.warn('adopted the roster of swarm %s (root admin %s) from %s: documents are now shared by its grants', short(s.swarm), s.issuer, from)
         pending.set(s.id, s)
@@ -281,10 +226,13 @@ export class Trust extends Emitter<TrustEvents> {
   /** A roster frame from a peer. */
   async received (session: Session, msg: RosterMessage): Promise<void> {
     const peerId = session.remoteId
+    this.summaries.set(peerId, summaryOf(msg.hash, msg.count))
     if (msg.kind === 'statements') {
-      const { refusal } = await this.add(msg.statements, peerId)
+      const { added, refusal } = await this.add(msg.statements, peerId)
       if (refusal?.forged === true) session.fail(new TrustError(refusal.reason))
       else if (refusal?.alreadyUsed === true) session.close(`refused: ${refusal.reason}`, true)
+      // tell the sender where we stand now: it learns at once that we took them (and sends what we still lack)
+      else if (added.length > 0) session.sendRoster({ kind: 'answer', hash: this.hash, count: this.count, statements: [] })
       return
     }
     if (this.roster === undefined) {
@@ -336,7 +284,14 @@ export class Trust extends Emitter<TrustEvents> {
     return [r.genesis, ...r.statements().filter(s => s.id !== r.genesis.id)]
   }
 
+  /** Connected peers whose roster, as they last told us, equals ours (for `hearsay join`: admitted). */
+  agreeing (): string[] {
+    const mine = summaryOf(this.hash, this.count)
+    return this.d.peers.connected().filter(p => this.summaries.get(p.id) === mine).map(p => p.id)
+  }
+
   forget (peerId: string): void {
+    this.summaries.delete(peerId)
     this.answeredAt.delete(peerId)
     this.loggedAt.delete(peerId)
   }
@@ -389,13 +344,14 @@ export class Trust extends Emitter<TrustEvents> {
     return { invite: s.bytes, secret: key.secret }
   }
 
-  async claim (invite: Uint8Array, secret: Uint8Array): Promise<void> {
+  async claim (invite: Uint8Array | string, secret: Uint8Array): Promise<void> {
     if (this.crypto === undefined) throw new TrustError('claims need trust.crypto')
-    const inv = decodeStatement(invite)
+    const inv = typeof invite === 'string' ? this.roster?.get(invite) : decodeStatement(invite)
+    if (inv === undefined) throw new TrustError(`invite ${String(invite)} is not known yet: this node has not received the swarm's roster`)
     if (inv.kind !== StatementKind.Invite) throw new TrustError('not an invite')
     const key = this.crypto.fromSecret(secret)
     if (key.id !== inv.subject) throw new TrustError('the secret is not this invite\'s key')
-    if (this.roster?.has(inv.id) !== true) await this.add([invite], undefined)
+    if (this.roster?.has(inv.id) !== true) await this.add([inv.bytes], undefined)
     await this.issue({ ...blank(StatementKind.Claim, this.d.selfId), issuer: key.id, target: fromHex(inv.id) }, key)
   }
 
@@ -421,12 +377,7 @@ export class Trust extends Emitter<TrustEvents> {
 
   private persist (): void {
     const statements = this.all()
-    this.write = this.write.then(async () => {
-      const w = new Writer(statements.reduce((n, s) => n + s.bytes.length + 4, 8))
-      w.varuint(statements.length)
-      for (const s of statements) w.bytes(s.bytes)
-      await this.d.storage.setMeta(ROSTER_KEY, w.finish())
-    }).catch((err: unknown) => {
+    this.write = this.write.then(async () => { await saveRoster(this.d.storage, statements) }).catch((err: unknown) => {
       this.d.log.error('could not store the roster (it is kept in memory and stored with the next change): %s', (err as Error).message)
     })
   }
@@ -436,29 +387,14 @@ export class Trust extends Emitter<TrustEvents> {
     await this.write
   }
 
-  /** The stored statements, genesis first; each checked again (bytes from disk are not trusted). */
   private async load (): Promise<SignedStatement[] | undefined> {
-    const raw = await this.d.storage.getMeta(ROSTER_KEY)
-    if (raw === undefined) return undefined
-    const out: SignedStatement[] = []
-    try {
-      const r = new Reader(raw)
-      const n = r.varuint('statement count', MAX_ROSTER_STATEMENTS)
-      for (let i = 0; i < n; i++) out.push(decodeStatement(r.bytes('statement')))
-      r.done('roster record')
-    } catch (err) {
-      this.d.log.error('stored roster is damaged (%s): kept the %d statements before the damage; peers give back the rest', (err as Error).message, out.length)
-    }
-    const genesis = out[0]
-    if (genesis === undefined || genesis.kind !== StatementKind.Genesis || !this.verify(genesis)) {
-      if (out.length > 0) this.d.log.error('stored roster has no valid genesis: ignored')
-      return undefined
-    }
-    return out
+    return await loadRoster(this.d.storage, this.d.log, s => this.verify(s))
   }
 }
 
 const ALREADY_USED = 'invite already used by another device'
+
+const summaryOf = (hash: Uint8Array, count: number): string => `${toHex(hash)}/${count}`
 
 const blank = (kind: StatementKind, subject: string): Omit<Statement, 'swarm' | 'issuer' | 'at'> =>
   ({ kind, subject, expires: 0, name: '', target: new Uint8Array(0), grants: [] })

@@ -7,9 +7,9 @@
  */
 import fc from 'fast-check'
 import { utf8Length } from '../src/bytes.js'
-import { MAX_ANNOUNCED_FRAME_BYTES, MAX_DOC_ID_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER } from '../src/constants.js'
+import { MAX_ANNOUNCED_FRAME_BYTES, MAX_DOC_ID_BYTES, MAX_ROSTER_STATEMENTS, MAX_STATEMENT_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER } from '../src/constants.js'
 import {
-  ItemKind, MAX_GOSSIP_KEY_BYTES, MAX_PREFIX_DEPTH, MessageType, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRumor, encodeStatus, encodeSync,
+  ItemKind, MAX_GOSSIP_KEY_BYTES, MAX_PREFIX_DEPTH, MessageType, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRoster, encodeRumor, encodeStatus, encodeSync,
   type Message, type SyncItem
 } from '../src/protocol.js'
 import { reseal } from '../src/testing/index.js'
@@ -49,7 +49,9 @@ export const validFrame: fc.Arbitrary<Uint8Array> = fc.oneof(
     answer: fc.boolean(),
     digest: fc.array(fc.record({ nodeId: id, generation: num(), version: num() }), { maxLength: 3 }),
     entries: fc.array(fc.record({ nodeId: id, generation: num(), key: fc.string({ maxLength: 10 }), value: bytes(16), version: num() }), { maxLength: 3 })
-  }).map(encodeGossip)
+  }).map(encodeGossip),
+  fc.record({ kind: fc.constantFrom('ask' as const, 'answer' as const), hash: fp, count: fc.nat(MAX_ROSTER_STATEMENTS), statements: fc.constant([] as Uint8Array[]) }).map(encodeRoster),
+  fc.record({ kind: fc.constant('statements' as const), hash: fp, count: fc.nat(MAX_ROSTER_STATEMENTS), statements: fc.array(bytes(64), { maxLength: 3 }) }).map(encodeRoster)
 )
 
 /** Write `n` as a varint (up to 8 bytes, like the protocol's) into a list of bytes at `at`. */
@@ -134,6 +136,12 @@ export function checkDecoded (m: Message): void {
         bound('version', e.version, MAX_WIRE_COUNTER, 1)
         bound('key bytes', utf8Length(e.key), MAX_GOSSIP_KEY_BYTES)
       }
+      break
+    case MessageType.Roster:
+      fingerprint(m.hash)
+      bound('roster count', m.count, MAX_ROSTER_STATEMENTS)
+      bound('statements', m.statements.length, MAX_ROSTER_STATEMENTS)
+      for (const st of m.statements) bound('statement bytes', st.length, MAX_STATEMENT_BYTES)
       break
     case MessageType.Close:
       break

@@ -6,11 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  MAX_ANNOUNCED_FRAME_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER, MIN_FRAME_BYTES
+  MAX_ANNOUNCED_FRAME_BYTES, MAX_ROSTER_STATEMENTS, MAX_WIRE_COUNT, MAX_WIRE_COUNTER, MIN_FRAME_BYTES
 } from '../src/index.js'
 import { Writer } from '../src/bytes.js'
 import {
-  ItemKind, MessageType, encodeGossip, encodeHello, encodeRumor, encodeStatus, encodeSync, type SyncItem
+  ItemKind, MessageType, encodeGossip, encodeHello, encodeRoster, encodeRumor, encodeStatus, encodeSync, type SyncItem
 } from '../src/protocol.js'
 import { seal, waitFor } from '../src/testing/index.js'
 import { arena, validUpdate, type Arena } from './hostile-arena.js'
@@ -61,6 +61,8 @@ function cases (): Case[] {
     'reject', 'drop', 'version 0', {}, 'could have counted')
   // the victim's own entries: the attack that used to end the process from a timer
   four('Gossip entry about the victim, generation', MAX_WIRE_COUNTER, v => [gossipEntry(v, 1, 'victim')], 'accept', 'drop', '', {}, 'generation ahead of our clock')
+  // a roster summary from a member of an unmanaged swarm: read, and answered or ignored
+  four('Roster count', MAX_ROSTER_STATEMENTS, v => [encodeRoster({ kind: 'ask', hash: fp, count: v, statements: [] })], 'accept', 'accept', '')
   // u8 fields: max + 1 does not fit the byte
   out.push({ name: 'Rumor hops = 0', frames: () => [encodeRumor(1, [{ docId: 'r/0', update: validUpdate() }]).map((b, i) => i === 2 ? 0 : b)].map(f => seal(f[1] as number, f.subarray(2, -4))), outcome: 'reject', reason: '0 hops' })
   out.push({ name: 'Rumor hops = max (255)', frames: () => [encodeRumor(255, [{ docId: 'r/255', update: validUpdate() }])], outcome: 'accept' })
@@ -78,6 +80,7 @@ function cases (): Case[] {
     lying(`RangeList length ${claim}`, MessageType.Sync, w => w.varuint(6).u8(1).u8(2).varuint(1).u8(2).u8(0).varuint(claim).u8(0))
     lying(`Gossip digest length ${claim}`, MessageType.Gossip, w => w.u8(1).varuint(claim).varuint(0))
     lying(`Gossip value length ${claim}`, MessageType.Gossip, w => w.u8(0).varuint(0).varuint(1).string('g').varuint(1).string('k').varuint(claim + 1).u8(1).varuint(1))
+    lying(`Roster statement count ${claim}`, MessageType.Roster, w => w.u8(3).raw(fp).varuint(0).varuint(Math.min(claim, MAX_ROSTER_STATEMENTS)).varuint(5).u8(1))
     lying(`Close reason length ${claim}`, MessageType.Close, w => w.varuint(claim + 3).raw(new Uint8Array([98, 121, 101])))
   }
   return out

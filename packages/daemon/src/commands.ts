@@ -5,21 +5,19 @@
 import { mkdir, writeFile, access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { ParseArgsConfig } from 'node:util'
-import { ConfigError, writerLogger } from '@hearsay/core'
-import type { Logger } from '@hearsay/core'
+import { ConfigError } from '@hearsay/core'
 import { connect, request, resolveTarget, verifyTarget } from './client.js'
-import type { TargetOptions } from './client.js'
-import { CONFIG_FIELDS, defaultConfig, endpointUrl, kebab, loadConfig, nearest } from './config.js'
-import { readRuntime, removeRuntime, writeRuntime } from './runtime.js'
-import type { DaemonConfig, LoadedConfig } from './config.js'
+import { CLIENT, CLIENT_HELP, COMMON, CONFIG_FLAGS, FlagError, daemonUrl, flagsOf, targetOptions, type Command } from './cli-common.js'
+import { CONFIG_FIELDS, defaultConfig, kebab, loadConfig, nearest } from './config.js'
+import type { DaemonConfig } from './config.js'
 import { CONFIG_FILE } from './constants.js'
-import { startDaemon } from './daemon.js'
 import type { Daemon } from './daemon.js'
-import { createDaemonNode, initIdentity } from './network.js'
+import { initIdentity } from './network.js'
+import { serve } from './serve.js'
 import { parseValue } from './content.js'
 import { formatStatus } from './status.js'
 import type { DaemonStatus } from './status.js'
+import { TRUST_COMMANDS, initAdmin } from './trust-commands.js'
 
 export interface CliIO {
   out: (text: string) => void
@@ -46,51 +44,15 @@ const SWARM_KEY_NOTE: Record<'kept' | 'created' | 'replaced' | 'none', string> =
   none: ''
 }
 
-/** A bad combination of command-line flags. */
-class FlagError extends Error {
-  static readonly code = 'FlagError'
-  override readonly name = 'FlagError'
-}
-
-type Options = NonNullable<ParseArgsConfig['options']>
-
-const COMMON: Options = {
-  help: { type: 'boolean', short: 'h' },
-  config: { type: 'string', short: 'c' },
-  'data-dir': { type: 'string', short: 'd' }
-}
-
-const CLIENT: Options = {
-  ...COMMON,
-  url: { type: 'string', short: 'u' },
-  json: { type: 'boolean' }
-}
-
-const CONFIG_FLAGS: Options = Object.fromEntries((Object.keys(CONFIG_FIELDS) as Array<keyof DaemonConfig>)
-  .filter(f => f !== 'dataDir')
-  .map(f => [kebab(f), { type: 'string' as const }]))
-
-interface Command {
-  summary: string
-  usage: string
-  options: Options
-  details: string
-  minArgs: number
-  maxArgs: number
-  run: (args: string[], values: Record<string, string | boolean | undefined>, io: CliIO) => Promise<number>
-}
-
-const CLIENT_HELP = `  -u, --url URL        daemon endpoint (default: from the config, or HEARSAY_URL)
-      --json           print JSON
-  -c, --config FILE    config file (default: <data dir>/config.json, or HEARSAY_CONFIG)
-  -d, --data-dir DIR   data directory (default: ~/.hearsay, or HEARSAY_DATA_DIR)`
-
 const COMMANDS: Record<string, Command> = {
   init: {
     summary: 'create the data directory: identity, swarm key and config file',
-    usage: 'hearsay init [--data-dir DIR] [--force] [--new-swarm-key | --no-swarm-key]',
-    options: { ...COMMON, force: { type: 'boolean' }, 'no-swarm-key': { type: 'boolean' }, 'new-swarm-key': { type: 'boolean' } },
+    usage: 'hearsay init [--data-dir DIR] [--force] [--new-swarm-key | --no-swarm-key] [--admin [--name NAME]]',
+    options: { ...COMMON, force: { type: 'boolean' }, 'no-swarm-key': { type: 'boolean' }, 'new-swarm-key': { type: 'boolean' }, admin: { type: 'boolean' }, name: { type: 'string' } },
     details: `  -d, --data-dir DIR   where to create it (default: ~/.hearsay, or HEARSAY_DATA_DIR)
+      --admin          a managed swarm: this device is its admin; add devices with \`hearsay invite\`
+                       (see TRUST.md)
+      --name NAME      this device's name in the roster (with --admin)
       --force          overwrite an existing config file (without reading it)
       --new-swarm-key  write a new swarm.key even if one is there (leaves the old swarm)
       --no-swarm-key   an open swarm: any Hearsay node on the LAN may connect
@@ -127,7 +89,9 @@ directory, then run init. Copy swarm.key to every device that should join this s
       }
       if (swarmKeyFile !== undefined) written.swarmKeyFile = swarmKeyFile
       await writeFile(file, JSON.stringify(written, null, 2) + '\n')
-      io.out(`initialised ${dir}\n  node id     ${id}\n  config      ${file}\n` +
+      if (values.name !== undefined && values.admin !== true) throw new FlagError('--name names this device in a new roster: give it with --admin')
+      const roster = values.admin === true ? await initAdmin(loadConfig({ env: io.env, flags: flagsOf(values), ...(io.defaults !== undefined ? { defaults: io.defaults } : {}) }), values.name as string | undefined) : ''
+      io.out(`initialised ${dir}\n  node id     ${id}\n  config      ${file}\n` + roster +
         (swarmKeyFile !== undefined ? `  swarm key   ${join(dir, swarmKeyFile)} (${SWARM_KEY_NOTE[swarmKey]})\n` : '  swarm       open (no swarm key): any Hearsay node on the LAN may connect\n') +
         `\nnext: ${nextCommand(io, values)}`)
       return 0
@@ -147,27 +111,7 @@ Flags override environment variables, which override the config file.`,
     maxArgs: 0,
     run: async (_args, values, io) => {
       const loaded = loadConfig({ env: io.env, flags: flagsOf(values), configFile: values.config as string | undefined, ...(io.defaults !== undefined ? { defaults: io.defaults } : {}) })
-      const { config } = loaded
-      const logger = writerLogger({ level: config.logLevel, write: line => { io.err(line) } })
-      await refuseSecondDaemon(config.dataDir)
-      const daemon = await startFromConfig(loaded, logger)
-      try {
-        await writeRuntime(config.dataDir, { pid: process.pid, id: daemon.node.id, url: endpointUrl({ httpHost: config.httpHost, httpPort: daemon.port }), startedAt: Date.now() })
-        io.err(`hearsay: node ${daemon.node.id} serving ${daemon.url} (ws://${daemon.url.slice('http://'.length)}/<docId>)` +
-          (config.staticDir !== undefined ? `; the web app in ${config.staticDir} at ${daemon.url}/` : ''))
-        await io.onStarted?.(daemon)
-      } catch (err) {
-        await daemon.close()
-        await removeRuntime(config.dataDir)
-        throw err
-      }
-      const signal = await (io.stopSignal ?? new Promise<string>(() => {}))
-      io.err(`hearsay: ${signal}: flushing and stopping`)
-      await io.onStopping?.()
-      await daemon.close()
-      await removeRuntime(config.dataDir)
-      io.err('hearsay: stopped')
-      return 0
+      return await serve(loaded, io)
     }
   },
   status: {
@@ -265,74 +209,14 @@ sets "hello world". Quote it to keep several spaces or characters the shell woul
       io.err(`hearsay watch: the daemon at ${base} closed the connection (it stopped?); no more changes to show.`)
       return 1
     }
-  }
+  },
+  ...TRUST_COMMANDS
 }
 
 /** The command that starts what `init` just created, as this user would type it. */
 function nextCommand (io: CliIO, values: Record<string, string | boolean | undefined>): string {
   const dir = typeof values['data-dir'] === 'string' ? ` --data-dir ${values['data-dir']}` : ''
   return `${io.commandName ?? 'hearsay'} start${dir}   (then, in another terminal: ${io.clientCommandName ?? io.commandName ?? 'hearsay'} status${dir})`
-}
-
-function flagsOf (values: Record<string, string | boolean | undefined>): Partial<Record<keyof DaemonConfig, string>> {
-  const flags: Partial<Record<keyof DaemonConfig, string>> = {}
-  for (const f of Object.keys(CONFIG_FIELDS) as Array<keyof DaemonConfig>) {
-    const v = values[kebab(f)]
-    if (typeof v === 'string') flags[f] = v
-  }
-  return flags
-}
-
-function targetOptions (values: Record<string, string | boolean | undefined>, io: CliIO): TargetOptions {
-  return {
-    flags: flagsOf(values),
-    env: io.env,
-    ...(typeof values.url === 'string' ? { url: values.url } : {}),
-    ...(typeof values.config === 'string' ? { configFile: values.config } : {})
-  }
-}
-
-/** The endpoint of the daemon a client command is meant for, checked to be that daemon. */
-async function daemonUrl (values: Record<string, string | boolean | undefined>, io: CliIO): Promise<string> {
-  const target = await resolveTarget(targetOptions(values, io))
-  if (target.dataDir !== undefined) await verifyTarget(target)
-  return target.url
-}
-
-/** Another daemon of this data directory is running. */
-class AlreadyRunningError extends Error {
-  static readonly code = 'AlreadyRunningError'
-  override readonly name = 'AlreadyRunningError'
-}
-
-/**
- * Refuse to start when `daemon.json` names a daemon of this data directory that still answers as
- * this node; a file whose process is gone, or whose pid now belongs to something else, is stale.
- */
-async function refuseSecondDaemon (dataDir: string): Promise<void> {
-  const running = await readRuntime(dataDir).catch(() => undefined)
-  if (running === undefined || running.stale || running.pid === process.pid) return
-  const answered = await request<{ id: string }>(running.url, '/status').catch(() => undefined)
-  if (answered?.id !== running.id) return
-  throw new AlreadyRunningError(`a daemon already runs for ${dataDir}: node ${running.id}, pid ${running.pid}, at ${running.url}. Stop it first (kill ${running.pid}), or start this one with another --data-dir.`)
-}
-
-/** Start a daemon from a loaded configuration. */
-export async function startFromConfig (loaded: LoadedConfig, logger: Logger): Promise<Daemon> {
-  const { config } = loaded
-  const { node, transport } = await createDaemonNode(config, logger)
-  return await startDaemon({
-    node,
-    host: config.httpHost,
-    port: config.httpPort,
-    allowOrigins: config.allowOrigins,
-    wsMaxBufferedBytes: config.wsMaxBufferedBytes,
-    wsMaxMessageBytes: config.wsMaxMessageBytes,
-    transport,
-    logger,
-    ...(config.staticDir !== undefined ? { staticDir: config.staticDir } : {}),
-    ...(config.name !== undefined ? { name: config.name } : {})
-  })
 }
 
 export function usage (): string {
@@ -388,7 +272,7 @@ export async function main (argv: string[], io: CliIO): Promise<number> {
     const e = err as Error
     // exit 2: the configuration (or what is on disk: a broken peer-key) needs a person to fix it;
     // a service manager should not restart (apps/pi's unit: RestartPreventExitStatus=2)
-    if (e instanceof ConfigError || ['ConfigError', 'FlagError', 'SwarmKeyError', 'InvalidPeerIdError', 'InvalidDocIdError', 'IdentityError'].includes(e.name)) {
+    if (e instanceof ConfigError || ['ConfigError', 'FlagError', 'SwarmKeyError', 'InvalidPeerIdError', 'InvalidDocIdError', 'IdentityError', 'InviteTokenError'].includes(e.name)) {
       io.err(`hearsay ${name}: ${e.message}`)
       return 2
     }

@@ -86,3 +86,12 @@ export const RUNTIME_FILE = 'daemon.json'
 
 /** Largest `daemon.json` a client reads, in bytes (it holds a few short fields). */
 export const RUNTIME_FILE_MAX_BYTES = 16 * 1024
+
+/** Addresses an invite token carries at most. */
+export const INVITE_TOKEN_MAX_ADDRESSES = 8
+
+/** How long an invite stays usable unless `--expires` says otherwise, in ms. */
+export const INVITE_EXPIRES_MS = 24 * 60 * 60_000
+
+/** How long `hearsay join` waits to be admitted by a member, in ms. */
+export const JOIN_TIMEOUT_MS = 60_000

@@ -6,6 +6,7 @@
  * - `GET /metrics`: Prometheus metrics
  * - `GET /api/docs`, `GET /api/docs/<docId>`, `PUT /api/docs/<docId>/<key>`, `GET /api/watch/<docId>`
  * - `PUT /api/name`: this device's name, announced to peers
+ * - `/api/trust…`: the roster: devices, invites, grants, revocation (trust-api.ts)
  * - `GET /dashboard`: the dashboard page
  * - anything else: static files from `staticDir`, when configured
  */
@@ -27,7 +28,9 @@ import { checkDeviceName, DeviceNameError } from './device-name.js'
 import { isLoopbackHost, requestGuard } from './guard.js'
 import type { RequestGuard } from './guard.js'
 import { DocHandles } from './handles.js'
+import { HttpError } from './http-error.js'
 import { buildStatus } from './status.js'
+import { handleTrust } from './trust-api.js'
 import type { DaemonNode, DaemonStatus } from './status.js'
 import { YWebsocketRooms } from './ywebsocket.js'
 
@@ -62,6 +65,8 @@ export interface DaemonOptions {
   wsMaxMessageBytes?: number
   /** Name of the transport, shown in status. @default 'libp2p' */
   transport?: string
+  /** The swarm key secret (32 bytes), put in invite tokens; undefined for an open swarm. */
+  swarmKey?: Uint8Array
   logger?: Logger
 }
 
@@ -84,12 +89,6 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
   '.ico': 'image/x-icon',
   '.map': 'application/json'
-}
-
-class HttpError extends Error {
-  static readonly code = 'HttpError'
-  override readonly name = 'HttpError'
-  constructor (readonly status: number, message: string) { super(message) }
 }
 
 export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
@@ -121,6 +120,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   const watchers = new Set<ServerResponse>()
   let endpoint = ''
 
+  const trustDeps = { node, swarmKey: options.swarmKey, deviceName: () => deviceName, log: (line: string) => { log(line) } }
   const status = (): DaemonStatus => buildStatus(node, { name: deviceName, version: VERSION, startedAt, endpoint, clients: rooms.snapshot(), transport: transportName, received: { bytes: fromPeers.bytes, docs: fromPeers.docIds.size } })
 
   const registry = new Registry()
@@ -334,7 +334,21 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
       res.end()
       return
     }
-    throw new HttpError(404, `no such endpoint: ${method} ${path} (see GET /status, /metrics, /api/docs)`)
+    const trusted = await handleTrust(trustDeps, method, path, async () => {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+      if (type !== 'application/json') throw new HttpError(415, 'send a JSON object with content-type: application/json')
+      let body: unknown
+      try {
+        body = JSON.parse(await readBody(req))
+      } catch (err) {
+        if (err instanceof HttpError) throw err
+        throw new HttpError(400, `the body is not JSON (${(err as Error).message})`)
+      }
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object')
+      return body as Record<string, unknown>
+    })
+    if (trusted !== undefined) return json(res, 200, trusted)
+    throw new HttpError(404, `no such endpoint: ${method} ${path} (see GET /status, /metrics, /api/docs, /api/trust)`)
   }
 
   const server: Server = createServer((req, res) => {

@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path'
 import { ConfigError } from '@hearsay/core'
 import type { Logger } from '@hearsay/core'
 import { createLevelStorage } from '@hearsay/leveldb'
-import { createHearsayNode, generateSwarmKey, parseSwarmKey } from '@hearsay/libp2p'
+import { createHearsayNode, generateSwarmKey, parseSwarmKey, swarmKeySecret } from '@hearsay/libp2p'
+import type { TrustOptions } from '@hearsay/core'
 import type { DaemonConfig } from './config.js'
 import { DOCS_DIR, SWARM_KEY_FILE } from './constants.js'
 import type { DaemonNode } from './status.js'
@@ -67,7 +68,11 @@ async function readSwarmKey (config: DaemonConfig): Promise<Uint8Array | undefin
   }
 }
 
-export async function createDaemonNode (config: DaemonConfig, logger: Logger): Promise<{ node: DaemonNode, transport: string }> {
+/**
+ * The daemon's node. `trust` adds roster statements at start (`hearsay join` passes the swarm's
+ * genesis and the invite); the roster itself is kept in the store.
+ */
+export async function createDaemonNode (config: DaemonConfig, logger: Logger, trust: Omit<TrustOptions, 'crypto' | 'signer'> = {}): Promise<{ node: DaemonNode, transport: string, swarmKey: Uint8Array | undefined }> {
   const swarmKey = await readSwarmKey(config)
   if (swarmKey === undefined) {
     logger.forComponent('hearsay:daemon').warn(`open swarm: no swarm key in ${config.dataDir}, so any Hearsay node on this network may connect, read and change every document. Run \`hearsay init --data-dir ${config.dataDir}\` to create one (with --force if config.json exists there; the identity is kept), then copy its swarm.key to each of your devices, or copy an existing swarm's swarm.key into ${config.dataDir}.`)
@@ -84,7 +89,8 @@ export async function createDaemonNode (config: DaemonConfig, logger: Logger): P
     logger,
     storage,
     storageBatchMs: config.storageBatchMs,
+    trust,
     start: false
   })
-  return { node, transport: 'libp2p' }
+  return { node, transport: 'libp2p', swarmKey: swarmKey === undefined ? undefined : swarmKeySecret(swarmKey) }
 }

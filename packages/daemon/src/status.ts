@@ -5,6 +5,7 @@
 import type { DocProblem, HearsayNode, MemberState, NodeMetrics } from '@hearsay/core'
 import { DEVICE_NAME_META } from './constants.js'
 import { peerName } from './device-name.js'
+import { accessOf } from './trust-api.js'
 import type { YWebsocketStats } from './ywebsocket.js'
 
 /** What a libp2p-backed node adds; absent on other transports. */
@@ -44,8 +45,13 @@ export type PeerState = MemberState
 
 export interface PeerReport {
   id: string
-  /** The device name the peer announces (cluster state `name`), cleaned up for display; absent until heard. */
+  /**
+   * The device's name: the one the swarm's roster gives it (set by an admin), else the one it
+   * announces (cluster state `name`), cleaned up for display; absent until known.
+   */
   name?: string
+  /** What the roster lets it do: `admin`, `revoked`, `notes/:write, …` or `no grant`; absent in an unmanaged swarm. */
+  access?: string
   /**
    * The node's verdict (`PeerInfo.state`): `alive` while connected or heard from, directly or
    * through other peers' gossip, within `cluster.suspectMs`; `suspect`, then `dead` after
@@ -104,7 +110,7 @@ export interface ReceivedFromPeers {
 
 export interface DaemonStatus {
   id: string
-  /** This device's name, as announced to peers. */
+  /** This device's name: its roster name in a managed swarm, else the one it announces to peers. */
   name: string
   version: string
   uptimeMs: number
@@ -120,17 +126,22 @@ export interface DaemonStatus {
   clients: YWebsocketStats
   /** `node.problems()`: documents quarantined (unreadable), missing from disk, or records the store dropped at open. */
   problems: DocProblem[]
+  /** The swarm's roster as this device sees it (TRUST.md); `managed: false` when it has none. */
+  trust: { managed: boolean, swarm?: string, access?: string, devices: number, agreeing: number }
   metrics: NodeMetrics
 }
 
 export function buildStatus (node: DaemonNode, extra: { name: string, version: string, startedAt: number, endpoint: string, clients: YWebsocketStats, transport: string, received?: ReceivedFromPeers }): DaemonStatus {
   const now = Date.now()
   const metrics = node.metrics()
+  const devices = new Map(node.trust.devices().map(d => [d.id, d]))
   const peers = node.peers().map(p => {
-    const name = peerName(p.meta, DEVICE_NAME_META)
+    const name = peerName(p.name === undefined ? p.meta : { name: p.name }, DEVICE_NAME_META)
+    const d = devices.get(p.id)
     return {
       id: p.id,
       ...(name !== undefined ? { name } : {}),
+      ...(node.trust.managed ? { access: accessOf(d ?? { admin: false, revoked: false, grants: [] }) } : {}),
       state: p.state,
       connected: p.connected,
       inSync: p.inSync,
@@ -146,7 +157,7 @@ export function buildStatus (node: DaemonNode, extra: { name: string, version: s
   const bytesTotal = inSync ? stored : Math.max(stored, ...connected.map(p => p.bytes ?? 0))
   return {
     id: node.id,
-    name: extra.name,
+    name: node.trust.nameOf(node.id) ?? extra.name,
     version: extra.version,
     uptimeMs: now - extra.startedAt,
     endpoint: extra.endpoint,
@@ -169,6 +180,9 @@ export function buildStatus (node: DaemonNode, extra: { name: string, version: s
     network: networkOf(node),
     clients: extra.clients,
     problems: node.problems(),
+    trust: node.trust.managed
+      ? { managed: true, swarm: node.trust.swarm as string, access: accessOf(devices.get(node.id) ?? { admin: false, revoked: false, grants: [] }), devices: devices.size, agreeing: node.trust.agreeing().length }
+      : { managed: false, devices: 0, agreeing: 0 },
     metrics
   }
 }
@@ -200,6 +214,7 @@ export function formatStatus (s: DaemonStatus): string {
   for (const a of s.multiaddrs) lines.push(`listen    ${a}`)
   lines.push(`discovery ${s.discovery.mdns}: ${s.discovery.detail}`)
   if (s.network !== undefined) lines.push(`swarm     ${s.network.privateSwarm ? 'private (swarm key)' : 'open (no swarm key)'}  ${s.network.connections} connection(s)`)
+  if (s.trust?.managed === true) lines.push(`roster    swarm ${s.trust.swarm ?? ''}  this device: ${s.trust.access ?? ''}  ${s.trust.devices} device(s)  (\`hearsay devices\` lists them)`)
   const alone = !s.peers.some(p => p.connected)
   // with peers out of sync, their counts only bound the total from below: no percentage then
   const docs = s.sync.docsTotalExact ? `docs ${s.sync.docsDone}/${s.sync.docsTotal}` : `docs ${s.sync.docsDone} here, at least ${s.sync.docsTotal} in the swarm`
@@ -208,7 +223,7 @@ export function formatStatus (s: DaemonStatus): string {
   lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  ${docs}${bytes}  received ${formatBytes(s.sync.bytesReceived)} of updates to ${s.sync.docsReceived} doc(s) (${formatBytes(s.sync.wireBytesReceived)} on the wire)  exchanges running ${s.sync.exchangesRunning}`)
   if (s.peers.length === 0) lines.push('peers     none yet')
   for (const p of s.peers) {
-    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago${p.name !== undefined ? `  name ${JSON.stringify(p.name)}` : ''}`)
+    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago${p.name !== undefined ? `  name ${JSON.stringify(p.name)}` : ''}${p.access !== undefined ? `  ${p.access}` : ''}`)
   }
   const known = new Set(s.peers.map(p => p.id))
   const mismatch = new Map((s.network?.swarmMismatches ?? []).map(m => [m.peer, m]))

@@ -4,7 +4,7 @@
  * sync, with which devices (by the names they announce), and whether discovery can work.
  */
 
-export interface PeerReport { id: string, name?: string, state: string, connected: boolean, inSync: boolean, docCount: number, lastSeenMsAgo: number }
+export interface PeerReport { id: string, name?: string, access?: string, state: string, connected: boolean, inSync: boolean, docCount: number, lastSeenMsAgo: number }
 export interface Status {
   id: string
   name: string
@@ -54,7 +54,8 @@ export function renderStatus (s: Status, names: (peerId: string) => string | und
     name.textContent = p.name ?? names(p.id) ?? 'unnamed device'
     const detail = document.createElement('span')
     detail.className = 'peer-state'
-    detail.textContent = `${p.state}${p.connected ? (p.inSync ? ' · in sync' : ' · syncing') : ' · not connected'}`
+    // in a managed swarm, what the roster lets the device do (TRUST.md)
+    detail.textContent = `${p.state}${p.connected ? (p.inSync ? ' · in sync' : ' · syncing') : ' · not connected'}${p.access !== undefined ? ` · ${p.access}` : ''}`
     const code = document.createElement('code')
     code.textContent = p.id
     code.title = p.id

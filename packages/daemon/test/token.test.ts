@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest'
+import { decodeToken, encodeToken, InviteTokenError } from '../src/token.js'
+
+const token = {
+  swarmKey: new Uint8Array(32).fill(1),
+  addresses: ['/ip4/192.0.2.2/tcp/4001/p2p/12D3KooWQJU5AWr3buCTwQgdBqgEY7JL2a8XF9uLecy7N23x5b3z'],
+  genesisId: 'ab'.repeat(16),
+  inviteId: 'cd'.repeat(16),
+  secret: new Uint8Array(32).fill(9)
+}
+
+describe('invite tokens', () => {
+  it('round-trip in about 200 characters', () => {
+    const text = encodeToken(token)
+    expect(text.length).toBeLessThan(220)
+    expect(decodeToken(` ${text}\n`)).toEqual(token)
+    expect(decodeToken(encodeToken({ ...token, swarmKey: undefined, addresses: [] }))).toMatchObject({ swarmKey: undefined, addresses: [] })
+  })
+
+  it('refuse anything else with InviteTokenError: wrong prefix, cut short, trailing bytes, bad address, bad key, junk', () => {
+    const text = encodeToken(token)
+    const bytes = Buffer.from(text.slice(4), 'base64url')
+    const withBytes = (b: Buffer): string => 'hst1' + b.toString('base64url')
+    const cases = [
+      'hello',
+      text.slice(0, 60),
+      withBytes(Buffer.concat([bytes, Buffer.from([0])])),
+      withBytes(Buffer.from([2, ...bytes.subarray(1)])), // another version
+      withBytes(Buffer.from([1, 5, 1, 2, 3, 4, 5, 0, ...bytes.subarray(1 + 33 + 1 + 1 + (bytes[35] as number))])), // 5-byte swarm key
+      withBytes(Buffer.from([1, 0, 1, 3, 0xff, 0xff, 0xff, ...new Uint8Array(80)])), // an address that is not a multiaddr
+      withBytes(Buffer.from([1, 0, 200])), // too many addresses
+      'hst1' + '!'.repeat(50),
+      'hst1' + 'A'.repeat(5000)
+    ]
+    for (const c of cases) expect(() => decodeToken(c), c.slice(0, 40)).toThrow(InviteTokenError)
+  })
+})

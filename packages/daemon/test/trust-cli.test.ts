@@ -1,0 +1,67 @@
+/**
+ * A managed swarm from the command line, every daemon its own process on real libp2p and LevelDB:
+ * `init --admin`, `invite`, `join` (the only step on the new device), `devices`, the grants enforced,
+ * a replayed token refused, and `revoke`.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { waitFor } from '@hearsay/core/testing'
+import { hearsay, kill, run, tempDir, type Proc } from './helpers.js'
+
+const cleanup: Array<() => unknown> = []
+afterEach(async () => { for (const fn of cleanup.splice(0).reverse()) await fn() })
+
+/** Settings for every process here: no mDNS, loopback only, any free HTTP port. */
+const ENV = { HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0', HEARSAY_HTTP_PORT: '0', HEARSAY_LOG_LEVEL: 'warn' }
+
+function background (args: string[]): Proc {
+  const p = hearsay(args, ENV)
+  cleanup.push(async () => { await kill(p.child) })
+  return p
+}
+
+describe('trust from the command line', () => {
+  it('init --admin, invite, join, devices, enforced grants, a replayed token, revoke', async () => {
+    const [gw, pi, thief] = [await tempDir('trust-gw', cleanup), await tempDir('trust-pi', cleanup), await tempDir('trust-thief', cleanup)]
+    const init = await run(['init', '--data-dir', gw, '--admin', '--name', 'gateway'], ENV)
+    expect(init.code, init.stderr).toBe(0)
+    expect(init.stdout).toMatch(/roster +swarm [0-9a-f]{32}, this device its admin/)
+    const gateway = background(['start', '--data-dir', gw])
+    await waitFor(() => gateway.stderr().includes('serving'), { timeoutMs: 30_000, message: `gateway up: ${gateway.stderr()}` })
+
+    const invite = await run(['invite', '--name', 'kitchen-pi', '--grant', 'telemetry/kitchen-pi/:write', '--grant', 'config/kitchen-pi:read', '--expires', '1h', '--data-dir', gw], ENV)
+    expect(invite.code, invite.stderr).toBe(0)
+    const token = /^(hst1\S+)$/m.exec(invite.stdout)?.[1] as string
+    expect(token).toBeDefined()
+    expect(invite.stdout).toMatch(/[▀▄█]/) // the QR code
+
+    const joining = background(['join', token, '--data-dir', pi])
+    await waitFor(() => joining.stdout().includes('joined swarm') || joining.child.exitCode !== null, { timeoutMs: 30_000, message: `pi joined: ${joining.stderr()}` })
+    expect(joining.stdout()).toMatch(/joined swarm [0-9a-f]{32} as "kitchen-pi": telemetry\/kitchen-pi\/:write, config\/kitchen-pi:read/)
+
+    const devices = await run(['devices', '--data-dir', gw], ENV)
+    expect(devices.stdout).toMatch(/gateway +\S+ +admin +this device/)
+    expect(devices.stdout).toMatch(/kitchen-pi +\S+ +telemetry\/kitchen-pi\/:write, config\/kitchen-pi:read +connected/)
+    const status = JSON.parse((await run(['status', '--json', '--data-dir', gw], ENV)).stdout) as { trust: { managed: boolean }, peers: Array<{ name?: string, access?: string }> }
+    expect(status.trust.managed).toBe(true)
+    expect(status.peers.find(p => p.name === 'kitchen-pi')?.access).toBe('telemetry/kitchen-pi/:write, config/kitchen-pi:read')
+
+    // what the pi may write reaches the gateway; what it may not stays on the pi
+    expect((await run(['set', 'telemetry/kitchen-pi/t1', 'celsius', '21.5', '--data-dir', pi], ENV)).code).toBe(0)
+    expect((await run(['set', 'notes/from-pi', 'text', 'sneaky', '--data-dir', pi], ENV)).code).toBe(0)
+    await waitFor(async () => (await run(['get', 'telemetry/kitchen-pi/t1', '--data-dir', gw], ENV)).code === 0, { timeoutMs: 20_000, message: 'telemetry at the gateway' })
+    expect((await run(['get', 'notes/from-pi', '--data-dir', gw], ENV)).code).toBe(1)
+
+    // the same token on a third device: refused, with the reason
+    const replay = await run(['join', token, '--data-dir', thief], ENV)
+    expect(replay.code).toBe(1)
+    expect(replay.stderr).toMatch(/invite already used/)
+
+    const revoke = await run(['revoke', 'kitchen-pi', '--data-dir', gw], ENV)
+    expect(revoke.code, revoke.stderr).toBe(0)
+    expect(revoke.stdout).toMatch(/kitchen-pi +\S+ +revoked/)
+    await waitFor(async () => {
+      const s = JSON.parse((await run(['status', '--json', '--data-dir', pi], ENV)).stdout) as { peers: Array<{ connected: boolean }> }
+      return s.peers.every(p => !p.connected)
+    }, { timeoutMs: 20_000, message: 'the pi is cut off' })
+  }, 180_000)
+})
