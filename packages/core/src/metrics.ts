@@ -51,6 +51,8 @@ export interface Counters {
   updatesRefused: number
   /** Sessions refused or closed because the device is revoked. */
   revokedSessions: number
+  /** Local changes to documents the roster does not let this device write: they stay on this device. */
+  localEditsUnshared: number
 }
 
 export interface NodeMetrics extends Counters {
@@ -87,6 +89,6 @@ export function createCounters (): Counters {
     liveFramesShed: 0, liveFramesDropped: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0,
     exchangesFailed: 0, docsSent: 0, docsReceived: 0, sessionFaults: 0, docsRefused: 0, receiveAborts: 0, stalledSessions: 0,
     retryQueueOverflows: 0, flowCongestions: 0, flowOutboxOverflows: 0, gossipEntriesRejected: 0, timerFaults: 0,
-    statementsAccepted: 0, statementsRefused: 0, updatesRefused: 0, revokedSessions: 0
+    statementsAccepted: 0, statementsRefused: 0, updatesRefused: 0, revokedSessions: 0, localEditsUnshared: 0
   }
 }

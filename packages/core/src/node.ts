@@ -200,7 +200,10 @@ export function createNode (options: NodeOptions): HearsayNode {
   // A document changed. A local change goes to peers at once (live); any change makes our digest
   // root move, which membership announces.
   function changed (docId: string, update: Uint8Array, from: string | undefined): void {
-    if (from === undefined) live.local({ docId, update })
+    if (from === undefined) {
+      live.local({ docId, update })
+      if (!trust.may(id, docId, 'write')) trust.unshared(docId)
+    }
     membership.scheduleStatus()
     events.emit('doc:update', { docId, update, peerId: from })
   }

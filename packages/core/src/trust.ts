@@ -60,6 +60,8 @@ export class Trust extends Emitter<TrustEvents> {
   private readonly crypto: TrustCrypto | undefined
   private write: Promise<void> = Promise.resolve()
   private readonly answeredAt = new Map<string, number>()
+  /** Statements refused per peer within the current minute. */
+  private readonly refusedFrom = new Map<string, { since: number, count: number }>()
   /** Each peer's roster summary as it last told us (hex hash and count). */
   private readonly summaries = new Map<string, string>()
   private readonly loggedAt = new Map<string, number>()
@@ -112,8 +114,10 @@ export class Trust extends Emitter<TrustEvents> {
   async add (encoded: Uint8Array[], from: string | undefined): Promise<{ added: SignedStatement[], refusal?: Refusal }> {
     const c = this.d.counters
     let refusal: Refusal | undefined
+    let refused = 0
     const refuse = (reason: string, forged = false, alreadyUsed = false): void => {
       c.statementsRefused++
+      refused++
       if (refusal === undefined || (forged && !refusal.forged)) refusal = { reason, forged, alreadyUsed }
     }
     const pending = new Map<string, SignedStatement>()
@@ -123,11 +127,13 @@ export class Trust extends Emitter<TrustEvents> {
         s = decodeStatement(bytes)
       } catch (err) {
         refuse((err as Error).message, true)
+        if (from !== undefined) break // the session closes: the rest of its frame is not worth checking
         continue
       }
       if (this.roster?.has(s.id) === true || pending.has(s.id)) continue
       if (!this.verify(s)) {
         refuse(`forged ${describe(s)}: the signature does not verify`, true)
+        if (from !== undefined) break
         continue
       }
       const wanted = this.d.options?.genesisId
@@ -160,6 +166,10 @@ export class Trust extends Emitter<TrustEvents> {
       }
       if (roster.insert(s).added) added.push(s)
     }
+    if (refusal !== undefined && from !== undefined && this.floods(from, refused)) {
+      // an honest peer passes on only statements it took, so it is refused a few at most (in a race)
+      refusal = { reason: `sent more than ${REFUSED_PER_MINUTE} statements this node refuses within a minute`, forged: true, alreadyUsed: false }
+    }
     if (refusal !== undefined) this.logRefusal(from, refusal)
     if (added.length === 0) return { added, refusal }
     c.statementsAccepted += added.length
@@ -170,6 +180,30 @@ export class Trust extends Emitter<TrustEvents> {
     this.spread(added, from)
     this.emit('change', { revoked })
     return { added, refusal }
+  }
+
+  /** Count statements refused from `peerId`; true once it passed `REFUSED_PER_MINUTE` within a minute. */
+  private floods (peerId: string, n: number): boolean {
+    const now = this.d.timers.now()
+    let f = this.refusedFrom.get(peerId)
+    if (f === undefined || now - f.since >= 60_000) {
+      f = { since: now, count: 0 }
+      this.refusedFrom.set(peerId, f)
+    }
+    f.count += n
+    return f.count > REFUSED_PER_MINUTE
+  }
+
+  /**
+   * This node changed a document it may not write: the change stays here, since no peer would
+   * take it. Said in the log (at most once a minute), never silently.
+   */
+  unshared (docId: string): void {
+    this.d.counters.localEditsUnshared++
+    const now = this.d.timers.now()
+    if (now - (this.loggedAt.get('\0unshared') ?? -Infinity) < TRUST_LOG_INTERVAL_MS) return
+    this.loggedAt.set('\0unshared', now)
+    this.d.log.warn('"%s" was changed here, but the roster does not let this device write it: the change stays on this device (counted in localEditsUnshared)', docId)
   }
 
   /** A claim sent by its own claimant is refused when the invite was used or expired. */
@@ -292,6 +326,7 @@ export class Trust extends Emitter<TrustEvents> {
 
   forget (peerId: string): void {
     this.summaries.delete(peerId)
+    this.refusedFrom.delete(peerId)
     this.answeredAt.delete(peerId)
     this.loggedAt.delete(peerId)
   }
@@ -393,6 +428,8 @@ export class Trust extends Emitter<TrustEvents> {
 }
 
 const ALREADY_USED = 'invite already used by another device'
+/** Statements a peer may have refused within a minute before its session is closed. */
+const REFUSED_PER_MINUTE = 1000
 
 const summaryOf = (hash: Uint8Array, count: number): string => `${toHex(hash)}/${count}`
 

@@ -73,6 +73,7 @@ describe('trust: who may read and write what', () => {
     expect(await text(reader, 'notes/a')).toBe('from writer')
     // a reader edits its copy: nobody takes it from it
     await write(reader, 'notes/a', 'reader! ')
+    expect(reader.metrics().localEditsUnshared).toBeGreaterThanOrEqual(1)
     // repair passes from every side: everything that may move has moved
     for (const n of [admin, writer, reader, nogrant]) await n.repairPass()
     expect(await text(admin, 'notes/a')).toBe('from writer')
@@ -111,6 +112,20 @@ describe('trust: who may read and write what', () => {
     expect(await evil.waitClosed('admin')).toBeDefined()
     expect(admin.trust.may('evil', 'notes/a', 'write')).toBe(false)
     expect(admin.metrics().statementsRefused).toBeGreaterThanOrEqual(2)
+  })
+
+  it('a member that keeps sending statements nobody authorised is hung up on', async () => {
+    const s = await swarm()
+    const admin = s.nodes.get('admin') as HearsayNode
+    const evil = await createHostilePeer(s.net.transport('spammer'))
+    running.push({ stop: async () => { await evil.stop() } } as unknown as HearsayNode)
+    await evil.link('admin')
+    const key = s.keys.signer('spammer')
+    const junk = Array.from({ length: 1001 }, (_, i) => signStatement({ kind: StatementKind.Name, swarm: admin.trust.swarm as string, issuer: 'spammer', subject: 'spammer', at: i, expires: 0, name: `n${i}`, target: new Uint8Array(0), grants: [] }, key).bytes)
+    for (let i = 0; i < junk.length; i += 250) await evil.send('admin', wire.encodeRoster({ kind: 'statements', hash: new Uint8Array(16), count: 0, statements: junk.slice(i, i + 250) }))
+    expect(await evil.waitClosed('admin')).toBeDefined()
+    expect(admin.metrics().statementsRefused).toBeGreaterThan(1000)
+    expect(admin.trust.statements().length).toBe(s.nodes.get('reader')?.trust.statements().length)
   })
 
   it('a revoked device is hung up on everywhere, refused when it comes back, and its updates go nowhere', async () => {
