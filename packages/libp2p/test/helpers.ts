@@ -9,14 +9,32 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
-import { hearsaySync } from '../src/index.js'
-import type { HearsaySync, HearsaySyncInit } from '../src/index.js'
+import { createHearsayNode, hearsaySync } from '../src/index.js'
+import type { HearsayLibp2pNode, HearsayNodeOptions, HearsaySync, HearsaySyncInit } from '../src/index.js'
 
 /** A logger that keeps lines in memory (and prints them with HEARSAY_DEBUG=1). */
 export function memoryLogger (): Logger & { lines: string[] } {
   const lines: string[] = []
   const inner = writerLogger({ level: 'trace', write: (l) => { lines.push(l); if (process.env.HEARSAY_DEBUG === '1') process.stderr.write(l + '\n') } })
   return Object.assign(inner, { lines })
+}
+
+/**
+ * A `createHearsayNode` on 127.0.0.1 without mDNS, quick gossip and short backoffs, keeping its log
+ * lines; added to `running` so the test's afterEach stops it.
+ */
+export async function loopbackNode (options: HearsayNodeOptions, running: HearsayLibp2pNode[]): Promise<HearsayLibp2pNode & { lines: string[] }> {
+  const logger = memoryLogger()
+  const n = await createHearsayNode({
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    logger,
+    cluster: { intervalMs: 100 },
+    ...options,
+    sync: { backoff: { initialMs: 100, maxMs: 2000 }, discoveryDialDelayMs: 200, ...options.sync }
+  })
+  running.push(n)
+  return Object.assign(n, { lines: logger.lines })
 }
 
 export type SyncNode = Libp2p<{ hearsay: HearsaySync, identify: unknown, ping: unknown }>

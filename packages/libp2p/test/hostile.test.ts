@@ -8,9 +8,9 @@
 import { createHostilePeer, waitFor, wire, type HostileLink, type HostilePeer } from '@hearsay/core/testing'
 import type * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHearsayNode, generateSwarmKey } from '../src/index.js'
+import { generateSwarmKey } from '../src/index.js'
 import type { HearsayLibp2pNode, HearsayNodeOptions } from '../src/index.js'
-import { memoryLogger } from './helpers.js'
+import { loopbackNode } from './helpers.js'
 
 const running: HearsayLibp2pNode[] = []
 let evil: HostilePeer | undefined
@@ -20,19 +20,7 @@ afterEach(async () => {
   for (const n of running.splice(0)) await n.stop()
 })
 
-async function node (options: HearsayNodeOptions): Promise<HearsayLibp2pNode & { lines: string[] }> {
-  const logger = memoryLogger()
-  const n = await createHearsayNode({
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    mdns: false,
-    logger,
-    cluster: { intervalMs: 100 },
-    sync: { backoff: { initialMs: 100, maxMs: 2000 }, discoveryDialDelayMs: 200 },
-    ...options
-  })
-  running.push(n)
-  return Object.assign(n, { lines: logger.lines })
-}
+const node = async (options: HearsayNodeOptions): ReturnType<typeof loopbackNode> => await loopbackNode(options, running)
 
 /**
  * A victim with an honest peer syncing `notes/1` with it, and a hostile member linked to the

@@ -8,9 +8,9 @@ import { createHostilePeer, waitFor, wire, type HostilePeer } from '@hearsay/cor
 import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createHearsayNode, generateSwarmKey, libp2pSigner } from '../src/index.js'
+import { generateSwarmKey, libp2pSigner } from '../src/index.js'
 import type { HearsayLibp2pNode, HearsayNodeOptions } from '../src/index.js'
-import { memoryLogger } from './helpers.js'
+import { loopbackNode } from './helpers.js'
 
 const running: HearsayLibp2pNode[] = []
 let evil: HostilePeer | undefined
@@ -20,19 +20,7 @@ afterEach(async () => {
   for (const n of running.splice(0)) await n.stop()
 })
 
-async function node (options: HearsayNodeOptions): Promise<HearsayLibp2pNode & { lines: string[] }> {
-  const logger = memoryLogger()
-  const n = await createHearsayNode({
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    mdns: false,
-    logger,
-    cluster: { intervalMs: 200 },
-    sync: { backoff: { initialMs: 100, maxMs: 1000 }, discoveryDialDelayMs: 100, closeCooldownMs: 100 },
-    ...options
-  })
-  running.push(n)
-  return Object.assign(n, { lines: logger.lines })
-}
+const node = async (options: HearsayNodeOptions): ReturnType<typeof loopbackNode> => await loopbackNode(options, running)
 
 async function write (n: HearsayLibp2pNode, docId: string, text: string): Promise<void> {
   const doc = await n.open(docId)
@@ -46,9 +34,9 @@ const connected = (n: HearsayLibp2pNode, peer: string): boolean => n.peers().som
 describe('a managed swarm on libp2p', () => {
   it('four devices: reads, writes, a hostile member, a used invite, and a revocation', async () => {
     const swarmKey = generateSwarmKey()
-    const admin = await node({ swarmKey })
+    const admin = await node({ swarmKey, sync: { closeCooldownMs: 100 } })
     const genesis = await admin.trust.createSwarm()
-    const boot = { swarmKey, bootstrap: admin.multiaddrs(), trust: { genesis } }
+    const boot = { swarmKey, bootstrap: admin.multiaddrs(), trust: { genesis }, sync: { closeCooldownMs: 100 } }
     const writer = await node(boot)
     const reader = await node(boot)
     const nogrant = await node(boot)
