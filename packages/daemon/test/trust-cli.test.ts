@@ -3,6 +3,8 @@
  * `init --admin`, `invite`, `join` (the only step on the new device), `devices`, the grants enforced,
  * a replayed token refused, and `revoke`.
  */
+import { copyFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor } from '@hearsay/core/testing'
 import { hearsay, kill, run, tempDir, type Proc } from './helpers.js'
@@ -64,4 +66,30 @@ describe('trust from the command line', () => {
       return s.peers.every(p => !p.connected)
     }, { timeoutMs: 20_000, message: 'the pi is cut off' })
   }, 180_000)
+
+  it('manage turns a running swarm into a managed one; the other device adopts the roster and keeps syncing', async () => {
+    const [a, b] = [await tempDir('manage-a', cleanup), await tempDir('manage-b', cleanup)]
+    expect((await run(['init', '--data-dir', a], ENV)).code).toBe(0)
+    await copyFile(join(a, 'swarm.key'), join(b, 'swarm.key'))
+    expect((await run(['init', '--data-dir', b], ENV)).code).toBe(0)
+    const da = background(['start', '--data-dir', a, '--name', 'office'])
+    await waitFor(() => da.stderr().includes('serving'), { timeoutMs: 30_000, message: 'a up' })
+    const addr = (JSON.parse((await run(['status', '--json', '--data-dir', a], ENV)).stdout) as { multiaddrs: string[] }).multiaddrs[0] as string
+    const db = background(['start', '--data-dir', b, '--name', 'shop', '--bootstrap', addr])
+    await waitFor(() => db.stderr().includes('serving'), { timeoutMs: 30_000, message: 'b up' })
+    const connected = async (dir: string): Promise<boolean> => (JSON.parse((await run(['status', '--json', '--data-dir', dir], ENV)).stdout) as { peers: Array<{ connected: boolean, name?: string }> }).peers.some(p => p.connected && p.name === 'office')
+    await waitFor(async () => await connected(b), { timeoutMs: 20_000, message: 'b connected to a' })
+
+    const manage = await run(['manage', '--data-dir', a], ENV)
+    expect(manage.code, manage.stderr).toBe(0)
+    expect(manage.stdout).toMatch(/now managed; this device is its admin/)
+    expect(manage.stdout).toMatch(/shop +\S+ +\*:write/)
+    await waitFor(async () => (JSON.parse((await run(['status', '--json', '--data-dir', b], ENV)).stdout) as { trust: { managed: boolean } }).trust.managed, { timeoutMs: 20_000, message: 'b adopted the roster' })
+    expect((await run(['set', 'notes/after', 'text', 'still syncing', '--data-dir', b], ENV)).code).toBe(0)
+    await waitFor(async () => (await run(['get', 'notes/after', '--data-dir', a], ENV)).code === 0, { timeoutMs: 20_000, message: 'b still writes to a' })
+    // b is no admin
+    const denied = await run(['invite', '--name', 'x', '--grant', 'a/:read', '--data-dir', b], ENV)
+    expect(denied.code).toBe(1)
+    expect(denied.stderr).toMatch(/not an admin/)
+  }, 120_000)
 })
