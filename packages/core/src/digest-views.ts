@@ -27,19 +27,28 @@ interface View { scope: Scope, stop: () => void }
 
 export class DigestViews {
   private readonly views = new Map<string, View>()
+  /** The view key each peer was last given a scope under. */
+  private readonly keys = new Map<string, string>()
   private readonly whole: Scope
 
   constructor (private readonly selfId: string, private readonly tree: DigestTree, private readonly roster: () => Roster | undefined) {
     this.whole = { tree, sends: () => true, takes: () => true, whole: true }
   }
 
-  scope (peerId: string): Scope {
+  /** Which view a pair falls under: equal keys share one (`whole` for every document). */
+  private keyOf (peerId: string): string {
     const r = this.roster()
-    if (r === undefined) return this.whole
+    if (r === undefined) return 'whole'
     const mine = r.accessKey(this.selfId)
     const theirs = r.accessKey(peerId)
-    if (mine === 'admin' && theirs === 'admin') return this.whole
-    const key = `${mine}\n${theirs}`
+    return mine === 'admin' && theirs === 'admin' ? 'whole' : `${mine}\n${theirs}`
+  }
+
+  scope (peerId: string): Scope {
+    const key = this.keyOf(peerId)
+    this.keys.set(peerId, key)
+    if (key === 'whole') return this.whole
+    const r = this.roster() as Roster
     let v = this.views.get(key)
     if (v === undefined) {
       const self = this.selfId
@@ -58,10 +67,15 @@ export class DigestViews {
     return v.scope
   }
 
-  /** The roster changed: every view is rebuilt on next use. */
-  invalidate (): void {
+  /** The roster changed: every view is rebuilt on next use. Returns the peers whose scope changed. */
+  invalidate (): string[] {
     for (const v of this.views.values()) v.stop()
     this.views.clear()
+    return [...this.keys].filter(([peerId, key]) => this.keyOf(peerId) !== key).map(([peerId]) => peerId)
+  }
+
+  forget (peerId: string): void {
+    this.keys.delete(peerId)
   }
 
   get size (): number {

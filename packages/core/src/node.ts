@@ -219,16 +219,17 @@ export function createNode (options: NodeOptions): HearsayNode {
     live.forget(peerId)
     antiEntropy.forget(peerId)
     trust.forget(peerId)
+    views.forget(peerId)
   })
 
   // Each gossip round, one peer gets our roster summary.
   membership.on('round', () => { trust.round() })
 
   // The roster changed: what each pair shares is computed again, revoked devices are hung up on,
-  // and every connected peer gets our new root for it and an exchange (a new grant brings the
-  // documents it covers at once).
+  // and each connected peer whose share changed gets our new root for it and an exchange (a new
+  // grant brings the documents it covers at once).
   trust.on('change', ({ revoked }) => {
-    views.invalidate()
+    const changed = new Set(views.invalidate())
     for (const p of peers.connected()) {
       const session = p.session as Session
       if (revoked.includes(p.id) || trust.revoked(p.id)) {
@@ -236,6 +237,7 @@ export function createNode (options: NodeOptions): HearsayNode {
         session.close('device revoked', true)
         continue
       }
+      if (!changed.has(p.id)) continue
       const d = digestFor(p.id)
       session.sendStatus(d.root, d.count)
       antiEntropy.reconcile(p.id, 'connect')

@@ -61,7 +61,7 @@ export async function run (): Promise<Table[]> {
     title: 'Revocation: gossip rounds until every node refuses the device',
     columns: ['n', 'frame loss', 'ms until the last node refuses (mean)', 'rounds (mean)', 'rounds (worst)', 'push-pull theory', 'ratio'],
     rows,
-    notes: ['real nodes with a roster on the memory network and a virtual clock; 1 ms per frame, rounds of 1 s (cluster.intervalMs); the statement floods at once and the per-round roster summary repairs lost frames; 10 runs for n = 20, 3 for n = 100']
+    notes: ['real nodes with a roster on the memory network and a virtual clock; 1 ms per frame, time measured in 10 ms steps (10: within the first step), rounds of 1 s (cluster.intervalMs); the statement floods at once and the per-round roster summary repairs lost frames; 10 runs for n = 20, 3 for n = 100']
   }, {
     title: `Idle reconnect with a roster: ${DOCS.toLocaleString('en')} shared + ${DOCS.toLocaleString('en')} private documents`,
     columns: ['swarm', 'bytes sent by the admin', 'ratio'],
