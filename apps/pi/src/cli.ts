@@ -16,13 +16,15 @@ import type { Agent } from './agent.js'
 export const PI_DEFAULTS: Partial<DaemonConfig> = { storageBatchMs: 1000, durability: 'process' }
 
 /** Commands `hearsay-pi` runs; the others (`status`, `get`, …) are `hearsay`'s. */
-export const PI_COMMANDS = ['init', 'start'] as const
+export const PI_COMMANDS = ['init', 'start', 'join'] as const
 
 export function piUsage (): string {
   return `hearsay-pi: the Hearsay daemon plus a telemetry agent, for Raspberry Pis and small boards
 
 Usage: hearsay-pi [start] [options]    run the node and the agent (SIGTERM or Ctrl-C flushes and exits)
        hearsay-pi init [options]       create the data directory: identity, swarm key, config file
+       hearsay-pi join <token> [--exit] join a managed swarm with an invite (\`hearsay invite\`), then
+                                       run as start (with --exit: stop once admitted)
 
 Options are those of \`hearsay start\` / \`hearsay init\`: run \`hearsay-pi start --help\` or
 \`hearsay-pi init --help\`. SD-card defaults: storageBatchMs 1000, durability 'process'.
@@ -73,7 +75,8 @@ export async function runPi (argv: string[], io: CliIO): Promise<number> {
   }
   const level = (setting(io.env, 'HEARSAY_LOG_LEVEL') ?? 'info') as LogLevel
   let agent: Agent | undefined
-  return await main(['start', ...rest], {
+  // join runs the agent once the device is admitted, as start does from the beginning
+  return await main([command, ...rest], {
     ...io,
     defaults: PI_DEFAULTS,
     onStarted: async daemon => {

@@ -12,7 +12,7 @@ import { runPi } from './cli.js'
 const argv = process.argv.slice(2)
 const command = argv[0] === undefined || argv[0].startsWith('-') ? 'start' : argv[0]
 // only a running node waits for a signal; anything else keeps Ctrl-C's default (exit at once)
-const stopSignal = command === 'start' && !argv.includes('--help') && !argv.includes('-h')
+const stopSignal = (command === 'start' || command === 'join') && !argv.includes('--help') && !argv.includes('-h')
   ? new Promise<string>(resolve => {
     process.once('SIGTERM', () => { resolve('SIGTERM') })
     process.once('SIGINT', () => { resolve('SIGINT') })

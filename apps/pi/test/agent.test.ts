@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryNetwork, createNode } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
+import { main } from '@hearsay/daemon'
+import type { Daemon } from '@hearsay/daemon'
 import { read, runPi, simulatedTemperature, startAgent } from '../src/index.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -115,7 +117,7 @@ describe('agent', () => {
     }
     const status = io()
     expect(await runPi(['status'], status.io)).toBe(2)
-    expect(status.err.join('\n')).toMatch(/hearsay-pi: unknown command "status". Commands: init, start. For status, use `hearsay status`/)
+    expect(status.err.join('\n')).toMatch(/hearsay-pi: unknown command "status". Commands: init, start, join. For status, use `hearsay status`/)
     expect(status.err.join('\n')).not.toMatch(/expected 0 argument/)
 
     const help = io()
@@ -135,6 +137,39 @@ describe('agent', () => {
     stop('SIGTERM')
     expect(await code).toBe(0)
   })
+
+  it('joins a managed swarm with an invite: telemetry reaches the gateway, the gateway\'s config reaches the agent', async () => {
+    const [gw, pi] = [await tempDir('pi-gw', cleanup), await tempDir('pi-join', cleanup)]
+    const env = { HEARSAY_HTTP_PORT: '0', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_MDNS: 'false', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0' }
+    const lines = (): { out: string[], err: string[], io: (extra?: Record<string, string>, stopSignal?: Promise<string>) => Parameters<typeof runPi>[1] } => {
+      const out: string[] = []
+      const err: string[] = []
+      return { out, err, io: (extra = {}, stopSignal) => ({ out: t => { out.push(t) }, err: t => { err.push(t) }, env: { ...env, ...extra }, ...(stopSignal !== undefined ? { stopSignal } : {}) }) }
+    }
+    const admin = lines()
+    expect(await main(['init', '--data-dir', gw, '--admin', '--name', 'gateway'], admin.io())).toBe(0)
+    let stopGw!: (s: string) => void
+    let gateway: Daemon | undefined
+    const gwRun = main(['start', '--data-dir', gw], { ...admin.io({}, new Promise(resolve => { stopGw = resolve })), onStarted: d => { gateway = d } })
+    cleanup.push(async () => { stopGw('SIGTERM'); await gwRun })
+    await waitFor(() => gateway !== undefined, { timeoutMs: 20_000, message: `gateway up: ${admin.err.join('\n')}` })
+    const invite = lines()
+    expect(await main(['invite', '--name', 'kitchen-pi', '--grant', 'telemetry/kitchen-pi:write', '--grant', 'config/kitchen-pi:read', '--no-qr', '--data-dir', gw], invite.io())).toBe(0)
+    const token = invite.out.join('\n').match(/^hst1\S+$/m)?.[0] as string
+
+    const agent = lines()
+    let stopPi!: (s: string) => void
+    const piRun = runPi(['join', token, '--data-dir', pi], agent.io({ HEARSAY_DEVICE_ID: 'kitchen-pi', HEARSAY_INTERVAL_MS: '500' }, new Promise(resolve => { stopPi = resolve })))
+    cleanup.push(async () => { stopPi('SIGTERM'); await piRun })
+    await waitFor(() => agent.err.some(l => l.includes('publishing telemetry/kitchen-pi')), { timeoutMs: 30_000, message: `pi joined: ${agent.err.join('\n')}` })
+    expect(agent.out.join('\n')).toMatch(/joined swarm [0-9a-f]{32} as "kitchen-pi": telemetry\/kitchen-pi:write, config\/kitchen-pi:read/)
+    const node = (gateway as Daemon).node
+    await waitFor(() => node.docs().includes('telemetry/kitchen-pi'), { timeoutMs: 20_000, message: 'telemetry at the gateway' })
+    await fetch(`${(gateway as Daemon).url}/api/docs/${encodeURIComponent('config/kitchen-pi')}/intervalMs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '700' })
+    await waitFor(() => agent.err.some(l => l.includes('config/kitchen-pi applied: intervalMs 700')), { timeoutMs: 20_000, message: agent.err.join('\n') })
+    stopPi('SIGTERM')
+    expect(await piRun).toBe(0)
+  }, 90_000)
 
   it('exits 2 on a configuration error, which the systemd unit does not restart', async () => {
     const dir = await tempDir('pi-bad', cleanup)

@@ -3,8 +3,8 @@
 import { main } from './commands.js'
 
 const argv = process.argv.slice(2)
-// only `start` and `watch` run until asked to stop; every other command keeps Ctrl-C's default
-const stopSignal = (argv[0] === 'start' || argv[0] === 'watch') && !argv.includes('--help') && !argv.includes('-h')
+// only `start`, `join` and `watch` run until asked to stop; every other command keeps Ctrl-C's default
+const stopSignal = (argv[0] === 'start' || argv[0] === 'join' || argv[0] === 'watch') && !argv.includes('--help') && !argv.includes('-h')
   ? new Promise<string>(resolve => {
     process.once('SIGTERM', () => { resolve('SIGTERM') })
     process.once('SIGINT', () => { resolve('SIGINT') })

@@ -102,10 +102,11 @@ On the new device, \`hearsay join <token>\` is the only step.`,
   },
   join: {
     summary: 'join a swarm with an invite token: set up this device, connect, get admitted, and run',
-    usage: 'hearsay join <token> [--data-dir DIR] [--force] [start options]',
-    options: { ...COMMON, ...CONFIG_FLAGS, force: { type: 'boolean' } },
+    usage: 'hearsay join <token> [--data-dir DIR] [--force] [--exit] [start options]',
+    options: { ...COMMON, ...CONFIG_FLAGS, force: { type: 'boolean' }, exit: { type: 'boolean' } },
     details: `  -d, --data-dir DIR   where this device keeps its data (default: ~/.hearsay, or HEARSAY_DATA_DIR)
       --force          replace a swarm.key of another swarm already in the data directory
+      --exit           stop once admitted (to provision a device whose service then runs \`start\`)
   and every option of \`hearsay start\` (--http-port, --mdns, …) for this run
 
 Writes the swarm key and the inviting device's addresses into the data directory, starts the node
@@ -117,7 +118,11 @@ Writes the swarm key and the inviting device's addresses into the data directory
       const token = decodeToken(args[0] as string)
       const loaded = await prepareJoin(token, values, io)
       let admitted = false
-      return await serve(loaded, io, {
+      let done = (): void => {}
+      const stopped = values.exit === true
+        ? { ...io, stopSignal: Promise.race([io.stopSignal ?? new Promise<string>(() => {}), new Promise<string>(resolve => { done = () => { resolve('admitted') } })]) }
+        : io
+      return await serve(loaded, stopped, {
         trust: { genesisId: token.genesisId },
         afterStart: async daemon => {
           const node = daemon.node
@@ -142,7 +147,11 @@ Writes the swarm key and the inviting device's addresses into the data directory
           if (refused !== undefined) throw new Error(`the swarm refused this device: ${refused.replace(/^peer closed: /, '')}. Ask an admin for a new invite.`)
           const me = self()
           const grants = me?.grants.map(g => `${g.pattern}:${g.mode}`).join(', ') ?? ''
-          if (admitted) io.out(`joined swarm ${node.trust.swarm ?? ''} as "${me?.name ?? node.id}": ${grants}`)
+          if (admitted) {
+            io.out(`joined swarm ${node.trust.swarm ?? ''} as "${me?.name ?? node.id}": ${grants}`)
+            done()
+          }
+          else if (claimed && values.exit === true) throw new Error(`not admitted within ${JOIN_TIMEOUT_MS / 1000} s: no member confirmed the claim (it is kept; \`hearsay start\` gets this device admitted as soon as it meets a member)`)
           else if (claimed) io.err(`hearsay join: not admitted yet: no member confirmed within ${JOIN_TIMEOUT_MS / 1000} s. The claim is kept; this device is admitted as soon as it meets a member. Running on.`)
           else throw new Error(`no member of the swarm reached within ${JOIN_TIMEOUT_MS / 1000} s (tried ${token.addresses.join(', ')}), or the invite is unknown to it (withdrawn?). Check that the inviting device runs and is reachable, then run \`hearsay join\` again.`)
         }

@@ -40,9 +40,17 @@ describe('trust from the command line', () => {
     await waitFor(() => joining.stdout().includes('joined swarm') || joining.child.exitCode !== null, { timeoutMs: 30_000, message: `pi joined: ${joining.stderr()}` })
     expect(joining.stdout()).toMatch(/joined swarm [0-9a-f]{32} as "kitchen-pi": telemetry\/kitchen-pi\/:write, config\/kitchen-pi:read/)
 
+    // provisioning a device whose service runs `start` later: join --exit stops once admitted
+    const tabletDir = await tempDir('trust-tablet', cleanup)
+    const tabletToken = /^(hst1\S+)$/m.exec((await run(['invite', '--name', 'tablet', '--grant', 'notes/:read', '--no-qr', '--data-dir', gw], ENV)).stdout)?.[1] as string
+    const provisioned = await run(['join', tabletToken, '--exit', '--data-dir', tabletDir], ENV)
+    expect(provisioned.code, provisioned.stderr).toBe(0)
+    expect(provisioned.stdout).toMatch(/joined swarm [0-9a-f]{32} as "tablet": notes\/:read/)
+
     const devices = await run(['devices', '--data-dir', gw], ENV)
     expect(devices.stdout).toMatch(/gateway +\S+ +admin +this device/)
     expect(devices.stdout).toMatch(/kitchen-pi +\S+ +telemetry\/kitchen-pi\/:write, config\/kitchen-pi:read +connected/)
+    expect(devices.stdout).toMatch(/tablet +\S+ +notes\/:read +seen/)
     const status = JSON.parse((await run(['status', '--json', '--data-dir', gw], ENV)).stdout) as { trust: { managed: boolean }, peers: Array<{ name?: string, access?: string }> }
     expect(status.trust.managed).toBe(true)
     expect(status.peers.find(p => p.name === 'kitchen-pi')?.access).toBe('telemetry/kitchen-pi/:write, config/kitchen-pi:read')
