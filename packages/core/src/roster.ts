@@ -47,6 +47,8 @@ export class Roster {
   private readonly byId = new Map<string, SignedStatement>()
   private readonly hashBytes = new Uint8Array(16)
   private verdicts: RosterVerdicts | undefined
+  /** `accessKey` per device, until the set changes (it is asked on every frame sent). */
+  private readonly keys = new Map<string, string>()
 
   constructor (readonly genesis: SignedStatement) {
     this.swarm = genesis.swarm
@@ -97,14 +99,19 @@ export class Roster {
     }
     this.byId.set(s.id, s)
     xorHex(this.hashBytes, s.id)
-    this.verdicts = undefined
+    this.changed()
     return { added: true, dropped }
   }
 
   private remove (id: string): void {
     if (!this.byId.delete(id)) return
     xorHex(this.hashBytes, id)
+    this.changed()
+  }
+
+  private changed (): void {
     this.verdicts = undefined
+    this.keys.clear()
   }
 
   claimsOf (inviteId: string): SignedStatement[] {
@@ -131,6 +138,16 @@ export class Roster {
    * grants in a canonical order.
    */
   accessKey (peerId: string): string {
+    let key = this.keys.get(peerId)
+    if (key === undefined) {
+      key = this.computeKey(peerId)
+      if (this.keys.size >= 4096) this.keys.clear()
+      this.keys.set(peerId, key)
+    }
+    return key
+  }
+
+  private computeKey (peerId: string): string {
     const v = this.evaluate()
     if (v.revoked.has(peerId)) return 'revoked'
     if (v.admins.has(peerId)) return 'admin'

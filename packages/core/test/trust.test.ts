@@ -183,9 +183,13 @@ describe('trust: who may read and write what', () => {
     expect(again.trust.statements().length).toBe(n)
     expect(again.trust.may('reader', 'notes/a', 'read')).toBe(true)
 
+    const stubborn = await startNode(s, 'stubborn', undefined, { adopt: false })
     const fresh = await startNode(s, 'fresh', undefined)
     await waitFor(() => fresh.trust.managed && fresh.trust.statements().length === n, { message: 'fresh adopted the roster' })
     expect(fresh.trust.may('fresh', 'notes/a', 'read')).toBe(false)
+    // offered the same roster on connect, a node with adoption off keeps none
+    await (s.nodes.get('admin') as HearsayNode).repairPass()
+    expect(stubborn.trust.managed).toBe(false)
   })
 
   it('an idle reconnect costs the same few bytes whatever the number of shared documents', async () => {

@@ -46,6 +46,11 @@ export interface DaemonConfig {
   /** Only these peer ids may connect; empty means everyone in the swarm. @default [] */
   allowPeers: string[]
   /**
+   * While this device has no roster, take the first one a member offers (TRUST.md: what makes
+   * `hearsay manage` one command). `false`: only `init --admin` or `join` give it one. @default true
+   */
+  adoptRoster: boolean
+  /**
    * Swarm key file (relative to dataDir); `hearsay init` writes `swarm.key`. Without this setting,
    * `<dataDir>/swarm.key` is used when it exists, and the swarm is open when it does not.
    * @default SWARM_KEY_FILE ('swarm.key') when that file exists
@@ -86,6 +91,7 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   mdns: { env: 'HEARSAY_MDNS', kind: 'boolean', help: 'true or false' },
   bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs such as /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` prints a node\'s)' },
   allowPeers: { env: 'HEARSAY_ALLOW_PEERS', kind: 'list', help: 'peer ids such as 12D3KooW… (comma-separated in the environment)' },
+  adoptRoster: { env: 'HEARSAY_ADOPT_ROSTER', kind: 'boolean', help: 'true or false' },
   swarmKeyFile: { env: 'HEARSAY_SWARM_KEY_FILE', kind: 'string', help: 'a path to a swarm key file written by `hearsay init`' },
   durability: { env: 'HEARSAY_DURABILITY', kind: 'durability', help: "'power' (fsync every batch) or 'process' (survives kill -9, not power loss)" },
   storageBatchMs: { env: 'HEARSAY_STORAGE_BATCH_MS', kind: 'number', help: 'a number of milliseconds >= 0' },
@@ -154,6 +160,7 @@ export function defaultConfig (): DaemonConfig {
     mdns: true,
     bootstrap: [],
     allowPeers: [],
+    adoptRoster: true,
     swarmKeyFile: undefined,
     durability: 'power',
     storageBatchMs: STORAGE_BATCH_MS,

@@ -89,7 +89,7 @@ export async function createDaemonNode (config: DaemonConfig, logger: Logger, tr
     logger,
     storage,
     storageBatchMs: config.storageBatchMs,
-    trust,
+    trust: { adopt: config.adoptRoster, ...trust },
     start: false
   })
   return { node, transport: 'libp2p', swarmKey: swarmKey === undefined ? undefined : swarmKeySecret(swarmKey) }

@@ -123,7 +123,7 @@ Writes the swarm key and the inviting device's addresses into the data directory
         ? { ...io, stopSignal: Promise.race([io.stopSignal ?? new Promise<string>(() => {}), new Promise<string>(resolve => { done = () => { resolve('admitted') } })]) }
         : io
       return await serve(loaded, stopped, {
-        trust: { genesisId: token.genesisId },
+        trust: { genesisId: token.genesisId, adopt: true },
         afterStart: async daemon => {
           const node = daemon.node
           let refused: string | undefined
