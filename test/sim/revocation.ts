@@ -9,7 +9,7 @@
  * frame misses, the roster summary each node sends one random peer per gossip round repairs, as
  * push-pull anti-entropy would (theory for n = 20 and 100: 4.4 and 6.5 rounds).
  */
-import { createMemoryNetwork, createNode, createVirtualClock, type HearsayNode } from '@hearsay/core'
+import { createMemoryNetwork, createNode, createRandom, createVirtualClock, type HearsayNode } from '@hearsay/core'
 import { createTestKeyring } from '@hearsay/core/testing'
 
 export interface RevocationRun {
@@ -24,9 +24,13 @@ export interface RevocationRun {
 const INTERVAL_MS = 1000
 const STEP_MS = 10
 
-export async function revocationRun (n: number, loss: number, seed: number): Promise<RevocationRun> {
+/**
+ * `degree` set: a sparse mesh instead of every pair connected — a ring (so the mesh is connected)
+ * plus (degree − 2) / 2 links from each node to random ones, as in epidemic.ts.
+ */
+export async function revocationRun (n: number, loss: number, seed: number, degree?: number): Promise<RevocationRun> {
   const clock = createVirtualClock()
-  const net = createMemoryNetwork({ seed, timers: clock, latency: () => 1 })
+  const net = createMemoryNetwork({ seed, timers: clock, latency: () => 1, autoConnect: degree === undefined })
   const keys = createTestKeyring()
   const make = (i: number, genesis?: Uint8Array): HearsayNode => createNode({
     id: `p${i}`,
@@ -42,6 +46,12 @@ export async function revocationRun (n: number, loss: number, seed: number): Pro
   const genesis = await admin.trust.createSwarm()
   const nodes = [admin, ...Array.from({ length: n - 1 }, (_, i) => make(i + 1, genesis))]
   for (const node of nodes.slice(1)) await node.start()
+  if (degree !== undefined) {
+    const rng = createRandom(seed ^ 0x5eed)
+    const link = (a: number, b: number): void => { if (a !== b && !net.connected(`p${a}`, `p${b}`)) net.connect(`p${a}`, `p${b}`) }
+    for (let i = 0; i < n; i++) link(i, (i + 1) % n)
+    for (let i = 0; i < n; i++) for (let k = 2; k < degree; k += 2) link(i, rng.int(n))
+  }
   const victim = `p${n - 1}`
   // sessions open (frames lost on the way are retried by reconnects of the memory network)
   await clock.advanceTo(5 * INTERVAL_MS)
@@ -64,12 +74,12 @@ export async function revocationRun (n: number, loss: number, seed: number): Pro
 }
 
 /** Mean and worst rounds over `trials` seeded runs. */
-export async function revocationRounds (n: number, loss: number, trials: number, seed = 1): Promise<{ mean: number, worst: number, meanMs: number }> {
+export async function revocationRounds (n: number, loss: number, trials: number, seed = 1, degree?: number): Promise<{ mean: number, worst: number, meanMs: number }> {
   let sum = 0
   let worst = 0
   let ms = 0
   for (let t = 0; t < trials; t++) {
-    const r = await revocationRun(n, loss, seed + t)
+    const r = await revocationRun(n, loss, seed + t, degree)
     sum += r.rounds
     ms += r.ms
     worst = Math.max(worst, r.rounds)

@@ -176,7 +176,10 @@ export class Trust extends Emitter<TrustEvents> {
     this.persist()
     const after = roster.evaluate()
     const revoked = [...after.revoked].filter(p => !before.revoked.has(p))
-    for (const p of revoked) this.d.log.warn('device %s is revoked', p)
+    for (const p of revoked) {
+      if (p === this.d.selfId) this.d.log.error('this device was revoked from swarm %s: every member refuses it now; its changes stay on it', short(roster.swarm))
+      else this.d.log.warn('device %s is revoked', p)
+    }
     this.spread(added, from)
     this.emit('change', { revoked })
     return { added, refusal }
