@@ -174,6 +174,11 @@ export function toHex (b: Uint8Array): string {
   return s
 }
 
+/** The bytes of a hex string (pairs of hex digits; callers check the string's shape). */
+export function fromHex (h: string): Uint8Array {
+  return Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))
+}
+
 export function utf8Length (s: string): number {
   return utf8.encode(s).length
 }

@@ -7,7 +7,7 @@
  * It emits `open` and `closed` for the current session of a peer only: a session replaced by a
  * newer connection closes silently.
  */
-import { equalBytes, toHex } from './bytes.js'
+import { equalBytes, fromHex, toHex } from './bytes.js'
 import type { Timers } from './clock.js'
 import type { ClusterState, MemberState } from './cluster.js'
 import { PEER_CHECKPOINTS_MAX } from './constants.js'
@@ -279,4 +279,3 @@ interface StoredCheckpoint {
   lastSync: number | undefined
 }
 
-const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))

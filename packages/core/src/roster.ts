@@ -20,7 +20,7 @@
  * - **names**: the latest name statement by an admin (by time, then id), else the invite's name.
  */
 import { MAX_CLAIMS_PER_INVITE } from './constants.js'
-import { toHex } from './bytes.js'
+import { fromHex, toHex } from './bytes.js'
 import { StatementKind, covers, type AccessMode, type Grant, type SignedStatement } from './statements.js'
 
 export interface DeviceEntry {
@@ -226,5 +226,6 @@ function evaluate (root: string, all: SignedStatement[]): RosterVerdicts {
 }
 
 function xorHex (target: Uint8Array, hex: string): void {
-  for (let i = 0; i < 16; i++) target[i] = (target[i] as number) ^ Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16)
+  const bytes = fromHex(hex)
+  for (let i = 0; i < 16; i++) target[i] = (target[i] as number) ^ (bytes[i] as number)
 }

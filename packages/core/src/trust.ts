@@ -14,7 +14,7 @@
  * An unmanaged node takes the roster of the first peer that offers one (`adopt`): every member
  * already had full trust, so the first admin's word is no weaker than the swarm key.
  */
-import { equalBytes, toHex } from './bytes.js'
+import { equalBytes, fromHex, toHex } from './bytes.js'
 import type { Timers } from './clock.js'
 import { MAX_ROSTER_STATEMENTS, ROSTER_ANSWER_INTERVAL_MS, TRUST_LOG_INTERVAL_MS } from './constants.js'
 import { ConfigError, TrustError } from './errors.js'
@@ -263,6 +263,8 @@ export class Trust extends Emitter<TrustEvents> {
   /** A roster frame from a peer. */
   async received (session: Session, msg: RosterMessage): Promise<void> {
     const peerId = session.remoteId
+    // trust turned off (no `trust` option): roster traffic is ignored, as by a build without it
+    if (this.d.options === undefined) return
     this.summaries.set(peerId, summaryOf(msg.hash, msg.count))
     if (msg.kind === 'statements') {
       const { added, refusal } = await this.add(msg.statements, peerId)
@@ -438,5 +440,3 @@ const summaryOf = (hash: Uint8Array, count: number): string => `${toHex(hash)}/$
 
 const blank = (kind: StatementKind, subject: string): Omit<Statement, 'swarm' | 'issuer' | 'at'> =>
   ({ kind, subject, expires: 0, name: '', target: new Uint8Array(0), grants: [] })
-
-const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { fromHex } from '../src/bytes.js'
 import { createRandom } from '../src/random.js'
 import { Roster } from '../src/roster.js'
 import { StatementKind, decodeStatement, encodeBody, parseGrant, signStatement, type SignedStatement, type Statement } from '../src/statements.js'
@@ -12,7 +13,6 @@ let clock = 1
 function stmt (kind: Statement['kind'], issuer: string, subject: string, more: Partial<Statement> = {}, signer = keys.signer(issuer)): SignedStatement {
   return signStatement({ kind, swarm: SWARM, issuer, subject, at: clock++, expires: 0, name: '', target: new Uint8Array(0), grants: [], ...more }, signer)
 }
-const hex = (id: string): Uint8Array => Uint8Array.from(id.match(/../g) ?? [], x => parseInt(x, 16))
 
 /** Add statements in the given order the way trust.ts does: each one the roster authorises. */
 function build (genesis: SignedStatement, statements: SignedStatement[]): Roster {
@@ -49,7 +49,7 @@ describe('roster statements', () => {
       stmt(StatementKind.Grant, 'root', 'gone', { grants: [parseGrant('*:write')] })
     ]
     const withdrawn = stmt(StatementKind.Grant, 'root', 'r', { grants: [parseGrant('secret/:write')] })
-    all.push(withdrawn, stmt(StatementKind.Withdraw, 'root', '', { target: hex(withdrawn.id) }))
+    all.push(withdrawn, stmt(StatementKind.Withdraw, 'root', '', { target: fromHex(withdrawn.id) }))
     const reference = build(g, all)
     const v = reference.evaluate()
     expect(reference.size).toBe(all.length + 1)
@@ -94,7 +94,7 @@ describe('roster statements', () => {
     const g = stmt(StatementKind.Genesis, 'root', 'root')
     const key = keys.crypto.generate().signer
     const invite = stmt(StatementKind.Invite, 'root', key.id, { name: 'pi', grants: [parseGrant('t/:write')], expires: 1_000_000 })
-    const claim = (device: string, at = clock++): SignedStatement => signStatement({ kind: StatementKind.Claim, swarm: SWARM, issuer: key.id, subject: device, at, expires: 0, name: '', target: hex(invite.id), grants: [] }, key)
+    const claim = (device: string, at = clock++): SignedStatement => signStatement({ kind: StatementKind.Claim, swarm: SWARM, issuer: key.id, subject: device, at, expires: 0, name: '', target: fromHex(invite.id), grants: [] }, key)
     const one = build(g, [invite, claim('pi')])
     expect(one.may('pi', 't/1', 'write')).toBe(true)
     expect(one.evaluate().devices.get('pi')?.name).toBe('pi')
@@ -104,7 +104,7 @@ describe('roster statements', () => {
     expect(two.size).toBe(1 + 1 + 2)
     // late claim, and a claim not signed by the invite's key
     expect(one.authorises(claim('late', 2_000_000))).toMatch(/expired/)
-    const wrongKey = stmt(StatementKind.Claim, 'root', 'x', { target: hex(invite.id) })
+    const wrongKey = stmt(StatementKind.Claim, 'root', 'x', { target: fromHex(invite.id) })
     expect(one.authorises(wrongKey)).toMatch(/invite's key/)
   })
 })

@@ -190,6 +190,19 @@ describe('trust: who may read and write what', () => {
     // offered the same roster on connect, a node with adoption off keeps none
     await (s.nodes.get('admin') as HearsayNode).repairPass()
     expect(stubborn.trust.managed).toBe(false)
+
+    // a node with trust off ignores roster traffic, new statements flooded to it included
+    const plain = createNode({ id: 'plain', transport: s.net.transport('plain'), seed: 9 })
+    await plain.start()
+    running.push(plain)
+    const admin = s.nodes.get('admin') as HearsayNode
+    await waitFor(() => admin.peers().some(p => p.id === 'plain' && p.connected), { message: 'plain connected' })
+    const closes: string[] = []
+    plain.on('peer:disconnect', ({ reason }) => { closes.push(reason) })
+    await admin.trust.name('plain', 'Plain')
+    await waitFor(() => stubborn.trust.managed === false && fresh.trust.nameOf('plain') === 'Plain', { message: 'the name flooded' })
+    expect(closes).toEqual([])
+    expect(plain.trust.managed).toBe(false)
   })
 
   it('an idle reconnect costs the same few bytes whatever the number of shared documents', async () => {

@@ -5,7 +5,7 @@
  */
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join as joinPath } from 'node:path'
-import { ConfigError, silentLogger } from '@hearsay/core'
+import { ConfigError, decodeStatement, silentLogger } from '@hearsay/core'
 import { encodeSwarmKey, swarmKeySecret } from '@hearsay/libp2p'
 import QRCode from 'qrcode'
 import { request } from './client.js'
@@ -126,6 +126,10 @@ Writes the swarm key and the inviting device's addresses into the data directory
         trust: { genesisId: token.genesisId, adopt: true },
         afterStart: async daemon => {
           const node = daemon.node
+          const held = node.trust.genesis()
+          if (held !== undefined && decodeStatement(held).id !== token.genesisId) {
+            throw new ConfigError(`${loaded.config.dataDir} already belongs to swarm ${node.trust.swarm ?? ''}, not the one this token invites to: use another --data-dir`)
+          }
           let refused: string | undefined
           const off = node.on('peer:disconnect', ({ reason }) => { if (/invite (already used|expired)/.test(reason)) refused = reason })
           const deadline = Date.now() + JOIN_TIMEOUT_MS
