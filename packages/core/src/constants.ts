@@ -270,6 +270,9 @@ export const MAX_TRUST_ID_BYTES = 128
 /** Claims kept per invite: two are enough to know it was used twice. */
 export const MAX_CLAIMS_PER_INVITE = 2
 
+/** Gossip rounds after a roster change in which peers not known to hold it get the new statements again. */
+export const ROSTER_HOT_ROUNDS = 10
+
 /** A peer's request for our whole roster is answered at most this often, in ms. */
 export const ROSTER_ANSWER_INTERVAL_MS = 1000
 

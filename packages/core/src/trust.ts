@@ -10,13 +10,14 @@
  * - is stored in the `hearsay/roster` metadata record, every statement checked again on load;
  * - spreads like cluster state: a summary (hash and count) on every new session and to one random
  *   peer each gossip round; a differing summary is answered with every statement (at most once
- *   a second per session); statements new to us go to every other session at once (flooding).
+ *   a second per session); statements new to us go to every other session at once (flooding),
+ *   and again each round for `ROSTER_HOT_ROUNDS` rounds to peers not known to hold them.
  * An unmanaged node takes the roster of the first peer that offers one (`adopt`): every member
  * already had full trust, so the first admin's word is no weaker than the swarm key.
  */
 import { equalBytes, fromHex, toHex } from './bytes.js'
 import type { Timers } from './clock.js'
-import { MAX_ROSTER_STATEMENTS, ROSTER_ANSWER_INTERVAL_MS, TRUST_LOG_INTERVAL_MS } from './constants.js'
+import { MAX_ROSTER_STATEMENTS, ROSTER_ANSWER_INTERVAL_MS, ROSTER_HOT_ROUNDS, TRUST_LOG_INTERVAL_MS } from './constants.js'
 import { ConfigError, TrustError } from './errors.js'
 import { Emitter } from './events.js'
 import type { Log } from './logger.js'
@@ -60,6 +61,10 @@ export class Trust extends Emitter<TrustEvents> {
   private readonly crypto: TrustCrypto | undefined
   private write: Promise<void> = Promise.resolve()
   private readonly answeredAt = new Map<string, number>()
+  /** Gossip rounds left in which peers not known to agree get the recent statements again (after a change). */
+  private hotRounds = 0
+  /** Statements taken since the roster last stayed unchanged for `ROSTER_HOT_ROUNDS` rounds. */
+  private recent: SignedStatement[] = []
   /** Statements refused per peer within the current minute. */
   private readonly refusedFrom = new Map<string, { since: number, count: number }>()
   /** Each peer's roster summary as it last told us (hex hash and count). */
@@ -181,6 +186,8 @@ export class Trust extends Emitter<TrustEvents> {
       else this.d.log.warn('device %s is revoked', p)
     }
     this.spread(added, from)
+    this.hotRounds = ROSTER_HOT_ROUNDS
+    this.recent = [...this.recent, ...added].slice(-RECENT_MAX)
     this.emit('change', { revoked })
     return { added, refusal }
   }
@@ -257,6 +264,20 @@ export class Trust extends Emitter<TrustEvents> {
   round (): void {
     const open = this.d.peers.connected()
     if (this.roster === undefined || open.length === 0) return
+    // for a few rounds after a change, every peer that has not told us it holds what we hold gets
+    // the new statements again and our summary: a flood a lost frame cut short is repaired a hop a
+    // round on any mesh, at no cost while nothing changes
+    if (this.hotRounds > 0) {
+      this.hotRounds--
+      const mine = summaryOf(this.hash, this.count)
+      for (const p of open) {
+        if (this.summaries.get(p.id) === mine) continue
+        this.send(p.session as Session, this.recent)
+        this.opened(p.session as Session)
+      }
+      if (this.hotRounds === 0) this.recent = []
+      return
+    }
     this.opened(this.d.rng.pick(open).session as Session)
   }
 
@@ -270,8 +291,11 @@ export class Trust extends Emitter<TrustEvents> {
       const { added, refusal } = await this.add(msg.statements, peerId)
       if (refusal?.forged === true) session.fail(new TrustError(refusal.reason))
       else if (refusal?.alreadyUsed === true) session.close(`refused: ${refusal.reason}`, true)
-      // tell the sender where we stand now: it learns at once that we took them (and sends what we still lack)
-      else if (added.length > 0) session.sendRoster({ kind: 'answer', hash: this.hash, count: this.count, statements: [] })
+      // tell the sender where we stand now: that we took them (it sends what we still lack), or that
+      // we already hold everything it does (it stops sending them again)
+      else if (added.length > 0 || (msg.statements.length > 0 && refusal === undefined && summaryOf(msg.hash, msg.count) === summaryOf(this.hash, this.count))) {
+        session.sendRoster({ kind: 'answer', hash: this.hash, count: this.count, statements: [] })
+      }
       return
     }
     if (this.roster === undefined) {
@@ -433,6 +457,8 @@ export class Trust extends Emitter<TrustEvents> {
 }
 
 const ALREADY_USED = 'invite already used by another device'
+/** Recent statements kept for the rounds after a change (older ones are left to summaries). */
+const RECENT_MAX = 256
 /** Statements a peer may have refused within a minute before its session is closed. */
 const REFUSED_PER_MINUTE = 1000
 
