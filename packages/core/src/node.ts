@@ -37,6 +37,7 @@ import { createRandom } from './random.js'
 import { CreationQuota, ReceiveBudget } from './receive-limits.js'
 import { Session, type SessionContext } from './session.js'
 import type { Channel } from './transport.js'
+import { RosterSpread } from './roster-spread.js'
 import { Trust, type NodeTrust } from './trust.js'
 
 export type { SyncReport } from './exchange.js'
@@ -161,8 +162,9 @@ export function createNode (options: NodeOptions): HearsayNode {
   }
   const peers = new PeerTable(id, timers, storage, log)
   const trust = new Trust({
-    selfId: id, peers, options: options.trust, storage, timers, counters, rng: createRandom(seed ^ 0x54525354), log: logger.forComponent(`hearsay:trust:${id.slice(-8)}`)
+    selfId: id, options: options.trust, storage, timers, counters, log: logger.forComponent(`hearsay:trust:${id.slice(-8)}`)
   })
+  const rosterSpread = new RosterSpread({ trust, peers, timers, rng: createRandom(seed ^ 0x52535052) })
   const views = new DigestViews(id, docs.tree, () => trust.current)
   /** The digest of what we share with `peerId` (all of it, unmanaged). */
   const digestFor = (peerId: string): { root: Uint8Array, count: number } => {
@@ -219,11 +221,13 @@ export function createNode (options: NodeOptions): HearsayNode {
     live.forget(peerId)
     antiEntropy.forget(peerId)
     trust.forget(peerId)
+    rosterSpread.forget(peerId)
     views.forget(peerId)
   })
 
-  // Each gossip round, one peer gets our roster summary.
-  membership.on('round', () => { trust.round() })
+  // Each gossip round, one peer gets our roster summary; statements new to us go to the peers.
+  membership.on('round', () => { rosterSpread.round() })
+  trust.on('learned', ({ statements, from }) => { rosterSpread.learned(statements, from) })
 
   // The roster changed: what each pair shares is computed again, revoked devices are hung up on,
   // and each connected peer whose share changed gets our new root for it and an exchange (a new
@@ -276,7 +280,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       const current = digestFor(peerId)
       if (p.helloRoot !== undefined && !equalBytes(current.root, p.helloRoot)) session.sendStatus(current.root, current.count)
       live.opened(session)
-      trust.opened(session)
+      rosterSpread.opened(session)
       events.emit('peer:connect', { peerId })
       antiEntropy.connected(peerId, p.root !== undefined && equalBytes(p.root, current.root))
     })
@@ -294,10 +298,10 @@ export function createNode (options: NodeOptions): HearsayNode {
       peers.touch(peerId)
       live.relay(session, hops, entries)
     })
-    // Roster frames go to trust, which takes, refuses or answers them.
+    // Roster frames go to the roster's spreading, which answers them and has trust take or refuse statements.
     session.on('roster', msg => {
       peers.touch(peerId)
-      trust.received(session, msg).catch((err: unknown) => { session.fail(err) })
+      rosterSpread.received(session, msg).catch((err: unknown) => { session.fail(err) })
     })
     session.on('gossip', msg => {
       peers.touch(peerId)
@@ -408,7 +412,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       isRevoked: peerId => trust.revoked(peerId),
       devices: () => trust.devices(),
       nameOf: peerId => trust.nameOf(peerId),
-      agreeing: () => trust.agreeing(),
+      agreeing: () => rosterSpread.agreeing(),
       invites: () => trust.invites(),
       genesis: () => trust.current?.genesis.bytes.slice(),
       statements: () => trust.all().map(s => s.bytes.slice()),

@@ -1,5 +1,6 @@
 /**
- * Trust: this node's copy of the swarm's roster (roster.ts), how it spreads, and what it allows.
+ * Trust: this node's copy of the swarm's roster (roster.ts), what it allows, and the admin
+ * operations that add to it. How it spreads between peers is roster-spread.ts's.
  *
  * Without a genesis statement the swarm is unmanaged: everyone may read and write everything, as
  * with a plain swarm key. With one, `may(peer, docId, mode)` answers from the roster, which:
@@ -8,26 +9,19 @@
  *   (`TrustError`), one not authorised (yet) is refused and counted, a second claim of an invite
  *   made by its claimant is refused with "invite already used";
  * - is stored in the `hearsay/roster` metadata record, every statement checked again on load;
- * - spreads like cluster state: a summary (hash and count) on every new session and to one random
- *   peer each gossip round; a differing summary is answered with every statement (at most once
- *   a second per session); statements new to us go to every other session at once (flooding),
- *   and again each round for `ROSTER_HOT_ROUNDS` rounds to peers not known to hold them.
+ * - tells of statements new to it with `learned` (roster-spread.ts passes them on).
  * An unmanaged node takes the roster of the first peer that offers one (`adopt`): every member
  * already had full trust, so the first admin's word is no weaker than the swarm key.
  */
-import { equalBytes, fromHex, toHex } from './bytes.js'
+import { fromHex, toHex } from './bytes.js'
 import type { Timers } from './clock.js'
-import { MAX_ROSTER_STATEMENTS, ROSTER_ANSWER_INTERVAL_MS, ROSTER_HOT_ROUNDS, TRUST_LOG_INTERVAL_MS } from './constants.js'
+import { MAX_ROSTER_STATEMENTS, TRUST_LOG_INTERVAL_MS } from './constants.js'
 import { ConfigError, TrustError } from './errors.js'
 import { Emitter } from './events.js'
 import type { Log } from './logger.js'
 import type { Counters } from './metrics.js'
 import { Roster } from './roster.js'
 import { loadRoster, saveRoster } from './roster-store.js'
-import { ROSTER_HEADER_BYTES, type RosterMessage } from './protocol.js'
-import type { PeerTable } from './peers.js'
-import type { Random } from './random.js'
-import type { Session } from './session.js'
 import {
   StatementKind, decodeStatement, describe, signStatement, signedBytes, short,
   type AccessMode, type Grant, type SignedStatement, type Statement, type TrustCrypto
@@ -38,14 +32,14 @@ import type { DeviceInfo, NodeTrust, TrustChange, TrustOptions } from './node-tr
 export type { DeviceInfo, NodeTrust, TrustChange, TrustOptions } from './node-trust.js'
 
 export interface TrustEvents extends Record<string, unknown> {
+  /** Statements new to this node, from a peer (`from`) or made here: roster-spread.ts passes them on. */
+  learned: { statements: SignedStatement[], from: string | undefined }
   /** The roster took new statements (what may be shared changed, devices may be revoked). */
   change: TrustChange
 }
 
 export interface TrustDeps {
   selfId: string
-  peers: PeerTable
-  rng: Random
   options: TrustOptions | undefined
   storage: Storage
   timers: Timers
@@ -60,15 +54,8 @@ export class Trust extends Emitter<TrustEvents> {
   private roster: Roster | undefined
   private readonly crypto: TrustCrypto | undefined
   private write: Promise<void> = Promise.resolve()
-  private readonly answeredAt = new Map<string, number>()
-  /** Gossip rounds left in which peers not known to agree get the recent statements again (after a change). */
-  private hotRounds = 0
-  /** Statements taken since the roster last stayed unchanged for `ROSTER_HOT_ROUNDS` rounds. */
-  private recent: SignedStatement[] = []
   /** Statements refused per peer within the current minute. */
   private readonly refusedFrom = new Map<string, { since: number, count: number }>()
-  /** Each peer's roster summary as it last told us (hex hash and count). */
-  private readonly summaries = new Map<string, string>()
   private readonly loggedAt = new Map<string, number>()
 
   constructor (private readonly d: TrustDeps) {
@@ -185,9 +172,7 @@ export class Trust extends Emitter<TrustEvents> {
       if (p === this.d.selfId) this.d.log.error('this device was revoked from swarm %s: every member refuses it now; its changes stay on it', short(roster.swarm))
       else this.d.log.warn('device %s is revoked', p)
     }
-    this.spread(added, from)
-    this.hotRounds = ROSTER_HOT_ROUNDS
-    this.recent = [...this.recent, ...added].slice(-RECENT_MAX)
+    this.emit('learned', { statements: added, from })
     this.emit('change', { revoked })
     return { added, refusal }
   }
@@ -253,93 +238,6 @@ export class Trust extends Emitter<TrustEvents> {
     this.d.log.warn('refused roster statements from %s: %s', from ?? 'this node', r.reason)
   }
 
-  // -- spreading
-
-  /** A session opened: a managed node sends its summary. */
-  opened (session: Session): void {
-    if (this.roster !== undefined) session.sendRoster({ kind: 'ask', hash: this.hash, count: this.count, statements: [] })
-  }
-
-  /** Each gossip round, one random peer gets our summary (repairs what flooding missed). */
-  round (): void {
-    const open = this.d.peers.connected()
-    if (this.roster === undefined || open.length === 0) return
-    // for a few rounds after a change, every peer that has not told us it holds what we hold gets
-    // the new statements again and our summary: a flood a lost frame cut short is repaired a hop a
-    // round on any mesh, at no cost while nothing changes
-    if (this.hotRounds > 0) {
-      this.hotRounds--
-      const mine = summaryOf(this.hash, this.count)
-      for (const p of open) {
-        if (this.summaries.get(p.id) === mine) continue
-        this.send(p.session as Session, this.recent)
-        this.opened(p.session as Session)
-      }
-      if (this.hotRounds === 0) this.recent = []
-      return
-    }
-    this.opened(this.d.rng.pick(open).session as Session)
-  }
-
-  /** A roster frame from a peer. */
-  async received (session: Session, msg: RosterMessage): Promise<void> {
-    const peerId = session.remoteId
-    // trust turned off (no `trust` option): roster traffic is ignored, as by a build without it
-    if (this.d.options === undefined) return
-    this.summaries.set(peerId, summaryOf(msg.hash, msg.count))
-    if (msg.kind === 'statements') {
-      const { added, refusal } = await this.add(msg.statements, peerId)
-      if (refusal?.forged === true) session.fail(new TrustError(refusal.reason))
-      else if (refusal?.alreadyUsed === true) session.close(`refused: ${refusal.reason}`, true)
-      // tell the sender where we stand now: that we took them (it sends what we still lack), or that
-      // we already hold everything it does (it stops sending them again)
-      else if (added.length > 0 || (msg.statements.length > 0 && refusal === undefined && summaryOf(msg.hash, msg.count) === summaryOf(this.hash, this.count))) {
-        session.sendRoster({ kind: 'answer', hash: this.hash, count: this.count, statements: [] })
-      }
-      return
-    }
-    if (this.roster === undefined) {
-      // unmanaged: ask for the peer's statements by answering with an empty summary
-      if (msg.kind === 'ask' && this.d.options !== undefined && this.d.options.adopt !== false) session.sendRoster({ kind: 'answer', hash: this.hash, count: 0, statements: [] })
-      return
-    }
-    if (!this.answers(peerId, msg)) return
-    this.send(session, this.all())
-    if (msg.kind === 'ask') session.sendRoster({ kind: 'answer', hash: this.hash, count: this.count, statements: [] })
-  }
-
-  /** Statements new to us go to every open session but the one they came from. */
-  spread (statements: SignedStatement[], from: string | undefined): void {
-    for (const p of this.d.peers.connected()) if (p.id !== from) this.send(p.session as Session, statements)
-  }
-
-  /** Send statements in as many frames as they need. */
-  private send (session: Session, statements: SignedStatement[]): void {
-    let batch: Uint8Array[] = []
-    let bytes = ROSTER_HEADER_BYTES
-    const flush = (): void => {
-      if (batch.length > 0) session.sendRoster({ kind: 'statements', hash: this.hash, count: this.count, statements: batch })
-      batch = []
-      bytes = ROSTER_HEADER_BYTES
-    }
-    for (const s of statements) {
-      if (bytes + s.bytes.length + 2 > session.frameLimit) flush()
-      batch.push(s.bytes)
-      bytes += s.bytes.length + 2
-    }
-    flush()
-  }
-
-  /** Whether to answer a peer's summary with every statement: differs, and not answered within a second. */
-  answers (peerId: string, msg: RosterMessage): boolean {
-    if (this.roster === undefined) return false
-    if (msg.count === this.roster.size && equalBytes(msg.hash, this.roster.hash)) return false
-    const now = this.d.timers.now()
-    if (now - (this.answeredAt.get(peerId) ?? -Infinity) < ROSTER_ANSWER_INTERVAL_MS) return false
-    this.answeredAt.set(peerId, now)
-    return true
-  }
-
   /** Every statement, genesis first. */
   all (): SignedStatement[] {
     const r = this.roster
@@ -347,16 +245,12 @@ export class Trust extends Emitter<TrustEvents> {
     return [r.genesis, ...r.statements().filter(s => s.id !== r.genesis.id)]
   }
 
-  /** Connected peers whose roster, as they last told us, equals ours (for `hearsay join`: admitted). */
-  agreeing (): string[] {
-    const mine = summaryOf(this.hash, this.count)
-    return this.d.peers.connected().filter(p => this.summaries.get(p.id) === mine).map(p => p.id)
-  }
+  /** Whether roster traffic is taken at all (a `trust` option was given), and a roster offered adopted. */
+  get enabled (): boolean { return this.d.options !== undefined }
+  get adopts (): boolean { return this.d.options !== undefined && this.d.options.adopt !== false }
 
   forget (peerId: string): void {
-    this.summaries.delete(peerId)
     this.refusedFrom.delete(peerId)
-    this.answeredAt.delete(peerId)
     this.loggedAt.delete(peerId)
   }
 
@@ -381,7 +275,7 @@ export class Trust extends Emitter<TrustEvents> {
     this.roster = new Roster(g)
     this.persist()
     this.d.log.warn('this device is now the root admin of swarm %s', short(swarm))
-    this.spread([g], undefined)
+    this.emit('learned', { statements: [g], from: undefined })
     this.emit('change', { revoked: [] })
     return g.bytes
   }
@@ -457,12 +351,8 @@ export class Trust extends Emitter<TrustEvents> {
 }
 
 const ALREADY_USED = 'invite already used by another device'
-/** Recent statements kept for the rounds after a change (older ones are left to summaries). */
-const RECENT_MAX = 256
 /** Statements a peer may have refused within a minute before its session is closed. */
 const REFUSED_PER_MINUTE = 1000
-
-const summaryOf = (hash: Uint8Array, count: number): string => `${toHex(hash)}/${count}`
 
 const blank = (kind: StatementKind, subject: string): Omit<Statement, 'swarm' | 'issuer' | 'at'> =>
   ({ kind, subject, expires: 0, name: '', target: new Uint8Array(0), grants: [] })
