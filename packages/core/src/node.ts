@@ -232,13 +232,12 @@ export function createNode (options: NodeOptions): HearsayNode {
   // The roster changed: what each pair shares is computed again, revoked devices are hung up on,
   // and each connected peer whose share changed gets our new root for it and an exchange (a new
   // grant brings the documents it covers at once).
-  trust.on('change', ({ revoked }) => {
+  trust.on('change', () => {
     const changed = new Set(views.invalidate())
     for (const p of peers.connected()) {
       const session = p.session as Session
-      if (revoked.includes(p.id) || trust.revoked(p.id)) {
-        counters.revokedSessions++
-        session.close('device revoked', true)
+      if (trust.revoked(p.id)) {
+        refuseRevoked(session)
         continue
       }
       if (!changed.has(p.id)) continue
@@ -255,12 +254,15 @@ export function createNode (options: NodeOptions): HearsayNode {
     peers.attach(session, digestFor(channel.remoteId).root)
     wire(session)
     if (state !== 'started') session.close('node is not running', true)
-    else if (trust.revoked(channel.remoteId)) {
-      counters.revokedSessions++
-      log.warn('refused %s: the device is revoked', channel.remoteId)
-      session.close('device revoked', true)
-    }
+    else if (trust.revoked(channel.remoteId)) refuseRevoked(session)
     return session
+  }
+
+  /** Hang up on a device the roster revoked, at connect or when the revocation arrives. */
+  function refuseRevoked (session: Session): void {
+    counters.revokedSessions++
+    log.warn('refused %s: the device is revoked', session.remoteId)
+    session.close('device revoked', true)
   }
 
   function wire (session: Session): void {

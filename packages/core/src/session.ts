@@ -95,11 +95,11 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
     super()
     this.remoteId = channel.remoteId
     this.origin = new PeerOrigin(channel.remoteId)
-    const session = this
+    const remoteId = channel.remoteId
     this.limits = {
       budget: ctx.budget,
       admit: (docId, bytes) => this.admit(docId, bytes),
-      get scope () { return ctx.scope(session.remoteId) },
+      get scope () { return ctx.scope(remoteId) },
       refused: docId => { this.refused(docId) }
     }
     this.exchanges = new ExchangeRunner(this, ctx)

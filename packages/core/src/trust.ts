@@ -129,7 +129,7 @@ export class Trust extends Emitter<TrustEvents> {
         continue
       }
       const wanted = this.d.options?.genesisId
-      if (this.roster === undefined && s.kind === StatementKind.Genesis && from !== undefined && this.d.options?.adopt !== false && (wanted === undefined || wanted === s.id)) {
+      if (this.roster === undefined && s.kind === StatementKind.Genesis && from !== undefined && this.adopts && (wanted === undefined || wanted === s.id)) {
         this.roster = new Roster(s)
         this.d.log.warn('adopted the roster of swarm %s (root admin %s) from %s: documents are now shared by its grants', short(s.swarm), s.issuer, from)
         pending.set(s.id, s)
