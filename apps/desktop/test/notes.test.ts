@@ -64,6 +64,11 @@ describe.skipIf(missing !== undefined)('Hearsay Notes in Chromium, two devices',
     await a.locator('#editor .cm-ySelectionInfo', { hasText: 'desk' }).waitFor({ timeout: 10_000 })
     await b.locator('#editor .cm-ySelectionInfo', { hasText: 'laptop' }).waitFor({ timeout: 10_000 })
     await a.locator('#here .chip', { hasText: 'desk' }).waitFor()
+    // each window says which other device stored the note (acknowledged by that device)
+    await a.locator('#saved', { hasText: 'Saved on desk' }).waitFor({ timeout: 10_000 })
+    await b.locator('#saved', { hasText: 'Saved on laptop' }).waitFor({ timeout: 10_000 })
+    // presence is not stored: no document but the notes themselves
+    expect(laptop.node.docs().filter(d => !d.startsWith('notes/'))).toEqual([])
 
     // the other device by the name typed there, in sync, pluralised
     await a.locator('#peers li .peer-name', { hasText: 'desk' }).waitFor({ timeout: 10_000 })

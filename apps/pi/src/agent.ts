@@ -4,6 +4,11 @@
  * `data`, the map `hearsay set` writes): `intervalMs`, `history` and `label` apply at once.
  * What it applied goes back into the same document, map `applied`, and each refused value into
  * map `refused` (`{ value, reason, at }`), so whoever set it sees the outcome with `hearsay get`.
+ *
+ * The history is also the Pi's buffer: readings past the last `history` leave it only once a peer
+ * confirmed holding them in storage (`node.replicated(…, { durable: true, peers: 1 })`). While no
+ * peer confirms (the gateway is away), readings pile up, up to `bufferMax`; past that the oldest
+ * are dropped with a warning, never silently.
  */
 import type { HearsayNode, Log, Logger } from '@hearsay/core'
 import { silentLogger } from '@hearsay/core'
@@ -21,6 +26,10 @@ export const HISTORY = 60
 export const MAX_HISTORY = 10_000
 /** Longest label a config document may set, in characters. */
 export const MAX_LABEL = 200
+/** Most readings kept while no peer confirms storing them. */
+export const BUFFER_MAX = 10_000
+/** How long one confirmation may take before the readings wait for the next one, in ms. */
+export const CONFIRM_TIMEOUT_MS = 30_000
 
 export interface AgentOptions {
   node: HearsayNode
@@ -30,6 +39,10 @@ export interface AgentOptions {
   /** Thermal zone file, for tests. */
   thermalZone?: string
   logger?: Logger
+  /** Most readings kept while no peer confirms storing them. @default BUFFER_MAX */
+  bufferMax?: number
+  /** @default CONFIRM_TIMEOUT_MS */
+  confirmTimeoutMs?: number
   /** Called with the settings in force and the refused values, at start and whenever they change. */
   onApplied?: (settings: AgentSettings, refused: Record<string, Refusal>) => void
 }
@@ -46,6 +59,12 @@ export interface Agent {
   readonly settings: AgentSettings
   /** Readings published since start. */
   readonly published: number
+  /** Readings past the history window kept until a peer confirms storing them. */
+  readonly buffered: number
+  /** Readings dropped unconfirmed because the buffer was full. */
+  readonly dropped: number
+  /** When a peer last confirmed storing the telemetry (ms since epoch), if ever. */
+  readonly confirmedAt: number | undefined
   /** Take and publish a reading now. */
   sample(): Promise<Reading>
   stop(): void
@@ -61,6 +80,11 @@ export async function startAgent (options: AgentOptions): Promise<Agent> {
   const history = telemetry.getArray<Reading>('history')
   const settings: AgentSettings = { intervalMs: options.intervalMs ?? INTERVAL_MS, history: HISTORY, label: deviceId }
   let published = 0
+  let dropped = 0
+  let confirmedAt: number | undefined
+  let confirming = false
+  const bufferMax = options.bufferMax ?? BUFFER_MAX
+  const telemetryId = `telemetry/${deviceId}`
   let timer: ReturnType<typeof setTimeout> | undefined
   let stopped = false
 
@@ -115,11 +139,47 @@ export async function startAgent (options: AgentOptions): Promise<Agent> {
       latest.set('label', settings.label)
       latest.set('intervalMs', settings.intervalMs)
       history.push([r])
-      const extra = history.length - settings.history
-      if (extra > 0) history.delete(0, extra)
+      // a full buffer: the oldest unconfirmed readings go, said out loud
+      const over = history.length - Math.max(bufferMax, settings.history)
+      if (over > 0) {
+        history.delete(0, over)
+        dropped += over
+        log.warn(`${telemetryId}: no peer confirmed storing the last ${bufferMax} readings; dropped the oldest ${over}`)
+      }
     }, 'hearsay-pi')
     published++
+    void trim()
     return r
+  }
+
+  /**
+   * Once a peer holds the readings in storage, those past the history window leave the buffer.
+   * Runs until the buffer is empty: while no peer confirms, each attempt waits `confirmTimeoutMs`.
+   */
+  const trim = async (): Promise<void> => {
+    if (confirming) return
+    confirming = true
+    try {
+      while (!stopped && history.length > settings.history) {
+        // the readings now in the document; newer ones wait for the next confirmation
+        const upTo = history.length
+        const droppedBefore = dropped
+        try {
+          await node.replicated(telemetryId, { durable: true, peers: 1, timeoutMs: options.confirmTimeoutMs ?? CONFIRM_TIMEOUT_MS })
+        } catch (err) {
+          if ((err as Error).name === 'ReplicationTimeoutError') continue
+          if (!stopped) log.warn(`${telemetryId}: ${(err as Error).message}`)
+          return
+        }
+        confirmedAt = Date.now()
+        if (stopped) return
+        // readings dropped meanwhile (a full buffer) were the oldest of those confirmed
+        const extra = Math.min(upTo - (dropped - droppedBefore), history.length) - settings.history
+        if (extra > 0) telemetry.transact(() => { history.delete(0, extra) }, 'hearsay-pi')
+      }
+    } finally {
+      confirming = false
+    }
   }
 
   const schedule = (): void => {
@@ -147,6 +207,9 @@ export async function startAgent (options: AgentOptions): Promise<Agent> {
   return {
     settings,
     get published () { return published },
+    get buffered () { return Math.max(0, history.length - settings.history) },
+    get dropped () { return dropped },
+    get confirmedAt () { return confirmedAt },
     sample,
     stop: () => {
       stopped = true

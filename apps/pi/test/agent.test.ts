@@ -84,7 +84,51 @@ describe('agent', () => {
     cfg.getMap('data').set('history', 2)
     await waitFor(() => agent.settings.history === 2)
     await agent.sample()
-    expect((await pi.open('telemetry/pi-1')).getArray('history').length).toBe(2)
+    // the window slides once the laptop confirmed storing the readings
+    const mine = await pi.open('telemetry/pi-1')
+    await waitFor(() => mine.getArray('history').length === 2)
+    expect(agent.confirmedAt).toBeGreaterThan(0)
+  })
+
+  it('keeps readings past the window until a peer confirms storing them, so the gateway sees every one', async () => {
+    const net = createMemoryNetwork({ seed: 6 })
+    const pi = createNode({ id: 'pi', transport: net.transport('pi') })
+    const gateway = createNode({ id: 'gw', transport: net.transport('gw') })
+    await pi.start(); await gateway.start()
+    cleanup.push(() => pi.stop(), () => gateway.stop())
+    const seen = await gateway.open('telemetry/pi-2')
+    const atGateway = new Set<number>()
+    seen.getArray<{ at: number, uptimeS: number }>('history').observe(e => { for (const d of e.changes.added) for (const r of d.content.getContent() as Array<{ at: number }>) atGateway.add(r.at) })
+    const agent = await startAgent({ node: pi, deviceId: 'pi-2', intervalMs: 60_000, confirmTimeoutMs: 500, bufferMax: 8 })
+    cleanup.push(() => { agent.stop() })
+    const cfg = await pi.open('config/pi-2')
+    cfg.getMap('data').set('history', 2)
+    await waitFor(() => agent.settings.history === 2)
+    const doc = await pi.open('telemetry/pi-2')
+    const times = (): number[] => doc.getArray<{ at: number }>('history').toArray().map(r => r.at)
+    // the gateway goes away: nothing leaves the buffer
+    net.disconnect('pi', 'gw')
+    await waitFor(() => !pi.peers().some(p => p.connected))
+    const taken: number[] = [...times()]
+    for (let i = 0; i < 5; i++) {
+      await new Promise(resolve => setTimeout(resolve, 2)) // distinct reading times
+      taken.push((await agent.sample()).at)
+    }
+    expect(times().length).toBeGreaterThanOrEqual(6)
+    expect(agent.buffered).toBeGreaterThanOrEqual(4)
+    // past bufferMax the oldest go, counted and logged
+    for (let i = 0; i < 4; i++) {
+      await new Promise(resolve => setTimeout(resolve, 2))
+      taken.push((await agent.sample()).at)
+    }
+    expect(times().length).toBe(8)
+    expect(agent.dropped).toBeGreaterThan(0)
+    // back: the gateway stores them, confirms, and the window slides to 2
+    net.connect('pi', 'gw')
+    await agent.sample()
+    await waitFor(() => times().length === 2, { timeoutMs: 10_000 })
+    const kept = taken.slice(agent.dropped)
+    for (const at of kept) expect(atGateway.has(at)).toBe(true)
   })
 
   it('runs as hearsay-pi: telemetry through the endpoint, config through the CLI, SIGTERM exits 0', async () => {

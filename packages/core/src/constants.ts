@@ -278,3 +278,36 @@ export const ROSTER_ANSWER_INTERVAL_MS = 1000
 
 /** Refused statements are logged at most this often per peer, in ms. */
 export const TRUST_LOG_INTERVAL_MS = 60_000
+
+/** Largest presence (awareness) state of one client, as JSON in UTF-8 bytes; larger ones are not shared. */
+export const PRESENCE_MAX_STATE_BYTES = 16 * 1024
+
+/** Most presence clients a node holds for one document from its peers. */
+export const PRESENCE_MAX_CLIENTS_PER_DOC = 256
+
+/** Most documents with presence a node keeps for its peers (documents it did not ask about itself). */
+export const PRESENCE_MAX_DOCS = 1024
+
+/** Bytes of presence states (JSON) a node holds from its peers, in total. */
+export const PRESENCE_MAX_BYTES = 16 * 1024 * 1024
+
+/** Presence states a peer may send per second (a token bucket), past which they are dropped. */
+export const PRESENCE_STATES_PER_SECOND = 1000
+
+/** Burst of presence states a peer may send at once. */
+export const PRESENCE_STATES_BURST = 2000
+
+/** Most documents one peer may ask this node to report on at once (acks.ts). */
+export const ACK_MAX_WATCHES_PER_PEER = 4096
+
+/** Default wait of `node.replicated()`, in ms. */
+export const ACK_TIMEOUT_MS = 30_000
+
+/** While someone waits on a document, its watch is sent again this often (a lost frame costs at most this), in ms. */
+export const ACK_REWATCH_MS = 1000
+
+/** After `node.syncState(docId)`, peers keep reporting on the document for this long, in ms. */
+export const ACK_LINGER_MS = 60_000
+
+/** Most documents this node follows the sync state of at once; the least recently asked is dropped past it. */
+export const ACK_MAX_FOLLOWED_DOCS = 1024

@@ -17,8 +17,17 @@ export interface WriteQueueDeps {
   batchMs: number
   /** Up-to-date fingerprints of these documents, taken when their batch starts. */
   fingerprints: (ids: Iterable<string>) => Map<string, Uint8Array>
-  /** `bytes` of the document's updates were stored. */
-  stored: (docId: string, bytes: number) => void
+  /**
+   * State vectors of these documents (those loaded), taken with their fingerprints: what their
+   * queued updates lead to.
+   */
+  stateVectors: (ids: Iterable<string>) => Map<string, Uint8Array>
+  /**
+   * `bytes` of the document's updates were stored. `vector`: everything up to this state vector
+   * is now in the store (undefined when not known, e.g. while an earlier failed write waits for
+   * its retry).
+   */
+  stored: (docId: string, bytes: number, vector: Uint8Array | undefined) => void
   /** A batch finished (stored or not): documents may be evicted now; `any`: something was stored. */
   batchDone: (any: boolean) => void
 }
@@ -32,6 +41,10 @@ export class WriteQueue {
   private writing: Promise<unknown> = Promise.resolve(undefined)
   /** `relieve()` does nothing before this time (node clock), after a failed write. */
   private relieveAfter = 0
+  /** Batches started so far. */
+  private batches = 0
+  /** Per document, the last batch started when one of its writes failed: what those batches store is not all it had. */
+  private readonly failedAt = new Map<string, number>()
 
   constructor (private readonly d: WriteQueueDeps) {}
 
@@ -41,6 +54,11 @@ export class WriteQueue {
     if (list === undefined) this.pending.set(docId, [update])
     else list.push(update)
     this.schedule()
+  }
+
+  /** Drop the document's queued updates (it is being forgotten). */
+  discard (docId: string): void {
+    this.pending.delete(docId)
   }
 
   /** Whether the document has updates queued or being written. */
@@ -109,15 +127,17 @@ export class WriteQueue {
     this.pending = new Map()
     // fingerprints of exactly the state these updates lead to, taken now, not at write time
     const fingerprints = this.d.fingerprints(batch.keys())
+    const vectors = this.d.stateVectors(batch.keys())
+    const seq = ++this.batches
     for (const id of batch.keys()) this.writingIds.set(id, (this.writingIds.get(id) ?? 0) + 1)
-    const mine = before.then(async () => await this.store(batch, fingerprints))
+    const mine = before.then(async () => await this.store(batch, fingerprints, vectors, seq))
     this.writing = mine
     const [a, b] = await Promise.all([before, mine])
     return ownOnly ? b : a ?? b
   }
 
   /** Append one batch; never rejects. Failed documents are queued again and retried later. */
-  private async store (batch: Map<string, Uint8Array[]>, fingerprints: Map<string, Uint8Array>): Promise<unknown> {
+  private async store (batch: Map<string, Uint8Array[]>, fingerprints: Map<string, Uint8Array>, vectors: Map<string, Uint8Array>, seq: number): Promise<unknown> {
     let error: unknown
     let stored = false
     await Promise.all([...batch].map(async ([id, updates]) => {
@@ -127,11 +147,15 @@ export class WriteQueue {
           await this.d.storage.append(id, updates, fp)
           let n = 0
           for (const u of updates) n += u.length
-          this.d.stored(id, n)
+          // a batch started before a failed write of this document lacks what failed
+          const failed = this.failedAt.get(id)
+          if (failed !== undefined && seq > failed) this.failedAt.delete(id)
+          this.d.stored(id, n, failed !== undefined && seq <= failed ? undefined : vectors.get(id))
           stored = true
         }
       } catch (err) {
         error ??= err
+        this.failedAt.set(id, this.batches)
         this.d.log.error('could not store %d updates of document %s', updates.length, id, err)
         // keep them queued, ahead of newer ones, and try again later
         const again = this.pending.get(id)

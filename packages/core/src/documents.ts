@@ -22,7 +22,7 @@ import { STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { DigestTree } from './digest.js'
 import { DocProblems, type DocProblem } from './doc-problems.js'
 import { WriteQueue } from './doc-writes.js'
-import { InvalidUpdateError, StorageCorruptionError } from './errors.js'
+import { ConfigError, InvalidUpdateError, StorageCorruptionError } from './errors.js'
 import { docFingerprint } from './fingerprint.js'
 import type { Log } from './logger.js'
 import type { Storage } from './storage.js'
@@ -41,6 +41,8 @@ export interface DocumentsOptions {
   onChange: (docId: string, update: Uint8Array, origin: unknown) => void
   /** Called after a batch of writes stored something (`storedBytes` may have changed). */
   onStored?: () => void
+  /** Called after a write of this document completed. */
+  onDocStored?: (docId: string) => void
   timers: Timers
   /** Client id of each Y.Doc loaded; Yjs draws a random one when unset. */
   newClientId?: () => number
@@ -81,6 +83,8 @@ export class Documents {
   private readonly sizes = new Map<string, number>()
   /** Sum of `sizes`. */
   storedBytes = 0
+  /** Documents with writes pending: the state vector known to be in the store (see `vectors`). */
+  private readonly storedVectors = new Map<string, Uint8Array>()
 
   constructor (private readonly o: DocumentsOptions) {
     this.trouble = new DocProblems(o.log)
@@ -98,10 +102,21 @@ export class Documents {
         }
         return fps
       },
-      stored: (id, n) => {
+      stateVectors: ids => {
+        const out = new Map<string, Uint8Array>()
+        for (const id of ids) {
+          const doc = this.entries.get(id)?.doc
+          if (doc !== undefined) out.set(id, Y.encodeStateVector(doc))
+        }
+        return out
+      },
+      stored: (id, n, vector) => {
         this.sizes.set(id, (this.sizes.get(id) ?? 0) + n)
         this.storedBytes += n
         this.trouble.stored(id)
+        if (vector !== undefined) this.storedVectors.set(id, vector)
+        else this.storedVectors.delete(id)
+        this.o.onDocStored?.(id)
       },
       batchDone: any => {
         this.evictIdle()
@@ -145,6 +160,11 @@ export class Documents {
   has (docId: string): boolean {
     if (this.stale.size > 0) this.refresh()
     return this.tree.has(docId)
+  }
+
+  /** The Yjs client id of the document while it is loaded. */
+  clientIdOf (docId: string): number | undefined {
+    return this.entries.get(docId)?.doc?.clientID
   }
 
   isLoaded (docId: string): boolean {
@@ -303,6 +323,23 @@ export class Documents {
   }
 
   /**
+   * The document's state vector in memory (`applied`), and the one its store holds for certain
+   * (`stored`): the same when no write of it is pending; while some are, the state of the last
+   * write that completed (undefined when none did since the document loaded, or after a failed
+   * write until its retry succeeded). Never ahead of the store.
+   */
+  async vectors (docId: string): Promise<{ applied: Uint8Array, stored: Uint8Array | undefined }> {
+    const doc = this.entries.get(docId)?.doc
+    if (doc === undefined || !this.writes.busy(docId)) {
+      this.storedVectors.delete(docId)
+      const applied = doc !== undefined ? Y.encodeStateVector(doc) : await this.stateVector(docId)
+      // loaded meanwhile and changed: what is stored is what the store said
+      return { applied, stored: this.writes.busy(docId) ? undefined : applied }
+    }
+    return { applied: Y.encodeStateVector(doc), stored: this.storedVectors.get(docId) }
+  }
+
+  /**
    * What a peer at `stateVector` lacks of a document (everything when undefined), as one update
    * (see `state()` for documents not in memory). Throws `InvalidUpdateError` when the state
    * vector cannot be decoded.
@@ -343,6 +380,33 @@ export class Documents {
     }
   }
 
+  /**
+   * Drop a document from this node: from memory, the digest and the store. Rejects with
+   * `ConfigError` while a caller holds it open. Peers that hold it bring it back in a later
+   * exchange, like any document this node lacks.
+   */
+  async forget (docId: string): Promise<void> {
+    const e = this.entries.get(docId)
+    if (e !== undefined && e.holds > 0) throw new ConfigError(`"${docId}" is open: close it before forgetting it`)
+    if (e?.loading !== undefined) await e.loading.catch(() => {})
+    const doc = this.entries.get(docId)?.doc
+    if (doc !== undefined) {
+      doc.destroy()
+      this.loadedCount--
+    }
+    this.entries.delete(docId)
+    // what was queued for it is dropped; a write under way finishes before the delete
+    while (this.writes.busy(docId)) {
+      this.writes.discard(docId)
+      await this.writes.writeNow()
+    }
+    this.tree.delete(docId)
+    this.storedBytes -= this.sizes.get(docId) ?? 0
+    this.sizes.delete(docId)
+    this.storedVectors.delete(docId)
+    await this.o.storage.delete(docId)
+  }
+
   hold (docId: string): void {
     const e = this.entries.get(docId)
     if (e !== undefined) e.holds++
@@ -379,6 +443,7 @@ export class Documents {
       e.doc = undefined
       this.loadedCount--
       this.entries.delete(e.id)
+      this.storedVectors.delete(e.id)
     }
   }
 

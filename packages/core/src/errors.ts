@@ -106,3 +106,16 @@ export class PermissionError extends HearsayError {
     super(message)
   }
 }
+
+/**
+ * `node.replicated()` gave up: the peers it waited for did not confirm holding the document (in
+ * storage, when `durable`) at the version of the call within `timeoutMs`. `missing` names the
+ * peers that did not confirm (for a count of peers, every candidate that did not), `confirmed`
+ * those that did.
+ */
+export class ReplicationTimeoutError extends HearsayError {
+  static override readonly code = 'ReplicationTimeoutError'
+  constructor (readonly docId: string, readonly missing: string[], readonly confirmed: string[], message: string) {
+    super(message)
+  }
+}

@@ -20,6 +20,7 @@ export type { NodeOptions, RuntimeOptions, AntiEntropyOptions, PropagationOption
 export type { NodeMetrics } from './metrics.js'
 export type { PeerInfo } from './peers.js'
 export type { RepairReport } from './anti-entropy.js'
+export type { DocSyncState, PeerSyncState, PeerSync, Replicated, ReplicatedOptions } from './acks.js'
 export type { SyncReport } from './exchange.js'
 export type { AntiEntropyMode } from './protocol.js'
 export type { PropagationMode } from './rumor.js'

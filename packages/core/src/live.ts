@@ -202,7 +202,7 @@ export class LivePropagator extends Emitter<LiveEvents> {
    * its retry queue waits for it. A member just heard of, not yet seen rising, counts until it is
    * dead: rumors reach it if it is up. Without cluster state, any peer heard from within `absentPeerMs`.
    */
-  private spreadsRumors (): boolean {
+  spreadsRumors (): boolean {
     const { propagation, cluster } = this.d.settings
     if (propagation.mode !== 'auto') return propagation.mode === 'rumor'
     const { members, peers } = this.d

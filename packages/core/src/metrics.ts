@@ -53,6 +53,14 @@ export interface Counters {
   revokedSessions: number
   /** Local changes to documents the roster does not let this device write: they stay on this device. */
   localEditsUnshared: number
+  /** Presence (awareness) states sent to peers, and received and applied from them (presence.ts). */
+  presenceSent: number
+  presenceReceived: number
+  /** Presence states from peers dropped: over the rate, client, document or byte caps. */
+  presenceDropped: number
+  /** Reports on held documents sent to peers that watch them, and received from peers we watch (acks.ts). */
+  acksSent: number
+  acksReceived: number
 }
 
 export interface NodeMetrics extends Counters {
@@ -89,6 +97,7 @@ export function createCounters (): Counters {
     liveFramesShed: 0, liveFramesDropped: 0, rumorUpdatesSent: 0, rumorUpdatesReceived: 0, exchangesStarted: 0, exchangesCompleted: 0,
     exchangesFailed: 0, docsSent: 0, docsReceived: 0, sessionFaults: 0, docsRefused: 0, receiveAborts: 0, stalledSessions: 0,
     retryQueueOverflows: 0, flowCongestions: 0, flowOutboxOverflows: 0, gossipEntriesRejected: 0, timerFaults: 0,
-    statementsAccepted: 0, statementsRefused: 0, updatesRefused: 0, revokedSessions: 0, localEditsUnshared: 0
+    statementsAccepted: 0, statementsRefused: 0, updatesRefused: 0, revokedSessions: 0, localEditsUnshared: 0,
+    presenceSent: 0, presenceReceived: 0, presenceDropped: 0, acksSent: 0, acksReceived: 0
   }
 }

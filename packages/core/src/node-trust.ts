@@ -3,6 +3,8 @@
  * subsystem behind it is trust.ts; the model is in TRUST.md.
  */
 import type { DeviceEntry } from './roster.js'
+import type { RosterSpread } from './roster-spread.js'
+import type { Trust } from './trust.js'
 import type { AccessMode, Grant, Signer, TrustCrypto } from './statements.js'
 
 export interface TrustOptions {
@@ -71,3 +73,29 @@ export interface TrustChange {
   revoked: string[]
 }
 
+
+/** `node.trust`: what the app may do with the roster, over the trust subsystem and its spreading. */
+export function trustFacade (trust: Trust, spread: RosterSpread): NodeTrust {
+  return {
+    get managed () { return trust.managed },
+    get swarm () { return trust.swarm },
+    may: (peerId, docId, mode) => trust.may(peerId, docId, mode),
+    isRevoked: peerId => trust.revoked(peerId),
+    devices: () => trust.devices(),
+    nameOf: peerId => trust.nameOf(peerId),
+    agreeing: () => spread.agreeing(),
+    invites: () => trust.invites(),
+    genesis: () => trust.current?.genesis.bytes.slice(),
+    statements: () => trust.all().map(s => s.bytes.slice()),
+    add: async statements => (await trust.add(statements, undefined)).added.length,
+    createSwarm: async () => await trust.createSwarm(),
+    addAdmin: async peerId => { await trust.addAdmin(peerId) },
+    name: async (peerId, name) => { await trust.name(peerId, name) },
+    grant: async (peerId, grants) => { await trust.grant(peerId, grants) },
+    withdraw: async target => await trust.withdraw(target),
+    revoke: async peerId => { await trust.revoke(peerId) },
+    invite: async o => await trust.invite(o),
+    claim: async (invite, secret) => { await trust.claim(invite, secret) },
+    on: (event, fn) => trust.on(event, fn)
+  }
+}

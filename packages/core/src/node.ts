@@ -11,34 +11,34 @@
  * Options are resolved in options.ts, counters live in metrics.ts. ARCHITECTURE.md walks a local
  * edit through them to a remote Y.Doc.
  */
-import type * as Y from 'yjs'
-import { AntiEntropy, type RepairReport } from './anti-entropy.js'
+import { AntiEntropy } from './anti-entropy.js'
 import { equalBytes } from './bytes.js'
 import type { MemberState } from './cluster.js'
 import { PEER_CHECKPOINT_INTERVAL_MS, CLUSTER_FORGET_DEAD_MULTIPLE } from './constants.js'
-import type { DocProblem } from './doc-problems.js'
 import { DigestViews } from './digest-views.js'
 import { Documents } from './documents.js'
 import { NotStartedError } from './errors.js'
 import { Emitter } from './events.js'
-import type { SyncReport } from './exchange.js'
 import { validateDocId } from './fingerprint.js'
 import { guarded } from './guard.js'
 import { LivePropagator } from './live.js'
 import { silentLogger } from './logger.js'
 import { Membership } from './membership.js'
 import { createMemoryStorage } from './memory-storage.js'
-import { createCounters, type NodeMetrics } from './metrics.js'
-import { applyRuntime, checkAntiEntropy, checkNodeOptions, resolveSettings, type NodeOptions, type RuntimeOptions } from './options.js'
+import { createCounters } from './metrics.js'
+import { applyRuntime, checkAntiEntropy, checkNodeOptions, resolveSettings, type NodeOptions } from './options.js'
 import { peerOf } from './origin.js'
-import { PeerTable, type PeerInfo } from './peers.js'
-import type { AntiEntropyMode } from './protocol.js'
+import { PeerTable } from './peers.js'
 import { createRandom } from './random.js'
 import { CreationQuota, ReceiveBudget } from './receive-limits.js'
 import { Session, type SessionContext } from './session.js'
 import type { Channel } from './transport.js'
 import { RosterSpread } from './roster-spread.js'
-import { Trust, type NodeTrust } from './trust.js'
+import { Trust } from './trust.js'
+import { trustFacade } from './node-trust.js'
+import { Presence } from './presence.js'
+import { Acks } from './acks.js'
+import type { HearsayNode, NodeEvents } from './node-api.js'
 
 export type { SyncReport } from './exchange.js'
 export type { AntiEntropyMode } from './protocol.js'
@@ -49,77 +49,10 @@ export type { RepairReport } from './anti-entropy.js'
 export type { PeerInfo } from './peers.js'
 export type { NodeTrust, TrustOptions, DeviceInfo, TrustChange } from './trust.js'
 export type { NodeMetrics } from './metrics.js'
+export type { DocSyncState, PeerSyncState, PeerSync, Replicated, ReplicatedOptions } from './acks.js'
 export type { NodeOptions, RuntimeOptions, AntiEntropyOptions, PropagationOptions, ClusterOptions, FlowControlOptions, QuotaOptions } from './options.js'
 
-export interface NodeEvents extends Record<string, unknown> {
-  'peer:connect': { peerId: string }
-  'peer:disconnect': { peerId: string, reason: string }
-  /** A document changed; `peerId` is set when the change came from a peer. */
-  'doc:update': { docId: string, update: Uint8Array, peerId: string | undefined }
-}
-
-export interface HearsayNode {
-  readonly id: string
-  start(): Promise<void>
-  stop(): Promise<void>
-  /**
-   * The document with this id, loaded from storage or created empty. Local edits to it propagate
-   * at once. Each call holds the document once: the node keeps it in memory until every `open` has
-   * been matched by a `close(docId)`. A call that rejects holds nothing.
-   */
-  open(docId: string): Promise<Y.Doc>
-  /**
-   * Give back one hold taken by `open`. Once none is left the node may unload the document when
-   * idle, and the Y.Doc must not be used afterwards.
-   */
-  close(docId: string): void
-  /** Ids of every document with content, loaded or not. */
-  docs(): string[]
-  /** One anti-entropy exchange with a connected peer now; resolves when both sides are done. */
-  syncWith(peerId: string, options?: { mode?: AntiEntropyMode, timeoutMs?: number }): Promise<SyncReport>
-  /**
-   * One closed-loop repair pass: push-pull with every connected replica in ring order, then around
-   * again up to the one before last, so all of them end with everything any of them had.
-   * At most 2n − 3 exchanges, each bounded by `antiEntropy.timeoutMs`. Known members without a
-   * session are listed in `unreachable`: the pass says nothing about them.
-   */
-  repairPass(): Promise<RepairReport>
-  /** Resolves when every change made so far is stored and handed to the transport for connected peers. */
-  flush(): Promise<void>
-  metrics(): NodeMetrics
-  /**
-   * Every peer seen since start and every member heard of by cluster gossip, except members not
-   * heard from for 10 × `cluster.deadMs` (forgotten).
-   */
-  peers(): PeerInfo[]
-  /**
-   * Problems with stored data, each with a `kind`: `corrupt`, documents whose stored data could
-   * not be read back (`StorageCorruptionError`), each left out of syncing, `open()` rejecting
-   * for it; `missing`, documents the store held before and found gone or older when it opened
-   * (until they are stored again, e.g. restored by a peer); `damaged`, records the store dropped
-   * without knowing whose. Other documents keep syncing.
-   */
-  problems(): DocProblem[]
-  /**
-   * Set an entry of this node's cluster state, gossiped to every member (`peers()[i].meta`).
-   * Keys up to 64 bytes, not starting with `hearsay/`; values up to 1 KiB.
-   */
-  setMeta(key: string, value: string): void
-  /** Current collection digest root (16 bytes) and document count. */
-  digest(): { root: Uint8Array, count: number }
-  /**
-   * Who may read and write what: the swarm's roster of devices, grants and revocations, and the
-   * admin operations (trust.ts, TRUST.md). Unmanaged (no `trust.genesis`), every member may do
-   * everything.
-   */
-  readonly trust: NodeTrust
-  /**
-   * Change settings while running (see `RuntimeOptions`). Invalid settings throw `ConfigError`
-   * and change nothing.
-   */
-  configure(options: RuntimeOptions): void
-  on<K extends keyof NodeEvents>(event: K, fn: (e: NodeEvents[K]) => void): () => void
-}
+export type { HearsayNode, NodeEvents } from './node-api.js'
 
 /** The node's lifecycle: new → starting → started → stopping → stopped (a stopped node stays stopped). */
 type NodeState = 'new' | 'starting' | 'started' | 'stopping' | 'stopped'
@@ -154,6 +87,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     timers,
     newClientId: options.newClientId,
     onStored: () => { membership.sizeChanged() },
+    onDocStored: docId => { acks.stored(docId) },
     onChange: (docId, update, origin) => { changed(docId, update, peerOf(origin)) }
   })
   const digest = (): { root: Uint8Array, count: number } => {
@@ -172,6 +106,8 @@ export function createNode (options: NodeOptions): HearsayNode {
     const { tree } = views.scope(peerId)
     return { root: tree.rootHash, count: tree.size }
   }
+  /** Whether this node and the peer may both read the document (presence and acknowledgements). */
+  const readable = (peerId: string, docId: string): boolean => trust.may(peerId, docId, 'read') && trust.may(id, docId, 'read')
   const membership = new Membership({
     selfId: id, peers, settings, timers, log, counters, guard, digest, digestFor, rng: createRandom(seed ^ 0x434c5553), storedBytes: () => docs.storedBytes
   })
@@ -180,6 +116,10 @@ export function createNode (options: NodeOptions): HearsayNode {
   const live = new LivePropagator({
     peers, members, settings, timers, log, counters, rng: createRandom(seed ^ 0x52554d52), owed: peerId => antiEntropy.needsRepair(peerId)
   })
+  const presence = new Presence({
+    peers, timers, counters, readable, log, maxHops: settings.propagation.maxHops, relays: () => live.spreadsRumors(), clientIdOf: docId => docs.clientIdOf(docId)
+  })
+  const acks = new Acks({ peers, docs, timers, log, counters, readable, nameOf: pid => trust.nameOf(pid), changed: s => { events.emit('doc:sync', s) } })
   const sessionContext: SessionContext = {
     id,
     docs,
@@ -207,6 +147,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       if (!trust.may(id, docId, 'write')) trust.unshared(docId)
     }
     membership.scheduleStatus()
+    acks.changed(docId)
     events.emit('doc:update', { docId, update, peerId: from })
   }
 
@@ -223,10 +164,14 @@ export function createNode (options: NodeOptions): HearsayNode {
     trust.forget(peerId)
     rosterSpread.forget(peerId)
     views.forget(peerId)
+    presence.forget(peerId)
+    acks.forget(peerId)
   })
 
   // Each gossip round, one peer gets our roster summary; statements new to us go to the peers.
   membership.on('round', () => { rosterSpread.round() })
+  // Each gossip round, presence held only for peers that has no state left is dropped.
+  membership.on('round', () => { presence.sweep() })
   trust.on('learned', ({ statements, from }) => { rosterSpread.learned(statements, from) })
 
   // The roster changed: what each pair shares is computed again, revoked devices are hung up on,
@@ -283,6 +228,8 @@ export function createNode (options: NodeOptions): HearsayNode {
       if (p.helloRoot !== undefined && !equalBytes(current.root, p.helloRoot)) session.sendStatus(current.root, current.count)
       live.opened(session)
       rosterSpread.opened(session)
+      presence.opened(session)
+      acks.opened(session)
       events.emit('peer:connect', { peerId })
       antiEntropy.connected(peerId, p.root !== undefined && equalBytes(p.root, current.root))
     })
@@ -290,6 +237,8 @@ export function createNode (options: NodeOptions): HearsayNode {
     session.on('closed', ({ reason }) => {
       if (peers.closed(session, reason) === undefined) return
       live.closed(peerId)
+      presence.closed(peerId)
+      acks.closed(session)
       if (state === 'started') void peers.saveCheckpoints()
       log('session with %s closed: %s', peerId, reason)
       events.emit('peer:disconnect', { peerId, reason })
@@ -305,6 +254,12 @@ export function createNode (options: NodeOptions): HearsayNode {
       peers.touch(peerId)
       rosterSpread.received(session, msg).catch((err: unknown) => { session.fail(err) })
     })
+    // Presence is applied within its caps (presence.ts); watches and reports go to acknowledgements (acks.ts).
+    session.on('presence', msg => {
+      peers.touch(peerId)
+      presence.received(session, msg)
+    })
+    session.on('ack', msg => { acks.received(session, msg) })
     session.on('gossip', msg => {
       peers.touch(peerId)
       membership.received(session, msg)
@@ -355,6 +310,8 @@ export function createNode (options: NodeOptions): HearsayNode {
     async stop () {
       if (state !== 'started') return
       enter('stopping')
+      presence.stop()
+      acks.stop()
       antiEntropy.stop()
       membership.stop()
       live.flush()
@@ -376,6 +333,12 @@ export function createNode (options: NodeOptions): HearsayNode {
     },
     close (docId) {
       docs.release(docId)
+    },
+    async forget (docId) {
+      validateDocId(docId)
+      requireStarted()
+      await docs.forget(docId)
+      membership.scheduleStatus()
     },
     docs: () => docs.ids(),
     async syncWith (peerId, opts = {}) {
@@ -406,29 +369,23 @@ export function createNode (options: NodeOptions): HearsayNode {
     peers: () => peers.view(pid => digestFor(pid).root, !trust.managed, pid => trust.nameOf(pid), members, (connected, lastSeen) => membership.stateOf(connected, lastSeen)),
     problems: () => docs.problems(),
     setMeta: (key, value) => { membership.setMeta(key, value) },
-    digest,
-    trust: {
-      get managed () { return trust.managed },
-      get swarm () { return trust.swarm },
-      may: (peerId, docId, mode) => trust.may(peerId, docId, mode),
-      isRevoked: peerId => trust.revoked(peerId),
-      devices: () => trust.devices(),
-      nameOf: peerId => trust.nameOf(peerId),
-      agreeing: () => rosterSpread.agreeing(),
-      invites: () => trust.invites(),
-      genesis: () => trust.current?.genesis.bytes.slice(),
-      statements: () => trust.all().map(s => s.bytes.slice()),
-      add: async statements => (await trust.add(statements, undefined)).added.length,
-      createSwarm: async () => await trust.createSwarm(),
-      addAdmin: async peerId => { await trust.addAdmin(peerId) },
-      name: async (peerId, name) => { await trust.name(peerId, name) },
-      grant: async (peerId, grants) => { await trust.grant(peerId, grants) },
-      withdraw: async target => await trust.withdraw(target),
-      revoke: async peerId => { await trust.revoke(peerId) },
-      invite: async o => await trust.invite(o),
-      claim: async (invite, secret) => { await trust.claim(invite, secret) },
-      on: (event, fn) => trust.on(event, fn)
+    awareness (docId) {
+      validateDocId(docId)
+      requireStarted()
+      return presence.awareness(docId)
     },
+    async replicated (docId, opts) {
+      validateDocId(docId)
+      requireStarted()
+      return await acks.replicated(docId, opts)
+    },
+    syncState (docId) {
+      validateDocId(docId)
+      requireStarted()
+      return acks.syncState(docId)
+    },
+    digest,
+    trust: trustFacade(trust, rosterSpread),
     configure (opts) {
       const change = applyRuntime(settings, opts)
       if (change.antiEntropy) antiEntropy.schedule()

@@ -7,18 +7,9 @@
 import { Reader, Writer, crc32 } from './bytes.js'
 import { MAX_ANNOUNCED_FRAME_BYTES, MAX_DOC_ID_BYTES, MAX_ROSTER_STATEMENTS, MAX_STATEMENT_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER, PROTOCOL_VERSION } from './constants.js'
 import { FrameError, FrameTooLargeError, ProtocolVersionError } from './errors.js'
+import { FRAME_OVERHEAD, MessageType, frame, readDocId } from './frame.js'
 
-export const MessageType = {
-  Hello: 1,
-  Live: 2,
-  Sync: 3,
-  Status: 4,
-  Close: 5,
-  Rumor: 6,
-  Gossip: 7,
-  Roster: 8
-} as const
-export type MessageType = typeof MessageType[keyof typeof MessageType]
+export { FRAME_OVERHEAD, MessageType } from './frame.js'
 
 export const ItemKind = {
   RangeFingerprint: 1,
@@ -95,9 +86,13 @@ export interface CloseMessage { type: typeof MessageType.Close, reason: string }
 export type RosterKind = 'ask' | 'answer' | 'statements'
 export interface RosterMessage { type: typeof MessageType.Roster, kind: RosterKind, hash: Uint8Array, count: number, statements: Uint8Array[] }
 
-export type Message = HelloMessage | LiveMessage | SyncMessage | StatusMessage | CloseMessage | RumorMessage | GossipMessage | RosterMessage
+import { readAck, readPresence, type AckMessage, type PresenceMessage } from './protocol-ephemeral.js'
+export type { AckBody, AckKind, AckMessage, HeldDoc, PresenceEntry, PresenceMessage, PresenceState, StateVector } from './protocol-ephemeral.js'
+export { encodeAck, encodePresence, heldSizeEstimate } from './protocol-ephemeral.js'
+
 const ROSTER_KINDS: RosterKind[] = ['ask', 'answer', 'statements']
 
+export type Message = HelloMessage | LiveMessage | SyncMessage | StatusMessage | CloseMessage | RumorMessage | GossipMessage | RosterMessage | PresenceMessage | AckMessage
 const GOSSIP_REQUEST = 1
 const GOSSIP_ANSWER = 2
 /** Longest cluster state key, in UTF-8 bytes. */
@@ -106,20 +101,6 @@ export const MAX_GOSSIP_KEY_BYTES = 64
 const SYNC_FROM_INITIATOR = 1
 const SYNC_MORE = 2
 const UPDATE_PARTIAL = 1
-
-/** Bytes a frame adds around its payload: version, type, CRC. */
-export const FRAME_OVERHEAD = 6
-
-function frame (type: MessageType, payload: (w: Writer) => void, sizeHint = 64): Uint8Array {
-  const w = new Writer(sizeHint + FRAME_OVERHEAD)
-  w.u8(PROTOCOL_VERSION).u8(type)
-  payload(w)
-  const body = w.finish()
-  const out = new Uint8Array(body.length + 4)
-  out.set(body)
-  new DataView(out.buffer).setUint32(body.length, crc32(body))
-  return out
-}
 
 function writePrefix (w: Writer, p: Prefix): void {
   w.u8(p.depth).raw(p.bits.subarray(0, Math.ceil(p.depth / 2)))
@@ -132,12 +113,6 @@ function readPrefix (r: Reader): Prefix {
   bits.set(r.raw(Math.ceil(depth / 2), 'prefix'))
   if (depth % 2 === 1 && ((bits[(depth - 1) >> 1] as number) & 0x0f) !== 0) throw new FrameError('malformed prefix: bits set past its depth')
   return { depth, bits }
-}
-
-function readDocId (r: Reader): string {
-  const id = r.string('document id', MAX_DOC_ID_BYTES)
-  if (id.length === 0) throw new FrameError('malformed document id: empty')
-  return id
 }
 
 export function encodeHello (m: Omit<HelloMessage, 'type'>): Uint8Array {
@@ -368,6 +343,15 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
       message = { type, kind, hash: hash.slice(), count, statements }
       break
     }
+    case MessageType.Presence: {
+      const hops = r.u8('hops')
+      if (hops === 0) throw new FrameError('malformed presence: 0 hops')
+      message = { type, hops, entries: readPresence(r) }
+      break
+    }
+    case MessageType.Ack:
+      message = readAck(r)
+      break
     default:
       throw new FrameError(`unknown message type ${type}`)
   }

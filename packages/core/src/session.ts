@@ -19,8 +19,8 @@ import type { ExchangeLimits, SyncReport } from './exchange.js'
 import { guarded } from './guard.js'
 import { PeerOrigin } from './origin.js'
 import {
-  MessageType, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRoster, encodeRumor, encodeStatus,
-  type AntiEntropyMode, type GossipMessage, type LiveEntry, type Message, type RosterMessage
+  MessageType, decodeFrame, encodeAck, encodeClose, encodeGossip, encodeHello, encodeLive, encodePresence, encodeRoster, encodeRumor, encodeStatus,
+  type AckBody, type AckMessage, type AntiEntropyMode, type GossipMessage, type LiveEntry, type Message, type PresenceEntry, type PresenceMessage, type RosterMessage
 } from './protocol.js'
 import type { CreationQuota } from './receive-limits.js'
 import type { Channel, ChannelHandler } from './transport.js'
@@ -59,6 +59,10 @@ export interface SessionEvents extends Record<string, unknown> {
   gossip: GossipMessage
   /** Roster summary or statements (trust.ts). */
   roster: RosterMessage
+  /** Presence states (presence.ts). */
+  presence: PresenceMessage
+  /** A watch on documents, or a report on documents we watch (acks.ts). */
+  ack: AckMessage
   /** The transport took a frame of `bytes` off the backlog, `delayMs` after it was sent (flow.ts). */
   drain: { bytes: number, delayMs: number }
   /** Live or rumor frames from the peer were dropped because the ones before were still being applied. */
@@ -210,6 +214,18 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
     return scope.whole ? entries : entries.filter(e => scope.sends(e.docId))
   }
 
+  /** Send presence states unless the channel is backed up (they are renewed anyway); false when not sent. */
+  sendPresence (hops: number, entries: PresenceEntry[]): boolean {
+    if (this.phase.kind !== 'open' || this.queuedBytes > this.ctx.sendQueueBytes) return false
+    this.send(encodePresence(hops, entries))
+    return true
+  }
+
+  /** Send a watch, an unwatch or a report (acks.ts); control traffic, never shed. */
+  sendAck (m: AckBody): void {
+    if (this.phase.kind === 'open') this.send(encodeAck(m))
+  }
+
   /** Send a roster summary or statements (control traffic: never shed). */
   sendRoster (m: Omit<RosterMessage, 'type'>): void {
     if (this.phase.kind === 'open') this.send(encodeRoster(m))
@@ -285,6 +301,8 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
         }
         return this.onUpdates(msg.type === MessageType.Rumor ? msg.hops : undefined, msg.entries, frame.length)
       case MessageType.Gossip: return this.emit('gossip', msg)
+      case MessageType.Presence: return this.emit('presence', msg)
+      case MessageType.Ack: return this.emit('ack', msg)
       case MessageType.Roster: return this.enqueue(async () => { this.emit('roster', msg) })
       case MessageType.Sync:
         // frames of exchanges waiting to be applied count against the node's receive buffer, with

@@ -30,6 +30,7 @@ async function setup (batchMs = 10): Promise<{ clock: ReturnType<typeof createVi
     log,
     batchMs,
     fingerprints: ids => new Map([...ids].map(id => [id, fp])),
+    stateVectors: () => new Map(),
     stored: (id, n) => { stored.push([id, n]) },
     batchDone: () => { if (batchIds.length > 0) appends.push(batchIds.splice(0)) }
   })

@@ -7,9 +7,9 @@
  */
 import fc from 'fast-check'
 import { utf8Length } from '../src/bytes.js'
-import { MAX_ANNOUNCED_FRAME_BYTES, MAX_DOC_ID_BYTES, MAX_ROSTER_STATEMENTS, MAX_STATEMENT_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER } from '../src/constants.js'
+import { MAX_ANNOUNCED_FRAME_BYTES, MAX_DOC_ID_BYTES, MAX_ROSTER_STATEMENTS, MAX_STATEMENT_BYTES, MAX_WIRE_COUNT, MAX_WIRE_COUNTER, PRESENCE_MAX_CLIENTS_PER_DOC, PRESENCE_MAX_STATE_BYTES } from '../src/constants.js'
 import {
-  ItemKind, MAX_GOSSIP_KEY_BYTES, MAX_PREFIX_DEPTH, MessageType, decodeFrame, encodeClose, encodeGossip, encodeHello, encodeLive, encodeRoster, encodeRumor, encodeStatus, encodeSync,
+  ItemKind, MAX_GOSSIP_KEY_BYTES, MAX_PREFIX_DEPTH, MessageType, decodeFrame, encodeAck, encodeClose, encodeGossip, encodeHello, encodeLive, encodePresence, encodeRoster, encodeRumor, encodeStatus, encodeSync,
   type Message, type SyncItem
 } from '../src/protocol.js'
 import { reseal } from '../src/testing/index.js'
@@ -36,6 +36,8 @@ const item: fc.Arbitrary<SyncItem> = fc.oneof(
   fc.string({ maxLength: 20 }).map(reason => ({ kind: ItemKind.Abort, reason }))
 ) as fc.Arbitrary<SyncItem>
 
+const sv = fc.array(fc.tuple(fc.oneof(fc.nat(1000), fc.constant(0xffffffff)), num()), { maxLength: 4 }).map(pairs => new Map(pairs))
+
 /** One encoded frame of each message type, fields drawn from ordinary values and edges. */
 export const validFrame: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.record({ nodeId: id, maxFrameBytes: num(), root: fp, docCount: num() }).map(encodeHello),
@@ -51,7 +53,13 @@ export const validFrame: fc.Arbitrary<Uint8Array> = fc.oneof(
     entries: fc.array(fc.record({ nodeId: id, generation: num(), key: fc.string({ maxLength: 10 }), value: bytes(16), version: num() }), { maxLength: 3 })
   }).map(encodeGossip),
   fc.record({ kind: fc.constantFrom('ask' as const, 'answer' as const), hash: fp, count: fc.nat(MAX_ROSTER_STATEMENTS), statements: fc.constant([] as Uint8Array[]) }).map(encodeRoster),
-  fc.record({ kind: fc.constant('statements' as const), hash: fp, count: fc.nat(MAX_ROSTER_STATEMENTS), statements: fc.array(bytes(64), { maxLength: 3 }) }).map(encodeRoster)
+  fc.record({ kind: fc.constant('statements' as const), hash: fp, count: fc.nat(MAX_ROSTER_STATEMENTS), statements: fc.array(bytes(64), { maxLength: 3 }) }).map(encodeRoster),
+  fc.tuple(fc.integer({ min: 1, max: 255 }), fc.array(fc.record({
+    docId: id,
+    states: fc.array(fc.record({ clientID: fc.oneof(fc.nat(1000), fc.constant(0xffffffff)), clock: num(), state: fc.constantFrom('null', '{}', '{"user":{"name":"a"}}', '[1]', '"x"', 'nope') }), { maxLength: 3 })
+  }), { maxLength: 2 })).map(([hops, e]) => encodePresence(hops, e)),
+  fc.record({ kind: fc.constantFrom('watch' as const, 'unwatch' as const), docIds: fc.array(id, { maxLength: 3 }) }).map(encodeAck),
+  fc.array(fc.record({ docId: id, applied: sv, stored: fc.option(sv, { nil: undefined }) }), { maxLength: 3 }).map(held => encodeAck({ kind: 'held', held }))
 )
 
 /** Write `n` as a varint (up to 8 bytes, like the protocol's) into a list of bytes at `at`. */
@@ -142,6 +150,29 @@ export function checkDecoded (m: Message): void {
       bound('roster count', m.count, MAX_ROSTER_STATEMENTS)
       bound('statements', m.statements.length, MAX_ROSTER_STATEMENTS)
       for (const st of m.statements) bound('statement bytes', st.length, MAX_STATEMENT_BYTES)
+      break
+    case MessageType.Presence:
+      bound('hops', m.hops, 255, 1)
+      for (const e of m.entries) {
+        docId(e.docId)
+        bound('presence states', e.states.length, PRESENCE_MAX_CLIENTS_PER_DOC)
+        for (const st of e.states) {
+          bound('client id', st.clientID, 0xffffffff)
+          bound('clock', st.clock, MAX_WIRE_COUNTER)
+          bound('state bytes', utf8Length(st.state), PRESENCE_MAX_STATE_BYTES)
+          const v: unknown = JSON.parse(st.state)
+          if (typeof v !== 'object' || Array.isArray(v)) throw new Error(`presence state ${st.state} is not an object or null`)
+        }
+      }
+      break
+    case MessageType.Ack:
+      if (m.kind !== 'held') for (const d of m.docIds) docId(d)
+      else {
+        for (const h of m.held) {
+          docId(h.docId)
+          for (const v of [h.applied, h.stored ?? new Map<number, number>()]) for (const [c, k] of v) { bound('client id', c, 0xffffffff); bound('clock', k, MAX_WIRE_COUNTER) }
+        }
+      }
       break
     case MessageType.Close:
       break

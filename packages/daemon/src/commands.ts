@@ -5,6 +5,7 @@
 import { mkdir, writeFile, access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { formatDocSync, type DocSyncReport } from './doc-sync.js'
 import { ConfigError } from '@hearsay/core'
 import { connect, request, resolveTarget, verifyTarget } from './client.js'
 import { CLIENT, CLIENT_HELP, COMMON, CONFIG_FLAGS, FlagError, daemonUrl, flagsOf, targetOptions, type Command } from './cli-common.js'
@@ -141,13 +142,22 @@ Flags override environment variables, which override the config file.`,
     }
   },
   get: {
-    summary: "print a document's content as JSON (exit 1 when this node has no such document)",
-    usage: 'hearsay get <doc> [--url URL]',
-    options: CLIENT,
-    details: CLIENT_HELP,
+    summary: "print a document's content as JSON (exit 1 when this node has no such document), or with --sync which peers hold it",
+    usage: 'hearsay get <doc> [--sync [--json]] [--url URL]',
+    options: { ...CLIENT, sync: { type: 'boolean' } },
+    details: `${CLIENT_HELP}
+
+--sync prints, for each peer that may read the document, whether it holds everything this node
+holds (synced, behind, unknown) and whether its storage does ("saved on …"), as the peers report
+it within a second.`,
     minArgs: 1,
     maxArgs: 1,
     run: async (args, values, io) => {
+      if (values.sync === true) {
+        const s = await request<DocSyncReport>(await daemonUrl(values, io), `/api/docs/${encodeURIComponent(args[0]!)}/sync`)
+        io.out(values.json === true ? JSON.stringify(s) : formatDocSync(s))
+        return 0
+      }
       const r = await request<{ content: unknown }>(await daemonUrl(values, io), `/api/docs/${encodeURIComponent(args[0]!)}`)
       io.out(JSON.stringify(r.content, null, 2))
       return 0

@@ -27,21 +27,14 @@ export const DATA_MAP = 'data'
 /** Largest request body the endpoint accepts (`set` values). */
 export const MAX_BODY_BYTES = 1024 * 1024
 
-/** Awareness of a document's clients is shared with peers through this document prefix. */
-export const AWARENESS_DOC_PREFIX = '_awareness/'
-
-/** Local awareness changes are written for peers at most this often, in ms. */
-export const AWARENESS_WRITE_MS = 250
-
 /**
- * Largest awareness state (as JSON, in bytes) written to `_awareness/<docId>` for peers, or taken
- * from there: presence (names, cursors) is small; a larger state is still relayed to this daemon's
- * own clients but never shared with the swarm.
+ * Documents of this prefix held presence before it moved into the engine (0.2): they are dropped
+ * at start and whenever a peer brings one back (legacy-awareness.ts).
  */
-export const AWARENESS_MAX_SHARED_BYTES = 64 * 1024
+export const LEGACY_AWARENESS_PREFIX = '_awareness/'
 
-/** Entries of `_awareness/<docId>` older than this are pruned, in ms. */
-export const AWARENESS_STALE_MS = 5 * 60_000
+/** Most awareness clients one y-websocket connection may speak for (a provider has one). */
+export const WS_MAX_AWARENESS_CLIENTS = 64
 
 /** How long `status`, `docs`, `get` and `set` (and `watch`, to connect) wait for the daemon, in ms. */
 export const CLIENT_TIMEOUT_MS = 5_000

@@ -21,7 +21,7 @@ import type { Logger } from '@hearsay/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { WebSocket, WebSocketServer } from 'ws'
 import * as Y from 'yjs'
-import { AWARENESS_DOC_PREFIX, DASHBOARD_PATH, DATA_MAP, DEVICE_NAME_MAX, DEVICE_NAME_META, HTTP_HOST, MAX_BODY_BYTES, WS_MAX_BUFFERED_BYTES, WS_MAX_MESSAGE_BYTES } from './constants.js'
+import { LEGACY_AWARENESS_PREFIX, DASHBOARD_PATH, DATA_MAP, DEVICE_NAME_MAX, DEVICE_NAME_META, HTTP_HOST, MAX_BODY_BYTES, WS_MAX_BUFFERED_BYTES, WS_MAX_MESSAGE_BYTES } from './constants.js'
 import { docToJSON } from './content.js'
 import { DocSizes, serveDashboard } from './dashboard.js'
 import { checkDeviceName, DeviceNameError } from './device-name.js'
@@ -33,6 +33,8 @@ import { buildStatus } from './status.js'
 import { handleTrust } from './trust-api.js'
 import type { DaemonNode, DaemonStatus } from './status.js'
 import { YWebsocketRooms } from './ywebsocket.js'
+import { dropLegacyAwareness } from './legacy-awareness.js'
+import { docSync } from './doc-sync.js'
 
 export const VERSION = '0.1.0'
 
@@ -108,12 +110,13 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   let deviceName = options.name !== undefined ? checkDeviceName(options.name) : ([...hostname()].slice(0, DEVICE_NAME_MAX).join('') || node.id.slice(0, 12))
   await node.start()
   node.setMeta(DEVICE_NAME_META, deviceName)
+  const offLegacy = await dropLegacyAwareness(node, log)
 
   const handles = new DocHandles(node)
   const sizes = new DocSizes(node, handles)
   const wsMaxMessageBytes = options.wsMaxMessageBytes ?? WS_MAX_MESSAGE_BYTES
   const wsMaxBufferedBytes = options.wsMaxBufferedBytes ?? WS_MAX_BUFFERED_BYTES
-  const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'), node.id, {
+  const rooms = new YWebsocketRooms(handles, logger.forComponent('hearsay:daemon:ws'), docId => node.awareness(docId), {
     maxBufferedBytes: wsMaxBufferedBytes,
     maxMessageBytes: wsMaxMessageBytes
   })
@@ -247,7 +250,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
     }
     if (method === 'GET' && path === '/api/docs') {
       const all = url.searchParams.has('all')
-      const docs = node.docs().filter(d => all || !d.startsWith(AWARENESS_DOC_PREFIX)).sort()
+      const docs = node.docs().filter(d => all || !d.startsWith(LEGACY_AWARENESS_PREFIX)).sort()
       return json(res, 200, url.searchParams.has('sizes') ? { docs, sizes: await sizes.of(docs) } : { docs })
     }
     if (method === 'PUT' && path === '/api/name') {
@@ -272,6 +275,11 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
         if (!node.docs().includes(docId)) throw new HttpError(404, `no document "${docId}" on this node (\`hearsay docs\` or GET /api/docs lists them)`)
         const content = await handles.with(docId, doc => docToJSON(doc))
         return json(res, 200, { id: docId, content })
+      }
+      if (method === 'GET' && slash > 0 && rest.slice(slash + 1) === 'sync') {
+        const wait = Number(url.searchParams.get('wait') ?? '1000')
+        if (!Number.isInteger(wait) || wait < 0) throw new HttpError(400, 'wait must be a whole number of ms')
+        return json(res, 200, await docSync(node, docIdFrom(rest.slice(0, slash)), wait))
       }
       if ((method === 'PUT' || method === 'POST') && slash > 0) {
         const docId = docIdFrom(rest.slice(0, slash))
@@ -421,6 +429,7 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
         wss.close()
         server.closeAllConnections()
         await new Promise<void>(resolve => { server.close(() => { resolve() }) })
+        offLegacy()
         await node.flush()
         await node.stop()
         offUpdates()

@@ -4,8 +4,11 @@
  * connection as transaction origin, so they are never echoed back to it; every other change of the
  * document (other clients, LAN peers) goes out to every client of the room.
  *
- * Awareness (cursors, names) is relayed between the clients of this daemon, and bridged to the
- * other devices through the Hearsay document `_awareness/<docId>` (see awareness-bridge.ts).
+ * Awareness (cursors, names) lives in the node: each room uses `node.awareness(docId)`, which
+ * the engine shares with peers over its sessions without storing anything. Client states are
+ * applied to it with the client's connection as origin, and every change (other clients, peers)
+ * goes out to every client of the room. A client that leaves takes its states with it, here and
+ * on every peer.
  *
  * Clients are held to limits, each breach closing only that client with a logged reason: a client
  * that stops reading is cut off once its unsent backlog would pass `maxBufferedBytes` (4503), a
@@ -19,8 +22,7 @@ import type { WebSocket } from 'ws'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
-import { AWARENESS_DOC_PREFIX, WS_CLOSE_GRACE_MS, WS_MAX_BUFFERED_BYTES, WS_MAX_MESSAGE_BYTES } from './constants.js'
-import { BRIDGE, createAwarenessBridge } from './awareness-bridge.js'
+import { WS_CLOSE_GRACE_MS, WS_MAX_AWARENESS_CLIENTS, WS_MAX_BUFFERED_BYTES, WS_MAX_MESSAGE_BYTES } from './constants.js'
 import type { DocHandle, DocHandles } from './handles.js'
 
 /** y-websocket message types. */
@@ -83,7 +85,7 @@ export class YWebsocketRooms {
   private readonly closing = new WeakSet<WebSocket>()
   private readonly limits: Required<YWebsocketLimits>
 
-  constructor (private readonly handles: DocHandles, private readonly log: Log, private readonly nodeId: string, limits: YWebsocketLimits = {}) {
+  constructor (private readonly handles: DocHandles, private readonly log: Log, private readonly awarenessOf: (docId: string) => awarenessProtocol.Awareness, limits: YWebsocketLimits = {}) {
     this.limits = {
       maxBufferedBytes: limits.maxBufferedBytes ?? WS_MAX_BUFFERED_BYTES,
       maxMessageBytes: limits.maxMessageBytes ?? WS_MAX_MESSAGE_BYTES,
@@ -169,30 +171,9 @@ export class YWebsocketRooms {
 
   private async createRoom (docId: string): Promise<Room> {
     const { doc, release } = await this.handles.acquire(docId)
-    let shared: DocHandle | undefined
-    if (!docId.startsWith(AWARENESS_DOC_PREFIX)) {
-      try {
-        shared = await this.handles.acquire(AWARENESS_DOC_PREFIX + docId)
-      } catch (err) {
-        release()
-        throw err
-      }
-    }
-    const awareness = new awarenessProtocol.Awareness(doc)
+    const awareness = this.awarenessOf(docId)
     awareness.setLocalState(null) // the daemon itself has no presence
-    const bridge = shared !== undefined ? createAwarenessBridge(docId, awareness, shared, this.nodeId, this.log) : undefined
-    const room: Room = {
-      docId,
-      doc,
-      awareness,
-      conns: new Map(),
-      release: () => {
-        bridge?.close()
-        shared?.release()
-        release()
-      },
-      offUpdate: () => {}
-    }
+    const room: Room = { docId, doc, awareness, conns: new Map(), release, offUpdate: () => {} }
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
       const encoder = encoding.createEncoder()
       encoding.writeVarUint(encoder, MESSAGE_SYNC)
@@ -208,15 +189,14 @@ export class YWebsocketRooms {
         for (const id of added) controlled.add(id)
         for (const id of removed) controlled.delete(id)
       }
-      if (origin !== BRIDGE) bridge?.local(changed)
-      const msg = awarenessMessage(awareness, changed)
-      for (const ws of room.conns.keys()) this.send(room, ws, msg)
+      const msg = awarenessMessage(room.awareness, changed)
+      // the client a change came from knows it already
+      for (const ws of room.conns.keys()) if (ws !== origin) this.send(room, ws, msg)
     }
     awareness.on('update', onAwareness)
     room.offUpdate = () => {
       doc.off('update', onUpdate)
       awareness.off('update', onAwareness)
-      awareness.destroy()
     }
     this.settled.set(docId, room)
     return room
@@ -247,9 +227,14 @@ export class YWebsocketRooms {
           }
           break
         }
-        case MESSAGE_AWARENESS:
-          awarenessProtocol.applyAwarenessUpdate(room.awareness, decoding.readVarUint8Array(decoder), ws)
+        case MESSAGE_AWARENESS: {
+          const controlled = room.conns.get(ws) ?? new Set<number>()
+          const { update, moved } = rejoined(room.awareness, controlled, decoding.readVarUint8Array(decoder))
+          awarenessProtocol.applyAwarenessUpdate(room.awareness, update, ws)
+          if (moved !== undefined && room.awareness.getStates().has(moved)) this.send(room, ws, awarenessMessage(room.awareness, [moved]))
+          if (controlled !== undefined && controlled.size > WS_MAX_AWARENESS_CLIENTS) throw new Error(`awareness for ${controlled.size} clients; at most ${WS_MAX_AWARENESS_CLIENTS} per connection`)
           break
+        }
         case MESSAGE_QUERY_AWARENESS:
           this.send(room, ws, awarenessMessage(room.awareness, Array.from(room.awareness.getStates().keys())))
           break
@@ -330,6 +315,33 @@ function awarenessMessage (awareness: awarenessProtocol.Awareness, clients: numb
   encoding.writeVarUint(encoder, MESSAGE_AWARENESS)
   encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(awareness, clients))
   return encoding.toUint8Array(encoder)
+}
+
+/**
+ * A client that comes back (its connection dropped, or this daemon restarted) sends its state
+ * with the clock it had when it left; everyone who saw it leave kept that clock and would ignore
+ * the state until the client renews it, 15 s later. So the first client a connection adds, when
+ * the room does not hold it, is taken one clock further, and the client is told its new clock
+ * (y-protocols takes a higher clock for its own state). Returns the update to apply, and the
+ * client whose clock moved.
+ */
+function rejoined (awareness: awarenessProtocol.Awareness, controlled: Set<number>, update: Uint8Array): { update: Uint8Array, moved: number | undefined } {
+  if (controlled.size > 0) return { update, moved: undefined }
+  const decoder = decoding.createDecoder(update)
+  const n = decoding.readVarUint(decoder)
+  const entries: Array<{ id: number, clock: number, state: string }> = []
+  for (let i = 0; i < n; i++) entries.push({ id: decoding.readVarUint(decoder), clock: decoding.readVarUint(decoder), state: decoding.readVarString(decoder) })
+  const first = entries.find(e => e.state !== 'null' && !awareness.getStates().has(e.id))
+  if (first === undefined) return { update, moved: undefined }
+  first.clock = Math.max(first.clock, awareness.meta.get(first.id)?.clock ?? 0) + 1
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, entries.length)
+  for (const e of entries) {
+    encoding.writeVarUint(encoder, e.id)
+    encoding.writeVarUint(encoder, e.clock)
+    encoding.writeVarString(encoder, e.state)
+  }
+  return { update: encoding.toUint8Array(encoder), moved: first.id }
 }
 
 export type { HearsayNode }

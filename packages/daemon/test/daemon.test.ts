@@ -1,10 +1,11 @@
 import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createMemoryNetwork, createNode } from '@hearsay/core'
+import { createMemoryNetwork, createMemoryStorage, createNode } from '@hearsay/core'
 import { waitFor } from '@hearsay/core/testing'
 import * as Y from 'yjs'
 import { formatStatus, startDaemon } from '../src/index.js'
+import { formatDocSync } from '../src/doc-sync.js'
 import type { Daemon } from '../src/index.js'
 import { client, hearsay, kill, run, tempDir } from './helpers.js'
 
@@ -50,7 +51,7 @@ describe('daemon endpoint', () => {
     await waitFor(() => Array.from(c2.provider.awareness.getStates().values()).some(s => (s as any).user?.name === 'laptop'))
   })
 
-  it('bridges awareness to the clients of another daemon, and removes it when the client leaves', async () => {
+  it('shares awareness with the clients of another daemon through the engine, stores none of it, and removes it when the client leaves', async () => {
     const [a, b] = await pair()
     const ca = await client(a.url, 'shared')
     const cb = await client(b.url, 'shared')
@@ -62,9 +63,66 @@ describe('daemon endpoint', () => {
     await waitFor(() => Array.from(cb.provider.awareness.getStates().values()).some(s => (s as any).cursor === 7), { message: 'update crosses' })
     ca.provider.destroy()
     await waitFor(() => !seesLaptop(), { message: 'b sees the laptop leave' })
-    // the bridge's document is not listed with the user's documents
-    expect(((await (await fetch(`${a.url}/api/docs`)).json()) as any).docs).toEqual([])
-    expect(((await (await fetch(`${a.url}/api/docs?all`)).json()) as any).docs).toEqual(['_awareness/shared'])
+    // presence is not a document: nothing but the (empty) shared document exists on either side
+    expect(((await (await fetch(`${a.url}/api/docs?all`)).json()) as any).docs).toEqual([])
+    expect(a.node.metrics().presenceSent).toBeGreaterThan(0)
+    expect(b.node.metrics().presenceReceived).toBeGreaterThan(0)
+  })
+
+  it('a client whose connection dropped is seen again at once when it reconnects, not after its next renewal', async () => {
+    const [a, b] = await pair()
+    const ca = await client(a.url, 'room')
+    const cb = await client(b.url, 'room')
+    cleanup.push(() => { ca.provider.destroy(); cb.provider.destroy() })
+    ca.provider.awareness.setLocalStateField('user', { name: 'laptop' })
+    const seen = (): boolean => cb.provider.awareness.getStates().has(ca.doc.clientID)
+    await waitFor(seen, { message: 'b sees a client of a' })
+    // the connection drops (no goodbye): the state leaves with it, everywhere
+    ;(ca.provider.ws as unknown as { close: () => void }).close()
+    await waitFor(() => !seen(), { message: 'b sees the client leave' })
+    // y-websocket reconnects and sends the same state with the same clock: seen well before the 15 s renewal
+    const t0 = Date.now()
+    await waitFor(seen, { timeoutMs: 5000, message: 'b sees the client again' })
+    expect(Date.now() - t0).toBeLessThan(5000)
+    // and its next change goes through too
+    ca.provider.awareness.setLocalStateField('cursor', 3)
+    await waitFor(() => (cb.provider.awareness.getStates().get(ca.doc.clientID) as any)?.cursor === 3, { message: 'next change crosses' })
+  })
+
+  it('drops the legacy _awareness/ documents at start, and when a peer brings one back', async () => {
+    const net = createMemoryNetwork({ seed: 8 })
+    const storage = createMemoryStorage()
+    const old = createNode({ id: 'a', transport: createMemoryNetwork({ seed: 9 }).transport('a'), storage })
+    await old.start()
+    const legacy = await old.open('_awareness/notes/1')
+    legacy.getMap('states').set('x/1', { clientID: 1, clock: 1, state: '{}', at: 0 })
+    const keep = await old.open('notes/1')
+    keep.getText('t').insert(0, 'kept')
+    await old.stop()
+    const a = await startDaemon({ node: createNode({ id: 'a', transport: net.transport('a'), storage }), transport: 'memory' })
+    cleanup.push(() => a.close())
+    expect(a.node.docs()).toEqual(['notes/1'])
+    expect((await storage.list()).map(d => d.id)).toEqual(['notes/1'])
+    // a peer that still has one brings it back: it is dropped again
+    const peer = createNode({ id: 'p', transport: net.transport('p') })
+    await peer.start()
+    cleanup.push(() => peer.stop())
+    ;(await peer.open('_awareness/notes/2')).getMap('states').set('p/1', 1)
+    await waitFor(() => !a.node.docs().includes('_awareness/notes/2') && a.node.peers().some(p => p.id === 'p' && p.connected), { timeoutMs: 10_000 })
+  })
+
+  it('says which peers hold a document and which stored it (GET /api/docs/<id>/sync)', async () => {
+    const [a, b] = await pair()
+    await fetch(`${a.url}/api/docs/${encodeURIComponent('notes/1')}/title`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '"hi"' })
+    const r = await (await fetch(`${a.url}/api/docs/${encodeURIComponent('notes/1')}/sync`)).json() as any
+    expect(r).toMatchObject({ id: 'notes/1', peers: [{ peerId: 'b', state: 'synced', durable: true, connected: true }], savedOn: [expect.any(String)] })
+    expect(formatDocSync(r)).toMatch(/^notes\/1: saved on /)
+    await b.close()
+    await waitFor(() => !a.node.peers().some(p => p.connected))
+    await fetch(`${a.url}/api/docs/${encodeURIComponent('notes/1')}/title`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '"changed"' })
+    const later = await (await fetch(`${a.url}/api/docs/${encodeURIComponent('notes/1')}/sync?wait=0`)).json() as any
+    expect(later).toMatchObject({ peers: [{ peerId: 'b', state: 'unknown', durable: false, connected: false }], savedOn: [] })
+    expect((await fetch(`${a.url}/api/docs/${encodeURIComponent('notes/1')}/sync?wait=x`)).status).toBe(400)
   })
 
   it('serves status, metrics and the document API', async () => {

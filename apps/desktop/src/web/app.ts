@@ -17,6 +17,7 @@ import * as Y from 'yjs'
 import { colourOf, createEditor } from './editor.js'
 import { plural, renderStatus, renderUnreachable } from './sync-panel.js'
 import type { Status } from './sync-panel.js'
+import { renderSaved } from './saved.js'
 
 const STATUS_MS = 1_000
 const NAME_KEY = 'hearsay-notes-name'
@@ -126,6 +127,7 @@ function closeNote (): void {
   if (current === undefined) return
   current.close()
   current = undefined
+  $('saved').textContent = ''
   announce()
   renderNoteHeader()
   renderList()
@@ -302,6 +304,7 @@ async function refreshStatus (): Promise<void> {
   }
   renderStatus(s, presenceName)
   renderPresence()
+  if (current !== undefined) await renderSaved($('saved'), `notes/${current.id}`)
 }
 setInterval(() => { void refreshStatus() }, STATUS_MS)
 void refreshStatus()
