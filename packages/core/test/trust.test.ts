@@ -85,6 +85,26 @@ describe('trust: who may read and write what', () => {
     expect(admin.peers().find(p => p.id === 'writer')?.inSync).toBe(true)
   })
 
+  it('shares presence and acknowledgements of a document only between devices that may read it', async () => {
+    const s = await swarm()
+    const [writer, reader, nogrant] = ['writer', 'reader', 'nogrant'].map(id => s.nodes.get(id)!) as [HearsayNode, HearsayNode, HearsayNode]
+    const who = (n: HearsayNode, docId: string): string[] => [...n.awareness(docId).getStates().values()].map(st => (st as { user?: { name: string } }).user?.name ?? '').filter(x => x !== '').sort()
+    writer.awareness('notes/1').setLocalStateField('user', { name: 'w' })
+    reader.awareness('notes/1').setLocalStateField('user', { name: 'r' })
+    nogrant.awareness('notes/1').setLocalStateField('user', { name: 'n' })
+    // a reader shares its cursor like a writer; the device without a grant neither sees nor shows one
+    await waitFor(() => who(writer, 'notes/1').join() === 'r,w' && who(reader, 'notes/1').join() === 'r,w')
+    expect(who(nogrant, 'notes/1')).toEqual(['n'])
+    expect(nogrant.metrics().presenceReceived).toBe(0)
+    // who holds notes/1: the reader (it may read it), not the device without a grant
+    await write(writer, 'notes/1', 'hello')
+    await expect(writer.replicated('notes/1', { peers: ['reader'], durable: true })).resolves.toMatchObject({ peers: ['reader'] })
+    const err = await writer.replicated('notes/1', { peers: ['nogrant'], timeoutMs: 500 }).then(() => new Error('resolved'), (e: unknown) => e as Error)
+    expect(err.name).toBe('ReplicationTimeoutError')
+    expect(writer.syncState('notes/1').peers.map(p => p.peerId)).not.toContain('nogrant')
+    expect(nogrant.metrics().acksSent).toBe(0)
+  })
+
   it('refuses well-formed updates, self-signed statements and forged ones from a member without grants', async () => {
     const s = await swarm()
     const admin = s.nodes.get('admin') as HearsayNode

@@ -154,6 +154,7 @@ describe('daemon endpoint', () => {
     expect(metrics).toMatch(/^hearsay_docs_refused_total 0$/m)
     expect(metrics).toMatch(/^hearsay_receive_aborts_total 0$/m)
     expect(metrics).toMatch(/^hearsay_timer_faults_total 0$/m)
+    expect(metrics).toMatch(/^hearsay_presence_dropped_total 0$/m)
 
     expect((await fetch(`${a.url}/nope`)).status).toBe(404)
     expect((await fetch(`${a.url}/api/docs/${'x'.repeat(3000)}`)).status).toBe(400)
