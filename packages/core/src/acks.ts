@@ -1,8 +1,8 @@
 /**
- * Acknowledgements: which peers hold a document, in memory and in storage. Nothing is sent while
- * nobody asks, so the live path pays nothing for them.
+ * Acknowledgements, the asking side: which peers hold a document, in memory and in storage.
+ * Nothing is sent while nobody asks, so the live path pays nothing for them; the answering side
+ * is held-reports.ts.
  *
- * Watching (this node asks):
  * - `replicated(docId, …)` and `syncState(docId)` make the node follow the document: every open
  *   session that may read it gets a `watch` Ack frame, sent again every `ACK_REWATCH_MS` while
  *   someone waits (a lost frame costs at most that), and to each session that opens.
@@ -13,21 +13,16 @@
  *   the document's state vector as of the call (in storage, when `durable`); it rejects with
  *   `ReplicationTimeoutError` naming who did not confirm. Following ends `ACK_LINGER_MS` after
  *   the last `syncState` call once nobody waits, with an `unwatch`.
- *
- * Serving (a peer asks): documents a peer watches are reported to it at once, and again after each
- * change applied and after each storage write of them; a stored state vector is only ever one
- * whose write the store completed (documents.ts), so no peer is told "stored" before it is.
- * A peer may watch up to `ACK_MAX_WATCHES_PER_PEER` documents it may read; others are ignored.
  */
 import * as Y from 'yjs'
-import { ACK_LINGER_MS, ACK_MAX_FOLLOWED_DOCS, ACK_MAX_WATCHES_PER_PEER, ACK_REWATCH_MS, ACK_TIMEOUT_MS } from './constants.js'
+import { ACK_LINGER_MS, ACK_MAX_FOLLOWED_DOCS, ACK_REWATCH_MS, ACK_TIMEOUT_MS } from './constants.js'
 import type { Timers } from './clock.js'
 import type { Documents } from './documents.js'
 import { ConfigError, NotStartedError, ReplicationTimeoutError } from './errors.js'
 import type { Log } from './logger.js'
 import type { Counters } from './metrics.js'
 import type { PeerTable } from './peers.js'
-import { FRAME_OVERHEAD, heldSizeEstimate, type AckMessage, type HeldDoc, type StateVector } from './protocol.js'
+import type { HeldDoc, StateVector } from './protocol.js'
 import type { Session } from './session.js'
 
 export type PeerSync = 'synced' | 'behind' | 'unknown'
@@ -118,15 +113,10 @@ function merged (a: StateVector, b: StateVector): StateVector {
 
 export class Acks {
   private readonly followed = new Map<string, Followed>()
-  /** Documents each peer watches here. */
-  private readonly served = new Map<string, Set<string>>()
-  /** Reports owed: peer → documents. */
-  private readonly owed = new Map<string, Set<string>>()
   /** Followed documents whose own state vector is to be read again. */
   private readonly localDirty = new Set<string>()
   private flushTimer: unknown
   private tickTimer: unknown
-  private loggedAt = -Infinity
   private stopped = false
 
   constructor (private readonly d: AcksDeps) {}
@@ -142,7 +132,7 @@ export class Acks {
     }
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 86_400_000) throw new ConfigError('replicated: timeoutMs must be 1..86400000')
     if (typeof durable !== 'boolean') throw new ConfigError('replicated: durable must be a boolean')
-    const target = Y.decodeStateVector(await this.d.docs.stateVector(docId))
+    const target = Y.decodeStateVector((await this.d.docs.vectors(docId)).applied)
     if (this.stopped) throw new NotStartedError('node stopped')
     const f = this.follow(docId)
     return await new Promise<Replicated>((resolve, reject) => {
@@ -189,7 +179,7 @@ export class Acks {
     }
     f = { docId, local: undefined, reports: new Map(), watching: new Set(), waiters: new Set(), lingerUntil: 0, last: '' }
     this.followed.set(docId, f)
-    this.localChanged(docId)
+    this.changed(docId)
     this.watch(f, false)
     return f
   }
@@ -273,36 +263,11 @@ export class Acks {
     }, ACK_REWATCH_MS)
   }
 
-  // -- both sides
-
-  /** An Ack frame from a peer. */
-  received (session: Session, msg: AckMessage): void {
+  /** A peer's `held` reports. */
+  received (session: Session, held: HeldDoc[]): void {
     if (this.stopped) return
-    const peerId = session.remoteId
-    if (msg.kind === 'held') {
-      this.d.counters.acksReceived += msg.held.length
-      for (const h of msg.held) this.report(session, h)
-      return
-    }
-    let set = this.served.get(peerId)
-    if (msg.kind === 'unwatch') {
-      for (const id of msg.docIds) set?.delete(id)
-      return
-    }
-    if (set === undefined) this.served.set(peerId, set = new Set())
-    for (const id of msg.docIds) {
-      if (!this.d.readable(peerId, id)) continue
-      if (!set.has(id) && set.size >= ACK_MAX_WATCHES_PER_PEER) {
-        const now = this.d.timers.now()
-        if (now - this.loggedAt >= 60_000) {
-          this.loggedAt = now
-          this.d.log.warn('%s watches more than %d documents: "%s" and later ones are not reported', peerId, ACK_MAX_WATCHES_PER_PEER, id)
-        }
-        continue
-      }
-      set.add(id)
-      this.owe(peerId, id)
-    }
+    this.d.counters.acksReceived += held.length
+    for (const h of held) this.report(session, h)
   }
 
   private report (session: Session, h: HeldDoc): void {
@@ -316,98 +281,37 @@ export class Acks {
     this.check(f)
   }
 
-  /** A document changed here (any origin): peers watching it are owed a report; our own state moved. */
+  /** A document changed here (any origin): if followed, our own state vector is read again. */
   changed (docId: string): void {
-    this.owedToWatchers(docId)
-    if (this.followed.has(docId)) this.localChanged(docId)
-  }
-
-  /** A write of the document completed: peers watching it are owed a report. */
-  stored (docId: string): void {
-    this.owedToWatchers(docId)
-  }
-
-  private owedToWatchers (docId: string): void {
-    for (const [peerId, set] of this.served) if (set.has(docId)) this.owe(peerId, docId)
-  }
-
-  private localChanged (docId: string): void {
+    if (!this.followed.has(docId)) return
     this.localDirty.add(docId)
     this.schedule()
   }
 
-  private owe (peerId: string, docId: string): void {
-    let set = this.owed.get(peerId)
-    if (set === undefined) this.owed.set(peerId, set = new Set())
-    set.add(docId)
-    this.schedule()
-  }
-
-  /** Reports and our own state vectors, on the next turn (changes in one turn make one report). */
+  /** Our own state vectors of followed documents that changed, on the next turn (one read per turn). */
   private schedule (): void {
     if (this.flushTimer !== undefined || this.stopped) return
     this.flushTimer = this.d.timers.setTimeout(() => {
       this.flushTimer = undefined
-      this.flush().catch((err: unknown) => { this.d.log.error('could not report held documents', err) })
+      this.readLocal().catch((err: unknown) => { this.d.log.error('could not read state vectors', err) })
     }, 0)
   }
 
-  private async flush (): Promise<void> {
+  private async readLocal (): Promise<void> {
     const local = [...this.localDirty]
     this.localDirty.clear()
-    const owed = [...this.owed]
-    this.owed.clear()
-    const cache = new Map<string, { applied: StateVector, stored: StateVector | undefined } | undefined>()
-    const vectors = async (docId: string): Promise<{ applied: StateVector, stored: StateVector | undefined } | undefined> => {
-      if (!cache.has(docId)) {
-        try {
-          const v = await this.d.docs.vectors(docId)
-          cache.set(docId, { applied: Y.decodeStateVector(v.applied), stored: v.stored === undefined ? undefined : Y.decodeStateVector(v.stored) })
-        } catch {
-          cache.set(docId, undefined) // quarantined: reported by node.problems(), not here
-        }
-      }
-      return cache.get(docId)
-    }
     for (const docId of local) {
+      let applied: Uint8Array
+      try {
+        applied = (await this.d.docs.vectors(docId)).applied
+      } catch {
+        continue // quarantined: reported by node.problems(), not here
+      }
       const f = this.followed.get(docId)
-      const v = await vectors(docId)
-      if (f === undefined || v === undefined) continue
-      f.local = v.applied
+      if (f === undefined) continue
+      f.local = Y.decodeStateVector(applied)
       this.check(f)
     }
-    for (const [peerId, docIds] of owed) {
-      const held: HeldDoc[] = []
-      for (const docId of docIds) {
-        if (!(this.served.get(peerId)?.has(docId) ?? false) || !this.d.readable(peerId, docId)) continue
-        const v = await vectors(docId)
-        if (v !== undefined) held.push({ docId, ...v })
-      }
-      const session = this.d.peers.openSession(peerId)
-      if (session === undefined || held.length === 0) continue
-      this.sendHeld(session, held)
-    }
-  }
-
-  private sendHeld (session: Session, held: HeldDoc[]): void {
-    const budget = session.frameLimit - FRAME_OVERHEAD - 16
-    let batch: HeldDoc[] = []
-    let size = 0
-    const send = (): void => {
-      if (batch.length === 0) return
-      session.sendAck({ kind: 'held', held: batch })
-      this.d.counters.acksSent += batch.length
-      batch = []
-      size = 0
-    }
-    for (const h of held) {
-      const n = heldSizeEstimate(h)
-      if (n > budget) continue // a state vector of tens of thousands of clients: not reported
-      if (size + n > budget) send()
-      batch.push(h)
-      size += n
-    }
-    send()
   }
 
   /** A session opened: documents followed get a watch on it. */
@@ -421,10 +325,8 @@ export class Acks {
     for (let i = 0; i < docIds.length; i += 256) session.sendAck({ kind: 'watch', docIds: docIds.slice(i, i + 256) })
   }
 
-  /** A session closed: its watches end, and what we know of the peer is no longer live. */
+  /** A session closed: what we know of the peer is no longer live. */
   closed (session: Session): void {
-    this.served.delete(session.remoteId)
-    this.owed.delete(session.remoteId)
     for (const f of this.followed.values()) {
       if (f.watching.delete(session)) this.emitState(f)
     }

@@ -300,6 +300,9 @@ export const PRESENCE_STATES_BURST = 2000
 /** Most documents one peer may ask this node to report on at once (acks.ts). */
 export const ACK_MAX_WATCHES_PER_PEER = 4096
 
+/** Documents a peer may ask this node to report on per second (Ack `watch`, a token bucket of `ACK_MAX_WATCHES_PER_PEER`). */
+export const ACK_WATCHES_PER_SECOND = 1000
+
 /** Default wait of `node.replicated()`, in ms. */
 export const ACK_TIMEOUT_MS = 30_000
 

@@ -28,6 +28,9 @@ import type { Log } from './logger.js'
 import type { Storage } from './storage.js'
 import { validateUpdate } from './updates.js'
 
+/** The state vector of an empty document. */
+const EMPTY_VECTOR = new Uint8Array([0])
+
 /** Transaction origin of updates replayed from storage. */
 export const STORAGE_ORIGIN = Symbol('hearsay:storage')
 
@@ -330,6 +333,8 @@ export class Documents {
    */
   async vectors (docId: string): Promise<{ applied: Uint8Array, stored: Uint8Array | undefined }> {
     const doc = this.entries.get(docId)?.doc
+    // a document this node does not hold: nothing, without making an empty one
+    if (doc === undefined && !this.has(docId)) return { applied: EMPTY_VECTOR, stored: EMPTY_VECTOR }
     if (doc === undefined || !this.writes.busy(docId)) {
       this.storedVectors.delete(docId)
       const applied = doc !== undefined ? Y.encodeStateVector(doc) : await this.stateVector(docId)

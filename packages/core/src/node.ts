@@ -38,6 +38,7 @@ import { Trust } from './trust.js'
 import { trustFacade } from './node-trust.js'
 import { Presence } from './presence.js'
 import { Acks } from './acks.js'
+import { HeldReports } from './held-reports.js'
 import type { HearsayNode, NodeEvents } from './node-api.js'
 
 export type { SyncReport } from './exchange.js'
@@ -87,7 +88,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     timers,
     newClientId: options.newClientId,
     onStored: () => { membership.sizeChanged() },
-    onDocStored: docId => { acks.stored(docId) },
+    onDocStored: docId => { reports.changed(docId) },
     onChange: (docId, update, origin) => { changed(docId, update, peerOf(origin)) }
   })
   const digest = (): { root: Uint8Array, count: number } => {
@@ -120,6 +121,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     peers, timers, counters, readable, log, maxHops: settings.propagation.maxHops, relays: () => live.spreadsRumors(), clientIdOf: docId => docs.clientIdOf(docId)
   })
   const acks = new Acks({ peers, docs, timers, log, counters, readable, nameOf: pid => trust.nameOf(pid), changed: s => { events.emit('doc:sync', s) } })
+  const reports = new HeldReports({ peers, docs, timers, log, counters, readable })
   const sessionContext: SessionContext = {
     id,
     docs,
@@ -148,6 +150,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     }
     membership.scheduleStatus()
     acks.changed(docId)
+    reports.changed(docId)
     events.emit('doc:update', { docId, update, peerId: from })
   }
 
@@ -166,6 +169,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     views.forget(peerId)
     presence.forget(peerId)
     acks.forget(peerId)
+    reports.forget(peerId)
   })
 
   // Each gossip round, one peer gets our roster summary; statements new to us go to the peers.
@@ -239,6 +243,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       live.closed(peerId)
       presence.closed(peerId)
       acks.closed(session)
+      reports.closed(peerId)
       if (state === 'started') void peers.saveCheckpoints()
       log('session with %s closed: %s', peerId, reason)
       events.emit('peer:disconnect', { peerId, reason })
@@ -254,12 +259,16 @@ export function createNode (options: NodeOptions): HearsayNode {
       peers.touch(peerId)
       rosterSpread.received(session, msg).catch((err: unknown) => { session.fail(err) })
     })
-    // Presence is applied within its caps (presence.ts); watches and reports go to acknowledgements (acks.ts).
+    // Presence is applied within its caps (presence.ts); reports on what the peer holds go to acknowledgements (acks.ts), its watches to held reports (held-reports.ts).
     session.on('presence', msg => {
       peers.touch(peerId)
       presence.received(session, msg)
     })
-    session.on('ack', msg => { acks.received(session, msg) })
+    session.on('ack', msg => {
+      if (msg.kind === 'held') acks.received(session, msg.held)
+      else if (msg.kind === 'watch') reports.watch(peerId, msg.docIds)
+      else reports.unwatch(peerId, msg.docIds)
+    })
     session.on('gossip', msg => {
       peers.touch(peerId)
       membership.received(session, msg)
@@ -312,6 +321,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       enter('stopping')
       presence.stop()
       acks.stop()
+      reports.stop()
       antiEntropy.stop()
       membership.stop()
       live.flush()

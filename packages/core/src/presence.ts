@@ -25,6 +25,7 @@ import { PRESENCE_MAX_BYTES, PRESENCE_MAX_CLIENTS_PER_DOC, PRESENCE_MAX_DOCS, PR
 import type { Log } from './logger.js'
 import type { Counters } from './metrics.js'
 import type { PeerTable } from './peers.js'
+import { PeerRate } from './receive-limits.js'
 import { FRAME_OVERHEAD, type PresenceEntry, type PresenceMessage, type PresenceState } from './protocol.js'
 import type { Session } from './session.js'
 
@@ -36,7 +37,7 @@ const LOG_INTERVAL_MS = 60_000
 
 /** Origin of states applied from a peer. */
 class FromPeer {
-  constructor (readonly peerId: string, readonly hops: number, readonly bytes: Map<number, number>) {}
+  constructor (readonly peerId: string, readonly hops: number, readonly relay: boolean, readonly bytes: Map<number, number>) {}
 }
 
 interface Room {
@@ -72,11 +73,13 @@ export class Presence {
   private peerRooms = 0
   /** Bytes of states from peers held, in total. */
   private bytes = 0
-  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  private readonly rate: PeerRate
   private readonly loggedAt = new Map<string, number>()
   private stopped = false
 
-  constructor (private readonly d: PresenceDeps) {}
+  constructor (private readonly d: PresenceDeps) {
+    this.rate = new PeerRate(PRESENCE_STATES_PER_SECOND, PRESENCE_STATES_BURST, d.timers)
+  }
 
   /** The document's Awareness, made on first use; kept until the node stops. */
   awareness (docId: string): Awareness {
@@ -119,12 +122,12 @@ export class Presence {
         room.remote.set(id, { peerId: origin.peerId, bytes })
         this.bytes += bytes
       }
-      if (origin.hops < this.d.maxHops && this.d.relays()) this.send(room, added.concat(updated, removed), origin.hops + 1, origin.peerId)
+      if (origin.hops < this.d.maxHops && (origin.relay || this.d.relays())) this.send(room, added.concat(updated, removed), origin.hops + 1, true, origin.peerId)
       return
     }
     if (origin === DISCONNECTED || origin === TIMEOUT) return
     for (const id of added.concat(updated)) this.untrack(room, id)
-    this.send(room, added.concat(updated, removed), 1, undefined)
+    this.send(room, added.concat(updated, removed), 1, this.d.relays(), undefined)
   }
 
   private untrack (room: Room, clientId: number): void {
@@ -153,39 +156,51 @@ export class Presence {
   }
 
   /** Send the states of `clients` to every open session that may read the room's document, except `except`. */
-  private send (room: Room, clients: number[], hops: number, except: string | undefined): void {
+  private send (room: Room, clients: number[], hops: number, relay: boolean, except: string | undefined): void {
     if (this.stopped || clients.length === 0) return
     let states: PresenceState[] | undefined
     for (const p of this.d.peers.connected()) {
       if (p.id === except || !this.d.readable(p.id, room.docId)) continue
       states ??= this.statesOf(room, clients)
       if (states.length === 0) return
-      this.sendEntries(p.session as Session, hops, [{ docId: room.docId, states }])
+      this.sendEntries(p.session as Session, hops, relay, [{ docId: room.docId, states }])
     }
   }
 
-  /** A session opened: the peer gets every state we know of the documents it may read, at once. */
+  /**
+   * A session opened: the peer gets at once every state we know of the documents it may read:
+   * those of this node's own clients with `hops` 1, those that came from other peers with 2. A
+   * receiver credits a state to the peer that sent it with `hops` 1 (its own client) whatever it
+   * held before, so on a full mesh each state stays with the session of the node it comes from,
+   * and goes when that session closes.
+   */
   opened (session: Session): void {
-    const entries: PresenceEntry[] = []
+    const own: PresenceEntry[] = []
+    const relayed: PresenceEntry[] = []
     for (const room of this.rooms.values()) {
       if (room.awareness.getStates().size === 0 || !this.d.readable(session.remoteId, room.docId)) continue
-      const states = this.statesOf(room, [...room.awareness.getStates().keys()])
-      if (states.length > 0) entries.push({ docId: room.docId, states })
+      const ids = [...room.awareness.getStates().keys()]
+      const mine = this.statesOf(room, ids.filter(id => !room.remote.has(id)))
+      const others = this.statesOf(room, ids.filter(id => room.remote.has(id)))
+      if (mine.length > 0) own.push({ docId: room.docId, states: mine })
+      if (others.length > 0) relayed.push({ docId: room.docId, states: others })
     }
-    this.sendEntries(session, 1, entries)
+    const relay = this.d.relays()
+    this.sendEntries(session, 1, relay, own)
+    this.sendEntries(session, 2, relay, relayed)
   }
 
   /**
    * Send entries in frames that fit the session, at most `PRESENCE_MAX_CLIENTS_PER_DOC` states
    * per entry (what a peer's decoder takes); a state too large for any frame is left out.
    */
-  private sendEntries (session: Session, hops: number, entries: PresenceEntry[]): void {
+  private sendEntries (session: Session, hops: number, relay: boolean, entries: PresenceEntry[]): void {
     const budget = session.frameLimit - FRAME_OVERHEAD - 16
     let batch: PresenceEntry[] = []
     let size = 0
     let current: PresenceEntry | undefined
     const flush = (): void => {
-      if (batch.length > 0 && session.sendPresence(hops, batch)) this.d.counters.presenceSent += batch.reduce((n, e) => n + e.states.length, 0)
+      if (batch.length > 0 && session.sendPresence(hops, relay, batch)) this.d.counters.presenceSent += batch.reduce((n, e) => n + e.states.length, 0)
       batch = []
       size = 0
       current = undefined
@@ -218,7 +233,7 @@ export class Presence {
         this.drop(states.length, 'unreadable', `presence from ${peerId} for "${docId}", which it or this node may not read: dropped`)
         continue
       }
-      if (!this.take(peerId, states.length)) {
+      if (!this.rate.take(peerId, states.length)) {
         this.drop(states.length, 'rate', `presence from ${peerId} over ${PRESENCE_STATES_PER_SECOND} states a second: dropped`)
         continue
       }
@@ -230,11 +245,11 @@ export class Presence {
         }
         room = this.open(docId, false)
       }
-      this.apply(room, peerId, msg.hops, states)
+      this.apply(room, peerId, msg.hops, msg.relay, states)
     }
   }
 
-  private apply (room: Room, peerId: string, hops: number, states: PresenceState[]): void {
+  private apply (room: Room, peerId: string, hops: number, relay: boolean, states: PresenceState[]): void {
     const known = room.awareness.getStates()
     const encoder = encoding.createEncoder()
     const bytes = new Map<number, number>()
@@ -266,19 +281,14 @@ export class Presence {
       encoding.writeVarString(encoder, st.state)
     }
     this.d.counters.presenceReceived += accepted.length
-    applyAwarenessUpdate(room.awareness, encoding.toUint8Array(encoder), new FromPeer(peerId, hops, bytes))
-  }
-
-  /** Take `n` of the peer's presence tokens; false when it is over its rate. */
-  private take (peerId: string, n: number): boolean {
-    const now = this.d.timers.now()
-    let b = this.buckets.get(peerId)
-    if (b === undefined) this.buckets.set(peerId, b = { tokens: PRESENCE_STATES_BURST, at: now })
-    b.tokens = Math.min(PRESENCE_STATES_BURST, b.tokens + (now - b.at) * PRESENCE_STATES_PER_SECOND / 1000)
-    b.at = now
-    if (b.tokens < n) return false
-    b.tokens -= n
-    return true
+    applyAwarenessUpdate(room.awareness, encoding.toUint8Array(encoder), new FromPeer(peerId, hops, relay, bytes))
+    // the sender's own clients are its to answer for, even when another peer told us of them first
+    if (hops === 1) {
+      for (const st of accepted) {
+        const r = room.remote.get(st.clientID)
+        if (r !== undefined && r.peerId !== peerId) r.peerId = peerId
+      }
+    }
   }
 
   private drop (n: number, reason: string, message: string): void {
@@ -315,7 +325,7 @@ export class Presence {
 
   /** The peer was forgotten. */
   forget (peerId: string): void {
-    this.buckets.delete(peerId)
+    this.rate.forget(peerId)
   }
 
   /** Presence held right now: documents, and states from peers with their bytes. */

@@ -10,8 +10,12 @@ import { MessageType, frame, readDocId } from './frame.js'
 /** One client's presence (a y-protocols awareness entry): `state` is its JSON, `null` when it left. */
 export interface PresenceState { clientID: number, clock: number, state: string }
 export interface PresenceEntry { docId: string, states: PresenceState[] }
-/** Presence (presence.ts), never stored; `hops` counts the nodes it passed through (1 from the sender's own clients). */
-export interface PresenceMessage { type: typeof MessageType.Presence, hops: number, entries: PresenceEntry[] }
+/**
+ * Presence (presence.ts), never stored. `hops` counts the nodes it passed through: 1 for states of
+ * the sender's own clients, more for states it passes on. `relay`: the states' origin asks
+ * receivers to pass them on (some member is not connected to it).
+ */
+export interface PresenceMessage { type: typeof MessageType.Presence, hops: number, relay: boolean, entries: PresenceEntry[] }
 
 /** A state vector: each Yjs client's count of operations. */
 export type StateVector = Map<number, number>
@@ -31,12 +35,14 @@ const HELD_STORED_KNOWN = 2
 /** Largest Yjs client id (they are 32-bit). */
 const MAX_CLIENT_ID = 0xffffffff
 
-export function encodePresence (hops: number, entries: PresenceEntry[]): Uint8Array {
+const PRESENCE_RELAY = 1
+
+export function encodePresence (hops: number, relay: boolean, entries: PresenceEntry[]): Uint8Array {
   if (!Number.isInteger(hops) || hops < 1 || hops > 255) throw new RangeError(`presence hops must be 1..255, got ${hops}`)
   let size = 9
   for (const e of entries) for (const st of e.states) size += st.state.length * 3 + 24 + e.docId.length * 3
   return frame(MessageType.Presence, w => {
-    w.u8(hops).varuint(entries.length)
+    w.u8(hops).u8(relay ? PRESENCE_RELAY : 0).varuint(entries.length)
     for (const e of entries) {
       w.string(e.docId).varuint(e.states.length)
       for (const st of e.states) w.varuint(st.clientID).varuint(st.clock).string(st.state)
@@ -105,7 +111,14 @@ function readPresenceState (r: Reader): PresenceState {
   return { clientID, clock, state }
 }
 
-export function readPresence (r: Reader): PresenceEntry[] {
+/** A Presence payload after its `hops`: flags and entries. */
+export function readPresence (r: Reader): { relay: boolean, entries: PresenceEntry[] } {
+  const flags = r.u8('presence flags')
+  if ((flags & ~PRESENCE_RELAY) !== 0) throw new FrameError(`malformed presence flags: ${flags}`)
+  return { relay: flags === PRESENCE_RELAY, entries: readPresenceEntries(r) }
+}
+
+function readPresenceEntries (r: Reader): PresenceEntry[] {
   const n = r.varuint('presence entry count')
   if (n > r.remaining) throw new FrameError(`malformed presence frame: ${n} entries cannot fit in ${r.remaining} bytes`)
   const entries: PresenceEntry[] = []

@@ -346,7 +346,7 @@ export function decodeFrame (bytes: Uint8Array, maxFrameBytes: number): Message 
     case MessageType.Presence: {
       const hops = r.u8('hops')
       if (hops === 0) throw new FrameError('malformed presence: 0 hops')
-      message = { type, hops, entries: readPresence(r) }
+      message = { type, hops, ...readPresence(r) }
       break
     }
     case MessageType.Ack:

@@ -107,3 +107,38 @@ export class CreationQuota {
     if (this.buckets.size >= MAX_BUCKETS) this.buckets.delete(this.buckets.keys().next().value as string)
   }
 }
+
+/**
+ * A token bucket per peer for one kind of thing a peer asks of this node (presence states,
+ * watched documents): `burst` at once, `perSecond` after that. Buckets of peers that are full
+ * again are dropped, so at most `MAX_BUCKETS` are kept.
+ */
+export class PeerRate {
+  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+
+  constructor (private readonly perSecond: number, private readonly burst: number, private readonly timers: Pick<Timers, 'now'>) {}
+
+  /** Take `n` of the peer's tokens; false (nothing taken) when it has fewer. */
+  take (peer: string, n: number): boolean {
+    const now = this.timers.now()
+    let b = this.buckets.get(peer)
+    if (b === undefined) {
+      if (this.buckets.size >= MAX_BUCKETS) this.dropFull(now)
+      this.buckets.set(peer, b = { tokens: this.burst, at: now })
+    }
+    b.tokens = Math.min(this.burst, b.tokens + (now - b.at) * this.perSecond / 1000)
+    b.at = now
+    if (b.tokens < n) return false
+    b.tokens -= n
+    return true
+  }
+
+  forget (peer: string): void {
+    this.buckets.delete(peer)
+  }
+
+  private dropFull (now: number): void {
+    for (const [peer, b] of this.buckets) if (b.tokens + (now - b.at) * this.perSecond / 1000 >= this.burst) this.buckets.delete(peer)
+    if (this.buckets.size >= MAX_BUCKETS) this.buckets.delete(this.buckets.keys().next().value as string)
+  }
+}

@@ -215,9 +215,9 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
   }
 
   /** Send presence states unless the channel is backed up (they are renewed anyway); false when not sent. */
-  sendPresence (hops: number, entries: PresenceEntry[]): boolean {
+  sendPresence (hops: number, relay: boolean, entries: PresenceEntry[]): boolean {
     if (this.phase.kind !== 'open' || this.queuedBytes > this.ctx.sendQueueBytes) return false
-    this.send(encodePresence(hops, entries))
+    this.send(encodePresence(hops, relay, entries))
     return true
   }
 

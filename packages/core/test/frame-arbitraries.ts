@@ -57,7 +57,7 @@ export const validFrame: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.tuple(fc.integer({ min: 1, max: 255 }), fc.array(fc.record({
     docId: id,
     states: fc.array(fc.record({ clientID: fc.oneof(fc.nat(1000), fc.constant(0xffffffff)), clock: num(), state: fc.constantFrom('null', '{}', '{"user":{"name":"a"}}', '[1]', '"x"', 'nope') }), { maxLength: 3 })
-  }), { maxLength: 2 })).map(([hops, e]) => encodePresence(hops, e)),
+  }), { maxLength: 2 })).map(([hops, e]) => encodePresence(hops, hops % 2 === 0, e)),
   fc.record({ kind: fc.constantFrom('watch' as const, 'unwatch' as const), docIds: fc.array(id, { maxLength: 3 }) }).map(encodeAck),
   fc.array(fc.record({ docId: id, applied: sv, stored: fc.option(sv, { nil: undefined }) }), { maxLength: 3 }).map(held => encodeAck({ kind: 'held', held }))
 )

@@ -64,8 +64,8 @@ function cases (): Case[] {
   // a roster summary from a member of an unmanaged swarm: read, and answered or ignored
   four('Roster count', MAX_ROSTER_STATEMENTS, v => [encodeRoster({ kind: 'ask', hash: fp, count: v, statements: [] })], 'accept', 'accept', '')
   // presence: a clock at every edge is taken or refused, never used in arithmetic past its bound
-  four('Presence clock', MAX_WIRE_COUNTER, v => [encodePresence(1, [{ docId: `p/${v}`, states: [{ clientID: 7, clock: v, state: '{"a":1}' }] }])], 'accept', 'accept', '')
-  four('Presence client id', 0xffffffff, v => [encodePresence(1, [{ docId: 'p/c', states: [{ clientID: v, clock: 1, state: '{}' }] }])], 'accept', 'accept', '')
+  four('Presence clock', MAX_WIRE_COUNTER, v => [encodePresence(1, false, [{ docId: `p/${v}`, states: [{ clientID: 7, clock: v, state: '{"a":1}' }] }])], 'accept', 'accept', '')
+  four('Presence client id', 0xffffffff, v => [encodePresence(1, false, [{ docId: 'p/c', states: [{ clientID: v, clock: 1, state: '{}' }] }])], 'accept', 'accept', '')
   four('Ack held clock', MAX_WIRE_COUNTER, v => [encodeAck({ kind: 'held', held: [{ docId: 'a/1', applied: new Map([[1, v]]), stored: undefined }] })], 'accept', 'accept', '')
   // u8 fields: max + 1 does not fit the byte
   out.push({ name: 'Rumor hops = 0', frames: () => [encodeRumor(1, [{ docId: 'r/0', update: validUpdate() }]).map((b, i) => i === 2 ? 0 : b)].map(f => seal(f[1] as number, f.subarray(2, -4))), outcome: 'reject', reason: '0 hops' })
@@ -85,7 +85,7 @@ function cases (): Case[] {
     lying(`Gossip digest length ${claim}`, MessageType.Gossip, w => w.u8(1).varuint(claim).varuint(0))
     lying(`Gossip value length ${claim}`, MessageType.Gossip, w => w.u8(0).varuint(0).varuint(1).string('g').varuint(1).string('k').varuint(claim + 1).u8(1).varuint(1))
     lying(`Roster statement count ${claim}`, MessageType.Roster, w => w.u8(3).raw(fp).varuint(0).varuint(Math.min(claim, MAX_ROSTER_STATEMENTS)).varuint(5).u8(1))
-    lying(`Presence state count ${claim}`, MessageType.Presence, w => w.u8(1).varuint(1).string('p').varuint(claim).varuint(1))
+    lying(`Presence state count ${claim}`, MessageType.Presence, w => w.u8(1).u8(0).varuint(1).string('p').varuint(claim).varuint(1))
     lying(`Ack entry count ${claim}`, MessageType.Ack, w => w.u8(1).varuint(claim + 1).string('a'))
     lying(`Ack state vector length ${claim}`, MessageType.Ack, w => w.u8(3).varuint(1).string('a').u8(0).varuint(claim).varuint(1))
     lying(`Close reason length ${claim}`, MessageType.Close, w => w.varuint(claim + 3).raw(new Uint8Array([98, 121, 101])))

@@ -111,6 +111,50 @@ describe('presence', () => {
     }
   })
 
+  it('on a full mesh, a state told by a third peer stays with the session of the node it comes from', async () => {
+    const net = createMemoryNetwork({ seed: 13, autoConnect: false })
+    const nodes = ['a', 'b', 'c'].map((id, i) => createNode({ id, transport: net.transport(id), seed: i + 1 }))
+    const [a, b, c] = nodes as [HearsayNode, HearsayNode, HearsayNode]
+    for (const n of nodes) await n.start()
+    try {
+      net.connect('a', 'b')
+      a.awareness('m').setLocalStateField('user', { name: 'Ada' })
+      await waitFor(() => names(b, 'm').includes('Ada'))
+      // c joins: b tells it of Ada (passed on), a tells it too (its own client)
+      net.connect('b', 'c')
+      await waitFor(() => names(c, 'm').includes('Ada'))
+      net.connect('a', 'c')
+      await waitFor(() => c.peers().filter(p => p.connected).length === 2)
+      await waitFor(() => a.metrics().presenceSent >= 2)
+      // b goes away from c: Ada is still here, she is a's
+      net.disconnect('b', 'c')
+      await waitFor(() => !c.peers().some(p => p.id === 'b' && p.connected))
+      expect(names(c, 'm')).toEqual(['Ada'])
+      net.disconnect('a', 'c')
+      await waitFor(() => names(c, 'm').length === 0)
+    } finally {
+      for (const n of nodes) await n.stop()
+    }
+  })
+
+  it('passes presence on in a line, where its origin knows by gossip of a member it cannot reach', async () => {
+    const net = createMemoryNetwork({ seed: 14, autoConnect: false })
+    const nodes = ['a', 'b', 'c'].map((id, i) => createNode({ id, transport: net.transport(id), seed: i + 1, cluster: { intervalMs: 50 } }))
+    const [a, , c] = nodes as [HearsayNode, HearsayNode, HearsayNode]
+    for (const n of nodes) await n.start()
+    try {
+      net.connect('a', 'b')
+      net.connect('b', 'c')
+      await waitFor(() => a.peers().some(p => p.id === 'c' && p.state === 'alive') && c.peers().some(p => p.id === 'a' && p.state === 'alive'))
+      a.awareness('line').setLocalStateField('user', { name: 'Ada' })
+      await waitFor(() => names(c, 'line').includes('Ada'))
+      c.awareness('line').setLocalStateField('user', { name: 'Cy' })
+      await waitFor(() => names(a, 'line').includes('Cy'))
+    } finally {
+      for (const n of nodes) await n.stop()
+    }
+  })
+
   it('passes presence on in a partial mesh', async () => {
     const net = createMemoryNetwork({ seed: 5, autoConnect: false })
     const nodes = ['a', 'b', 'c'].map((id, i) => createNode({ id, transport: net.transport(id), seed: i + 1, propagation: { mode: 'rumor' } }))
@@ -141,20 +185,20 @@ describe('presence', () => {
       const state = (clientID: number, s: string): { clientID: number, clock: number, state: string } => ({ clientID, clock: 1, state: s })
       // too many clients for one document in one frame: the decoder refuses it
       const many = Array.from({ length: PRESENCE_MAX_CLIENTS_PER_DOC + 1 }, (_, i) => state(i + 1, '{}'))
-      await evil.send('v', encodePresence(1, [{ docId: 'x', states: many }]))
+      await evil.send('v', encodePresence(1, false, [{ docId: 'x', states: many }]))
       await waitFor(() => victim.metrics().framesRejected === 1)
       expect(await evil.waitClosed('v')).toBeDefined()
       // not JSON of an object
       await evil.link('v')
       const payload = new TextEncoder().encode('notjson')
-      const bad = new Uint8Array([1, 1, 1, 0x78, 1, 1, 1, 7, ...payload])
+      const bad = new Uint8Array([1, 0, 1, 1, 0x78, 1, 1, 1, 7, ...payload])
       await evil.send('v', seal(MessageType.Presence, bad))
       await waitFor(() => victim.metrics().framesRejected === 2)
       // a flood past the rate: dropped and counted, the session stays open
       await evil.link('v')
       for (let f = 0; f < 20; f++) {
         const states = Array.from({ length: 200 }, (_, i) => state(1000 + f * 200 + i, `{"n":${i}}`))
-        await evil.send('v', encodePresence(1, [{ docId: `flood/${f % 4}`, states }]))
+        await evil.send('v', encodePresence(1, false, [{ docId: `flood/${f % 4}`, states }]))
       }
       await waitFor(() => victim.metrics().presenceDropped > 0)
       expect(victim.metrics().presenceReceived).toBeLessThanOrEqual(PRESENCE_STATES_BURST + 4 * PRESENCE_MAX_CLIENTS_PER_DOC)
