@@ -84,12 +84,17 @@ export class Presence {
   /** The document's Awareness, made on first use; kept until the node stops. */
   awareness (docId: string): Awareness {
     const room = this.rooms.get(docId)
-    if (room !== undefined) {
-      if (!room.local) this.peerRooms--
+    if (room === undefined) return this.open(docId, true).awareness
+    if (!room.local) {
+      // held for peers until now: it becomes this node's, as a new Awareness would be
+      this.peerRooms--
       room.local = true
-      return room.awareness
+      const { awareness } = room
+      const clientId = this.d.clientIdOf(docId)
+      if (clientId !== undefined && !awareness.getStates().has(clientId)) awareness.clientID = clientId
+      if (awareness.getLocalState() === null) awareness.setLocalState({})
     }
-    return this.open(docId, true).awareness
+    return room.awareness
   }
 
   private open (docId: string, local: boolean): Room {

@@ -68,6 +68,25 @@ describe('presence', () => {
     }
   })
 
+  it('an app that asks for presence after a peer shared some gets an Awareness of its own', async () => {
+    const c = await cluster(['a', 'b'], {}, 15)
+    const [a, b] = c.nodes as [HearsayNode, HearsayNode]
+    try {
+      await waitFor(() => a.peers().some(p => p.connected))
+      a.awareness('late').setLocalStateField('user', { name: 'Ada' })
+      await waitFor(() => b.metrics().presenceReceived > 0)
+      // b held that document's presence for its peers only; now its app joins
+      const doc = await b.open('late')
+      const mine = b.awareness('late')
+      expect(mine.clientID).toBe(doc.clientID)
+      mine.setLocalStateField('user', { name: 'Bo' })
+      await waitFor(() => names(a, 'late').join() === 'Ada,Bo')
+      expect(names(b, 'late')).toEqual(['Ada', 'Bo'])
+    } finally {
+      await c.stop()
+    }
+  })
+
   it('removes the states a peer brought when its session closes, and the removal of a client that left reaches everyone', async () => {
     const c = await cluster(['a', 'b', 'c'], {}, 4)
     const [a, b, cc] = c.nodes as [HearsayNode, HearsayNode, HearsayNode]

@@ -40,6 +40,13 @@ describe('durable acknowledgements, real processes', () => {
       const doc = await writer.open('readings')
       const list = doc.getArray<number>('r')
       await waitFor(() => list.length === 300 * round, { timeoutMs: 30_000, message: 'writer has the earlier rounds' })
+      if (round === 1) {
+        // the daemon says who holds the document, as the writer reports it (hearsay get --sync)
+        const sync = await run(['get', 'readings', '--sync', '--url', gw.url])
+        expect(sync.code, sync.stderr).toBe(0)
+        expect(sync.stdout).toMatch(new RegExp(`^readings: saved on \\S+`))
+        expect(sync.stdout).toMatch(new RegExp(`synced +stored +connected +${writer.id}`))
+      }
       // a burst of separate edits: the last ones are still being written when the ack is asked for
       for (let i = 0; i < 300; i++) list.push([round * 1000 + i])
       const r = await writer.replicated('readings', { peers: [gw.id], durable: true, timeoutMs: 20_000 })
