@@ -6,32 +6,11 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate } from 'y-protocols/awareness'
-import { createMemoryNetwork, createMemoryStorage, createNode, type HearsayNode, type Storage } from '../src/index.js'
+import { createMemoryNetwork, createMemoryStorage, createNode, type HearsayNode } from '../src/index.js'
 import { MessageType, encodePresence } from '../src/protocol.js'
 import { PRESENCE_MAX_CLIENTS_PER_DOC, PRESENCE_STATES_BURST } from '../src/constants.js'
-import { createHostilePeer, seal, waitFor } from '../src/testing/index.js'
+import { countingStorage, createHostilePeer, seal, waitFor } from '../src/testing/index.js'
 import { cluster } from './helpers.js'
-
-/** A memory store counting every write. */
-function countingStorage (): { storage: Storage, writes: () => number } {
-  const inner = createMemoryStorage()
-  let writes = 0
-  return {
-    storage: {
-      ...inner,
-      open: async () => { await inner.open() },
-      close: async () => { await inner.close() },
-      list: async () => await inner.list(),
-      load: async id => await inner.load(id),
-      append: async (id, u, fp) => { writes++; await inner.append(id, u, fp) },
-      replace: async (id, s, fp) => { writes++; await inner.replace(id, s, fp) },
-      delete: async id => { writes++; await inner.delete(id) },
-      getMeta: async key => await inner.getMeta(key),
-      setMeta: async (key, value) => { writes++; await inner.setMeta(key, value) }
-    },
-    writes: () => writes
-  }
-}
 
 const names = (n: HearsayNode, docId: string): string[] =>
   [...n.awareness(docId).getStates().values()].map(s => (s as { user?: { name?: string } }).user?.name).filter((x): x is string => x !== undefined).sort()
@@ -39,7 +18,7 @@ const names = (n: HearsayNode, docId: string): string[] =>
 describe('presence', () => {
   it('reaches connected peers at once, is never stored, and reaches a peer that connects later', async () => {
     const net = createMemoryNetwork({ seed: 2, autoConnect: false })
-    const stores = ['a', 'b', 'c'].map(() => countingStorage())
+    const stores = ['a', 'b', 'c'].map(() => countingStorage(createMemoryStorage()))
     const nodes = ['a', 'b', 'c'].map((id, i) => createNode({ id, transport: net.transport(id), seed: i + 1, storage: stores[i]?.storage }))
     const [a, b, c] = nodes as [HearsayNode, HearsayNode, HearsayNode]
     for (const n of nodes) await n.start()
@@ -156,41 +135,26 @@ describe('presence', () => {
     }
   })
 
-  it('passes presence on in a line, where its origin knows by gossip of a member it cannot reach', async () => {
-    const net = createMemoryNetwork({ seed: 14, autoConnect: false })
-    const nodes = ['a', 'b', 'c'].map((id, i) => createNode({ id, transport: net.transport(id), seed: i + 1, cluster: { intervalMs: 50 } }))
-    const [a, , c] = nodes as [HearsayNode, HearsayNode, HearsayNode]
-    for (const n of nodes) await n.start()
-    try {
-      net.connect('a', 'b')
-      net.connect('b', 'c')
-      await waitFor(() => a.peers().some(p => p.id === 'c' && p.state === 'alive') && c.peers().some(p => p.id === 'a' && p.state === 'alive'))
-      a.awareness('line').setLocalStateField('user', { name: 'Ada' })
-      await waitFor(() => names(c, 'line').includes('Ada'))
-      c.awareness('line').setLocalStateField('user', { name: 'Cy' })
-      await waitFor(() => names(a, 'line').includes('Cy'))
-    } finally {
-      for (const n of nodes) await n.stop()
-    }
-  })
-
-  it('passes presence on in a partial mesh', async () => {
-    const net = createMemoryNetwork({ seed: 5, autoConnect: false })
-    const nodes = ['a', 'b', 'c'].map((id, i) => createNode({ id, transport: net.transport(id), seed: i + 1, propagation: { mode: 'rumor' } }))
-    const [a, , c] = nodes as [HearsayNode, HearsayNode, HearsayNode]
-    for (const n of nodes) await n.start()
-    try {
-      net.connect('a', 'b')
-      net.connect('b', 'c')
-      await waitFor(() => c.peers().some(p => p.connected) && a.peers().some(p => p.connected))
-      a.awareness('line').setLocalStateField('user', { name: 'Ada' })
-      await waitFor(() => names(c, 'line').includes('Ada'))
-      c.awareness('line').setLocalStateField('user', { name: 'Cy' })
-      await waitFor(() => names(a, 'line').includes('Cy'))
-    } finally {
-      for (const n of nodes) await n.stop()
-    }
-  })
+  // in a line a – b – c: with rumors on, or by default once the origin knows of a member it cannot reach
+  for (const [how, opts] of [['with propagation mode rumor', { propagation: { mode: 'rumor' as const } }], ['by default, through cluster gossip', { cluster: { intervalMs: 50 } }]] as const) {
+    it(`passes presence on in a partial mesh, ${how}`, async () => {
+      const net = createMemoryNetwork({ seed: 14, autoConnect: false })
+      const nodes = ['a', 'b', 'c'].map((id, i) => createNode({ id, transport: net.transport(id), seed: i + 1, ...opts }))
+      const [a, , c] = nodes as [HearsayNode, HearsayNode, HearsayNode]
+      for (const n of nodes) await n.start()
+      try {
+        net.connect('a', 'b')
+        net.connect('b', 'c')
+        await waitFor(() => a.peers().some(p => p.id === 'c' && p.state === 'alive') && c.peers().some(p => p.id === 'a' && p.state === 'alive'))
+        a.awareness('line').setLocalStateField('user', { name: 'Ada' })
+        await waitFor(() => names(c, 'line').includes('Ada'))
+        c.awareness('line').setLocalStateField('user', { name: 'Cy' })
+        await waitFor(() => names(a, 'line').includes('Cy'))
+      } finally {
+        for (const n of nodes) await n.stop()
+      }
+    })
+  }
 
   it('bounds what a member sends: malformed frames close its session, floods are dropped and counted', async () => {
     const net = createMemoryNetwork({ seed: 6 })

@@ -14,8 +14,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createMemoryNetwork, createNode, type Storage } from '@hearsay/core'
-import { waitFor } from '@hearsay/core/testing'
+import { createMemoryNetwork, createNode } from '@hearsay/core'
+import { countingStorage, waitFor } from '@hearsay/core/testing'
 import { startDaemon, type Daemon } from '@hearsay/daemon'
 import { createLevelStorage } from '@hearsay/leveldb'
 import { createHearsayNode, generateSwarmKey } from '@hearsay/libp2p'
@@ -27,30 +27,10 @@ import type { Table } from '../run.js'
 const SAMPLES = 200
 const MOVES = 1000
 
-/** A store that counts the writes made through it. */
-function counted (inner: Storage): { storage: Storage, writes: () => number } {
-  let writes = 0
-  return {
-    storage: {
-      open: async () => { await inner.open() },
-      close: async () => { await inner.close() },
-      list: async () => await inner.list(),
-      load: async id => await inner.load(id),
-      append: async (id, u, fp) => { writes++; await inner.append(id, u, fp) },
-      replace: async (id, s, fp) => { writes++; await inner.replace(id, s, fp) },
-      delete: async id => { writes++; await inner.delete(id) },
-      getMeta: async key => await inner.getMeta(key),
-      setMeta: async (key, value) => { writes++; await inner.setMeta(key, value) },
-      ...(inner.losses !== undefined ? { losses: () => inner.losses!() } : {})
-    },
-    writes: () => writes
-  }
-}
-
 interface Site { daemon: Daemon, addr: string, writes: () => number, dir: string, listen: string, port: number }
 
 async function site (dir: string, swarmKey: Uint8Array, listen = '/ip4/127.0.0.1/tcp/0', port = 0, bootstrap: string[] = []): Promise<Site> {
-  const store = counted(createLevelStorage({ path: join(dir, 'db') }))
+  const store = countingStorage(createLevelStorage({ path: join(dir, 'db') }))
   const node = await createHearsayNode({ dataDir: dir, swarmKey, listen: [listen], mdns: false, bootstrap, storage: store.storage, sync: { backoff: { initialMs: 50, maxMs: 200 } } })
   const daemon = await startDaemon({ node, port, transport: 'libp2p' })
   const addr = node.multiaddrs()[0]!
@@ -89,8 +69,10 @@ async function daemonPair (): Promise<{ rows: Array<Array<string | number>>, res
   const ca = client(a.daemon.url, 'notes/1')
   const cb = client(b.daemon.url, 'notes/1')
   const closeAll = async (): Promise<void> => {
-    ca.provider.destroy()
-    cb.provider.destroy()
+    for (const c of [ca, cb]) {
+      c.provider.destroy()
+      c.doc.destroy() // and with it the provider's Awareness and its timer
+    }
     await a.daemon.close()
     await b.daemon.close()
     await rm(root, { recursive: true, force: true })
