@@ -410,6 +410,13 @@ export class Documents {
     this.sizes.delete(docId)
     this.storedVectors.delete(docId)
     await this.o.storage.delete(docId)
+    // a peer's update brought it back meanwhile: what it holds now is stored whole again
+    const back = this.entries.get(docId)
+    if (back?.doc !== undefined) {
+      this.writes.add(docId, Y.encodeStateAsUpdate(back.doc))
+      back.stale = true
+      this.stale.add(back)
+    }
   }
 
   hold (docId: string): void {

@@ -228,11 +228,11 @@ export class YWebsocketRooms {
           break
         }
         case MESSAGE_AWARENESS: {
-          const controlled = room.conns.get(ws) ?? new Set<number>()
-          const { update, moved } = rejoined(room.awareness, controlled, decoding.readVarUint8Array(decoder))
+          const controlled = room.conns.get(ws)
+          const { update, moved } = rejoined(room.awareness, controlled?.size ?? 0, decoding.readVarUint8Array(decoder))
           awarenessProtocol.applyAwarenessUpdate(room.awareness, update, ws)
           if (moved !== undefined && room.awareness.getStates().has(moved)) this.send(room, ws, awarenessMessage(room.awareness, [moved]))
-          if (controlled !== undefined && controlled.size > WS_MAX_AWARENESS_CLIENTS) throw new Error(`awareness for ${controlled.size} clients; at most ${WS_MAX_AWARENESS_CLIENTS} per connection`)
+          if ((controlled?.size ?? 0) > WS_MAX_AWARENESS_CLIENTS) throw new Error(`awareness for ${controlled?.size} clients; at most ${WS_MAX_AWARENESS_CLIENTS} per connection`)
           break
         }
         case MESSAGE_QUERY_AWARENESS:
@@ -325,14 +325,14 @@ function awarenessMessage (awareness: awarenessProtocol.Awareness, clients: numb
  * (y-protocols takes a higher clock for its own state). Returns the update to apply, and the
  * client whose clock moved.
  */
-function rejoined (awareness: awarenessProtocol.Awareness, controlled: Set<number>, update: Uint8Array): { update: Uint8Array, moved: number | undefined } {
-  if (controlled.size > 0) return { update, moved: undefined }
+function rejoined (awareness: awarenessProtocol.Awareness, controlled: number, update: Uint8Array): { update: Uint8Array, moved: number | undefined } {
+  if (controlled > 0) return { update, moved: undefined }
   const decoder = decoding.createDecoder(update)
   const n = decoding.readVarUint(decoder)
   const entries: Array<{ id: number, clock: number, state: string }> = []
   for (let i = 0; i < n; i++) entries.push({ id: decoding.readVarUint(decoder), clock: decoding.readVarUint(decoder), state: decoding.readVarString(decoder) })
   const first = entries.find(e => e.state !== 'null' && !awareness.getStates().has(e.id))
-  if (first === undefined) return { update, moved: undefined }
+  if (first === undefined || first.clock >= Number.MAX_SAFE_INTEGER - 1) return { update, moved: undefined }
   first.clock = Math.max(first.clock, awareness.meta.get(first.id)?.clock ?? 0) + 1
   const encoder = encoding.createEncoder()
   encoding.writeVarUint(encoder, entries.length)
