@@ -16,7 +16,7 @@
  */
 import * as Y from 'yjs'
 import { ACK_LINGER_MS, ACK_MAX_FOLLOWED_DOCS, ACK_REWATCH_MS, ACK_TIMEOUT_MS } from './constants.js'
-import type { Timers } from './clock.js'
+import { NextTurn, type Timers } from './clock.js'
 import type { Documents } from './documents.js'
 import { ConfigError, NotStartedError, ReplicationTimeoutError } from './errors.js'
 import type { Log } from './logger.js'
@@ -115,11 +115,16 @@ export class Acks {
   private readonly followed = new Map<string, Followed>()
   /** Followed documents whose own state vector is to be read again. */
   private readonly localDirty = new Set<string>()
-  private flushTimer: unknown
+  /** Our own state vectors of followed documents that changed, read on the next turn (one read per turn). */
+  private readonly reading: NextTurn
   private tickTimer: unknown
   private stopped = false
 
-  constructor (private readonly d: AcksDeps) {}
+  constructor (private readonly d: AcksDeps) {
+    this.reading = new NextTurn(d.timers, () => {
+      this.readLocal().catch((err: unknown) => { this.d.log.error('could not read state vectors', err) })
+    })
+  }
 
   // -- watching
 
@@ -285,16 +290,7 @@ export class Acks {
   changed (docId: string): void {
     if (!this.followed.has(docId)) return
     this.localDirty.add(docId)
-    this.schedule()
-  }
-
-  /** Our own state vectors of followed documents that changed, on the next turn (one read per turn). */
-  private schedule (): void {
-    if (this.flushTimer !== undefined || this.stopped) return
-    this.flushTimer = this.d.timers.setTimeout(() => {
-      this.flushTimer = undefined
-      this.readLocal().catch((err: unknown) => { this.d.log.error('could not read state vectors', err) })
-    }, 0)
+    if (!this.stopped) this.reading.schedule()
   }
 
   private async readLocal (): Promise<void> {
@@ -339,7 +335,7 @@ export class Acks {
 
   stop (): void {
     this.stopped = true
-    if (this.flushTimer !== undefined) this.d.timers.clearTimeout(this.flushTimer)
+    this.reading.cancel()
     if (this.tickTimer !== undefined) this.d.timers.clearTimeout(this.tickTimer)
     for (const f of this.followed.values()) {
       for (const w of f.waiters) {

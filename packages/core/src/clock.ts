@@ -154,3 +154,27 @@ export function createVirtualClock (start = 0): VirtualClock {
   }
   return clock
 }
+
+/**
+ * Work run once on the next turn of `timers`, however often it is asked for before then: what
+ * changes within one turn is handled in one run. `cancel()` drops a run not made yet.
+ */
+export class NextTurn {
+  private handle: unknown
+
+  constructor (private readonly timers: Timers, private readonly fn: () => void) {}
+
+  schedule (): void {
+    if (this.handle !== undefined) return
+    this.handle = this.timers.setTimeout(() => {
+      this.handle = undefined
+      this.fn()
+    }, 0)
+  }
+
+  cancel (): void {
+    if (this.handle === undefined) return
+    this.timers.clearTimeout(this.handle)
+    this.handle = undefined
+  }
+}

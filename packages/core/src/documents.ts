@@ -16,7 +16,7 @@
  */
 import * as Y from 'yjs'
 import { equalBytes } from './bytes.js'
-import type { Timers } from './clock.js'
+import { NextTurn, type Timers } from './clock.js'
 import { bytesOf, liveUpdate } from './compaction.js'
 import { STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { DigestTree } from './digest.js'
@@ -69,7 +69,8 @@ export class Documents {
   readonly tree = new DigestTree()
   private readonly entries = new Map<string, Entry>()
   private readonly stale = new Set<Entry>()
-  private evictTimer: unknown
+  /** Eviction, as a timer task of its own (see `evictIdle`). */
+  private readonly eviction: NextTurn
   private readonly trouble: DocProblems
   private readonly writes: WriteQueue
   loadedCount = 0
@@ -91,6 +92,7 @@ export class Documents {
 
   constructor (private readonly o: DocumentsOptions) {
     this.trouble = new DocProblems(o.log)
+    this.eviction = new NextTurn(o.timers, () => { this.evictNow() })
     this.writes = new WriteQueue({
       storage: o.storage,
       timers: o.timers,
@@ -436,11 +438,7 @@ export class Documents {
    * (a destroyed Y.Doc drops its listeners, and edits to it would be lost).
    */
   evictIdle (): void {
-    if (this.loadedCount <= this.o.maxLoadedDocs || this.evictTimer !== undefined) return
-    this.evictTimer = this.o.timers.setTimeout(() => {
-      this.evictTimer = undefined
-      this.evictNow()
-    }, 0)
+    if (this.loadedCount > this.o.maxLoadedDocs) this.eviction.schedule()
   }
 
   private evictNow (): void {
@@ -480,7 +478,7 @@ export class Documents {
 
   async close (): Promise<void> {
     await this.flush()
-    if (this.evictTimer !== undefined) this.o.timers.clearTimeout(this.evictTimer)
+    this.eviction.cancel()
     for (const e of this.entries.values()) e.doc?.destroy()
     this.entries.clear()
     this.loadedCount = 0

@@ -11,7 +11,7 @@
  * Changes within one turn of the event loop make one report per peer.
  */
 import * as Y from 'yjs'
-import type { Timers } from './clock.js'
+import { NextTurn, type Timers } from './clock.js'
 import { ACK_MAX_WATCHES_PER_PEER, ACK_WATCHES_PER_SECOND } from './constants.js'
 import type { Documents } from './documents.js'
 import type { Log } from './logger.js'
@@ -39,12 +39,16 @@ export class HeldReports {
   /** Reports owed: peer → documents. */
   private readonly owed = new Map<string, Set<string>>()
   private readonly rate: PeerRate
-  private timer: unknown
+  /** Reports owed, sent on the next turn (changes in one turn make one report per peer). */
+  private readonly reporting: NextTurn
   private loggedAt = -Infinity
   private stopped = false
 
   constructor (private readonly d: HeldReportsDeps) {
     this.rate = new PeerRate(ACK_WATCHES_PER_SECOND, ACK_MAX_WATCHES_PER_PEER, d.timers)
+    this.reporting = new NextTurn(d.timers, () => {
+      this.flush().catch((err: unknown) => { this.d.log.error('could not report held documents', err) })
+    })
   }
 
   /** A peer's `watch`: report on these documents (at once, then after every change). */
@@ -82,11 +86,7 @@ export class HeldReports {
     let set = this.owed.get(peerId)
     if (set === undefined) this.owed.set(peerId, set = new Set())
     set.add(docId)
-    if (this.timer !== undefined || this.stopped) return
-    this.timer = this.d.timers.setTimeout(() => {
-      this.timer = undefined
-      this.flush().catch((err: unknown) => { this.d.log.error('could not report held documents', err) })
-    }, 0)
+    if (!this.stopped) this.reporting.schedule()
   }
 
   private async flush (): Promise<void> {
@@ -154,6 +154,6 @@ export class HeldReports {
 
   stop (): void {
     this.stopped = true
-    if (this.timer !== undefined) this.d.timers.clearTimeout(this.timer)
+    this.reporting.cancel()
   }
 }
