@@ -156,7 +156,7 @@ async function ackBytes (follow: boolean): Promise<{ bytes: number, acks: number
   b.close('live')
   await a.flush()
   await b.flush()
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await net.settled() // the last reports are on the wire too
   const bytes = a.metrics().bytesSent + b.metrics().bytesSent - before
   const acks = a.metrics().acksReceived + b.metrics().acksReceived
   await a.stop()
