@@ -24,6 +24,9 @@ export const MAX_UPDATE_BYTES = 64 * 1024 * 1024
 /** Longest document id, in UTF-8 bytes. */
 export const MAX_DOC_ID_BYTES = 512
 
+/** A warning that repeats (per peer, per kind) is logged at most this often, in ms; the rest are counted. */
+export const LOG_REPEAT_MS = 60_000
+
 /** Default anti-entropy mode. */
 export const ANTI_ENTROPY_MODE = 'push-pull'
 
@@ -275,9 +278,6 @@ export const ROSTER_HOT_ROUNDS = 10
 
 /** A peer's request for our whole roster is answered at most this often, in ms. */
 export const ROSTER_ANSWER_INTERVAL_MS = 1000
-
-/** Refused statements are logged at most this often per peer, in ms. */
-export const TRUST_LOG_INTERVAL_MS = 60_000
 
 /** Largest presence (awareness) state of one client, as JSON in UTF-8 bytes; larger ones are not shared. */
 export const PRESENCE_MAX_STATE_BYTES = 16 * 1024

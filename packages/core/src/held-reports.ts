@@ -14,14 +14,12 @@ import * as Y from 'yjs'
 import { NextTurn, type Timers } from './clock.js'
 import { ACK_MAX_WATCHES_PER_PEER, ACK_WATCHES_PER_SECOND } from './constants.js'
 import type { Documents } from './documents.js'
-import type { Log } from './logger.js'
+import { LogThrottle, type Log } from './logger.js'
 import type { Counters } from './metrics.js'
 import type { PeerTable } from './peers.js'
 import { FRAME_OVERHEAD, heldSizeEstimate, type HeldDoc } from './protocol.js'
 import { PeerRate } from './receive-limits.js'
 import type { Session } from './session.js'
-
-const LOG_INTERVAL_MS = 60_000
 
 export interface HeldReportsDeps {
   peers: PeerTable
@@ -41,11 +39,12 @@ export class HeldReports {
   private readonly rate: PeerRate
   /** Reports owed, sent on the next turn (changes in one turn make one report per peer). */
   private readonly reporting: NextTurn
-  private loggedAt = -Infinity
+  private readonly logs: LogThrottle
   private stopped = false
 
   constructor (private readonly d: HeldReportsDeps) {
     this.rate = new PeerRate(ACK_WATCHES_PER_SECOND, ACK_MAX_WATCHES_PER_PEER, d.timers)
+    this.logs = new LogThrottle(() => d.timers.now())
     this.reporting = new NextTurn(d.timers, () => {
       this.flush().catch((err: unknown) => { this.d.log.error('could not report held documents', err) })
     })
@@ -69,6 +68,12 @@ export class HeldReports {
       set.add(id)
       this.owe(peerId, id)
     }
+  }
+
+  /** Whether some peer watches the document. */
+  watched (docId: string): boolean {
+    for (const set of this.served.values()) if (set.has(docId)) return true
+    return false
   }
 
   /** A peer's `unwatch`. */
@@ -136,10 +141,7 @@ export class HeldReports {
 
   /** Log once a minute. */
   private note (message: string): void {
-    const now = this.d.timers.now()
-    if (now - this.loggedAt < LOG_INTERVAL_MS) return
-    this.loggedAt = now
-    this.d.log.warn(message)
+    if (this.logs.allows()) this.d.log.warn(message)
   }
 
   /** A session closed: its peer's watches end. */

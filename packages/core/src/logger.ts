@@ -3,6 +3,8 @@
  * logger it was given for a component (`logger.forComponent('hearsay:session')`).
  */
 
+import { LOG_REPEAT_MS } from './constants.js'
+
 export interface Log {
   (message: string, ...args: unknown[]): void
   error(message: string, ...args: unknown[]): void
@@ -12,6 +14,27 @@ export interface Log {
 
 export interface Logger {
   forComponent(name: string): Log
+}
+
+/**
+ * Whether a repeating warning may be logged now: at most once every `intervalMs` per key (a peer,
+ * a kind of refusal); `force` logs it anyway. The caller counts what it does not log.
+ */
+export class LogThrottle {
+  private readonly last = new Map<string, number>()
+
+  constructor (private readonly now: () => number, private readonly intervalMs = LOG_REPEAT_MS) {}
+
+  allows (key = '', force = false): boolean {
+    const t = this.now()
+    if (!force && t - (this.last.get(key) ?? -Infinity) < this.intervalMs) return false
+    this.last.set(key, t)
+    return true
+  }
+
+  forget (key: string): void {
+    this.last.delete(key)
+  }
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error'

@@ -20,9 +20,10 @@
 import * as encoding from 'lib0/encoding'
 import { Awareness, applyAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import * as Y from 'yjs'
+import { utf8Length } from './bytes.js'
 import type { Timers } from './clock.js'
 import { PRESENCE_MAX_BYTES, PRESENCE_MAX_CLIENTS_PER_DOC, PRESENCE_MAX_DOCS, PRESENCE_MAX_STATE_BYTES, PRESENCE_STATES_BURST, PRESENCE_STATES_PER_SECOND } from './constants.js'
-import type { Log } from './logger.js'
+import { LogThrottle, type Log } from './logger.js'
 import type { Counters } from './metrics.js'
 import type { PeerTable } from './peers.js'
 import { PeerRate } from './receive-limits.js'
@@ -33,7 +34,6 @@ import type { Session } from './session.js'
 const DISCONNECTED = Symbol('hearsay:presence:disconnected')
 /** y-protocols' origin of states it expired. */
 const TIMEOUT = 'timeout'
-const LOG_INTERVAL_MS = 60_000
 
 /** Origin of states applied from a peer. */
 class FromPeer {
@@ -74,11 +74,12 @@ export class Presence {
   /** Bytes of states from peers held, in total. */
   private bytes = 0
   private readonly rate: PeerRate
-  private readonly loggedAt = new Map<string, number>()
+  private readonly logs: LogThrottle
   private stopped = false
 
   constructor (private readonly d: PresenceDeps) {
     this.rate = new PeerRate(PRESENCE_STATES_PER_SECOND, PRESENCE_STATES_BURST, d.timers)
+    this.logs = new LogThrottle(() => d.timers.now())
   }
 
   /** The document's Awareness, made on first use; kept until the node stops. */
@@ -151,7 +152,7 @@ export class Presence {
       if (meta === undefined) continue
       const value = awareness.getStates().get(clientID)
       const state = JSON.stringify(value ?? null)
-      if (state.length > PRESENCE_MAX_STATE_BYTES / 3 && new TextEncoder().encode(state).length > PRESENCE_MAX_STATE_BYTES) {
+      if (state.length > PRESENCE_MAX_STATE_BYTES / 3 && utf8Length(state) > PRESENCE_MAX_STATE_BYTES) {
         this.note('oversized', `presence state of client ${clientID} in "${room.docId}" is larger than ${PRESENCE_MAX_STATE_BYTES} bytes: not shared with peers`)
         continue
       }
@@ -303,9 +304,7 @@ export class Presence {
 
   /** Log once a minute per reason. */
   private note (reason: string, message: string): void {
-    const now = this.d.timers.now()
-    if (now - (this.loggedAt.get(reason) ?? -Infinity) < LOG_INTERVAL_MS) return
-    this.loggedAt.set(reason, now)
+    if (!this.logs.allows(reason)) return
     this.d.log.warn('%s (further ones are counted in presenceDropped, logged once a minute)', message)
   }
 

@@ -17,6 +17,7 @@ import { Emitter } from './events.js'
 import { ExchangeRunner, type ExchangeContext, type ExchangeLink } from './exchange-runner.js'
 import type { ExchangeLimits, SyncReport } from './exchange.js'
 import { guarded } from './guard.js'
+import { LogThrottle } from './logger.js'
 import { PeerOrigin } from './origin.js'
 import {
   MessageType, decodeFrame, encodeAck, encodeClose, encodeGossip, encodeHello, encodeLive, encodePresence, encodeRoster, encodeRumor, encodeStatus,
@@ -24,9 +25,6 @@ import {
 } from './protocol.js'
 import type { CreationQuota } from './receive-limits.js'
 import type { Channel, ChannelHandler } from './transport.js'
-
-/** A session logs refused documents at most this often, in ms. */
-const QUOTA_LOG_INTERVAL_MS = 60_000
 
 /** What a session needs from its node. */
 export interface SessionContext extends ExchangeContext {
@@ -89,16 +87,15 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
   private inboxBytes = 0
   private queuedBytes = 0
   private readonly exchanges: ExchangeRunner
-  /** When this session last logged a refused document. */
-  private quotaLoggedAt = -Infinity
-  /** When this session last logged an update the peer may not write. */
-  private permissionLoggedAt = -Infinity
+  /** Refused documents and updates are logged at most once a minute each. */
+  private readonly logs: LogThrottle
   readonly limits: ExchangeLimits
 
   constructor (private readonly ctx: SessionContext, private readonly channel: Channel) {
     super()
     this.remoteId = channel.remoteId
     this.origin = new PeerOrigin(channel.remoteId)
+    this.logs = new LogThrottle(() => ctx.timers.now())
     const remoteId = channel.remoteId
     this.limits = {
       budget: ctx.budget,
@@ -396,9 +393,7 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
   private admit (docId: string, bytes: number): boolean {
     if (this.ctx.docs.has(docId) || this.ctx.quota.take(this.remoteId, bytes)) return true
     this.ctx.counters.docsRefused++
-    const now = this.ctx.timers.now()
-    if (now - this.quotaLoggedAt >= QUOTA_LOG_INTERVAL_MS) {
-      this.quotaLoggedAt = now
+    if (this.logs.allows('quota')) {
       this.ctx.log.warn('refusing new documents from %s past its creation quota (first: "%s"); they come in a later exchange', this.remoteId, docId)
     }
     return false
@@ -407,9 +402,7 @@ export class Session extends Emitter<SessionEvents> implements ChannelHandler, E
   /** An update to a document the peer may not write was refused: counted, logged once a minute. */
   refused (docId: string): void {
     this.ctx.counters.updatesRefused++
-    const now = this.ctx.timers.now()
-    if (now - this.permissionLoggedAt < QUOTA_LOG_INTERVAL_MS) return
-    this.permissionLoggedAt = now
+    if (!this.logs.allows('permission')) return
     const err = new PermissionError(this.remoteId, docId, 'write', `${this.remoteId} may not write "${docId}": its updates are refused`)
     this.ctx.log.warn('%s: %s (further refusals from this peer are counted in updatesRefused, logged once a minute)', err.name, err.message)
   }

@@ -15,10 +15,10 @@
  */
 import { fromHex, toHex } from './bytes.js'
 import type { Timers } from './clock.js'
-import { MAX_ROSTER_STATEMENTS, TRUST_LOG_INTERVAL_MS } from './constants.js'
+import { MAX_ROSTER_STATEMENTS } from './constants.js'
 import { ConfigError, TrustError } from './errors.js'
 import { Emitter } from './events.js'
-import type { Log } from './logger.js'
+import { LogThrottle, type Log } from './logger.js'
 import type { Counters } from './metrics.js'
 import { Roster } from './roster.js'
 import { loadRoster, saveRoster } from './roster-store.js'
@@ -56,10 +56,11 @@ export class Trust extends Emitter<TrustEvents> {
   private write: Promise<void> = Promise.resolve()
   /** Statements refused per peer within the current minute. */
   private readonly refusedFrom = new Map<string, { since: number, count: number }>()
-  private readonly loggedAt = new Map<string, number>()
+  private readonly logs: LogThrottle
 
   constructor (private readonly d: TrustDeps) {
     super()
+    this.logs = new LogThrottle(() => d.timers.now())
     this.crypto = d.options?.crypto
     if (d.options !== undefined && typeof d.options.crypto?.verify !== 'function') throw new ConfigError('trust.crypto must be a TrustCrypto (see @hearsay/libp2p trustCrypto)')
     if (d.options?.signer !== undefined && d.options.signer.id !== d.selfId) throw new ConfigError(`trust.signer is ${d.options.signer.id}, not this node (${d.selfId})`)
@@ -195,9 +196,7 @@ export class Trust extends Emitter<TrustEvents> {
    */
   unshared (docId: string): void {
     this.d.counters.localEditsUnshared++
-    const now = this.d.timers.now()
-    if (now - (this.loggedAt.get('\0unshared') ?? -Infinity) < TRUST_LOG_INTERVAL_MS) return
-    this.loggedAt.set('\0unshared', now)
+    if (!this.logs.allows('\0unshared')) return
     this.d.log.warn('"%s" was changed here, but the roster does not let this device write it: the change stays on this device (counted in localEditsUnshared)', docId)
   }
 
@@ -231,10 +230,7 @@ export class Trust extends Emitter<TrustEvents> {
   }
 
   private logRefusal (from: string | undefined, r: Refusal): void {
-    const key = from ?? ''
-    const now = this.d.timers.now()
-    if (now - (this.loggedAt.get(key) ?? -Infinity) < TRUST_LOG_INTERVAL_MS && !r.forged) return
-    this.loggedAt.set(key, now)
+    if (!this.logs.allows(from ?? '', r.forged)) return
     this.d.log.warn('refused roster statements from %s: %s', from ?? 'this node', r.reason)
   }
 
@@ -251,7 +247,7 @@ export class Trust extends Emitter<TrustEvents> {
 
   forget (peerId: string): void {
     this.refusedFrom.delete(peerId)
-    this.loggedAt.delete(peerId)
+    this.logs.forget(peerId)
   }
 
   // -- issuing

@@ -4,7 +4,8 @@
  * Names set through the API are checked; names heard from peers are only cleaned up, since a
  * peer can send anything.
  */
-import { DEVICE_NAME_MAX } from './constants.js'
+import type { PeerInfo } from '@hearsay/core'
+import { DEVICE_NAME_MAX, DEVICE_NAME_META } from './constants.js'
 
 export class DeviceNameError extends Error {
   static readonly code = 'DeviceNameError'
@@ -33,4 +34,9 @@ export function peerName (meta: Record<string, string> | undefined, key: string)
   if (typeof raw !== 'string') return undefined
   const name = [...raw.replace(ALL_UNPRINTABLE, '').trim()].slice(0, DEVICE_NAME_MAX).join('')
   return name === '' ? undefined : name
+}
+
+/** The name to show for a peer: its roster name, else the one it announces, made safe as above. */
+export function displayName (p: Pick<PeerInfo, 'name' | 'meta'>): string | undefined {
+  return peerName(p.name === undefined ? p.meta : { name: p.name }, DEVICE_NAME_META)
 }

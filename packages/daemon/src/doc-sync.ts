@@ -7,8 +7,7 @@
  * trip, so the answer waits for them up to `waitMs` before it is given.
  */
 import type { DocSyncState, HearsayNode, PeerSyncState } from '@hearsay/core'
-import { DEVICE_NAME_META } from './constants.js'
-import { peerName } from './device-name.js'
+import { displayName } from './device-name.js'
 
 export interface DocSyncReport {
   id: string
@@ -35,7 +34,7 @@ export async function docSync (node: HearsayNode, docId: string, waitMs: number)
     })
     s = node.syncState(docId)
   }
-  const names = new Map(node.peers().map(p => [p.id, peerName(p.name === undefined ? p.meta : { name: p.name }, DEVICE_NAME_META)]))
+  const names = new Map(node.peers().map(p => [p.id, displayName(p)]))
   const peers = s.peers.map(p => {
     const name = p.name ?? names.get(p.peerId)
     return { ...p, ...(name !== undefined ? { name } : {}) }

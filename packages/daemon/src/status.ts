@@ -3,8 +3,7 @@
  * progress, discovery diagnosis and counters.
  */
 import type { DocProblem, HearsayNode, MemberState, NodeMetrics } from '@hearsay/core'
-import { DEVICE_NAME_META } from './constants.js'
-import { peerName } from './device-name.js'
+import { displayName } from './device-name.js'
 import { accessOf } from './trust-api.js'
 import type { YWebsocketStats } from './ywebsocket.js'
 
@@ -136,7 +135,7 @@ export function buildStatus (node: DaemonNode, extra: { name: string, version: s
   const metrics = node.metrics()
   const devices = new Map(node.trust.devices().map(d => [d.id, d]))
   const peers = node.peers().map(p => {
-    const name = peerName(p.name === undefined ? p.meta : { name: p.name }, DEVICE_NAME_META)
+    const name = displayName(p)
     const d = devices.get(p.id)
     return {
       id: p.id,
