@@ -16,12 +16,9 @@
  */
 import * as Y from 'yjs'
 import { ACK_LINGER_MS, ACK_MAX_FOLLOWED_DOCS, ACK_REWATCH_MS, ACK_TIMEOUT_MS } from './constants.js'
-import { NextTurn, type Timers } from './clock.js'
-import type { Documents } from './documents.js'
+import { NextTurn } from './clock.js'
 import { ConfigError, NotStartedError, ReplicationTimeoutError } from './errors.js'
-import type { Log } from './logger.js'
-import type { Counters } from './metrics.js'
-import type { PeerTable } from './peers.js'
+import type { HeldReportsDeps } from './held-reports.js'
 import type { HeldDoc, StateVector } from './protocol.js'
 import type { Session } from './session.js'
 
@@ -85,14 +82,8 @@ interface Followed {
   last: string
 }
 
-export interface AcksDeps {
-  peers: PeerTable
-  docs: Documents
-  timers: Timers
-  log: Log
-  counters: Counters
-  /** Whether this node and the peer may both read the document. */
-  readable: (peerId: string, docId: string) => boolean
+/** What the asking side reads is what the answering side does, plus names and where to say what changed. */
+export interface AcksDeps extends HeldReportsDeps {
   nameOf: (peerId: string) => string | undefined
   /** A followed document's sync state changed. */
   changed: (state: DocSyncState) => void

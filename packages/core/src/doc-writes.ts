@@ -18,8 +18,8 @@ export interface WriteQueueDeps {
   /** Up-to-date fingerprints of these documents, taken when their batch starts. */
   fingerprints: (ids: Iterable<string>) => Map<string, Uint8Array>
   /**
-   * State vectors of these documents (those loaded), taken with their fingerprints: what their
-   * queued updates lead to.
+   * State vectors of these documents (those loaded and tracked), taken with their fingerprints:
+   * what their queued updates lead to.
    */
   stateVectors: (ids: Iterable<string>) => Map<string, Uint8Array>
   /**

@@ -46,6 +46,11 @@ export interface DocumentsOptions {
   onStored?: () => void
   /** Called after a write of this document completed. */
   onDocStored?: (docId: string) => void
+  /**
+   * Whether someone wants to know how far the document's store goes (a peer watches it): only
+   * then is its state vector taken with each write. @default never
+   */
+  tracksStored?: (docId: string) => boolean
   timers: Timers
   /** Client id of each Y.Doc loaded; Yjs draws a random one when unset. */
   newClientId?: () => number
@@ -111,7 +116,7 @@ export class Documents {
         const out = new Map<string, Uint8Array>()
         for (const id of ids) {
           const doc = this.entries.get(id)?.doc
-          if (doc !== undefined) out.set(id, Y.encodeStateVector(doc))
+          if (doc !== undefined && this.o.tracksStored?.(id) === true) out.set(id, Y.encodeStateVector(doc))
         }
         return out
       },
@@ -330,7 +335,7 @@ export class Documents {
   /**
    * The document's state vector in memory (`applied`), and the one its store holds for certain
    * (`stored`): the same when no write of it is pending; while some are, the state of the last
-   * write that completed (undefined when none did since the document loaded, or after a failed
+   * write that completed while `tracksStored` said yes (undefined when none did, or after a failed
    * write until its retry succeeded). Never ahead of the store.
    */
   async vectors (docId: string): Promise<{ applied: Uint8Array, stored: Uint8Array | undefined }> {

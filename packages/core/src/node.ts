@@ -89,6 +89,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     newClientId: options.newClientId,
     onStored: () => { membership.sizeChanged() },
     onDocStored: docId => { reports.changed(docId) },
+    tracksStored: docId => reports.watched(docId),
     onChange: (docId, update, origin) => { changed(docId, update, peerOf(origin)) }
   })
   const digest = (): { root: Uint8Array, count: number } => {
