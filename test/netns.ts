@@ -74,8 +74,35 @@ export interface Lan {
   tearDown: () => void
 }
 
-const live = new Set<Lan>()
+const live = new Set<{ tearDown: () => void }>()
 let hooked = false
+
+/** Tear `net` down on exit, on a signal and when the worker loses its parent, unless it was torn down already. */
+export function tearDownOnExit (net: { tearDown: () => void }): () => void {
+  hookExit()
+  live.add(net)
+  return () => { live.delete(net) }
+}
+
+/**
+ * Run a command inside a namespace, killed after `timeoutS` whatever happens, as its own process
+ * group (`ip netns exec` execs `timeout`, which leads a new group holding the command).
+ */
+export function spawnInNamespace (ns: string, cmd: string[], o: { timeoutS: number, env?: NodeJS.ProcessEnv, cwd?: string }): ChildProcessWithoutNullStreams {
+  return spawn('ip', ['netns', 'exec', ns, 'timeout', '-s', 'KILL', String(o.timeoutS), ...cmd], {
+    ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+    env: o.env ?? process.env,
+    detached: true
+  })
+}
+
+/** SIGKILL a process from `spawnInNamespace` and everything it started. */
+export function killGroup (p: ChildProcessWithoutNullStreams): void {
+  // the group: `timeout` and the process under it (killing `timeout` alone leaves it running).
+  // `timeout` outlives its child, so a group whose leader has exited is empty.
+  if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) { try { process.kill(-p.pid, 'SIGKILL') } catch {} }
+}
+
 function hookExit (): void {
   if (hooked) return
   hooked = true
@@ -86,7 +113,6 @@ function hookExit (): void {
 }
 
 export function createLan (options: LanOptions): Lan {
-  hookExit()
   // interface names allow 15 characters: the pid plus random bits
   const tag = `${process.pid.toString(36)}${randomBytes(2).readUInt16BE(0).toString(36)}`.slice(-8)
   const net = `10.77.${randomBytes(1).readUInt8(0)}`
@@ -97,11 +123,7 @@ export function createLan (options: LanOptions): Lan {
   const after: Array<() => void> = []
   const created: { ns: string[], links: string[], bridge: boolean } = { ns: [], links: [], bridge: false }
 
-  const kill = (p: ChildProcessWithoutNullStreams): void => {
-    // the group: `timeout` and the process under it (killing `timeout` alone leaves it running).
-    // `timeout` outlives its child, so a group whose leader has exited is empty.
-    if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) { try { process.kill(-p.pid, 'SIGKILL') } catch {} }
-  }
+  const kill = killGroup
   const lan: Lan = {
     tag,
     ns,
@@ -110,19 +132,14 @@ export function createLan (options: LanOptions): Lan {
     self: `${net}.254`,
     ipIn: (i, ...args) => { ip('-n', ns(i), ...args) },
     spawnIn: (i, cmd, o) => {
-      // detached: `ip netns exec` execs `timeout`, which leads a new process group holding the command
-      const proc = spawn('ip', ['netns', 'exec', ns(i), 'timeout', '-s', 'KILL', String(o.timeoutS), ...cmd], {
-        ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
-        env: o.env ?? process.env,
-        detached: true
-      })
+      const proc = spawnInNamespace(ns(i), cmd, o)
       procs.push(proc)
       return proc
     },
     kill,
     atTearDown: fn => { after.push(fn) },
     tearDown: () => {
-      live.delete(lan)
+      forget()
       for (const p of procs.splice(0)) kill(p)
       for (const l of created.links.splice(0)) { try { ip('link', 'del', l) } catch {} }
       for (const n of created.ns.splice(0)) { try { ip('netns', 'del', n) } catch {} }
@@ -131,7 +148,7 @@ export function createLan (options: LanOptions): Lan {
       for (const fn of after.splice(0)) { try { fn() } catch {} }
     }
   }
-  live.add(lan)
+  const forget = tearDownOnExit(lan)
   try {
     ip('link', 'add', bridge, 'type', 'bridge')
     created.bridge = true

@@ -5,7 +5,7 @@
 import type { ParseArgsConfig } from 'node:util'
 import { resolveTarget, verifyTarget } from './client.js'
 import type { TargetOptions } from './client.js'
-import { CONFIG_FIELDS, kebab } from './config.js'
+import { CONFIG_FIELDS, SWITCH_FIELDS, kebab } from './config.js'
 import type { DaemonConfig } from './config.js'
 import type { CliIO } from './commands.js'
 
@@ -31,7 +31,7 @@ export const CLIENT: Options = {
 
 export const CONFIG_FLAGS: Options = Object.fromEntries((Object.keys(CONFIG_FIELDS) as Array<keyof DaemonConfig>)
   .filter(f => f !== 'dataDir')
-  .map(f => [kebab(f), { type: 'string' as const }]))
+  .map(f => [kebab(f), { type: SWITCH_FIELDS.includes(f) ? 'boolean' as const : 'string' as const }]))
 
 export interface Command {
   summary: string
@@ -53,6 +53,7 @@ export function flagsOf (values: Record<string, string | boolean | undefined>): 
   for (const f of Object.keys(CONFIG_FIELDS) as Array<keyof DaemonConfig>) {
     const v = values[kebab(f)]
     if (typeof v === 'string') flags[f] = v
+    else if (v === true) flags[f] = 'true'
   }
   return flags
 }

@@ -9,7 +9,7 @@ import { formatDocSync, type DocSyncReport } from './doc-sync.js'
 import { ConfigError } from '@hearsay/core'
 import { connect, request, resolveTarget, verifyTarget } from './client.js'
 import { CLIENT, CLIENT_HELP, COMMON, CONFIG_FLAGS, FlagError, daemonUrl, flagsOf, targetOptions, type Command } from './cli-common.js'
-import { CONFIG_FIELDS, defaultConfig, kebab, loadConfig, nearest } from './config.js'
+import { CONFIG_FIELDS, SWITCH_FIELDS, defaultConfig, kebab, loadConfig, nearest } from './config.js'
 import type { DaemonConfig } from './config.js'
 import { CONFIG_FILE } from './constants.js'
 import type { Daemon } from './daemon.js'
@@ -105,7 +105,7 @@ directory, then run init. Copy swarm.key to every device that should join this s
     details: `  -c, --config FILE    config file (default: <data dir>/config.json, or HEARSAY_CONFIG)
   -d, --data-dir DIR   data directory (default: ~/.hearsay, or HEARSAY_DATA_DIR)
 ${(Object.keys(CONFIG_FIELDS) as Array<keyof DaemonConfig>).filter(f => f !== 'dataDir')
-  .map(f => `      --${kebab(f)} V`.padEnd(27) + `${CONFIG_FIELDS[f].help} (${CONFIG_FIELDS[f].env})`).join('\n')}
+  .map(f => `      --${kebab(f)}${SWITCH_FIELDS.includes(f) ? '' : ' V'}`.padEnd(27) + `${CONFIG_FIELDS[f].help} (${CONFIG_FIELDS[f].env})`).join('\n')}
 
 Flags override environment variables, which override the config file.`,
     minArgs: 0,

@@ -43,6 +43,16 @@ export interface DaemonConfig {
   mdns: boolean
   /** Peers to dial at start and keep connected (multiaddrs with `/p2p/<id>`). @default [] */
   bootstrap: string[]
+  /**
+   * Relays to hold a reservation on, so that members at other sites reach this device through
+   * them (`hearsay status` on the relay prints its address). @default []
+   */
+  relays: string[]
+  /**
+   * Serve as a circuit relay for this swarm's members (RELAY.md): a device with a public address.
+   * Needs a swarm key (or `allowPeers`). @default false
+   */
+  relay: boolean
   /** Only these peer ids may connect; empty means everyone in the swarm. @default [] */
   allowPeers: string[]
   /**
@@ -90,6 +100,8 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   listen: { env: 'HEARSAY_LISTEN', kind: 'list', help: 'multiaddrs such as /ip4/0.0.0.0/tcp/4001 (comma-separated in the environment)' },
   mdns: { env: 'HEARSAY_MDNS', kind: 'boolean', help: 'true or false' },
   bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs such as /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` prints a node\'s)' },
+  relays: { env: 'HEARSAY_RELAYS', kind: 'list', help: 'relay multiaddrs such as /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` on the relay prints its address)' },
+  relay: { env: 'HEARSAY_RELAY', kind: 'boolean', help: 'true or false (the flag --relay alone means true)' },
   allowPeers: { env: 'HEARSAY_ALLOW_PEERS', kind: 'list', help: 'peer ids such as 12D3KooW… (comma-separated in the environment)' },
   adoptRoster: { env: 'HEARSAY_ADOPT_ROSTER', kind: 'boolean', help: 'true or false' },
   swarmKeyFile: { env: 'HEARSAY_SWARM_KEY_FILE', kind: 'string', help: 'a path to a swarm key file written by `hearsay init`' },
@@ -102,7 +114,10 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   wsMaxMessageBytes: { env: 'HEARSAY_WS_MAX_MESSAGE_BYTES', kind: 'bytes', help: 'a whole number of bytes >= 1024' }
 }
 
-type ListField = 'listen' | 'bootstrap' | 'allowPeers' | 'allowOrigins'
+type ListField = 'listen' | 'bootstrap' | 'relays' | 'allowPeers' | 'allowOrigins'
+
+/** Settings that are switches on the command line: `--relay` alone turns it on. */
+export const SWITCH_FIELDS: ReadonlyArray<keyof DaemonConfig> = ['relay']
 
 /** A web origin: `http(s)://host[:port]` and nothing more. */
 function isOrigin (s: string): boolean {
@@ -132,20 +147,24 @@ function multiaddrOf (s: string): { ma?: Multiaddr, problem?: string } {
   }
 }
 
+/** What is wrong with a peer's TCP address with its `/p2p/<id>` (bootstrap peers, relays). */
+function peerAddressProblem (s: string): string | undefined {
+  if (!/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[^/]+$/.test(s)) return JSON.stringify(s)
+  const { ma, problem } = multiaddrOf(s)
+  if (ma === undefined) return problem
+  const id = ma.getComponents().find(c => c.name === 'p2p')?.value ?? ''
+  const bad = peerIdProblem(id)
+  return bad === undefined ? undefined : `${JSON.stringify(s)}: ${bad}`
+}
+
 /** What is wrong with one entry of a list field, or undefined when it is well formed. */
 const LIST_ITEM: Record<ListField, (s: string) => string | undefined> = {
   listen: s => {
     if (!/^\/(ip4|ip6|dns4|dns6)\/[^/]+\/tcp\/\d+(\/.*)?$/.test(s)) return JSON.stringify(s)
     return multiaddrOf(s).problem
   },
-  bootstrap: s => {
-    if (!/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[^/]+$/.test(s)) return JSON.stringify(s)
-    const { ma, problem } = multiaddrOf(s)
-    if (ma === undefined) return problem
-    const id = ma.getComponents().find(c => c.name === 'p2p')?.value ?? ''
-    const bad = peerIdProblem(id)
-    return bad === undefined ? undefined : `${JSON.stringify(s)}: ${bad}`
-  },
+  bootstrap: s => peerAddressProblem(s),
+  relays: s => peerAddressProblem(s),
   allowPeers: s => peerIdProblem(s),
   allowOrigins: s => isOrigin(s) ? undefined : JSON.stringify(s)
 }
@@ -159,6 +178,8 @@ export function defaultConfig (): DaemonConfig {
     listen: ['/ip4/0.0.0.0/tcp/0'],
     mdns: true,
     bootstrap: [],
+    relays: [],
+    relay: false,
     allowPeers: [],
     adoptRoster: true,
     swarmKeyFile: undefined,

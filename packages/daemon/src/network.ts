@@ -84,6 +84,8 @@ export async function createDaemonNode (config: DaemonConfig, logger: Logger, tr
     listen: config.listen,
     mdns: config.mdns,
     bootstrap: config.bootstrap,
+    relays: config.relays,
+    relay: config.relay,
     ...(swarmKey !== undefined ? { swarmKey } : {}),
     ...(config.allowPeers.length > 0 ? { allowPeers: config.allowPeers } : {}),
     logger,

@@ -11,7 +11,25 @@ import type { YWebsocketStats } from './ywebsocket.js'
 export interface NetworkDiagnosis {
   discovery?: () => { mdns: string, detail: string, interfaces?: string[] }
   multiaddrs?: () => string[]
-  status?: () => { privateSwarm: boolean, connections: number, peers: DialReport[], swarmMismatches?: SwarmMismatchReport[] }
+  status?: () => { privateSwarm: boolean, connections: number, peers: Array<DialReport & { path?: PathKind }>, swarmMismatches?: SwarmMismatchReport[], relay?: RelayReport }
+}
+
+/** How a peer is reached: on this host's own network, directly elsewhere, or through a relay. */
+export type PathKind = 'lan' | 'direct' | 'relayed'
+
+/** Relays: the one this node is, the ones it uses, and the bytes it sent through them. */
+export interface RelayReport {
+  /** This node serves as a relay for its swarm's members. */
+  serving: boolean
+  /** On a relay: members holding a reservation on it now. */
+  reservationsServed: number
+  /** Relays this node wants a reservation on, connected and reserved or not. */
+  relays: Array<{ id: string, connected: boolean, reserved: boolean }>
+  /** Addresses members at other sites reach this node at. */
+  addresses: string[]
+  /** Bytes over relayed connections since start. */
+  bytesSent: number
+  bytesReceived: number
 }
 
 /** The transport's view of a peer: how it was found and how dialling it goes. */
@@ -59,6 +77,8 @@ export interface PeerReport {
   state: PeerState
   /** We have a connection to it now. */
   connected: boolean
+  /** The path of that connection: `lan`, `direct` or `relayed`; absent when not connected (or not libp2p). */
+  path?: PathKind
   /** Our digest root equals the one this peer last announced. */
   inSync: boolean
   /** Documents the peer says it holds. */
@@ -121,7 +141,7 @@ export interface DaemonStatus {
   discovery: { mdns: string, detail: string, interfaces?: string[] } | { mdns: 'unavailable', detail: string }
   multiaddrs: string[]
   /** Transport details, when the transport has them (libp2p). */
-  network: { privateSwarm: boolean, connections: number, dials: DialReport[], swarmMismatches: SwarmMismatchReport[] } | undefined
+  network: { privateSwarm: boolean, connections: number, dials: DialReport[], swarmMismatches: SwarmMismatchReport[], relay?: RelayReport } | undefined
   clients: YWebsocketStats
   /** `node.problems()`: documents quarantined (unreadable), missing from disk, or records the store dropped at open. */
   problems: DocProblem[]
@@ -134,7 +154,9 @@ export function buildStatus (node: DaemonNode, extra: { name: string, version: s
   const now = Date.now()
   const metrics = node.metrics()
   const devices = new Map(node.trust.devices().map(d => [d.id, d]))
+  const paths = new Map((node.status?.().peers ?? []).flatMap(p => p.path !== undefined ? [[p.id, p.path] as const] : []))
   const peers = node.peers().map(p => {
+    const path = p.connected ? paths.get(p.id) : undefined
     const name = displayName(p)
     const d = devices.get(p.id)
     return {
@@ -143,6 +165,7 @@ export function buildStatus (node: DaemonNode, extra: { name: string, version: s
       ...(node.trust.managed ? { access: accessOf(d ?? { admin: false, revoked: false, grants: [] }) } : {}),
       state: p.state,
       connected: p.connected,
+      ...(path !== undefined ? { path } : {}),
       inSync: p.inSync,
       docCount: p.docCount,
       ...(p.bytes !== undefined ? { bytes: p.bytes } : {}),
@@ -201,7 +224,8 @@ function networkOf (node: DaemonNode): DaemonStatus['network'] {
     privateSwarm: st.privateSwarm,
     connections: st.connections,
     dials: st.peers.map(p => ({ id: p.id, source: p.source, connected: p.connected, dialFailures: p.dialFailures, ...(p.lastFailure !== undefined ? { lastFailure: p.lastFailure } : {}), ...(p.nextDialAt !== undefined ? { nextDialAt: p.nextDialAt } : {}), ...(p.refusedUntil !== undefined ? { refusedUntil: p.refusedUntil } : {}), unsupported: p.unsupported })),
-    swarmMismatches: st.swarmMismatches ?? []
+    swarmMismatches: st.swarmMismatches ?? [],
+    ...(st.relay !== undefined ? { relay: st.relay } : {})
   }
 }
 
@@ -213,6 +237,10 @@ export function formatStatus (s: DaemonStatus): string {
   for (const a of s.multiaddrs) lines.push(`listen    ${a}`)
   lines.push(`discovery ${s.discovery.mdns}: ${s.discovery.detail}`)
   if (s.network !== undefined) lines.push(`swarm     ${s.network.privateSwarm ? 'private (swarm key)' : 'open (no swarm key)'}  ${s.network.connections} connection(s)`)
+  const relay = s.network?.relay
+  if (relay?.serving === true) lines.push(`relay     serving this swarm's members: ${relay.reservationsServed} reservation(s)`)
+  for (const r of relay?.relays ?? []) lines.push(`relay     ${r.id}  ${r.reserved ? 'reserved: members at other sites reach this node through it' : r.connected ? 'connected, no reservation yet' : 'not connected'}`)
+  if (relay !== undefined && (relay.relays.length > 0 || relay.bytesSent + relay.bytesReceived > 0)) lines.push(`relayed   sent ${formatBytes(relay.bytesSent)}, received ${formatBytes(relay.bytesReceived)} through relays`)
   if (s.trust?.managed === true) lines.push(`roster    swarm ${s.trust.swarm ?? ''}  this device: ${s.trust.access ?? ''}  ${s.trust.devices} device(s)  (\`hearsay devices\` lists them)`)
   const alone = !s.peers.some(p => p.connected)
   // with peers out of sync, their counts only bound the total from below: no percentage then
@@ -222,7 +250,7 @@ export function formatStatus (s: DaemonStatus): string {
   lines.push(`sync      ${alone ? 'no peer connected' : s.sync.inSync ? 'in sync' : 'syncing'}  ${docs}${bytes}  received ${formatBytes(s.sync.bytesReceived)} of updates to ${s.sync.docsReceived} doc(s) (${formatBytes(s.sync.wireBytesReceived)} on the wire)  exchanges running ${s.sync.exchangesRunning}`)
   if (s.peers.length === 0) lines.push('peers     none yet')
   for (const p of s.peers) {
-    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? (p.inSync ? 'connected, in sync' : 'connected, NOT in sync') : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago${p.name !== undefined ? `  name ${JSON.stringify(p.name)}` : ''}${p.access !== undefined ? `  ${p.access}` : ''}`)
+    lines.push(`peer      ${p.id}  ${p.state.padEnd(7)}  ${p.connected ? `connected${p.path !== undefined ? ` (${p.path})` : ''}, ${p.inSync ? 'in sync' : 'NOT in sync'}` : 'not connected'}  ${p.docCount} doc(s)${p.bytes !== undefined ? ` (~${formatBytes(p.bytes)})` : ''}  seen ${Math.round(p.lastSeenMsAgo / 1000)} s ago${p.name !== undefined ? `  name ${JSON.stringify(p.name)}` : ''}${p.access !== undefined ? `  ${p.access}` : ''}`)
   }
   const known = new Set(s.peers.map(p => p.id))
   const mismatch = new Map((s.network?.swarmMismatches ?? []).map(m => [m.peer, m]))

@@ -229,7 +229,7 @@ grants with \`hearsay grant\`/\`ungrant\`, and invite new ones with \`hearsay in
 
 /** `hearsay init --admin`: a new roster with this device as the root admin, stored in its data directory; returns the line to print. */
 export async function initAdmin (loaded: LoadedConfig, name: string | undefined): Promise<string> {
-  const config: DaemonConfig = { ...loaded.config, listen: [], mdns: false, bootstrap: [] }
+  const config: DaemonConfig = { ...loaded.config, listen: [], mdns: false, bootstrap: [], relays: [], relay: false }
   const { node } = await createDaemonNode(config, silentLogger())
   await node.start()
   try {

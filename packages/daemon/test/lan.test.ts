@@ -47,7 +47,7 @@ describe('two daemons over libp2p on loopback (real processes)', () => {
     cb.doc.getText('body').insert(0, 'from b ')
     await waitFor(() => ca.doc.getText('body').toString().startsWith('from b '))
     const status = await run(['status', '--url', b.url])
-    expect(status.stdout).toMatch(/peer +\S+ +alive +connected, in sync/)
+    expect(status.stdout).toMatch(/peer +\S+ +alive +connected \(lan\), in sync/)
     expect(status.stdout).toMatch(/swarm +private \(swarm key\) +1 connection/)
     expect((await b.status()).network).toMatchObject({ privateSwarm: true, connections: 1 })
 

@@ -3,9 +3,10 @@
  * stream's backpressure (`send()` false → wait for drain) passed on to the caller.
  */
 import { PeerUnavailableError } from '@hearsay/core'
-import type { Channel, ChannelHandler, Log } from '@hearsay/core'
+import type { Channel, ChannelHandler, Log, Timers } from '@hearsay/core'
 import type { Connection, Stream } from '@libp2p/interface'
 import { FrameDecoder, encodeFrame } from './framing.js'
+import type { Pacer } from './pacing.js'
 
 interface Pending { bytes: Uint8Array, resolve: () => void, reject: (err: Error) => void }
 
@@ -17,6 +18,8 @@ export interface StreamChannelInit {
   log: Log
   /** Clock for `openedAt` and `lastReceived`. @default Date.now */
   now?: () => number
+  /** Paces what this channel sends (relayed channels share one); waits run on `timers`. */
+  pacer?: { pacer: Pacer, timers: Timers }
   /** Called once when the channel is closed, from either side. `local` is true when this side closed it. */
   onClosed: (channel: StreamChannel, reason: string | undefined, local: boolean, error: boolean) => void
 }
@@ -42,6 +45,7 @@ export class StreamChannel implements Channel {
   private readonly log: Log
   private readonly onClosed: StreamChannelInit['onClosed']
   private readonly now: () => number
+  private readonly pacer: StreamChannelInit['pacer']
 
   constructor (init: StreamChannelInit) {
     this.remoteId = init.remoteId
@@ -51,6 +55,7 @@ export class StreamChannel implements Channel {
     this.log = init.log
     this.onClosed = init.onClosed
     this.now = init.now ?? Date.now
+    this.pacer = init.pacer
     this.openedAt = this.now()
     this.lastReceived = this.openedAt
     const stream = init.stream
@@ -92,7 +97,7 @@ export class StreamChannel implements Channel {
     if (this.closed) throw new PeerUnavailableError(`channel to ${this.remoteId} is closed`)
     const bytes = encodeFrame(frame)
     this.framesSent++
-    if (this.queue.length === 0 && !this.stream.writableNeedsDrain) {
+    if (this.queue.length === 0 && !this.stream.writableNeedsDrain && (this.pacer?.pacer.take(bytes.length) ?? 0) === 0) {
       this.write(bytes)
       return
     }
@@ -125,6 +130,11 @@ export class StreamChannel implements Channel {
             this.finish('stream closed while waiting to send', false, true)
             break
           }
+          continue
+        }
+        const wait = this.pacer?.pacer.take((this.queue[0] as Pending).bytes.length) ?? 0
+        if (wait > 0) {
+          await new Promise<void>(resolve => { this.pacer?.timers.setTimeout(resolve, wait) })
           continue
         }
         const next = this.queue.shift() as Pending

@@ -3,10 +3,15 @@
  * replacing and closing it, and the status behind `channels()` and the channel fields of `peers()`.
  *
  * One channel per peer pair: only the peer with the lower peer id opens the stream, on the oldest
- * open connection; the other side accepts it. A second inbound stream from the same peer replaces
+ * open connection (relayed ones last); the other side accepts it. A second inbound stream from the same peer replaces
  * the first (the opener decided the old one is dead). Duplicate connections (both sides dialled at
  * once) therefore never produce two channels, and the opener closes the duplicates. After this
  * node closes a peer's channel it refuses the peer for a cool-down that doubles on every repeat.
+ *
+ * A channel prefers a connection that does not go through a relay: when a direct or LAN connection
+ * to a peer opens while its channel runs over a relayed one (DCUtR punched a hole, mDNS found the
+ * peer), the opener closes the relayed connection and the channel re-opens on the other. What
+ * relayed channels send is paced together (pacing.ts), and their bytes are counted for status.
  *
  * Dialling is not done here: the table works on the connections libp2p already has.
  */
@@ -17,6 +22,9 @@ import { StreamChannel } from './channel.js'
 import { STABLE_CHANNEL_MS } from './constants.js'
 import type { Backoff } from './dialler.js'
 import { describeError } from './errors.js'
+import type { Pacer } from './pacing.js'
+import { isRelayed, localSubnets, pathOf } from './paths.js'
+import type { PathKind } from './paths.js'
 import { timeoutSignal } from './signals.js'
 
 /** Close reason of the channels shut when the transport stops. */
@@ -27,6 +35,8 @@ export interface ChannelStatus {
   /** 'outbound' when this node opened the stream. */
   direction: 'inbound' | 'outbound'
   remoteAddr: string
+  /** `lan` (an address on this host's own subnets), `direct`, or `relayed` (through a circuit relay). */
+  path: PathKind
   openedAt: number
   bytesSent: number
   bytesReceived: number
@@ -48,6 +58,8 @@ export interface ChannelTableInit {
   log: Log
   /** Open connections to the peer that may carry a channel, oldest first. */
   connections: (peer: PeerId) => Connection[]
+  /** Paces what relayed channels send, all together. */
+  relayPacer: Pacer
   /** A channel to the peer opened. */
   onOpened: (id: string) => void
 }
@@ -80,6 +92,8 @@ export class ChannelTable {
   private readonly log: Log
   private readonly slots = new Map<string, ChannelSlot>()
   private handler: TransportHandler | undefined
+  /** Bytes of relayed channels already closed. */
+  private readonly relayedClosed = { sent: 0, received: 0 }
 
   constructor (init: ChannelTableInit) {
     this.init = init
@@ -133,6 +147,7 @@ export class ChannelTable {
 
   list (): ChannelStatus[] {
     const out: ChannelStatus[] = []
+    const subnets = localSubnets()
     for (const slot of this.slots.values()) {
       const ch = slot.channel
       if (ch?.isOpen !== true) continue
@@ -140,6 +155,7 @@ export class ChannelTable {
         peer: slot.id,
         direction: ch.stream.direction,
         remoteAddr: ch.connection.remoteAddr.toString(),
+        path: pathOf(ch.connection.remoteAddr, subnets),
         openedAt: ch.openedAt,
         bytesSent: ch.bytesSent,
         bytesReceived: ch.bytesReceived,
@@ -148,6 +164,19 @@ export class ChannelTable {
       })
     }
     return out
+  }
+
+  /** Bytes sent and received over relayed channels since start (closed ones and open ones). */
+  relayedBytes (): { sent: number, received: number } {
+    let { sent, received } = this.relayedClosed
+    for (const slot of this.slots.values()) {
+      const ch = slot.channel
+      if (ch?.isOpen === true && isRelayed(ch.connection.remoteAddr)) {
+        sent += ch.bytesSent
+        received += ch.bytesReceived
+      }
+    }
+    return { sent, received }
   }
 
   /** A connection to the peer opened: the opener opens the channel on it, and duplicates are closed. */
@@ -222,7 +251,11 @@ export class ChannelTable {
     if (this.handler === undefined || !this.initiates(slot.id)) return
     const conns = this.init.connections(slot.peerId)
     if (conns.length < 2) return
-    const keep = slot.channel?.isOpen === true ? slot.channel.connection : (slot.openingOn ?? conns[0])
+    // the connection carrying the channel stays, unless it is relayed and a better one opened
+    // (connections() lists those first): then the relayed one goes and the channel follows
+    const current = slot.channel?.isOpen === true ? slot.channel.connection : slot.openingOn
+    const better = conns[0] !== undefined && !isRelayed(conns[0].remoteAddr)
+    const keep = current !== undefined && (!isRelayed(current.remoteAddr) || !better) ? current : conns[0]
     for (const c of conns) {
       if (c.id === keep?.id) continue
       this.log(`closing a duplicate connection to ${slot.id} (${c.direction}, ${c.remoteAddr.toString()})`)
@@ -287,6 +320,7 @@ export class ChannelTable {
       maxFrameBytes: this.init.maxFrameBytes,
       log: this.log,
       now: () => this.timers.now(),
+      ...(isRelayed(conn.remoteAddr) ? { pacer: { pacer: this.init.relayPacer, timers: this.timers } } : {}),
       onClosed: (c, reason, local, error) => { this.onClosed(slot, c, reason, local, error) }
     })
     slot.channel = ch
@@ -300,6 +334,10 @@ export class ChannelTable {
 
   private onClosed (slot: ChannelSlot, ch: StreamChannel, reason: string | undefined, local: boolean, error: boolean): void {
     if (slot.channel === ch) slot.channel = undefined
+    if (isRelayed(ch.connection.remoteAddr)) {
+      this.relayedClosed.sent += ch.bytesSent
+      this.relayedClosed.received += ch.bytesReceived
+    }
     if (reason === STOPPED) return
     const now = this.timers.now()
     if (now - ch.openedAt >= STABLE_CHANNEL_MS) {

@@ -121,3 +121,41 @@ export const SWARM_MISMATCH_LOG_INTERVAL_MS = 10 * 60_000
 
 /** Most peers or hosts remembered with a swarm key mismatch (oldest forgotten first). */
 export const SWARM_MISMATCH_MAX_PEERS = 256
+
+/**
+ * Most reservations a Hearsay relay (`relay: true`) holds at once, one per member using it. A
+ * member past this gets RESERVATION_REFUSED and stays reachable on its LAN only (libp2p's own
+ * default is 15).
+ */
+export const RELAY_MAX_RESERVATIONS = 256
+
+/** How long a reservation on a Hearsay relay lasts before the member must renew it, in ms (libp2p renews it itself). */
+export const RELAY_RESERVATION_TTL_MS = 2 * 60 * 60_000
+
+/** Relayed connections one member may have open through a Hearsay relay at once (hop streams). */
+export const RELAY_MAX_HOP_STREAMS = 64
+
+/** Most relays a node keeps a reservation on (configured ones first, then ones learned from members). */
+export const RELAY_MAX_CLIENT_RESERVATIONS = 4
+
+/**
+ * Bytes a second this node sends over all its relayed channels together. A bulk sync through a
+ * relay is paced to this so that one member's backlog does not take the relay's uplink from the
+ * others; live edits are small and pass within the burst. `Infinity` turns pacing off.
+ */
+export const RELAY_PACE_BYTES_PER_SEC = 1024 * 1024
+
+/** Bytes a relayed channel may send at once above the pace (a burst after a quiet spell). */
+export const RELAY_PACE_BURST_BYTES = 256 * 1024
+
+/** How often a node reads its members' announced addresses (cluster state) and dials members it lacks, in ms. */
+export const ADDRESS_SCAN_INTERVAL_MS = 2_000
+
+/** Cluster-state key under which a node announces the addresses members may dial it at. */
+export const ADDRS_META_KEY = 'libp2p/addrs'
+
+/** Cluster-state key under which a relay announces the addresses members reserve on. */
+export const RELAY_META_KEY = 'libp2p/relay'
+
+/** Most addresses taken from one member's announcement. */
+export const MAX_ANNOUNCED_ADDRS = 16

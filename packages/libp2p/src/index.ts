@@ -1,6 +1,7 @@
 /**
  * @hearsay/libp2p: Hearsay's libp2p transport. TCP + Noise + yamux, mDNS discovery, private
- * swarms (pre-shared swarm key, peer allow-list), a stable identity kept on disk.
+ * swarms (pre-shared swarm key, peer allow-list), a stable identity kept on disk, and circuit
+ * relays with DCUtR hole punching for members at other sites.
  *
  *     const node = await createHearsayNode({ dataDir: './.hearsay' })
  *     const doc = await node.open('notes/1')
@@ -17,7 +18,10 @@ export type { HearsaySync, HearsaySyncInit, HearsaySyncComponents, BackoffOption
 export { forwardSightings } from './sightings.js'
 export type { ForwardSightingsOptions } from './sightings.js'
 export { createHearsayNode } from './node.js'
-export type { HearsayNodeOptions, HearsayLibp2pNode, HearsayLibp2pOptions, HearsayNodeStatus, HearsayServices, MdnsOptions } from './node.js'
+export type { HearsayNodeOptions, HearsayLibp2pNode, HearsayLibp2pOptions, HearsayNodeStatus, HearsayServices, MdnsOptions, RelayStatus } from './node.js'
+export { relayServer, parseRelayAddress } from './relay.js'
+export type { RelayServerOptions } from './relay.js'
+export type { PathKind } from './paths.js'
 export { swarmDiagnosis } from './pnet.js'
 export type { SwarmMismatch, SwarmDiagnosis } from './pnet.js'
 export { generateSwarmKey, encodeSwarmKey, parseSwarmKey, swarmKeySecret } from './swarm-key.js'

@@ -7,6 +7,9 @@ import type { HearsayNode, Logger, NodeOptions, TrustOptions } from '@hearsay/co
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { noise } from '@chainsafe/libp2p-noise'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
@@ -17,12 +20,14 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pOptions } from 'libp2p'
+import { Announcer } from './announce.js'
 import {
   DISCOVERY_PROBE_INTERVAL_MS,
   LISTEN_ADDRESSES,
   MDNS_INTERVAL_MS,
   MDNS_SERVICE_TAG,
-  PING_INTERVAL_MS
+  PING_INTERVAL_MS,
+  RELAY_MAX_CLIENT_RESERVATIONS
 } from './constants.js'
 import { probeMulticast } from './discovery.js'
 import type { DiscoveryStatus } from './discovery.js'
@@ -30,6 +35,9 @@ import { allowListGater } from './gater.js'
 import { loadOrCreatePrivateKey } from './identity.js'
 import { swarmDiagnosis, swarmGuard } from './pnet.js'
 import type { SwarmMismatch } from './pnet.js'
+import { isRelayed } from './paths.js'
+import { parseRelayAddress, relayServer, relaySlots } from './relay.js'
+import type { RelayServerOptions, RelaySlots } from './relay.js'
 import { hearsaySync } from './service.js'
 import { forwardSightings } from './sightings.js'
 import type { ChannelStatus, HearsaySync, HearsaySyncInit, PeerStatus } from './service.js'
@@ -72,6 +80,21 @@ export interface HearsayNodeOptions extends Omit<NodeOptions, 'id' | 'transport'
   mdns?: boolean | MdnsOptions
   /** Multiaddrs to dial on start and keep connected (`/ip4/10.0.0.2/tcp/4001/p2p/12D3…`). @default [] */
   bootstrap?: string[]
+  /**
+   * Relays to hold a reservation on (`/ip4/203.0.113.7/tcp/4001/p2p/12D3…`), so that members at
+   * other sites reach this node through them. They are dialled and kept connected like bootstrap
+   * peers; relays learned from members' cluster state are used too (up to
+   * `RELAY_MAX_CLIENT_RESERVATIONS` in all). @default []
+   */
+  relays?: string[]
+  /**
+   * Serve as a circuit relay for this swarm's members (RELAY.md): no data or time limit for them,
+   * refused to everyone else. Needs a swarm key or `allowPeers` (a relay open to anyone would
+   * carry anyone's traffic). `true` takes the default limits. @default false
+   */
+  relay?: boolean | RelayServerOptions
+  /** Try to turn relayed connections into direct ones by hole punching (DCUtR). @default true */
+  dcutr?: boolean
   /** Where log lines go (components `hearsay:*`). libp2p's own debug logs follow `DEBUG=libp2p:*`. @default silentLogger() */
   logger?: Logger
   /** Dial, backoff and stream tuning of the sync service. */
@@ -99,6 +122,24 @@ export interface HearsayServices extends Record<string, unknown> {
   identify: Identify
   ping: Ping
   hearsay: HearsaySync
+  relaySlots: RelaySlots
+  /** Present on a relay (`relay: true`). */
+  circuitRelay?: CircuitRelayService
+}
+
+/** Relays, as `status().relay` shows them. */
+export interface RelayStatus {
+  /** This node serves as a relay for its swarm's members. */
+  serving: boolean
+  /** On a relay: members holding a reservation on it now. */
+  reservationsServed: number
+  /** Relays this node wants a reservation on: configured, then learned from members. */
+  relays: Array<{ id: string, connected: boolean, reserved: boolean }>
+  /** Addresses members at other sites reach this node at, through its relays. */
+  addresses: string[]
+  /** Bytes sent and received over relayed channels since start. */
+  bytesSent: number
+  bytesReceived: number
 }
 
 export interface HearsayNodeStatus {
@@ -119,6 +160,7 @@ export interface HearsayNodeStatus {
    * mismatch: a different key, or a key on one side only. Most recent first.
    */
   swarmMismatches: SwarmMismatch[]
+  relay: RelayStatus
 }
 
 /** A Hearsay node on libp2p: the core engine's API plus the libp2p node and its status. */
@@ -151,6 +193,13 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   }
 
   const { engineOptions, extra } = splitOptions(options)
+  const serveRelay = options.relay !== undefined && options.relay !== false
+  if (serveRelay && psk === undefined && options.allowPeers === undefined) {
+    throw new ConfigError('relay: a relay needs a swarm key (or allowPeers), so that it serves only this swarm\'s members; an open relay would carry anyone\'s traffic')
+  }
+  const relays = [...new Map((options.relays ?? []).map(a => { const r = parseRelayAddress(a); return [r.id, a] as const })).entries()]
+  // a relay is reachable itself: it holds no reservations
+  const slots = serveRelay ? 0 : Math.min(relays.length, RELAY_MAX_CLIENT_RESERVATIONS)
   const diagnosis = swarmDiagnosis(psk !== undefined, log)
   const guard = psk === undefined ? undefined : swarmGuard(psk, log, diagnosis)
   const { services: extraServices = {}, connectionGater: extraGater, peerDiscovery: extraDiscovery = [], connectionMonitor: extraMonitor, ...rest } = extra
@@ -163,8 +212,8 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
   const gater = revokedGater(peer => revoked(peer), listed)
   const libp2pOptions: Libp2pOptions<HearsayServices> = {
     privateKey,
-    addresses: { listen: options.listen ?? LISTEN_ADDRESSES },
-    transports: [tcp()],
+    addresses: { listen: [...(options.listen ?? LISTEN_ADDRESSES), ...Array.from({ length: slots }, () => '/p2p-circuit')] },
+    transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [guard === undefined ? noise() : guard.encrypter(noise())],
     streamMuxers: [yamux()],
     ...(guard !== undefined ? { connectionProtector: guard.protector } : {}),
@@ -176,12 +225,15 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
     services: {
       identify: identify(),
       ping: ping(),
+      ...(options.dcutr === false ? {} : { dcutr: dcutr() }),
+      ...(serveRelay ? { circuitRelay: relayServer(options.relay === true ? {} : options.relay as RelayServerOptions) } : {}),
+      relaySlots: relaySlots({ configured: serveRelay ? [] : relays.map(([id]) => id).slice(0, slots), log: logger.forComponent('hearsay:libp2p:relay') }),
       ...extraServices,
       hearsay: hearsaySync({
         ...options.sync,
         onDialFailure: (peer: string, err: unknown) => { diagnosis.dialFailed(peer, err); options.sync?.onDialFailure?.(peer, err) },
         logger,
-        bootstrap: options.bootstrap ?? [],
+        bootstrap: [...new Set([...(options.bootstrap ?? []), ...relays.map(([, a]) => a)])],
         ...(options.allowPeers !== undefined ? { allowPeers: options.allowPeers } : {}),
         ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {})
       }) as any
@@ -205,6 +257,15 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
 
   // the discovery probe runs on the engine's clock, so a node on virtual time probes on it too
   const timers = engineOptions.timers ?? realTimers
+  const announcer = new Announcer({
+    libp2p,
+    engine,
+    sync,
+    relay: serveRelay,
+    onRelay: id => { libp2p.services.relaySlots.learned(id) },
+    timers,
+    log: logger.forComponent('hearsay:libp2p:announce')
+  })
   let discovery: DiscoveryStatus = mdnsOpts === undefined
     ? { mdns: 'disabled', detail: 'mDNS is turned off (options.mdns = false)', interfaces: [], checkedAt: timers.now() }
     : { mdns: 'unknown', detail: 'not checked yet: the node probes mDNS when it starts', interfaces: [], checkedAt: 0 }
@@ -232,6 +293,7 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       started = true
       await libp2p.start()
       await engine.start()
+      announcer.start()
       if (mdnsOpts !== undefined) {
         await checkDiscovery()
         const every = mdnsOpts.probeIntervalMs ?? DISCOVERY_PROBE_INTERVAL_MS
@@ -248,6 +310,7 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       started = false
       if (probeTimer !== undefined) timers.clearTimeout(probeTimer)
       probeTimer = undefined
+      announcer.stop()
       await engine.stop()
       await libp2p.stop()
     },
@@ -264,11 +327,29 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       connections: libp2p.getConnections().length,
       channels: sync.channels(),
       peers: sync.peers(),
-      swarmMismatches: diagnosis.mismatches()
+      swarmMismatches: diagnosis.mismatches(),
+      relay: relayStatus(libp2p, serveRelay)
     })
   })
   if (options.start ?? true) await node.start()
   return node
+}
+
+function relayStatus (libp2p: Libp2p<HearsayServices>, serving: boolean): RelayStatus {
+  const addresses = libp2p.getMultiaddrs().filter(a => isRelayed(a)).map(a => a.toString())
+  const bytes = libp2p.services.hearsay.relayedBytes()
+  return {
+    serving,
+    reservationsServed: libp2p.services.circuitRelay?.reservations.size ?? 0,
+    relays: libp2p.services.relaySlots.relays().map(id => ({
+      id,
+      connected: libp2p.getConnections(peerIdFromString(id)).some(c => c.status === 'open'),
+      reserved: addresses.some(a => a.includes(`/p2p/${id}/p2p-circuit`))
+    })),
+    addresses,
+    bytesSent: bytes.sent,
+    bytesReceived: bytes.received
+  }
 }
 
 /** Refuse connections from and to devices the roster revoked, then ask `inner`. */
@@ -308,7 +389,7 @@ function withEngine<E extends object, O extends object> (engine: E, own: O): Omi
 function splitOptions (options: HearsayNodeOptions): { engineOptions: Omit<NodeOptions, 'id' | 'transport'>, extra: HearsayLibp2pOptions } {
   const {
     dataDir: _d, privateKey: _k, listen: _l, swarmKey: _s, allowPeers: _a, mdns: _m, bootstrap: _b,
-    sync: _y, pingIntervalMs: _p, libp2p, start: _st, trust: _t, ...engineOptions
+    relays: _r, relay: _rs, dcutr: _dc, sync: _y, pingIntervalMs: _p, libp2p, start: _st, trust: _t, ...engineOptions
   } = options
   return { engineOptions, extra: libp2p ?? {} }
 }

@@ -62,6 +62,12 @@ export interface HearsaySyncInit {
   sightingDialIntervalMs?: number
   /** Refusal period after this node closed a peer's channel, in ms (doubles per repeat). @default CLOSE_COOLDOWN_MS (1 000) */
   closeCooldownMs?: number
+  /**
+   * Bytes a second this node sends over all its relayed channels together (a token bucket with a
+   * burst of `RELAY_PACE_BURST_BYTES`); `Infinity` turns pacing off.
+   * @default RELAY_PACE_BYTES_PER_SEC (1 MiB/s)
+   */
+  relayPaceBytesPerSec?: number
   /** Source of randomness for jitter (seed it in tests). @default Math.random */
   random?: () => number
   /** Clock and timers of every dial, retry and cool-down (a virtual clock in tests). @default realTimers */
@@ -85,6 +91,7 @@ export function checkSyncInit (init: HearsaySyncInit): void {
   checkNumber('discoveryDialDelayMs', init.discoveryDialDelayMs, 0)
   checkNumber('sightingDialIntervalMs', init.sightingDialIntervalMs, 0)
   checkNumber('closeCooldownMs', init.closeCooldownMs, 0)
+  if (init.relayPaceBytesPerSec !== Infinity) checkNumber('relayPaceBytesPerSec', init.relayPaceBytesPerSec, positive)
   checkObject('timers', init.timers)
 }
 

@@ -40,6 +40,8 @@ import {
   MAX_INBOUND_STREAMS,
   MAX_OUTBOUND_STREAMS,
   MAX_REDIAL_ATTEMPTS,
+  RELAY_PACE_BURST_BYTES,
+  RELAY_PACE_BYTES_PER_SEC,
   SIGHTING_DIAL_INTERVAL_MS,
   STREAM_OPEN_TIMEOUT_MS
 } from './constants.js'
@@ -47,6 +49,9 @@ import { Backoff, Dialler } from './dialler.js'
 import type { FailureKind, PeerSource } from './dialler.js'
 import { InvalidPeerIdError } from './errors.js'
 import { checkSyncInit, parseBootstrap } from './options.js'
+import { Pacer } from './pacing.js'
+import { isRelayed, localSubnets, pathOf } from './paths.js'
+import type { PathKind } from './paths.js'
 import type { HearsaySyncInit } from './options.js'
 import { anySignal, timeoutSignal } from './signals.js'
 
@@ -70,6 +75,8 @@ export interface PeerStatus {
   source: PeerSource
   connected: boolean
   channel: boolean
+  /** The path of the connection the channel runs on (`lan`, `direct`, `relayed`), while it is open. */
+  path?: PathKind
   /** Consecutive failed dials, counting links that dropped before a channel opened. Reset once a channel opens or a link stays up `STABLE_LINK_MS`. */
   dialFailures: number
   /**
@@ -103,6 +110,8 @@ export interface HearsaySync extends Startable {
   peerDiscovered(info: PeerInfo): void
   peers(): PeerStatus[]
   channels(): ChannelStatus[]
+  /** Bytes this node sent and received over relayed channels since start. */
+  relayedBytes(): { sent: number, received: number }
 }
 
 class HearsaySyncService implements HearsaySync, Startable {
@@ -151,6 +160,7 @@ class HearsaySyncService implements HearsaySync, Startable {
       timers: this.timers,
       log: this.log,
       connections: (peer) => this.openConnections(peer),
+      relayPacer: new Pacer(init.relayPaceBytesPerSec ?? RELAY_PACE_BYTES_PER_SEC, RELAY_PACE_BURST_BYTES, () => this.timers.now()),
       onOpened: (id) => { this.dialler.reached(id) }
     })
     this.dialler = new Dialler({
@@ -265,14 +275,17 @@ class HearsaySyncService implements HearsaySync, Startable {
 
   peers (): PeerStatus[] {
     const now = this.timers.now()
+    const subnets = localSubnets()
     return this.dialler.list().map(st => {
       const slot = this.table.get(st.id)
       const refusedUntil = slot?.refusedUntil ?? 0
+      const channel = slot?.channel?.isOpen === true ? slot.channel : undefined
       return {
         id: st.id,
         source: st.source,
         connected: this.openConnections(st.peerId).length > 0,
-        channel: slot?.channel?.isOpen === true,
+        channel: channel !== undefined,
+        ...(channel !== undefined ? { path: pathOf(channel.connection.remoteAddr, subnets) } : {}),
         dialFailures: st.failures,
         ...(st.lastFailure !== undefined ? { lastFailure: st.lastFailure } : {}),
         ...(st.nextDialAt !== undefined ? { nextDialAt: st.nextDialAt } : {}),
@@ -284,6 +297,10 @@ class HearsaySyncService implements HearsaySync, Startable {
 
   channels (): ChannelStatus[] {
     return this.table.list()
+  }
+
+  relayedBytes (): { sent: number, received: number } {
+    return this.table.relayedBytes()
   }
 
   // ---- libp2p events ----
@@ -375,11 +392,15 @@ class HearsaySyncService implements HearsaySync, Startable {
     return this.allow === undefined || this.allow.has(id)
   }
 
-  /** Open connections that may carry a channel (limited, relayed ones may not), oldest first. */
+  /**
+   * Open connections that may carry a channel, those not through a relay first, each group oldest
+   * first. A limited connection (a relay that caps data or time, as libp2p's defaults do) may not:
+   * a sync would be cut off in the middle. A Hearsay relay gives members unlimited ones.
+   */
   private openConnections (peerId: PeerId): Connection[] {
     return this.components.connectionManager.getConnections(peerId)
       .filter(c => c.status === 'open' && c.limits == null)
-      .sort((a, b) => a.timeline.open - b.timeline.open)
+      .sort((a, b) => Number(isRelayed(a.remoteAddr)) - Number(isRelayed(b.remoteAddr)) || a.timeline.open - b.timeline.open)
   }
 }
 

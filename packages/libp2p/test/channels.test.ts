@@ -8,8 +8,9 @@ import type { Channel, VirtualClock } from '@hearsay/core'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { Backoff, ChannelTable } from './exports.js'
+import { Backoff, ChannelTable, Pacer } from './exports.js'
 import { memoryLogger } from './helpers.js'
 
 class FakeStream extends EventTarget {
@@ -27,7 +28,7 @@ class FakeStream extends EventTarget {
 class FakeConnection {
   static next = 0
   readonly id = `conn-${FakeConnection.next++}`
-  readonly remoteAddr = { toString: () => '/ip4/10.0.0.2/tcp/4001' }
+  readonly remoteAddr = multiaddr('/ip4/10.0.0.2/tcp/4001')
   readonly direction = 'outbound'
   closed = false
   opens: number[] = []
@@ -64,6 +65,7 @@ function scene (local: PeerId): { clock: VirtualClock, table: ChannelTable, conn
     maxFrameBytes: 1 << 20,
     streamOpenTimeoutMs: 5_000,
     closeTimeoutMs: 5_000,
+    relayPacer: new Pacer(Infinity, 0, () => clock.now()),
     closeCooldownMs: 1_000,
     backoff: new Backoff(100, 30_000, 0, () => 0.5),
     timers: clock,
