@@ -25,6 +25,8 @@ import type { Session } from './session.js'
 export interface MembershipEvents extends Record<string, unknown> {
   /** A gossip round began (about once per `cluster.intervalMs`). */
   round: { now: number }
+  /** Gossip brought `setMeta` entries of these members (new or not: listeners re-read `peers()`). */
+  meta: { peerIds: string[] }
 }
 
 export interface MembershipDeps {
@@ -114,6 +116,9 @@ export class Membership extends Emitter<MembershipEvents> {
     if (!this.d.settings.cluster.enabled) return
     const { members } = this
     members.apply(msg.entries, session.remoteId)
+    const meta = new Set<string>()
+    for (const e of msg.entries) if (e.nodeId !== this.d.selfId && !e.key.startsWith('hearsay/')) meta.add(e.nodeId)
+    if (meta.size > 0) this.emit('meta', { peerIds: [...meta] })
     const rejected = members.takeRejections()
     if (rejected.size > 0) {
       let n = 0

@@ -21,6 +21,8 @@ export interface NodeEvents extends Record<string, unknown> {
   'doc:update': { docId: string, update: Uint8Array, peerId: string | undefined }
   /** What this node knows of its peers' copies of a followed document changed (see `syncState`). */
   'doc:sync': DocSyncState
+  /** Cluster gossip brought `setMeta` entries of these members; read them with `peers()`. */
+  'peer:meta': { peerIds: string[] }
 }
 
 export interface HearsayNode {

@@ -175,6 +175,7 @@ export function createNode (options: NodeOptions): HearsayNode {
 
   // Each gossip round, one peer gets our roster summary; statements new to us go to the peers.
   membership.on('round', () => { rosterSpread.round() })
+  membership.on('meta', e => { events.emit('peer:meta', e) })
   // Each gossip round, presence held only for peers that has no state left is dropped.
   membership.on('round', () => { presence.sweep() })
   trust.on('learned', ({ statements, from }) => { rosterSpread.learned(statements, from) })

@@ -8,7 +8,7 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ConfigError } from '@hearsay/core'
 import { checkDeviceName } from './device-name.js'
-import { parsePeerId } from '@hearsay/libp2p'
+import { RELAY_PACE_BYTES_PER_SEC, parsePeerId } from '@hearsay/libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import {
@@ -53,6 +53,12 @@ export interface DaemonConfig {
    * Needs a swarm key (or `allowPeers`). @default false
    */
   relay: boolean
+  /**
+   * Bytes a second this device sends through relays, all relayed connections together (so that
+   * one device's bulk sync leaves the relay to the others); 0 turns pacing off.
+   * @default RELAY_PACE_BYTES_PER_SEC (1 MiB/s)
+   */
+  relayPace: number
   /** Only these peer ids may connect; empty means everyone in the swarm. @default [] */
   allowPeers: string[]
   /**
@@ -102,6 +108,7 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs such as /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` prints a node\'s)' },
   relays: { env: 'HEARSAY_RELAYS', kind: 'list', help: 'relay multiaddrs such as /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` on the relay prints its address)' },
   relay: { env: 'HEARSAY_RELAY', kind: 'boolean', help: 'true or false (the flag --relay alone means true)' },
+  relayPace: { env: 'HEARSAY_RELAY_PACE', kind: 'number', help: 'bytes a second sent through relays, such as 1048576 (0 turns pacing off)' },
   allowPeers: { env: 'HEARSAY_ALLOW_PEERS', kind: 'list', help: 'peer ids such as 12D3KooW… (comma-separated in the environment)' },
   adoptRoster: { env: 'HEARSAY_ADOPT_ROSTER', kind: 'boolean', help: 'true or false' },
   swarmKeyFile: { env: 'HEARSAY_SWARM_KEY_FILE', kind: 'string', help: 'a path to a swarm key file written by `hearsay init`' },
@@ -180,6 +187,7 @@ export function defaultConfig (): DaemonConfig {
     bootstrap: [],
     relays: [],
     relay: false,
+    relayPace: RELAY_PACE_BYTES_PER_SEC,
     allowPeers: [],
     adoptRoster: true,
     swarmKeyFile: undefined,

@@ -86,6 +86,7 @@ export async function createDaemonNode (config: DaemonConfig, logger: Logger, tr
     bootstrap: config.bootstrap,
     relays: config.relays,
     relay: config.relay,
+    sync: { relayPaceBytesPerSec: config.relayPace === 0 ? Infinity : config.relayPace },
     ...(swarmKey !== undefined ? { swarmKey } : {}),
     ...(config.allowPeers.length > 0 ? { allowPeers: config.allowPeers } : {}),
     logger,

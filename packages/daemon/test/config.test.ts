@@ -79,6 +79,21 @@ describe('configuration', () => {
   })
 })
 
+describe('relay settings', () => {
+  it('takes relays as peer addresses, --relay as a switch, and refuses a relay without a swarm key', async () => {
+    const dir = await tempDir('cfg', cleanup)
+    const { config } = loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_RELAYS: BOOT }, flags: { relay: 'true', relayPace: '0' } })
+    expect(config).toMatchObject({ relays: [BOOT], relay: true, relayPace: 0 })
+    expect(loadConfig({ env: { HEARSAY_DATA_DIR: dir } }).config).toMatchObject({ relays: [], relay: false, relayPace: 1024 * 1024 })
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_RELAYS: '/ip4/10.0.0.2/tcp/4001' } })).toThrow(/HEARSAY_RELAYS must be relay multiaddrs/)
+    expect(() => loadConfig({ env: { HEARSAY_DATA_DIR: dir, HEARSAY_RELAY_PACE: '-1' } })).toThrow(/HEARSAY_RELAY_PACE must be bytes a second/)
+    // a relay open to anyone is refused before anything starts
+    const r = await cli(['start', '--relay', '--data-dir', dir, '--mdns', 'false', '--http-port', '0'])
+    expect(r.code).not.toBe(0)
+    expect(r.err).toMatch(/a relay needs a swarm key \(or allowPeers\)/)
+  })
+})
+
 describe('hearsay CLI', () => {
   it('prints help for every command', async () => {
     for (const c of ['init', 'start', 'status', 'docs', 'get', 'set', 'watch']) {

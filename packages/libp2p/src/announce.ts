@@ -9,6 +9,9 @@
  * Announcements come from members, so they are checked like any peer input: at most
  * `MAX_ANNOUNCED_ADDRS` addresses a member, each a valid multiaddr that ends with the member's
  * own `/p2p/<id>` (a member cannot point us at somebody else), the rest ignored.
+ *
+ * A scan runs every `ADDRESS_SCAN_INTERVAL_MS`, and on the next turn after gossip brings members'
+ * entries (`peer:meta`), so a member that just announced a relayed address is dialled at once.
  */
 import { CLUSTER_MAX_VALUE_BYTES } from '@hearsay/core'
 import type { HearsayNode, Log, Timers } from '@hearsay/core'
@@ -22,7 +25,7 @@ import type { HearsaySync } from './service.js'
 
 export interface AnnounceDeps {
   libp2p: Libp2p
-  engine: Pick<HearsayNode, 'setMeta' | 'peers'>
+  engine: Pick<HearsayNode, 'setMeta' | 'peers' | 'on'>
   sync: Pick<HearsaySync, 'peerDiscovered'>
   /** This node serves as a relay: announce it. */
   relay: boolean
@@ -59,7 +62,9 @@ export function parseAnnounced (value: string | undefined, memberId: string): Mu
 
 export class Announcer {
   private timer: unknown
+  private soon: unknown
   private running = false
+  private offMeta: (() => void) | undefined
   private last = { addrs: '', relay: '' }
 
   constructor (private readonly deps: AnnounceDeps) {
@@ -70,6 +75,10 @@ export class Announcer {
     if (this.running) return
     this.running = true
     this.deps.libp2p.addEventListener('self:peer:update', this.publish)
+    this.offMeta = this.deps.engine.on('peer:meta', () => {
+      if (this.soon !== undefined || !this.running) return
+      this.soon = this.deps.timers.setTimeout(() => { this.soon = undefined; this.safeScan() }, 0)
+    })
     this.publish()
     this.schedule()
   }
@@ -77,8 +86,11 @@ export class Announcer {
   stop (): void {
     this.running = false
     this.deps.libp2p.removeEventListener('self:peer:update', this.publish)
+    this.offMeta?.()
     this.deps.timers.clearTimeout(this.timer)
+    this.deps.timers.clearTimeout(this.soon)
     this.timer = undefined
+    this.soon = undefined
   }
 
   /** Announce this node's addresses (relayed first) and, on a relay, the relay. */
@@ -123,12 +135,18 @@ export class Announcer {
   private schedule (): void {
     if (!this.running) return
     this.timer = this.deps.timers.setTimeout(() => {
-      try {
-        this.scan()
-      } catch (err) {
-        this.deps.log.warn(`reading members' addresses failed: ${(err as Error).message}`)
-      }
+      this.safeScan()
       this.schedule()
     }, this.deps.intervalMs ?? ADDRESS_SCAN_INTERVAL_MS)
+  }
+
+  private safeScan (): void {
+    try {
+      // our own addresses too: libp2p reports a new reservation late (or not at all after a relay restart)
+      this.publish()
+      this.scan()
+    } catch (err) {
+      this.deps.log.warn(`reading members' addresses failed: ${(err as Error).message}`)
+    }
   }
 }
