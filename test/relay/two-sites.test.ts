@@ -5,6 +5,8 @@
  *   - all four site hosts converge on documents written at both sites; hosts within a site use
  *     their LAN path, cross-site pairs a relayed or direct one, and the status says which;
  *   - with the relay killed, each site keeps converging on its own; restarted, everything converges;
+ *   - a device at the other site joins with an invite token and nothing else (no mDNS): the token
+ *     carries the admin's relayed address, and the relay;
  *   - a host outside the swarm (another swarm key) cannot use the relay.
  *
  * Whether DCUtR punched a direct path under this NAT is printed. Needs root, ip netns and
@@ -64,8 +66,14 @@ async function valueOn (host: HostName, doc: string, key: string): Promise<unkno
   return r.status === 200 ? r.json?.content?.data?.[key] : undefined
 }
 
-async function startDaemon (host: HostName, dir: string, env: Record<string, string>, args: string[] = []): Promise<void> {
-  const proc = sites.spawnIn(host, [process.execPath, BIN, 'start', ...args], {
+/** The `hearsay` CLI inside a host's namespace, against its daemon. */
+async function cliIn (host: HostName, args: string[]): Promise<string> {
+  const { stdout } = await exec('ip', ['netns', 'exec', sites.ns(host), 'timeout', '30', process.execPath, BIN, ...args, '--url', `http://127.0.0.1:${HTTP_PORT}`], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' } })
+  return stdout
+}
+
+async function startDaemon (host: HostName, dir: string, env: Record<string, string>, args: string[] = ['start']): Promise<void> {
+  const proc = sites.spawnIn(host, [process.execPath, BIN, ...args], {
     timeoutS: PROCESS_TIMEOUT_S,
     cwd: root,
     env: {
@@ -98,12 +106,12 @@ async function converged (hosts: HostName[], doc: string, key: string, value: st
 }
 
 async function startRelay (): Promise<void> {
-  await startDaemon('relay', dataDir('relay'), { HEARSAY_MDNS: 'false' }, ['--relay'])
+  await startDaemon('relay', dataDir('relay'), { HEARSAY_MDNS: 'false' }, ['start', '--relay'])
 }
 
 describe.skipIf(skipReason !== undefined)('two sites behind NAT and a relay (network namespaces, real daemons)', () => {
   beforeAll(async () => {
-    sites = createSites({ hostsPerSite: 2, internetHosts: 1 })
+    sites = createSites({ hostsPerSite: 3, internetHosts: 1 })
     work = mkdtempSync(join(tmpdir(), 'hs-sites-'))
     const dir = work
     sites.atTearDown(() => { rmSync(dir, { recursive: true, force: true }) })
@@ -155,7 +163,7 @@ describe.skipIf(skipReason !== undefined)('two sites behind NAT and a relay (net
     expect(relayStatus.network.relay).toMatchObject({ serving: true, reservationsServed: 4 })
 
     // the CLI says it too
-    const { stdout } = await exec('ip', ['netns', 'exec', sites.ns('site:1:1'), 'timeout', '30', process.execPath, BIN, 'status', '--url', `http://127.0.0.1:${HTTP_PORT}`], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' } })
+    const stdout = await cliIn('site:1:1', ['status'])
     expect(stdout).toMatch(/connected \(lan\), in sync/)
     expect(stdout).toMatch(/connected \((relayed|direct)\), in sync/)
     expect(stdout).toMatch(/relay +\S+ +reserved/)
@@ -181,6 +189,20 @@ describe.skipIf(skipReason !== undefined)('two sites behind NAT and a relay (net
     }, { timeoutMs: 60_000, intervalMs: 500, message: 'cross-site connections again' })
   }, 240_000)
 
+  it('a device at the other site joins with an invite token alone, through the relay', async () => {
+    await cliIn('site:1:1', ['manage'])
+    const invite = JSON.parse(await cliIn('site:1:1', ['invite', '--name', 'newcomer', '--grant', 'shop/:read', '--json'])) as { token: string }
+    const host: HostName = 'site:2:3'
+    const d = dataDir(host)
+    // no swarm key, no relay, no mDNS: everything comes from the token
+    await startDaemon(host, d, { HEARSAY_MDNS: 'false' }, ['join', invite.token])
+    await converged([host], 'shop/orders', 'from', 'back room', 60_000)
+    const st = await status(host)
+    expect(st.network.relay.relays).toEqual([{ id: relayAddr.split('/p2p/')[1], connected: true, reserved: true }])
+    expect(st.peers.find((p: any) => p.name === 'site-1-1')?.path).toMatch(/^(relayed|direct)$/)
+    expect(await valueOn(host, 'home/ledger', 'from')).toBeUndefined() // its grant is shop/ only
+  }, 120_000)
+
   it('a host outside the swarm cannot use the relay', async () => {
     const outsider: HostName = 'internet:1'
     const d = dataDir(outsider)
@@ -192,7 +214,7 @@ describe.skipIf(skipReason !== undefined)('two sites behind NAT and a relay (net
     const st = await status(outsider)
     expect(st.network.relay.relays).toEqual([{ id: relayAddr.split('/p2p/')[1], connected: false, reserved: false }])
     expect(st.peers).toEqual([])
-    expect((await status('relay')).network.relay.reservationsServed).toBe(4)
+    expect((await status('relay')).network.relay.reservationsServed).toBe(5)
     for (const h of SITE_HOSTS) expect(((await status(h)).peers as Array<{ id: string }>).some(p => p.id === st.id)).toBe(false)
   }, 90_000)
 })

@@ -105,7 +105,7 @@ export const CONFIG_FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   allowOrigins: { env: 'HEARSAY_ALLOW_ORIGINS', kind: 'list', help: 'web origins such as http://localhost:5173 (comma-separated in the environment)' },
   listen: { env: 'HEARSAY_LISTEN', kind: 'list', help: 'multiaddrs such as /ip4/0.0.0.0/tcp/4001 (comma-separated in the environment)' },
   mdns: { env: 'HEARSAY_MDNS', kind: 'boolean', help: 'true or false' },
-  bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs such as /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` prints a node\'s)' },
+  bootstrap: { env: 'HEARSAY_BOOTSTRAP', kind: 'list', help: 'multiaddrs such as /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…, or through a relay …/p2p/<relay>/p2p-circuit/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` prints a node\'s)' },
   relays: { env: 'HEARSAY_RELAYS', kind: 'list', help: 'relay multiaddrs such as /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW… (comma-separated in the environment; `hearsay status` on the relay prints its address)' },
   relay: { env: 'HEARSAY_RELAY', kind: 'boolean', help: 'true or false (the flag --relay alone means true)' },
   relayPace: { env: 'HEARSAY_RELAY_PACE', kind: 'number', help: 'bytes a second sent through relays, such as 1048576 (0 turns pacing off)' },
@@ -154,14 +154,23 @@ function multiaddrOf (s: string): { ma?: Multiaddr, problem?: string } {
   }
 }
 
-/** What is wrong with a peer's TCP address with its `/p2p/<id>` (bootstrap peers, relays). */
-function peerAddressProblem (s: string): string | undefined {
-  if (!/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[^/]+$/.test(s)) return JSON.stringify(s)
+/**
+ * What is wrong with a peer's TCP address with its `/p2p/<id>` (bootstrap peers, relays), or, with
+ * `relayed`, also a peer's address through a relay (`…/p2p/<relay>/p2p-circuit/p2p/<id>`).
+ */
+function peerAddressProblem (s: string, relayed = false): string | undefined {
+  const shape = relayed
+    ? /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[^/]+(\/p2p-circuit\/p2p\/[^/]+)?$/
+    : /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+\/p2p\/[^/]+$/
+  if (!shape.test(s)) return JSON.stringify(s)
   const { ma, problem } = multiaddrOf(s)
   if (ma === undefined) return problem
-  const id = ma.getComponents().find(c => c.name === 'p2p')?.value ?? ''
-  const bad = peerIdProblem(id)
-  return bad === undefined ? undefined : `${JSON.stringify(s)}: ${bad}`
+  for (const c of ma.getComponents()) {
+    if (c.name !== 'p2p') continue
+    const bad = peerIdProblem(c.value ?? '')
+    if (bad !== undefined) return `${JSON.stringify(s)}: ${bad}`
+  }
+  return undefined
 }
 
 /** What is wrong with one entry of a list field, or undefined when it is well formed. */
@@ -170,7 +179,7 @@ const LIST_ITEM: Record<ListField, (s: string) => string | undefined> = {
     if (!/^\/(ip4|ip6|dns4|dns6)\/[^/]+\/tcp\/\d+(\/.*)?$/.test(s)) return JSON.stringify(s)
     return multiaddrOf(s).problem
   },
-  bootstrap: s => peerAddressProblem(s),
+  bootstrap: s => peerAddressProblem(s, true),
   relays: s => peerAddressProblem(s),
   allowPeers: s => peerIdProblem(s),
   allowOrigins: s => isOrigin(s) ? undefined : JSON.stringify(s)

@@ -81,3 +81,17 @@ export function decodeToken (text: string): InviteToken {
   if (pos !== bytes.length) throw new InviteTokenError('the token has trailing bytes')
   return { swarmKey: key.length === 0 ? undefined : key, addresses, genesisId, inviteId, secret }
 }
+
+/**
+ * Where a joining device dials, from a token's addresses: all of them as bootstrap addresses, and
+ * the relay of each relayed one (`…/p2p/<relay>/p2p-circuit/p2p/<id>`) among its relays, so a
+ * device at another site reaches the inviting one through the relay and keeps a reservation there.
+ */
+export function joinAddresses (addresses: string[]): { bootstrap: string[], relays: string[] } {
+  const relays = addresses.flatMap(a => {
+    const at = a.indexOf('/p2p-circuit')
+    return at > 0 ? [a.slice(0, at)] : []
+  })
+  return { bootstrap: addresses, relays: [...new Set(relays)] }
+}
+

@@ -139,7 +139,9 @@ export async function handleTrust (d: TrustApiDeps, method: string, path: string
       const expiresAt = Date.now() + ms
       const { invite, secret } = await asAdmin(node, async () => await node.trust.invite({ name, grants, expiresAt }))
       const all = node.multiaddrs?.() ?? []
+      // relayed addresses first: a device at another site reaches this one only through them
       const remote = all.filter(a => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/'))
+        .sort((a, b) => Number(!a.includes('/p2p-circuit')) - Number(!b.includes('/p2p-circuit')))
       const token = encodeToken({ swarmKey: d.swarmKey, addresses: remote.length > 0 ? remote : all, genesisId: idOf(node.trust.genesis() as Uint8Array), inviteId: idOf(invite), secret })
       d.log(`invite for "${name}" (${grants.map(g => `${g.pattern}:${g.mode}`).join(', ')}) until ${new Date(expiresAt).toISOString()}`)
       return { token, name, expiresAt }

@@ -16,7 +16,7 @@ import type { DaemonConfig, LoadedConfig } from './config.js'
 import { CONFIG_FILE, JOIN_TIMEOUT_MS, SWARM_KEY_FILE } from './constants.js'
 import { createDaemonNode, initIdentity } from './network.js'
 import { serve } from './serve.js'
-import { decodeToken } from './token.js'
+import { decodeToken, joinAddresses } from './token.js'
 import type { TrustDevice, TrustReport } from './trust-api.js'
 
 const post = async <T>(values: Record<string, string | boolean | undefined>, io: CliIO, path: string, body: unknown): Promise<T> =>
@@ -263,7 +263,9 @@ async function prepareJoin (token: ReturnType<typeof decodeToken>, values: Recor
   const written: Partial<DaemonConfig> = existing ?? {
     httpHost: defaults.httpHost, httpPort: defaults.httpPort, mdns: defaults.mdns, durability: defaults.durability, storageBatchMs: defaults.storageBatchMs, logLevel: defaults.logLevel
   }
-  written.bootstrap = [...new Set([...(Array.isArray(written.bootstrap) ? written.bootstrap : []), ...token.addresses])]
+  const dial = joinAddresses(token.addresses)
+  written.bootstrap = [...new Set([...(Array.isArray(written.bootstrap) ? written.bootstrap : []), ...dial.bootstrap])]
+  if (dial.relays.length > 0) written.relays = [...new Set([...(Array.isArray(written.relays) ? written.relays : []), ...dial.relays])]
   if (token.swarmKey !== undefined) written.swarmKeyFile = SWARM_KEY_FILE
   await writeFile(file, JSON.stringify(written, null, 2) + '\n')
   io.err(`hearsay join: this device is ${id}; data in ${dir}; dialling ${token.addresses.join(', ')}`)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { decodeToken, encodeToken, InviteTokenError } from '../src/token.js'
+import { decodeToken, encodeToken, InviteTokenError, joinAddresses } from '../src/token.js'
+import { loadConfig } from '../src/index.js'
 
 const token = {
   swarmKey: new Uint8Array(32).fill(1),
@@ -33,5 +34,21 @@ describe('invite tokens', () => {
       'hst1' + 'A'.repeat(5000)
     ]
     for (const c of cases) expect(() => decodeToken(c), c.slice(0, 40)).toThrow(InviteTokenError)
+  })
+
+  it('a relayed address in a token gives the joining device the relay, and passes the config checks', () => {
+    const relay = '/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWLbHtsJbjRWG2uqSvhfPLKL8JbUrvnEqGZHFzUQk4nkEa'
+    const admin = '12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5'
+    const relayed = `${relay}/p2p-circuit/p2p/${admin}`
+    const lan = `/ip4/192.168.1.20/tcp/4001/p2p/${admin}`
+    const t = decodeToken(encodeToken({ swarmKey: undefined, addresses: [relayed, lan], genesisId: '00'.repeat(16), inviteId: '11'.repeat(16), secret: new Uint8Array(32) }))
+    const dial = joinAddresses(t.addresses)
+    expect(dial).toEqual({ bootstrap: [relayed, lan], relays: [relay] })
+    const { config } = loadConfig({ readFile: false, env: { HEARSAY_DATA_DIR: '/nonexistent', HEARSAY_BOOTSTRAP: dial.bootstrap.join(','), HEARSAY_RELAYS: dial.relays.join(',') } })
+    expect(config.bootstrap).toEqual([relayed, lan])
+    expect(config.relays).toEqual([relay])
+    // a relay must be the relay's own address, not one through another relay
+    expect(() => loadConfig({ readFile: false, env: { HEARSAY_DATA_DIR: '/nonexistent', HEARSAY_RELAYS: relayed } })).toThrow(/HEARSAY_RELAYS must be relay multiaddrs/)
+    expect(() => loadConfig({ readFile: false, env: { HEARSAY_DATA_DIR: '/nonexistent', HEARSAY_BOOTSTRAP: `${relay}/p2p-circuit/p2p/12D3KooWbad` } })).toThrow(/not a valid peer id/)
   })
 })
