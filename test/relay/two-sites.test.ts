@@ -167,6 +167,9 @@ describe.skipIf(skipReason !== undefined)('two sites behind NAT and a relay (net
     expect(stdout).toMatch(/connected \(lan\), in sync/)
     expect(stdout).toMatch(/connected \((relayed|direct)\), in sync/)
     expect(stdout).toMatch(/relay +\S+ +reserved/)
+    const metrics = (await http('site:1:1', 'GET', '/metrics')).json as string
+    expect(metrics).toMatch(/^hearsay_relay_reservations 1$/m)
+    expect(metrics).toMatch(/^hearsay_peers_relayed [12]$/m)
   }, 150_000)
 
   it('with the relay down each site keeps syncing; with it back, everything converges', async () => {

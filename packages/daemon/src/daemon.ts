@@ -31,7 +31,7 @@ import { DocHandles } from './handles.js'
 import { HttpError } from './http-error.js'
 import { buildStatus } from './status.js'
 import { handleTrust } from './trust-api.js'
-import type { DaemonNode, DaemonStatus } from './status.js'
+import type { DaemonNode, DaemonStatus, RelayReport } from './status.js'
 import { YWebsocketRooms } from './ywebsocket.js'
 import { dropLegacyAwareness } from './legacy-awareness.js'
 import { docSync } from './doc-sync.js'
@@ -172,6 +172,12 @@ export async function startDaemon (options: DaemonOptions): Promise<Daemon> {
   metric('hearsay_peers_connected', 'Connected peers', 'gauge', () => node.peers().filter(p => p.connected).length)
   metric('hearsay_peers_in_sync', 'Connected peers whose digest equals ours', 'gauge', () => node.peers().filter(p => p.connected && p.inSync).length)
   metric('hearsay_websocket_clients', 'y-websocket clients connected to this daemon', 'gauge', () => rooms.snapshot().clients)
+  const relay = (): RelayReport | undefined => node.status?.().relay
+  metric('hearsay_relayed_bytes_sent_total', 'Bytes sent to peers over relayed connections (RELAY.md)', 'counter', () => relay()?.bytesSent ?? 0)
+  metric('hearsay_relayed_bytes_received_total', 'Bytes received from peers over relayed connections', 'counter', () => relay()?.bytesReceived ?? 0)
+  metric('hearsay_relay_reservations', 'Relays this device holds a reservation on', 'gauge', () => relay()?.relays.filter(r => r.reserved).length ?? 0)
+  metric('hearsay_relay_reservations_served', 'On a relay: members holding a reservation on it', 'gauge', () => relay()?.reservationsServed ?? 0)
+  metric('hearsay_peers_relayed', 'Connected peers reached through a relay', 'gauge', () => (node.status?.().peers ?? []).filter(p => p.path === 'relayed').length)
   // eslint-disable-next-line no-new
   new Counter({
     name: 'hearsay_websocket_clients_closed_total',
