@@ -3,6 +3,7 @@
  * progress, discovery diagnosis and counters.
  */
 import type { DocProblem, HearsayNode, MemberState, NodeMetrics } from '@hearsay/core'
+import type { PathKind, RelayStatus as RelayReport } from '@hearsay/libp2p'
 import { displayName } from './device-name.js'
 import { accessOf } from './trust-api.js'
 import type { YWebsocketStats } from './ywebsocket.js'
@@ -14,23 +15,8 @@ export interface NetworkDiagnosis {
   status?: () => { privateSwarm: boolean, connections: number, peers: Array<DialReport & { path?: PathKind }>, swarmMismatches?: SwarmMismatchReport[], relay?: RelayReport }
 }
 
-/** How a peer is reached: on this host's own network, directly elsewhere, or through a relay. */
-export type PathKind = 'lan' | 'direct' | 'relayed'
-
-/** Relays: the one this node is, the ones it uses, and the bytes it sent through them. */
-export interface RelayReport {
-  /** This node serves as a relay for its swarm's members. */
-  serving: boolean
-  /** On a relay: members holding a reservation on it now. */
-  reservationsServed: number
-  /** Relays this node wants a reservation on, connected and reserved or not. */
-  relays: Array<{ id: string, connected: boolean, reserved: boolean }>
-  /** Addresses members at other sites reach this node at. */
-  addresses: string[]
-  /** Bytes over relayed connections since start. */
-  bytesSent: number
-  bytesReceived: number
-}
+/** How a peer is reached, and the relays (`@hearsay/libp2p`'s `RelayStatus`, RELAY.md). */
+export type { PathKind, RelayStatus as RelayReport } from '@hearsay/libp2p'
 
 /** The transport's view of a peer: how it was found and how dialling it goes. */
 export interface DialReport {

@@ -24,15 +24,23 @@ afterEach(async () => {
 const text = async (n: HearsayLibp2pNode, id: string): Promise<string> => (await n.open(id)).getText('t').toString()
 const peerPath = (n: HearsayLibp2pNode, id: string): string | undefined => n.status().peers.find(p => p.id === id)?.path
 
+type Node = HearsayLibp2pNode & { lines: string[] }
+
+/**
+ * A swarm with a relay on loopback, and `member()`: a node with no listen address of its own (as
+ * behind a NAT: nobody can dial it directly) that knows the relay.
+ */
+async function relayedSwarm (relayOptions: HearsayNodeOptions = {}): Promise<{ swarmKey: Uint8Array, relay: Node, relayAddr: string, member: (o?: HearsayNodeOptions) => Promise<Node> }> {
+  const swarmKey = generateSwarmKey()
+  const relay = await loopbackNode({ swarmKey, relay: true, ...relayOptions }, running)
+  const relayAddr = relay.multiaddrs()[0]!
+  const member = async (o: HearsayNodeOptions = {}): Promise<Node> => await loopbackNode({ swarmKey, listen: [], relays: [relayAddr], ...o }, running)
+  return { swarmKey, relay, relayAddr, member }
+}
+
 describe('relay', () => {
   it('members without an address of their own sync through a relay; the status says relayed; the relay serves no outsider', async () => {
-    const swarmKey = generateSwarmKey()
-    const relayKey = await generateKeyPair('Ed25519')
-    const relay = await loopbackNode({ swarmKey, relay: true, privateKey: relayKey }, running)
-    const relayAddr = relay.multiaddrs()[0]!
-    // listen: [] — nobody can dial a or b directly, as behind a NAT
-    const member = async (o: HearsayNodeOptions = {}): Promise<HearsayLibp2pNode & { lines: string[] }> =>
-      await loopbackNode({ swarmKey, listen: [], relays: [relayAddr], ...o }, running)
+    const { relay, relayAddr, member } = await relayedSwarm()
     const a = await member()
     const b = await member()
 
@@ -59,12 +67,10 @@ describe('relay', () => {
   }, 60_000)
 
   it('in a managed swarm a relay with no grant carries the members\' sync and holds no document', async () => {
-    const swarmKey = generateSwarmKey()
-    const relay = await loopbackNode({ swarmKey, relay: true }, running)
-    const relayAddr = relay.multiaddrs()[0]!
-    const a = await loopbackNode({ swarmKey, listen: [], relays: [relayAddr] }, running)
+    const { relay, member } = await relayedSwarm()
+    const a = await member()
     const genesis = await a.trust.createSwarm()
-    const b = await loopbackNode({ swarmKey, listen: [], relays: [relayAddr], trust: { genesis } }, running)
+    const b = await member({ trust: { genesis } })
     await a.trust.grant(b.peerId, [parseGrant('notes/:write')])
     await waitFor(() => relay.trust.managed && b.trust.managed, { timeoutMs: 15_000, message: 'the relay adopted the roster' })
     await waitFor(() => peerPath(a, b.peerId) === 'relayed', { timeoutMs: 20_000, message: 'a and b through the relay' })
@@ -77,12 +83,10 @@ describe('relay', () => {
   }, 60_000)
 
   it('a member that knows the relay only from the cluster state reserves on it too', async () => {
-    const swarmKey = generateSwarmKey()
-    const relay = await loopbackNode({ swarmKey, relay: true }, running)
-    const relayAddr = relay.multiaddrs()[0]!
-    const a = await loopbackNode({ swarmKey, listen: [], relays: [relayAddr] }, running)
+    const { relay, relayAddr, member } = await relayedSwarm()
+    const a = await member()
     // c has the relay only as a bootstrap peer: it learns that it is a relay from its announcement
-    const c = await loopbackNode({ swarmKey, listen: [], bootstrap: [relayAddr] }, running)
+    const c = await member({ relays: [], bootstrap: [relayAddr] })
     await waitFor(() => c.status().relay.relays.some(r => r.id === relay.peerId && r.reserved), { timeoutMs: 20_000, message: 'c reserved on the learned relay' })
     const dc = await c.open('notes/2')
     dc.getText('t').insert(0, 'learned')
@@ -91,13 +95,13 @@ describe('relay', () => {
   }, 60_000)
 
   it('when the relay goes, members keep their data; when it comes back on the same address, they converge', async () => {
-    const swarmKey = generateSwarmKey()
     const relayKey = await generateKeyPair('Ed25519')
-    let relay = await loopbackNode({ swarmKey, relay: true, privateKey: relayKey }, running)
-    const relayAddr = relay.multiaddrs()[0]!
+    const swarm = await relayedSwarm({ privateKey: relayKey })
+    let relay = swarm.relay
+    const { swarmKey, relayAddr } = swarm
     const port = relayAddr.split('/')[4]!
-    const a = await loopbackNode({ swarmKey, listen: [], relays: [relayAddr] }, running)
-    const b = await loopbackNode({ swarmKey, listen: [], relays: [relayAddr] }, running)
+    const a = await swarm.member()
+    const b = await swarm.member()
     const da = await a.open('notes/3')
     da.getText('t').insert(0, 'one')
     await waitFor(async () => await text(b, 'notes/3') === 'one', { timeoutMs: 20_000, message: 'first edit' })
