@@ -19,14 +19,26 @@ export interface Timers {
   now: () => number
 }
 
-/** The process's clock; timers do not keep the process alive. */
+/**
+ * The process's clock; timers do not keep the process alive. A timer for 0 ms (or less) runs on
+ * the next turn of the event loop (`setImmediate`): Node's `setTimeout(fn, 0)` waits at least
+ * 1 ms, which would put a 1 ms floor under every hop of the live path.
+ */
 export const realTimers: Timers = {
   setTimeout: (fn, ms) => {
+    if (!(ms > 0)) {
+      const i = setImmediate(fn)
+      i.unref?.()
+      return { immediate: i }
+    }
     const t = setTimeout(fn, ms)
     t.unref?.()
     return t
   },
-  clearTimeout: h => { clearTimeout(h as ReturnType<typeof setTimeout>) },
+  clearTimeout: h => {
+    if (typeof h === 'object' && h !== null && 'immediate' in h) clearImmediate((h as { immediate: ReturnType<typeof setImmediate> }).immediate)
+    else clearTimeout(h as ReturnType<typeof setTimeout>)
+  },
   now: () => Date.now()
 }
 

@@ -66,8 +66,25 @@ export const DIGEST_BUCKET_SIZE = 32
 /** Documents kept in memory when nobody holds them open; idle ones past this are unloaded. */
 export const MAX_LOADED_DOCS = 1000
 
-/** How long local updates wait to be batched into one live frame, in ms (0: next tick). */
+/** How long local updates wait to be batched into one live frame, in ms (0: the next turn of the event loop). */
 export const LIVE_BATCH_MS = 0
+
+/**
+ * A live batch is sent at once when it holds this many local updates, without waiting for the
+ * next turn: an app that types thousands of edits in one turn gets them out in bounded batches,
+ * each bounded work, instead of one batch whose merge grows faster than linearly.
+ */
+export const LIVE_BATCH_MAX_UPDATES = 1024
+
+/** A live batch is also sent at once when its updates pass this many bytes. */
+export const LIVE_BATCH_MAX_BYTES = 256 * 1024
+
+/**
+ * Updates of one document in a live batch are merged (`Y.mergeUpdates`) at most this many at a
+ * time; a batch with more sends several merged updates. Merging is cheaper than sending each
+ * update alone, but its cost grows faster than linearly with the number of inputs.
+ */
+export const LIVE_MERGE_MAX_UPDATES = 64
 
 /** How fresh updates spread by default: direct mail while fully connected, rumors otherwise. */
 export const PROPAGATION_MODE = 'auto'

@@ -1,7 +1,9 @@
 /**
  * The live propagator: fresh local updates to peers at once, as direct mail or rumors.
  *
- * It owns the batch of local updates waiting for the next tick (`liveBatchMs`), each peer's bounded
+ * It owns the batch of local updates waiting for the next tick (`liveBatchMs`; sent at once past
+ * `LIVE_BATCH_MAX_UPDATES` or `LIVE_BATCH_MAX_BYTES`, merged per document in runs of at most
+ * `LIVE_MERGE_MAX_UPDATES`, so every step of the live path is bounded work), each peer's bounded
  * retry queue (updates for a peer that is away) and flow control (`PeerFlow`: a window on the
  * channel backlog and an outbox of held-back updates, flow.ts), and the `RumorMill` (rumor.ts).
  *
@@ -12,6 +14,7 @@
 import * as Y from 'yjs'
 import type { Timers } from './clock.js'
 import type { ClusterState } from './cluster.js'
+import { LIVE_BATCH_MAX_BYTES, LIVE_BATCH_MAX_UPDATES, LIVE_MERGE_MAX_UPDATES } from './constants.js'
 import { Emitter } from './events.js'
 import { PeerFlow } from './flow.js'
 import type { Log } from './logger.js'
@@ -54,6 +57,7 @@ interface LivePeer {
 
 export class LivePropagator extends Emitter<LiveEvents> {
   private queue: LiveEntry[] = []
+  private queueBytes = 0
   private timer: unknown
   private readonly state = new Map<string, LivePeer>()
   readonly rumors: RumorMill
@@ -73,7 +77,9 @@ export class LivePropagator extends Emitter<LiveEvents> {
   local (entry: LiveEntry): void {
     if (!this.d.settings.live.enabled) return
     this.queue.push(entry)
-    if (this.timer === undefined) this.timer = this.d.timers.setTimeout(() => { this.flush() }, this.d.settings.live.batchMs)
+    this.queueBytes += entry.update.length
+    if (this.queue.length >= LIVE_BATCH_MAX_UPDATES || this.queueBytes >= LIVE_BATCH_MAX_BYTES) this.flush()
+    else if (this.timer === undefined) this.timer = this.d.timers.setTimeout(() => { this.flush() }, this.d.settings.live.batchMs)
   }
 
   /** Send the batch now (the timer's work; also on `flush()` and stop): merged per document, to every peer (or queued for those away). */
@@ -81,6 +87,7 @@ export class LivePropagator extends Emitter<LiveEvents> {
     if (this.timer !== undefined) this.d.timers.clearTimeout(this.timer)
     this.timer = undefined
     if (this.queue.length === 0) return
+    this.queueBytes = 0
     // no peer to send to or queue for (and no rumor to start): merging would be wasted work
     if (this.d.peers.size === 0 && this.d.settings.propagation.mode !== 'rumor') {
       this.queue = []
@@ -94,7 +101,12 @@ export class LivePropagator extends Emitter<LiveEvents> {
     }
     this.queue = []
     const entries: LiveEntry[] = []
-    for (const [docId, updates] of byDoc) entries.push({ docId, update: updates.length === 1 ? updates[0] as Uint8Array : Y.mergeUpdates(updates) })
+    for (const [docId, updates] of byDoc) {
+      for (let i = 0; i < updates.length; i += LIVE_MERGE_MAX_UPDATES) {
+        const run = updates.slice(i, i + LIVE_MERGE_MAX_UPDATES)
+        entries.push({ docId, update: run.length === 1 ? run[0] as Uint8Array : Y.mergeUpdates(run) })
+      }
+    }
     const rumor = this.spreadsRumors()
     if (rumor) this.spread(this.rumors.fresh(entries), 1, undefined)
     for (const p of this.d.peers.all()) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createMemoryNetwork, createNode, type HearsayNode } from '../src/index.js'
+import { LIVE_BATCH_MAX_UPDATES, LIVE_MERGE_MAX_UPDATES, createMemoryNetwork, createNode, type HearsayNode } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { cluster, content, createRandom, gatedStorage, scribble } from './helpers.js'
 
@@ -20,6 +20,20 @@ describe('live propagation', () => {
     // b and c applied it with a remote origin and sent nothing live back
     expect(b.metrics().liveUpdatesSent).toBe(0)
     expect(cc.metrics().liveUpdatesSent).toBe(0)
+    await c.stop()
+  })
+
+  it('a burst typed in one turn goes out in bounded batches, each document merged in bounded runs', async () => {
+    const c = await cluster(['a', 'b'], { antiEntropy: { enabled: false } })
+    const [a, b] = c.nodes as [HearsayNode, HearsayNode]
+    await waitFor(() => a.peers().some(p => p.connected))
+    const doc = await a.open('n')
+    const n = 3 * LIVE_BATCH_MAX_UPDATES + 10
+    for (let i = 0; i < n; i++) doc.getText('t').insert(0, 'y')
+    // still in the same turn: three full batches have left, the rest waits for the next turn
+    expect(a.metrics().liveUpdatesSent).toBe(3 * LIVE_BATCH_MAX_UPDATES / LIVE_MERGE_MAX_UPDATES)
+    await waitFor(async () => (await text(b, 'n')).length === n)
+    expect(a.metrics().liveUpdatesSent).toBe(3 * LIVE_BATCH_MAX_UPDATES / LIVE_MERGE_MAX_UPDATES + 1)
     await c.stop()
   })
 

@@ -169,6 +169,41 @@ async function throughput (): Promise<Table> {
   }
 }
 
+const BURSTS = [12_500, 25_000, 50_000]
+
+/**
+ * One document, N one-character inserts typed in one turn of the event loop (no yielding), timed
+ * until B has applied them all: doubling N should roughly double the time (no superlinear step
+ * on the live path: batches and merges are bounded).
+ */
+async function bursts (): Promise<Table> {
+  const rows: Table['rows'] = []
+  let previous: number | undefined
+  for (const n of BURSTS) {
+    const p = await pair(false)
+    const da = await p.a.open('burst')
+    const db = await p.b.open('burst')
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) da.getText('t').insert(0, 'z')
+    const typed = performance.now() - t0
+    await waitFor(() => db.getText('t').length === n, { timeoutMs: 120_000, intervalMs: 2, message: `burst of ${n} applied on B` })
+    const ms = performance.now() - t0
+    const m = p.a.metrics()
+    rows.push([n, typed, ms, Math.round(n / (ms / 1000)), m.messagesSent, previous === undefined ? '-' : (ms / previous).toFixed(2)])
+    previous = ms
+    await p.stop()
+  }
+  return {
+    title: 'A burst typed in one turn, one document, over libp2p: time as the burst doubles',
+    columns: ['edits', 'edit loop ms', 'ms until all applied on B', 'updates/s', 'frames sent by A', 'time ÷ previous row'],
+    rows,
+    notes: [
+      'One-character inserts into one document on A with no yield between them (a paste, a script), then timed until B\'s copy has them all.',
+      'Live batches go out every 1,024 updates (or 256 KiB) and merge at most 64 updates of a document at a time, so each step is bounded work: doubling the burst should about double the time (target ≤ 2.2×).'
+    ]
+  }
+}
+
 async function digests (): Promise<Table> {
   const rows: Table['rows'] = []
   for (const n of SIZES) {
@@ -214,5 +249,5 @@ async function digests (): Promise<Table> {
 }
 
 export async function run (): Promise<Table[]> {
-  return [await latency(), await throughput(), await digests()]
+  return [await latency(), await throughput(), await bursts(), await digests()]
 }
