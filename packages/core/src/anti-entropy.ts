@@ -53,12 +53,17 @@ export interface AntiEntropyDeps {
   rng: Random
   /** Runs a timer's work through the last-resort guard (guard.ts). */
   guard: (what: string, fn: () => void) => void
+  /** Whether this node and its peers agree (idle.ts): periodic rounds are skipped then. */
+  idle: () => boolean
+  /** The wait before the next round, from the base interval (idle.ts backs it off while quiet). */
+  interval: (baseMs: number) => number
 }
 
 export class AntiEntropy {
   private readonly owed = new Set<string>()
   private running = false
   private roundTimer: unknown
+  private roundDueAt = 0
   /** The replica the last ring round reconciled with. */
   private ringLast: string | undefined
   /** Members a round is dialling (`reach: 'members'`). */
@@ -107,16 +112,26 @@ export class AntiEntropy {
     this.roundTimer = undefined
   }
 
-  /** (Re)schedule the next periodic round, after `intervalMs` ± jitter. */
+  /** A backed-off round due later than a base interval from now comes at the base interval instead. */
+  hurry (): void {
+    const { ae } = this.d.settings
+    if (this.roundTimer !== undefined && this.roundDueAt > this.d.timers.now() + ae.intervalMs * (1 + ae.jitter)) this.schedule()
+  }
+
+  /**
+   * (Re)schedule the next periodic round, after `intervalMs` ± jitter (longer while idle: idle.ts).
+   * A round while this node and its peers agree is skipped: every exchange would find nothing.
+   */
   schedule (): void {
     const { ae } = this.d.settings
     if (this.roundTimer !== undefined) this.d.timers.clearTimeout(this.roundTimer)
     this.roundTimer = undefined
     if (!ae.enabled || !this.running) return
-    const wait = ae.intervalMs * (1 + ae.jitter * (2 * this.d.rng.next() - 1))
+    const wait = this.d.interval(ae.intervalMs) * (1 + ae.jitter * (2 * this.d.rng.next() - 1))
+    this.roundDueAt = this.d.timers.now() + wait
     this.roundTimer = this.d.timers.setTimeout(() => {
       this.roundTimer = undefined
-      this.d.guard('anti-entropy round', () => { this.round() })
+      if (!this.d.idle()) this.d.guard('anti-entropy round', () => { this.round() })
       this.schedule()
     }, wait)
   }

@@ -346,6 +346,17 @@ export class ClusterState {
     return m !== undefined && !m.confirmed
   }
 
+  /** When the next member falls silent long enough to be forgotten (`forget()`), if any is due. */
+  nextForgetAt (): number | undefined {
+    let next: number | undefined
+    for (const m of this.members.values()) {
+      if (m === this.self) continue
+      const at = m.lastHeard + this.s.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE
+      if (next === undefined || at < next) next = at
+    }
+    return next
+  }
+
   lastHeard (id: string): number | undefined {
     return this.members.get(id)?.lastHeard
   }

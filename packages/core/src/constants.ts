@@ -104,6 +104,13 @@ export const RUMOR_ABSENT_PEER_MS = 5 * 60_000
 /** Cluster state is gossiped (and the heartbeat bumped) this often, in ms. */
 export const CLUSTER_INTERVAL_MS = 1000
 
+/**
+ * While a node and its peers agree (idle.ts), the gossip interval doubles after every round up to
+ * this, in ms, and anti-entropy rounds are skipped; any difference resets both at once. With two
+ * idle peers this is about one gossip round trip a minute.
+ */
+export const CLUSTER_IDLE_MAX_MS = 60_000
+
 /** A member not heard from for this long is suspected, in ms. */
 export const CLUSTER_SUSPECT_MS = 5000
 

@@ -27,6 +27,8 @@ export interface MembershipEvents extends Record<string, unknown> {
   round: { now: number }
   /** Gossip brought `setMeta` entries of these members (new or not: listeners re-read `peers()`). */
   meta: { peerIds: string[] }
+  /** Gossip brought entries other than heartbeats (a new member, root, count, metadata). */
+  news: Record<string, never>
 }
 
 export interface MembershipDeps {
@@ -44,6 +46,8 @@ export interface MembershipDeps {
   /** Bytes of document updates stored now (`metrics().storedBytes`). */
   storedBytes: () => number
   guard: (what: string, fn: () => void) => void
+  /** The wait before the next gossip round, from the base interval (idle.ts backs it off while quiet). */
+  interval: (baseMs: number) => number
 }
 
 export class Membership extends Emitter<MembershipEvents> {
@@ -51,6 +55,7 @@ export class Membership extends Emitter<MembershipEvents> {
   private running = false
   private heartbeat = 0
   private gossipTimer: unknown
+  private gossipDueAt = 0
   private statusTimer: unknown
   private announcedRoot: Uint8Array | undefined
   /** Stored bytes last published in cluster state (`hearsay/bytes`). */
@@ -117,8 +122,14 @@ export class Membership extends Emitter<MembershipEvents> {
     const { members } = this
     members.apply(msg.entries, session.remoteId)
     const meta = new Set<string>()
-    for (const e of msg.entries) if (e.nodeId !== this.d.selfId && !e.key.startsWith('hearsay/')) meta.add(e.nodeId)
+    let news = false
+    for (const e of msg.entries) {
+      if (e.nodeId === this.d.selfId) continue
+      if (!e.key.startsWith('hearsay/')) meta.add(e.nodeId)
+      if (e.key !== 'hearsay/hb') news = true
+    }
     if (meta.size > 0) this.emit('meta', { peerIds: [...meta] })
+    if (news) this.emit('news', {})
     const rejected = members.takeRejections()
     if (rejected.size > 0) {
       let n = 0
@@ -190,16 +201,26 @@ export class Membership extends Emitter<MembershipEvents> {
     }
   }
 
+  /** A backed-off gossip round due later than a base interval from now comes at the base interval instead. */
+  hurry (): void {
+    if (this.gossipTimer !== undefined && this.gossipDueAt > this.d.timers.now() + this.d.settings.cluster.intervalMs * 1.25) this.scheduleGossip()
+  }
+
   private scheduleGossip (): void {
     const { cluster } = this.d.settings
     if (this.gossipTimer !== undefined) this.d.timers.clearTimeout(this.gossipTimer)
     this.gossipTimer = undefined
     if (!cluster.enabled || !this.running) return
+    let wait = this.d.interval(cluster.intervalMs) * (1 + 0.25 * (2 * this.d.rng.next() - 1))
+    // a backed-off round still comes when a silent member is due to be forgotten
+    const forgetAt = this.members.nextForgetAt()
+    if (forgetAt !== undefined) wait = Math.min(wait, Math.max(cluster.intervalMs, forgetAt - this.d.timers.now() + 1))
+    this.gossipDueAt = this.d.timers.now() + wait
     this.gossipTimer = this.d.timers.setTimeout(() => {
       this.gossipTimer = undefined
       this.d.guard('gossip round', () => { this.gossipRound() })
       this.scheduleGossip()
-    }, cluster.intervalMs * (1 + 0.25 * (2 * this.d.rng.next() - 1)))
+    }, wait)
   }
 
   /** Bump the heartbeat, forget long-dead members, and send our digest to one random connected peer. */

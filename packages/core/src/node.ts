@@ -21,6 +21,7 @@ import { NotStartedError } from './errors.js'
 import { Emitter } from './events.js'
 import { validateDocId } from './fingerprint.js'
 import { guarded } from './guard.js'
+import { IdleBackoff } from './idle.js'
 import { LivePropagator } from './live.js'
 import { silentLogger } from './logger.js'
 import { Membership } from './membership.js'
@@ -110,11 +111,17 @@ export function createNode (options: NodeOptions): HearsayNode {
   }
   /** Whether this node and the peer may both read the document (presence and acknowledgements). */
   const readable = (peerId: string, docId: string): boolean => trust.may(peerId, docId, 'read') && trust.may(id, docId, 'read')
+  // Quiet when idle (idle.ts): gossip backs off and anti-entropy pauses while everyone agrees
+  // (a connected member's heartbeat must still arrive well within the horizon at which silent members are forgotten)
+  const idle = new IdleBackoff({ quiet: () => quiet(), maxMs: () => Math.min(settings.cluster.idleMaxMs, settings.cluster.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE / 4) })
   const membership = new Membership({
-    selfId: id, peers, settings, timers, log, counters, guard, digest, digestFor, rng: createRandom(seed ^ 0x434c5553), storedBytes: () => docs.storedBytes
+    selfId: id, peers, settings, timers, log, counters, guard, digest, digestFor, rng: createRandom(seed ^ 0x434c5553), storedBytes: () => docs.storedBytes,
+    interval: base => idle.interval(base)
   })
   const members = membership.members
-  const antiEntropy = new AntiEntropy({ selfId: id, peers, members, transport, settings, timers, log, guard, rng: createRandom(seed) })
+  const antiEntropy = new AntiEntropy({
+    selfId: id, peers, members, transport, settings, timers, log, guard, rng: createRandom(seed), idle: () => idle.idle, interval: base => idle.interval(base)
+  })
   const live = new LivePropagator({
     peers, members, settings, timers, log, counters, rng: createRandom(seed ^ 0x52554d52), owed: peerId => antiEntropy.needsRepair(peerId)
   })
@@ -145,6 +152,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   // A document changed. A local change goes to peers at once (live); any change makes our digest
   // root move, which membership announces.
   function changed (docId: string, update: Uint8Array, from: string | undefined): void {
+    idle.reset()
     if (from === undefined) {
       live.local({ docId, update })
       if (!trust.may(id, docId, 'write')) trust.unshared(docId)
@@ -155,9 +163,32 @@ export function createNode (options: NodeOptions): HearsayNode {
     events.emit('doc:update', { docId, update, peerId: from })
   }
 
+  /**
+   * Whether this node and its peers agree (idle.ts): every connected peer announced our root for
+   * what we share and is owed no exchange, and every member not dead is connected.
+   */
+  function quiet (): boolean {
+    const open = new Set<string>()
+    for (const p of peers.connected()) {
+      open.add(p.id)
+      if (antiEntropy.needsRepair(p.id) || p.root === undefined || !equalBytes(p.root, digestFor(p.id).root)) return false
+    }
+    for (const m of members.others()) if (!open.has(m) && members.state(m) !== 'dead') return false
+    return true
+  }
+  membership.on('round', () => { idle.step() })
+  membership.on('news', () => { idle.reset() })
+  idle.on('reset', () => {
+    membership.hurry()
+    antiEntropy.hurry()
+  })
+
   // When the live propagator reports that updates to a peer were lost, anti-entropy reconciles
   // with that peer (at once if it is connected, as soon as it connects otherwise).
-  live.on('lost', ({ peerId }) => { antiEntropy.reconcile(peerId, 'lost') })
+  live.on('lost', ({ peerId }) => {
+    idle.reset()
+    antiEntropy.reconcile(peerId, 'lost')
+  })
 
   // Each gossip round, the peer table forgets peers that have no session and that nobody has
   // heard of for 10 × `cluster.deadMs`; live propagation and anti-entropy forget them with it.
@@ -184,6 +215,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   // and each connected peer whose share changed gets our new root for it and an exchange (a new
   // grant brings the documents it covers at once).
   trust.on('change', () => {
+    idle.reset()
     const changed = new Set(views.invalidate())
     for (const p of peers.connected()) {
       const session = p.session as Session
@@ -223,12 +255,14 @@ export function createNode (options: NodeOptions): HearsayNode {
     // completed), so a crash does not leave it with a root from the middle of a sync.
     session.on('status', ({ root, docCount }) => {
       const p = peers.status(peerId, root, docCount)
+      if (!equalBytes(root, digestFor(peerId).root)) idle.reset()
       if (state === 'started' && peers.checkpointDiffers(p, root) && equalBytes(root, digestFor(peerId).root)) void peers.saveCheckpoints()
     })
     // The handshake finished: our root if it moved since our Hello, then the updates that waited
     // for the peer (live), then anti-entropy decides whether to reconcile.
     session.on('open', () => {
       const p = peers.opened(session)
+      idle.reset()
       log('session with %s open', peerId)
       const current = digestFor(peerId)
       if (p.helloRoot !== undefined && !equalBytes(current.root, p.helloRoot)) session.sendStatus(current.root, current.count)
@@ -242,6 +276,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     // It closed: updates held back for it go to its retry queue, and its checkpoint is written.
     session.on('closed', ({ reason }) => {
       if (peers.closed(session, reason) === undefined) return
+      idle.reset()
       live.closed(peerId)
       presence.closed(peerId)
       acks.closed(session)
@@ -280,6 +315,7 @@ export function createNode (options: NodeOptions): HearsayNode {
     // Live frames from the peer were dropped while earlier ones were applied: what was dropped
     // comes back in an exchange, which waits behind the frames being applied.
     session.on('overflow', () => {
+      idle.reset()
       if (!antiEntropy.needsRepair(peerId)) log('dropping live updates from %s while earlier ones are applied; an exchange will repair them', peerId)
       antiEntropy.reconcile(peerId, 'lost')
     })
@@ -380,7 +416,10 @@ export function createNode (options: NodeOptions): HearsayNode {
     }),
     peers: () => peers.view(pid => digestFor(pid).root, !trust.managed, pid => trust.nameOf(pid), members, (connected, lastSeen) => membership.stateOf(connected, lastSeen)),
     problems: () => docs.problems(),
-    setMeta: (key, value) => { membership.setMeta(key, value) },
+    setMeta: (key, value) => {
+      membership.setMeta(key, value)
+      idle.reset()
+    },
     awareness (docId) {
       validateDocId(docId)
       requireStarted()

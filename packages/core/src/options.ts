@@ -8,7 +8,7 @@
  */
 import type { TrustOptions } from './trust.js'
 import {
-  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, ANTI_ENTROPY_REACH, CLUSTER_DEAD_MS, CLUSTER_INTERVAL_MS,
+  ANTI_ENTROPY_FANOUT, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_JITTER, ANTI_ENTROPY_MODE, ANTI_ENTROPY_REACH, CLUSTER_DEAD_MS, CLUSTER_IDLE_MAX_MS, CLUSTER_INTERVAL_MS,
   CLUSTER_MAX_MEMBERS, CLUSTER_MAX_MESSAGE_BYTES, CLUSTER_SUSPECT_MS, EXCHANGE_TIMEOUT_MS, FLOW_INCREASE, FLOW_INITIAL_WINDOW, FLOW_MAX_WINDOW,
   FLOW_MIN_WINDOW, FLOW_OUTBOX_BYTES, FLOW_TARGET_DELAY_MS, LIVE_BATCH_MS, MAX_FRAME_BYTES, MAX_LOADED_DOCS, MIN_FRAME_BYTES, PROPAGATION_MODE,
   QUOTA_BYTES_BURST, QUOTA_BYTES_PER_MINUTE, QUOTA_DOCS_BURST, QUOTA_DOCS_PER_MINUTE, RECEIVE_BUFFER_BYTES, RECEIVE_QUEUE_BYTES, RETRY_QUEUE_BYTES,
@@ -54,6 +54,13 @@ export interface ClusterOptions {
   enabled?: boolean
   /** Time between gossip rounds with one random connected peer (±25%); the heartbeat rises each round. @default CLUSTER_INTERVAL_MS (1000) */
   intervalMs?: number
+  /**
+   * Longest gossip interval while this node and its peers agree (idle.ts: Trickle-style backoff,
+   * doubling from `intervalMs` after every quiet round; anti-entropy rounds are skipped meanwhile).
+   * Any difference resets it at once. At most `intervalMs` turns backoff off.
+   * @default CLUSTER_IDLE_MAX_MS (60000)
+   */
+  idleMaxMs?: number
   /** A member not heard from (directly or by gossip) for this long is `suspect`. @default CLUSTER_SUSPECT_MS (5000) */
   suspectMs?: number
   /**
@@ -316,6 +323,7 @@ export function resolveSettings (options: NodeOptions): Settings {
     cluster: {
       enabled: true,
       intervalMs: CLUSTER_INTERVAL_MS,
+      idleMaxMs: CLUSTER_IDLE_MAX_MS,
       suspectMs: CLUSTER_SUSPECT_MS,
       deadMs: CLUSTER_DEAD_MS,
       maxMessageBytes: CLUSTER_MAX_MESSAGE_BYTES,
@@ -425,6 +433,7 @@ function checkFlow (o: FlowControlOptions | undefined): void {
 function checkCluster (o: ClusterOptions | undefined): void {
   if (o === undefined) return
   checkNumber('cluster.intervalMs', o.intervalMs, 1)
+  checkNumber('cluster.idleMaxMs', o.idleMaxMs, 0)
   checkNumber('cluster.suspectMs', o.suspectMs, 1)
   checkNumber('cluster.deadMs', o.deadMs, 1)
   checkNumber('cluster.maxMessageBytes', o.maxMessageBytes, 256)

@@ -10,7 +10,7 @@ import { scene, type Scene } from './subsystem-fakes.js'
 function antiEntropy (sc: Scene, selfId = 'self'): AntiEntropy {
   const members = new ClusterState(selfId, sc.settings.cluster, () => sc.clock.now(), sc.clock.now())
   const transport = { localId: selfId } as unknown as Transport
-  return new AntiEntropy({ selfId, peers: sc.peers, members, transport, settings: sc.settings, timers: sc.clock, log: sc.log, rng: createRandom(5), guard: (_w, fn) => { fn() } })
+  return new AntiEntropy({ selfId, peers: sc.peers, members, transport, settings: sc.settings, timers: sc.clock, log: sc.log, rng: createRandom(5), guard: (_w, fn) => { fn() }, idle: () => false, interval: base => base })
 }
 
 const opts = (ae: NodeOptions['antiEntropy']): Partial<NodeOptions> => ({ antiEntropy: ae })

@@ -5,6 +5,7 @@
 import { PeerUnavailableError } from '@hearsay/core'
 import type { Channel, ChannelHandler, Log, Timers } from '@hearsay/core'
 import type { Connection, Stream } from '@libp2p/interface'
+import { LIVENESS_RECENT_GAPS } from './constants.js'
 import { FrameDecoder, encodeFrame } from './framing.js'
 import type { Pacer } from './pacing.js'
 
@@ -29,8 +30,10 @@ export class StreamChannel implements Channel {
   readonly stream: Stream
   readonly connection: Connection
   readonly openedAt: number
-  /** Time of the last byte received, for liveness checks. */
+  /** Time of the last byte received, for liveness checks (liveness.ts). */
   lastReceived: number
+  /** Gaps between the last arrivals (a ring of `LIVENESS_RECENT_GAPS`), for liveness checks. */
+  private readonly gaps: number[] = []
   bytesSent = 0
   bytesReceived = 0
   framesSent = 0
@@ -178,9 +181,17 @@ export class StreamChannel implements Channel {
     this.finish(reason, true, true)
   }
 
+  /** The longest gap between this channel's recent arrivals, in ms (0 before any). */
+  get recentMaxGap (): number {
+    return this.gaps.length === 0 ? 0 : Math.max(...this.gaps)
+  }
+
   private receive (bytes: Uint8Array): void {
     if (this.closed) return
-    this.lastReceived = this.now()
+    const now = this.now()
+    this.gaps.push(now - this.lastReceived)
+    if (this.gaps.length > LIVENESS_RECENT_GAPS) this.gaps.shift()
+    this.lastReceived = now
     this.bytesReceived += bytes.length
     let frames: Uint8Array[]
     try {

@@ -166,6 +166,13 @@ export class ChannelTable {
     return out
   }
 
+  /** Every open channel. */
+  openChannels (): StreamChannel[] {
+    const out: StreamChannel[] = []
+    for (const slot of this.slots.values()) if (slot.channel?.isOpen === true) out.push(slot.channel)
+    return out
+  }
+
   /** Bytes sent and received over relayed channels since start (closed ones and open ones). */
   relayedBytes (): { sent: number, received: number } {
     let { sent, received } = this.relayedClosed

@@ -159,3 +159,15 @@ export const RELAY_META_KEY = 'libp2p/relay'
 
 /** Most addresses taken from one member's announcement. */
 export const MAX_ANNOUNCED_ADDRS = 16
+
+/** How often channels are checked for a silence long enough to probe (liveness.ts), in ms. */
+export const LIVENESS_CHECK_MS = 5_000
+
+/** The longest silence a channel may keep before it is probed, however quiet it usually is, in ms. */
+export const LIVENESS_MAX_SILENCE_MS = 150_000
+
+/** A probe (libp2p ping) not answered within this closes the connection, in ms. */
+export const LIVENESS_PING_TIMEOUT_MS = 10_000
+
+/** Gaps between a channel's arrivals remembered to judge how quiet it usually is. */
+export const LIVENESS_RECENT_GAPS = 8

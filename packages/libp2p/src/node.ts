@@ -99,7 +99,13 @@ export interface HearsayNodeOptions extends Omit<NodeOptions, 'id' | 'transport'
   logger?: Logger
   /** Dial, backoff and stream tuning of the sync service. */
   sync?: Omit<HearsaySyncInit, 'logger' | 'bootstrap' | 'allowPeers' | 'maxFrameBytes'>
-  /** Interval of libp2p's connection-monitor ping, which closes dead links, in ms. @default PING_INTERVAL_MS (10 000) */
+  /**
+   * Shortest silence of a channel before its connection is pinged to check that it is alive, in
+   * ms (liveness.ts: a channel that is usually quiet waits longer, up to 150 s); an unanswered ping
+   * closes the connection and the peer is redialled. libp2p's own connection monitor, which pings
+   * every connection every 10 s, is off unless `libp2p.connectionMonitor` is given.
+   * @default PING_INTERVAL_MS (10 000)
+   */
   pingIntervalMs?: number
   /**
    * Extra libp2p options, merged over the ones built here (e.g. `connectionManager`). Merged
@@ -215,10 +221,12 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
     addresses: { listen: [...(options.listen ?? LISTEN_ADDRESSES), ...Array.from({ length: slots }, () => '/p2p-circuit')] },
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [guard === undefined ? noise() : guard.encrypter(noise())],
-    streamMuxers: [yamux()],
+    // no yamux keep-alive: its pings cannot close a dead link (liveness.ts does) and cost bytes on idle links
+    streamMuxers: [yamux({ enableKeepAlive: false })],
     ...(guard !== undefined ? { connectionProtector: guard.protector } : {}),
     ...(gater !== undefined ? { connectionGater: gater } : {}),
-    connectionMonitor: { pingInterval: options.pingIntervalMs ?? PING_INTERVAL_MS, ...extraMonitor },
+    // liveness.ts probes silent channels instead; libp2p's monitor only when asked for
+    connectionMonitor: extraMonitor === undefined ? { enabled: false } : { pingInterval: options.pingIntervalMs ?? PING_INTERVAL_MS, ...extraMonitor },
     // every sighting reaches the sync service, not only a peer's first one: a peer in backoff that
     // was unreachable is redialled as soon as it is announced again
     peerDiscovery: [...peerDiscovery, ...extraDiscovery].map(d => forwardSightings(d)),
@@ -230,6 +238,7 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
       relaySlots: relaySlots({ configured: serveRelay ? [] : relays.map(([id]) => id).slice(0, slots), log: logger.forComponent('hearsay:libp2p:relay') }),
       ...extraServices,
       hearsay: hearsaySync({
+        livenessMinSilenceMs: options.pingIntervalMs ?? PING_INTERVAL_MS,
         ...options.sync,
         onDialFailure: (peer: string, err: unknown) => { diagnosis.dialFailed(peer, err); options.sync?.onDialFailure?.(peer, err) },
         logger,

@@ -68,6 +68,13 @@ export interface HearsaySyncInit {
    * @default RELAY_PACE_BYTES_PER_SEC (1 MiB/s)
    */
   relayPaceBytesPerSec?: number
+  /**
+   * Shortest silence of a channel before its connection is pinged to check it is alive
+   * (liveness.ts: longer for a channel that is usually quiet, up to `LIVENESS_MAX_SILENCE_MS`); no
+   * answer closes the connection. `false` turns liveness checks off (use libp2p's connection
+   * monitor instead). @default PING_INTERVAL_MS (10 000)
+   */
+  livenessMinSilenceMs?: number | false
   /** Source of randomness for jitter (seed it in tests). @default Math.random */
   random?: () => number
   /** Clock and timers of every dial, retry and cool-down (a virtual clock in tests). @default realTimers */
@@ -91,6 +98,7 @@ export function checkSyncInit (init: HearsaySyncInit): void {
   checkNumber('discoveryDialDelayMs', init.discoveryDialDelayMs, 0)
   checkNumber('sightingDialIntervalMs', init.sightingDialIntervalMs, 0)
   checkNumber('closeCooldownMs', init.closeCooldownMs, 0)
+  if (init.livenessMinSilenceMs !== false) checkNumber('livenessMinSilenceMs', init.livenessMinSilenceMs, positive)
   if (init.relayPaceBytesPerSec !== Infinity) checkNumber('relayPaceBytesPerSec', init.relayPaceBytesPerSec, positive)
   checkObject('timers', init.timers)
 }

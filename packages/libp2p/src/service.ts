@@ -9,9 +9,9 @@
  * peer-store updates, and inbound streams are translated here into calls on those two.
  *
  * Every sighting passed to `peerDiscovered()` (createHearsayNode forwards each discovery 'peer'
- * event) reaches the dialler. Dead links (cut without a TCP reset) are found by libp2p's
- * connection monitor, which pings every connection (every 10 s by default) and closes those that
- * do not answer; the dialler then redials.
+ * event) reaches the dialler. Dead links (cut without a TCP reset) are found by liveness
+ * (liveness.ts), which pings a channel's connection only when the channel has been silent for
+ * longer than usual and closes it when the ping is not answered; the dialler then redials.
  */
 import {
   ConfigError,
@@ -40,12 +40,14 @@ import {
   MAX_INBOUND_STREAMS,
   MAX_OUTBOUND_STREAMS,
   MAX_REDIAL_ATTEMPTS,
+  PING_INTERVAL_MS,
   RELAY_PACE_BURST_BYTES,
   RELAY_PACE_BYTES_PER_SEC,
   SIGHTING_DIAL_INTERVAL_MS,
   STREAM_OPEN_TIMEOUT_MS
 } from './constants.js'
 import { Backoff, Dialler } from './dialler.js'
+import { Liveness } from './liveness.js'
 import type { FailureKind, PeerSource } from './dialler.js'
 import { InvalidPeerIdError } from './errors.js'
 import { checkSyncInit, parseBootstrap } from './options.js'
@@ -130,6 +132,7 @@ class HearsaySyncService implements HearsaySync, Startable {
   private readonly localId: string
   private readonly dialler: Dialler
   private readonly table: ChannelTable
+  private readonly liveness: Liveness | undefined
   private serviceStarted = false
 
   constructor (components: HearsaySyncComponents, init: HearsaySyncInit = {}) {
@@ -180,6 +183,9 @@ class HearsaySyncService implements HearsaySync, Startable {
       sightingDialIntervalMs: init.sightingDialIntervalMs ?? SIGHTING_DIAL_INTERVAL_MS,
       ...(init.onDialFailure !== undefined ? { onDialFailure: init.onDialFailure } : {})
     })
+    this.liveness = init.livenessMinSilenceMs === false
+      ? undefined
+      : new Liveness({ channels: () => this.table.openChannels(), timers: this.timers, log: this.log, minSilenceMs: init.livenessMinSilenceMs ?? PING_INTERVAL_MS })
     this.onInbound = this.onInbound.bind(this)
     this.onConnectionOpen = this.onConnectionOpen.bind(this)
     this.onConnectionClose = this.onConnectionClose.bind(this)
@@ -236,6 +242,7 @@ class HearsaySyncService implements HearsaySync, Startable {
     if (this.running) return
     if (!this.serviceStarted) throw new NotStartedError('the libp2p node is not started: start it before the Hearsay node')
     this.table.start(handler)
+    this.liveness?.start()
     this.log(`transport started as ${this.localId}`)
     // peers connected before the engine started
     for (const conn of this.components.connectionManager.getConnections()) this.onConnection(conn)
@@ -245,6 +252,7 @@ class HearsaySyncService implements HearsaySync, Startable {
   private async stopTransport (): Promise<void> {
     if (!this.running) return
     this.dialler.stop()
+    this.liveness?.stop()
     this.table.stop()
     this.log('transport stopped')
   }
