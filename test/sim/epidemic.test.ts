@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { THEORY, modelRounds, nodeRounds, sparseNodeRun } from './epidemic.js'
+import { THEORY, idleNodeRun, modelRounds, nodeRounds, sparseNodeRun } from './epidemic.js'
 
 describe('propagation rounds against theory', () => {
   it('the round-based model gives the primer\'s numbers for n = 20 and 100', () => {
@@ -15,6 +15,20 @@ describe('propagation rounds against theory', () => {
       const three = await nodeRounds(20, mode, 3, 5, 5)
       expect(three.rounds).toBeLessThan(one.rounds)
     }
+  })
+
+  it('20 idle nodes (gossip backed off, anti-entropy paused) spread one update within one round of theory', async () => {
+    let rounds = 0
+    let idleFrames = 0
+    const trials = 10
+    for (let seed = 1; seed <= trials; seed++) {
+      const r = await idleNodeRun(20, 'push-pull', seed)
+      rounds += r.rounds / trials
+      idleFrames += r.idleFramesPerNodeMinute / trials
+    }
+    expect(rounds).toBeLessThanOrEqual((THEORY['push-pull'][20] as number) + 1)
+    // quiet before the update: a gossip round trip a minute or so per node, not a round a second
+    expect(idleFrames).toBeLessThan(10)
   })
 
   it("100 real nodes on a sparse mesh with reach 'members' spread one update about as fast as on a full mesh", async () => {

@@ -116,6 +116,31 @@ export async function nodeRun (n: number, mode: AntiEntropyMode, fanout: number,
   return result
 }
 
+/** Virtual time nodes stay idle before the update in `idleNodeRun`, in ms: long past the backoff's maximum. */
+const IDLE_WARMUP_MS = 10 * 60_000
+
+/**
+ * Like `nodeRun`, but with cluster gossip on and the nodes idle for 10 minutes first, so gossip
+ * has backed off to its maximum and anti-entropy rounds are paused (idle.ts) when the update
+ * appears. Also returns the frames each node sent per minute over the last idle minute.
+ */
+export async function idleNodeRun (n: number, mode: AntiEntropyMode, seed: number): Promise<NodeRun & { idleFramesPerNodeMinute: number }> {
+  const clock = createVirtualClock()
+  const net = createMemoryNetwork({ seed, timers: clock, latency: () => 1 })
+  const nodes = createNodes(n, net, clock, seed, {
+    antiEntropy: { mode, fanout: 1, intervalMs: INTERVAL_MS, jitter: 0, onConnect: false },
+    cluster: { intervalMs: INTERVAL_MS }
+  })
+  for (const node of nodes) await node.start()
+  await clock.advanceTo(IDLE_WARMUP_MS - 60_000)
+  const before = net.stats.framesDelivered
+  await clock.advanceTo(IDLE_WARMUP_MS)
+  const idleFramesPerNodeMinute = (net.stats.framesDelivered - before) / n
+  const result = await spreadOne(nodes, net, clock, IDLE_WARMUP_MS, seed, `idle n=${n}, ${mode}, seed ${seed}`)
+  for (const node of nodes) await node.stop()
+  return { ...result, idleFramesPerNodeMinute }
+}
+
 /** Mean rounds (and traffic per run) of `trials` seeded runs with real nodes. */
 export async function nodeRounds (n: number, mode: AntiEntropyMode, fanout: number, trials: number, seed = 1): Promise<NodeRun> {
   const sum = { rounds: 0, frames: 0, bytes: 0 }
