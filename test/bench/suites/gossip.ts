@@ -70,7 +70,7 @@ export async function run (): Promise<Table[]> {
   }
   const idle: Array<Array<string | number>> = []
   for (const n of [20, 100]) {
-    const runs = []
+    const runs: Array<Awaited<ReturnType<typeof idleNodeRun>>> = []
     for (let t = 0; t < nodeTrials(n); t++) runs.push(await idleNodeRun(n, 'push-pull', n * 23 + t))
     const mean = (f: (r: typeof runs[number]) => number): number => runs.reduce((a, r) => a + f(r), 0) / runs.length
     const theory = THEORY['push-pull'][n] as number
