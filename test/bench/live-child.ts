@@ -8,6 +8,7 @@
  *   {"cmd":"echo"}                  → from now on, answer every remote edit with one local insert
  *   {"cmd":"latency","n","warmup"}  → n inserts, one in flight, each until the echo arrives → {"p50","p99"} (one way: RTT / 2)
  *   {"cmd":"rss"}                   → {"rss","peak"} bytes (VmRSS, VmHWM)
+ *   {"cmd":"exit"}                  → exits (a --cpu-prof profile is written then)
  *   {"cmd":"fill","n"}              → (a node) n small documents doc/0 … written and stored, then the node stops → {"filled":true}
  */
 import { readFileSync } from 'node:fs'
@@ -96,6 +97,8 @@ createInterface({ input: process.stdin }).on('line', line => {
     } else if (m.cmd === 'fill') {
       await fill?.(m.n as number)
       out({ filled: true })
+    } else if (m.cmd === 'exit') {
+      process.exit(0)
     } else if (m.cmd === 'rss') {
       out({ rss: vm('VmRSS'), peak: vm('VmHWM') })
     }

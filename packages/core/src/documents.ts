@@ -167,8 +167,12 @@ export class Documents {
     return [...this.tree.ids()]
   }
 
+  /** Whether the document has content (the creation quota counts only new ones). */
   has (docId: string): boolean {
-    if (this.stale.size > 0) this.refresh()
+    // a loaded document changed since its fingerprint: it has content, and the fingerprint (a
+    // whole encoding of the document) need not be taken now, once per update on the live path
+    const e = this.entries.get(docId)
+    if (e?.stale === true && e.doc !== undefined) return true
     return this.tree.has(docId)
   }
 

@@ -26,8 +26,8 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..', '..')
 const BIN = join(root, 'packages/daemon/bin/hearsay.mjs')
 const RELAY = join(root, 'test/node_modules/@y/websocket-server/src/server.js')
-const LATENCY_SAMPLES = 1000
-const LATENCY_WARMUP = 100
+const LATENCY_SAMPLES = 2000
+const LATENCY_WARMUP = 1000
 const EDITS = 50_000
 const RUNS = 5
 const FANOUT_READERS = 5
@@ -118,14 +118,24 @@ async function nodePair (storage: 'memory' | 'leveldb', room: string): Promise<{
   return { writer, reader }
 }
 
-async function paths (ws: string, room: string): Promise<Path[]> {
-  const out: Path[] = [{ name: 'y-websocket relay (client → relay → client)', writer: await endpoint({ kind: 'yws', url: ws, room }), reader: await endpoint({ kind: 'yws', url: ws, room }) }]
-  for (const storage of ['memory', 'leveldb'] as const) out.push({ name: `Hearsay nodes, ${storage} storage (node → libp2p → node)`, ...await nodePair(storage, room) })
-  const a = await daemon(tempDir())
-  const b = await daemon(tempDir(), [a.addr])
-  await waitFor(async () => ((await (await fetch(`${b.url}/status`)).json()) as { peers: Array<{ connected: boolean }> }).peers.some(p => p.connected), { timeoutMs: 30_000, message: 'daemons connected' })
-  out.push({ name: 'Hearsay daemons (client → daemon → libp2p → daemon → client)', writer: await endpoint({ kind: 'yws', url: a.ws, room }), reader: await endpoint({ kind: 'yws', url: b.ws, room }), writerDaemonPid: a.pid, stop: [a.proc, b.proc] })
-  return out
+/** The paths measured, each made just before it is measured and stopped after, so it runs alone. */
+function paths (ws: string): Array<{ name: string, make: (room: string) => Promise<Path> }> {
+  const nodes = (storage: 'memory' | 'leveldb'): { name: string, make: (room: string) => Promise<Path> } => ({
+    name: `Hearsay nodes, ${storage} storage (node → libp2p → node)`,
+    make: async room => ({ name: `Hearsay nodes, ${storage} storage (node → libp2p → node)`, ...await nodePair(storage, room) })
+  })
+  return [{
+    name: 'y-websocket relay (client → relay → client)',
+    make: async room => ({ name: 'y-websocket relay (client → relay → client)', writer: await endpoint({ kind: 'yws', url: ws, room }), reader: await endpoint({ kind: 'yws', url: ws, room }) })
+  }, nodes('memory'), nodes('leveldb'), {
+    name: 'Hearsay daemons (client → daemon → libp2p → daemon → client)',
+    make: async room => {
+      const a = await daemon(tempDir())
+      const b = await daemon(tempDir(), [a.addr])
+      await waitFor(async () => ((await (await fetch(`${b.url}/status`)).json()) as { peers: Array<{ connected: boolean }> }).peers.some(p => p.connected), { timeoutMs: 30_000, message: 'daemons connected' })
+      return { name: 'Hearsay daemons (client → daemon → libp2p → daemon → client)', writer: await endpoint({ kind: 'yws', url: a.ws, room }), reader: await endpoint({ kind: 'yws', url: b.ws, room }), writerDaemonPid: a.pid, stop: [a.proc, b.proc] }
+    }
+  }]
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
@@ -150,13 +160,14 @@ export async function run (): Promise<Table[]> {
 
 async function measure (): Promise<Table[]> {
   const ws = await relay()
-  const all = await paths(ws, 'latency')
+  const all = paths(ws)
   const latency: Array<Array<string | number>> = []
   const throughput: Array<Array<string | number>> = []
   let relayLatency = 0
   let relayRate = 0
   let writerDaemonPeak = 0
-  for (const path of all) {
+  for (const made of all) {
+    const path = await made.make('latency')
     path.reader.send({ cmd: 'echo' })
     await path.reader.next('echoing')
     path.writer.send({ cmd: 'latency', n: LATENCY_SAMPLES, warmup: LATENCY_WARMUP })
@@ -165,8 +176,9 @@ async function measure (): Promise<Table[]> {
     latency.push([path.name, l.p50 as number, l.p99 as number, (l.p50 as number) / relayLatency])
     stopPath(path)
   }
-  // throughput on fresh processes and a new document: the echoing readers above would answer every edit
-  for (const path of await paths(ws, 'throughput')) {
+  // throughput on fresh processes and a new document (the echoing readers above would answer every edit)
+  for (const made of all) {
+    const path = await made.make('throughput')
     const runs: number[] = []
     for (let r = 0; r < RUNS; r++) runs.push(await timedEdits(path.writer, [path.reader], EDITS, (r + 1) * EDITS))
     const med = median(runs)
@@ -214,7 +226,7 @@ async function measure (): Promise<Table[]> {
     columns: ['path', 'p50', 'p99', 'p50 ÷ relay p50'],
     rows: latency,
     notes: [
-      `${LATENCY_SAMPLES} edits after ${LATENCY_WARMUP} to warm up, one in flight: the other end answers each with an edit of its own; one way = round trip / 2. Every endpoint and the relay (@y/websocket-server 0.1.1) is its own process, on loopback.`,
+      `${LATENCY_SAMPLES} edits after ${LATENCY_WARMUP} to warm up, one in flight: the other end answers each with an edit of its own; one way = round trip / 2. Every endpoint and the relay (@y/websocket-server 0.1.1) is its own process, on loopback; each path runs alone (its processes start before it is measured and stop after).`,
       `targets: nodes p50 ≤ 1.0× the relay (${lat !== undefined && (lat[3] as number) <= 1 ? 'met' : 'MISSED'}), p99 ≤ 2 ms (${lat !== undefined && (lat[2] as number) <= 2 ? 'met' : 'MISSED'}); daemons p50 ≤ 1.5× the relay (${dae !== undefined && (dae[3] as number) <= 1.5 ? 'met' : 'MISSED'})`
     ]
   }, {
