@@ -10,8 +10,10 @@
  * - fan-out: 10,000 edits to 5 readers (a full mesh of 6 Hearsay nodes; 5 clients of the relay);
  * - memory: a daemon holding 10,000 stored documents with 100 of them open, and the peak of the
  *   daemon the writer edits through during the throughput runs.
+ *
+ * Daemons run built (`pnpm build` first), as an installed package does.
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -24,7 +26,8 @@ import type { Table } from '../run.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..', '..')
-const BIN = join(root, 'packages/daemon/bin/hearsay.mjs')
+/** The built daemon, as an installed package runs it (the checkout's `hearsay` runs the sources through tsx, which adds about 60 MB). */
+const DAEMON = join(root, 'packages/daemon/dist/cli.js')
 const RELAY = join(root, 'test/node_modules/@y/websocket-server/src/server.js')
 const LATENCY_SAMPLES = 2000
 const LATENCY_WARMUP = 1000
@@ -93,7 +96,7 @@ function tempDir (): string {
 interface Daemon { url: string, ws: string, addr: string, pid: number, proc: Proc }
 
 async function daemon (dir: string, bootstrap: string[] = []): Promise<Daemon> {
-  const p = start([process.execPath, BIN, 'start'], {
+  const p = start([process.execPath, DAEMON, 'start'], {
     HEARSAY_DATA_DIR: dir, HEARSAY_HTTP_PORT: '0', HEARSAY_LISTEN: '/ip4/127.0.0.1/tcp/0', HEARSAY_MDNS: 'false', HEARSAY_LOG_LEVEL: 'warn', HEARSAY_BOOTSTRAP: bootstrap.join(',')
   })
   await waitFor(() => /serving (http:\/\/\S+)/.test(p.log()), { timeoutMs: 60_000, message: `daemon up: ${p.log()}` })
@@ -151,6 +154,7 @@ async function timedEdits (writer: Proc, readers: Proc[], n: number, total: numb
 }
 
 export async function run (): Promise<Table[]> {
+  execFileSync('pnpm', ['build'], { cwd: root, stdio: 'ignore' })
   try {
     return await measure()
   } finally {
