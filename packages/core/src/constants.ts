@@ -170,11 +170,8 @@ export const STORAGE_BATCH_MS = 10
 
 /**
  * Memory storage compacts a document (see `compaction.ts`) once the records appended since its
- * last compaction number more than this many and also more than its snapshot's bytes / 8: with
- * one-character edits (about 20 bytes a record) about as many bytes as the snapshot were appended
- * since, so each compaction re-reads at most about twice what was appended and total work stays
- * linear with a small constant (with / 64 a stream of tiny edits re-read the whole document for
- * every third of its size appended).
+ * last compaction number more than this many and also more than its snapshot's bytes / 64 (at
+ * least ~one byte in five of the snapshot was appended since, so total work stays linear).
  */
 export const MEMORY_COMPACT_UPDATES = 500
 

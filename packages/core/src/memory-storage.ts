@@ -8,7 +8,7 @@ import type { Storage, StoredDocInfo } from './storage.js'
 
 export interface MemoryStorageOptions {
   /**
-   * Compact a document once more than this many records (and more than its snapshot's bytes / 8)
+   * Compact a document once more than this many records (and more than its snapshot's bytes / 64)
    * were appended since its last compaction. @default MEMORY_COMPACT_UPDATES (500)
    */
   compactAfterUpdates?: number
@@ -42,7 +42,7 @@ export function createMemoryStorage (options: MemoryStorageOptions = {}): Storag
   const afterBytes = positive('compactAfterBytes', options.compactAfterBytes, MEMORY_COMPACT_MIN_BYTES)
   const due = (e: Entry): boolean => e.updates.length > 1 &&
     ((e.tailBytes > afterBytes && e.tailBytes > e.snapshotBytes) ||
-     (e.tailRecords > afterUpdates && e.tailRecords > e.snapshotBytes / 8))
+     (e.tailRecords > afterUpdates && e.tailRecords > e.snapshotBytes / 64))
   const setSnapshot = (e: Entry, snapshot: Uint8Array): void => {
     e.updates = [snapshot]
     e.bytes = e.snapshotBytes = snapshot.length
