@@ -255,8 +255,9 @@ export function createNode (options: NodeOptions): HearsayNode {
     // completed), so a crash does not leave it with a root from the middle of a sync.
     session.on('status', ({ root, docCount }) => {
       const p = peers.status(peerId, root, docCount)
-      if (!equalBytes(root, digestFor(peerId).root)) idle.reset()
-      if (state === 'started' && peers.checkpointDiffers(p, root) && equalBytes(root, digestFor(peerId).root)) void peers.saveCheckpoints()
+      const same = equalBytes(root, digestFor(peerId).root)
+      if (!same) idle.reset()
+      if (state === 'started' && peers.checkpointDiffers(p, root) && same) void peers.saveCheckpoints()
     })
     // The handshake finished: our root if it moved since our Hello, then the updates that waited
     // for the peer (live), then anti-entropy decides whether to reconcile.

@@ -271,7 +271,8 @@ export async function createHearsayNode (options: HearsayNodeOptions = {}): Prom
     engine,
     sync,
     relay: serveRelay,
-    onRelay: id => { libp2p.services.relaySlots.learned(id) },
+    // a relay is reachable itself: it takes no reservation on other relays
+    onRelay: id => { if (!serveRelay) libp2p.services.relaySlots.learned(id) },
     timers,
     log: logger.forComponent('hearsay:libp2p:announce')
   })
