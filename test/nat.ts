@@ -11,10 +11,9 @@
  * multicast route, so mDNS works within the site. Names are unique to the run; everything is
  * deleted on teardown, on exit and on a signal.
  */
-import { execFileSync } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { ip, killGroup, spawnInNamespace, tearDownOnExit } from './netns.js'
+import { ip, killGroup, run, spawnInNamespace, tearDownOnExit } from './netns.js'
 
 export interface SitesOptions {
   /** Hosts per site. */
@@ -38,10 +37,6 @@ export interface Sites {
   kill: (proc: ChildProcessWithoutNullStreams) => void
   atTearDown: (fn: () => void) => void
   tearDown: () => void
-}
-
-function run (cmd: string, args: string[]): void {
-  execFileSync(cmd, args, { stdio: 'pipe', timeout: 10_000 })
 }
 
 export function createSites (options: SitesOptions): Sites {

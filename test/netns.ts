@@ -12,8 +12,13 @@ import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 
+/** Run a command to completion (10 s at most); a failure throws with its output. */
+export function run (cmd: string, args: string[]): void {
+  execFileSync(cmd, args, { stdio: 'pipe', timeout: 10_000 })
+}
+
 export function ip (...args: string[]): void {
-  execFileSync('ip', args, { stdio: 'pipe', timeout: 10_000 })
+  run('ip', args)
 }
 
 /** Why network namespaces cannot be used here, or undefined when they can. */
@@ -33,7 +38,7 @@ export function namespacesUnavailable (): string | undefined {
 /** Why iptables cannot be used inside a namespace, or undefined when it can. */
 export function iptablesUnavailable (): string | undefined {
   try {
-    execFileSync('iptables', ['-V'], { stdio: 'pipe', timeout: 10_000 })
+    run('iptables', ['-V'])
     return undefined
   } catch {
     return 'iptables is not installed (`apt-get install iptables`, or `pnpm setup:browser`, which installs it)'

@@ -140,7 +140,8 @@ export function buildStatus (node: DaemonNode, extra: { name: string, version: s
   const now = Date.now()
   const metrics = node.metrics()
   const devices = new Map(node.trust.devices().map(d => [d.id, d]))
-  const paths = new Map((node.status?.().peers ?? []).flatMap(p => p.path !== undefined ? [[p.id, p.path] as const] : []))
+  const net = node.status?.()
+  const paths = new Map((net?.peers ?? []).flatMap(p => p.path !== undefined ? [[p.id, p.path] as const] : []))
   const peers = node.peers().map(p => {
     const path = p.connected ? paths.get(p.id) : undefined
     const name = displayName(p)
@@ -185,7 +186,7 @@ export function buildStatus (node: DaemonNode, extra: { name: string, version: s
     },
     discovery: discoveryOf(node, extra.transport),
     multiaddrs: node.multiaddrs?.() ?? [],
-    network: networkOf(node),
+    network: networkOf(net),
     clients: extra.clients,
     problems: node.problems(),
     trust: node.trust.managed
@@ -203,9 +204,8 @@ function discoveryOf (node: DaemonNode, transport: string): DaemonStatus['discov
   return d
 }
 
-function networkOf (node: DaemonNode): DaemonStatus['network'] {
-  if (node.status === undefined) return undefined
-  const st = node.status()
+function networkOf (st: ReturnType<NonNullable<DaemonNode['status']>> | undefined): DaemonStatus['network'] {
+  if (st === undefined) return undefined
   return {
     privateSwarm: st.privateSwarm,
     connections: st.connections,
