@@ -129,22 +129,37 @@ describe('compaction drops deleted content', () => {
     })
   }
 
-  it('memory storage compacts in proportion to the snapshot: a large document is not rewritten every 500 small appends', async () => {
+  it('memory storage packs small appends, merges them when read, does not rewrite a large snapshot for them, and drops what deletions deleted', async () => {
     const store = createMemoryStorage()
     await store.open()
     const doc = new Y.Doc()
-    const records = async (): Promise<number> => (await store.load(DOC)).length
+    const records = async (): Promise<Uint8Array[]> => await store.load(DOC)
     let appended = 0
     doc.on('update', (u: Uint8Array) => { appended++; void store.append(DOC, [u], docFingerprint(doc)) })
     doc.getText('t').insert(0, value(1, 200 * 1024))
-    for (let i = 0; i < 600; i++) doc.getText('t').insert(i, 'x')
-    // 600 small records against a 200 KB snapshot: not worth rewriting it yet
-    expect(await records()).toBeGreaterThan(500)
+    doc.getText('t').insert(0, 'x') // past 64 KiB after no snapshot: compacted into one
+    const snapshot = (await records())[0] as Uint8Array
+    expect(await records()).toHaveLength(1)
+    for (let i = 0; i < 1200; i++) doc.getText('t').insert(i, 'x')
+    // 1,200 small records against a 200 KB snapshot: read back as the snapshot, as it was, and one merged record
+    const after = await records()
+    expect(after[0]).toBe(snapshot)
+    expect(after).toHaveLength(2)
     for (let i = 0; i < 3000; i++) doc.getText('t').delete(0, 1)
-    // past snapshot bytes / 64 records, it is compacted (and the deleted characters are gone)
-    expect(await records()).toBeLessThan(appended / 2)
+    expect((await records()).length).toBeLessThan(appended / 2)
     expect(await storedBytes(store, DOC)).toBeLessThanOrEqual(2 * liveBytes(doc))
     expect(contentOf(await reload(store, DOC))).toEqual(contentOf(doc))
+
+    // deleting a whole 20 KB text character by character adds few bytes: the record count
+    // triggers a compaction, and what was deleted is gone
+    const small = new Y.Doc()
+    small.on('update', (u: Uint8Array) => { void store.append('small', [u], docFingerprint(small)) })
+    small.getText('t').insert(0, value(2, 20 * 1024))
+    while (small.getText('t').length > 0) small.getText('t').delete(0, 1)
+    // the snapshot no longer holds the text; what follows it is at most ~500 small records
+    expect(((await store.load('small'))[0] as Uint8Array).length).toBeLessThan(1024)
+    expect(await storedBytes(store, 'small')).toBeLessThan(10 * 1024)
+    expect(contentOf(await reload(store, 'small'))).toEqual(contentOf(small))
     await store.close()
     for (const bad of [0, -1, 1.5, Number.NaN]) {
       expect(() => createMemoryStorage({ compactAfterBytes: bad })).toThrow(expect.objectContaining({ name: 'ConfigError' }))

@@ -13,7 +13,7 @@
  * loop back between batches.
  */
 import * as Y from 'yjs'
-import { COMPACTION_APPLY_BATCH } from './constants.js'
+import { COMPACTION_APPLY_BATCH, LIVE_MERGE_MAX_UPDATES } from './constants.js'
 
 export interface CompactOptions {
   /** Updates applied per transaction. @default COMPACTION_APPLY_BATCH (100) */
@@ -72,6 +72,25 @@ export async function compactUpdatesAsync (updates: readonly Uint8Array[], pause
 export function liveUpdate (updates: readonly Uint8Array[]): Uint8Array {
   const merged = Y.mergeUpdates(updates as Uint8Array[])
   return Y.decodeUpdate(merged).ds.clients.size === 0 ? merged : compactUpdates(updates)
+}
+
+/**
+ * Updates merged into one with `Y.mergeUpdates`, at most `run` at a time (its cost grows faster
+ * than linearly with the number of inputs), then the merged runs likewise until one is left.
+ * Deleted content is kept (`compactUpdates` drops it). Throws what Yjs throws on a bad update.
+ */
+export function mergeTail (updates: readonly Uint8Array[], run = LIVE_MERGE_MAX_UPDATES): Uint8Array {
+  const r = Math.max(2, run)
+  let level = updates as Uint8Array[]
+  while (level.length > 1) {
+    const next: Uint8Array[] = []
+    for (let i = 0; i < level.length; i += r) {
+      const part = level.slice(i, i + r)
+      next.push(part.length === 1 ? part[0] as Uint8Array : Y.mergeUpdates(part))
+    }
+    level = next
+  }
+  return level[0] ?? Y.mergeUpdates([])
 }
 
 function applyBatch (doc: Y.Doc, updates: readonly Uint8Array[], from: number, batch: number): void {

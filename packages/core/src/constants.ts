@@ -169,17 +169,24 @@ export const STATUS_INTERVAL_MS = 200
 export const STORAGE_BATCH_MS = 10
 
 /**
- * Memory storage compacts a document (see `compaction.ts`) once the records appended since its
- * last compaction number more than this many and also more than its snapshot's bytes / 64 (at
- * least ~one byte in five of the snapshot was appended since, so total work stays linear).
+ * Memory storage compacts a document (see `memory-storage.ts`) once more updates than this were
+ * appended since its last compaction, and more than its snapshot's bytes /
+ * `MEMORY_COMPACT_RECORD_BYTES`.
  */
 export const MEMORY_COMPACT_UPDATES = 500
 
 /**
- * Memory storage also compacts a document once the bytes appended since its last compaction
- * exceed both this and the size of its snapshot: each compaction costs about the bytes it reads,
- * at most twice what was appended since the last one, so total work is linear in what is
- * written, and a document never holds more than about twice its compacted size.
+ * The snapshot bytes per update appended that make memory storage compact a document (with
+ * `MEMORY_COMPACT_UPDATES`): deletions add few bytes, and this drops what they deleted. An update
+ * is rarely under 8 bytes, so the work stays linear in what is written.
+ */
+export const MEMORY_COMPACT_RECORD_BYTES = 8
+
+/**
+ * Memory storage also compacts a document once the bytes after its snapshot exceed both this and
+ * the snapshot's size: each compaction costs about the bytes it reads, at most twice what was
+ * added since the last one, so total work is linear in what is written, and a document never
+ * holds more than about twice its compacted size.
  */
 export const MEMORY_COMPACT_MIN_BYTES = 64 * 1024
 

@@ -15,6 +15,10 @@
  * arrives long before it could be taken for gone; a backed-off round also comes when a silent
  * member is due to be forgotten.
  *
+ * Suppression, as in Trickle: while backed off, a node whose peer's gossip round reached it since
+ * its own last round skips sending its own (membership.ts; the exchange carried both heartbeats),
+ * so an idle pair makes one exchange an interval rather than one per node.
+ *
  * Anything that may make nodes disagree resets the backoff at once (`reset()`, wired in node.ts):
  * a document change (local or from a peer), a peer announcing another root, a session opening or
  * closing, gossip bringing entries other than heartbeats (a new member, a new root, metadata),

@@ -48,6 +48,11 @@ export interface MembershipDeps {
   guard: (what: string, fn: () => void) => void
   /** The wait before the next gossip round, from the base interval (idle.ts backs it off while quiet). */
   interval: (baseMs: number) => number
+  /**
+   * Whether a round may stay silent when a peer's round reached us since our last one (Trickle's
+   * suppression, idle.ts): true only while backed off.
+   */
+  suppress: (baseMs: number) => boolean
 }
 
 export class Membership extends Emitter<MembershipEvents> {
@@ -62,6 +67,8 @@ export class Membership extends Emitter<MembershipEvents> {
   private announcedBytes: number | undefined
   /** When each session last logged dropped cluster entries. */
   private readonly rejectionsLogged = new WeakMap<Session, number>()
+  /** A peer's gossip round reached us since our last round. */
+  private heard = false
 
   constructor (private readonly d: MembershipDeps) {
     super()
@@ -144,6 +151,7 @@ export class Membership extends Emitter<MembershipEvents> {
     }
     const budget = session.frameLimit / 2
     if (msg.request) {
+      this.heard = true
       session.sendGossip({ request: false, answer: true, digest: members.digest(), entries: members.deltasFor(msg.digest, budget) })
     } else if (msg.answer) {
       const entries = members.deltasFor(msg.digest, budget)
@@ -212,8 +220,9 @@ export class Membership extends Emitter<MembershipEvents> {
     this.gossipTimer = undefined
     if (!cluster.enabled || !this.running) return
     let wait = this.d.interval(cluster.intervalMs) * (1 + 0.25 * (2 * this.d.rng.next() - 1))
-    // a backed-off round still comes when a silent member is due to be forgotten
-    const forgetAt = this.members.nextForgetAt()
+    // a backed-off round still comes when a silent member is due to be forgotten, from cluster
+    // state or from the peer table (which forgets in the same round, node.ts)
+    const forgetAt = earliest(this.members.nextForgetAt(), this.d.peers.nextQuietAt(cluster.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE, id => this.members.lastHeard(id) !== undefined))
     if (forgetAt !== undefined) wait = Math.min(wait, Math.max(cluster.intervalMs, forgetAt - this.d.timers.now() + 1))
     this.gossipDueAt = this.d.timers.now() + wait
     this.gossipTimer = this.d.timers.setTimeout(() => {
@@ -223,14 +232,20 @@ export class Membership extends Emitter<MembershipEvents> {
     }, wait)
   }
 
-  /** Bump the heartbeat, forget long-dead members, and send our digest to one random connected peer. */
+  /**
+   * Bump the heartbeat, forget long-dead members, and send our digest to one random connected peer,
+   * unless we are backed off and a peer's round reached us since our last one: then that exchange
+   * carried our heartbeat already, and a pair of quiet nodes makes one exchange an interval, not two.
+   */
   private gossipRound (): void {
     const { members } = this
     members.set('hearsay/hb', textEncoder.encode(String(++this.heartbeat)))
     for (const gone of members.forget()) this.d.log('forgot %s: not heard from in %d ms', gone, this.d.settings.cluster.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE)
+    const silent = this.heard && this.d.suppress(this.d.settings.cluster.intervalMs)
+    this.heard = false
     this.emit('round', { now: this.d.timers.now() })
     const open = this.d.peers.connected()
-    if (open.length === 0) return
+    if (open.length === 0 || silent) return
     const p = this.d.rng.pick(open)
     if (!(p.session as Session).sendGossip({ request: true, answer: false, digest: members.digest(), entries: [] })) {
       this.d.log('cluster digest does not fit a frame to %s', p.id)
@@ -239,3 +254,5 @@ export class Membership extends Emitter<MembershipEvents> {
 }
 
 const textEncoder = new TextEncoder()
+
+const earliest = (a: number | undefined, b: number | undefined): number | undefined => a === undefined ? b : b === undefined ? a : Math.min(a, b)

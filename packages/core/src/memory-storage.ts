@@ -1,34 +1,48 @@
 /**
  * In-memory `Storage`: the default when a node is given none. Nothing survives the process.
+ *
+ * A document is a snapshot (after a compaction or `replace`), then the updates appended since.
+ * Each append is kept as one packed buffer (its updates copied in, length-prefixed), so a stream
+ * of small edits costs a copy each, not an object each. Reading a document merges what was packed
+ * into one record (`mergeTail`) and keeps that, so the work is done once and only for documents
+ * read again. The whole document is compacted (`compactUpdates`: deleted content dropped) once
+ * the bytes after the snapshot exceed both `compactAfterBytes` and the snapshot itself, or the
+ * updates appended since exceed both `compactAfterUpdates` and the snapshot's bytes /
+ * `MEMORY_COMPACT_RECORD_BYTES` (deletions add few bytes): each compaction reads at most a few
+ * times what was added since the last one, and deleted content does not pile up.
  */
-import { bytesOf, compactUpdates } from './compaction.js'
-import { MEMORY_COMPACT_MIN_BYTES, MEMORY_COMPACT_UPDATES } from './constants.js'
+import { bytesOf, compactUpdates, mergeTail } from './compaction.js'
+import { MEMORY_COMPACT_MIN_BYTES, MEMORY_COMPACT_RECORD_BYTES, MEMORY_COMPACT_UPDATES } from './constants.js'
 import { ConfigError, StorageError } from './errors.js'
 import type { Storage, StoredDocInfo } from './storage.js'
 
 export interface MemoryStorageOptions {
   /**
-   * Compact a document once more than this many records (and more than its snapshot's bytes / 64)
-   * were appended since its last compaction. @default MEMORY_COMPACT_UPDATES (500)
+   * Compact a document once more updates than this (and than its snapshot's bytes / 8) were
+   * appended since its last compaction. @default MEMORY_COMPACT_UPDATES (500)
    */
   compactAfterUpdates?: number
   /**
-   * Compact a document once the bytes appended since its last compaction exceed both this and
-   * its snapshot's size. @default MEMORY_COMPACT_MIN_BYTES (64 KiB)
+   * Compact a document once the bytes after its snapshot exceed both this and the snapshot's
+   * size. @default MEMORY_COMPACT_MIN_BYTES (64 KiB)
    */
   compactAfterBytes?: number
 }
 
 interface Entry {
+  /** Records: the snapshot first (when `snapshotBytes` > 0), then merged updates. */
   updates: Uint8Array[]
+  /** Appends not read since: each its updates, length-prefixed (`pack`). */
+  packs: Uint8Array[]
   fingerprint: Uint8Array
-  /** Bytes of every record. */
+  /** Bytes of every update held (without the packs' prefixes). */
   bytes: number
   /** Bytes of the snapshot written by the last compaction or replace (0: none). */
   snapshotBytes: number
-  /** Records and bytes appended since then. */
-  tailRecords: number
+  /** Bytes after the snapshot. */
   tailBytes: number
+  /** Updates appended since the snapshot. */
+  appended: number
 }
 
 function positive (name: string, v: unknown, fallback: number): number {
@@ -37,16 +51,76 @@ function positive (name: string, v: unknown, fallback: number): number {
   return v
 }
 
+/** Updates copied into one buffer, each after its length (4 bytes, big-endian). */
+function pack (updates: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(bytesOf(updates) + 4 * updates.length)
+  const view = new DataView(out.buffer)
+  let at = 0
+  for (const u of updates) {
+    view.setUint32(at, u.length)
+    out.set(u, at + 4)
+    at += 4 + u.length
+  }
+  return out
+}
+
+/** The updates of a `pack` (views into it). */
+function unpack (p: Uint8Array): Uint8Array[] {
+  const view = new DataView(p.buffer, p.byteOffset, p.byteLength)
+  const out: Uint8Array[] = []
+  for (let at = 0; at < p.length;) {
+    const n = view.getUint32(at)
+    out.push(p.subarray(at + 4, at + 4 + n))
+    at += 4 + n
+  }
+  return out
+}
+
+/** Every update of the document: its records and its packs'. */
+const allOf = (e: Entry): Uint8Array[] => [...e.updates, ...e.packs.flatMap(unpack)]
+
+/** Merge the packs and the records after the snapshot into one record (done when the document is read). */
+function mergePacks (e: Entry): void {
+  if (e.packs.length === 0) return
+  const head = e.snapshotBytes > 0 ? 1 : 0
+  const tail = [...e.updates.slice(head), ...e.packs.flatMap(unpack)]
+  e.packs = []
+  let merged: Uint8Array
+  try {
+    merged = mergeTail(tail)
+  } catch {
+    // kept as they are (applying them reports the document as corrupt)
+    e.updates = [...e.updates.slice(0, head), ...tail.map(u => u.slice())]
+    return
+  }
+  const delta = merged.length - bytesOf(tail)
+  e.updates = [...e.updates.slice(0, head), merged]
+  e.bytes += delta
+  e.tailBytes += delta
+}
+
 export function createMemoryStorage (options: MemoryStorageOptions = {}): Storage {
   const afterUpdates = positive('compactAfterUpdates', options.compactAfterUpdates, MEMORY_COMPACT_UPDATES)
   const afterBytes = positive('compactAfterBytes', options.compactAfterBytes, MEMORY_COMPACT_MIN_BYTES)
-  const due = (e: Entry): boolean => e.updates.length > 1 &&
-    ((e.tailBytes > afterBytes && e.tailBytes > e.snapshotBytes) ||
-     (e.tailRecords > afterUpdates && e.tailRecords > e.snapshotBytes / 64))
   const setSnapshot = (e: Entry, snapshot: Uint8Array): void => {
     e.updates = [snapshot]
+    e.packs = []
     e.bytes = e.snapshotBytes = snapshot.length
-    e.tailRecords = e.tailBytes = 0
+    e.tailBytes = e.appended = 0
+  }
+  /** After an append: compact the document when it is due (see above). */
+  const tidy = (e: Entry): void => {
+    const due = (e.tailBytes > afterBytes && e.tailBytes > e.snapshotBytes) ||
+      (e.appended > afterUpdates && e.appended > e.snapshotBytes / MEMORY_COMPACT_RECORD_BYTES)
+    if (!due || e.updates.length + e.packs.length < 2) return
+    try {
+      setSnapshot(e, compactUpdates(allOf(e)))
+    } catch {
+      // the updates stay stored as given (loading them reports the document as corrupt);
+      // not tried again until as much again has been appended
+      e.snapshotBytes = e.bytes
+      e.tailBytes = e.appended = 0
+    }
   }
   const docs = new Map<string, Entry>()
   const meta = new Map<string, Uint8Array>()
@@ -63,32 +137,26 @@ export function createMemoryStorage (options: MemoryStorageOptions = {}): Storag
     },
     async load (docId) {
       check()
-      return docs.get(docId)?.updates.slice() ?? []
+      const e = docs.get(docId)
+      if (e === undefined) return []
+      mergePacks(e)
+      return e.updates.slice()
     },
     async append (docId, updates, fingerprint) {
       check()
-      const e = docs.get(docId) ?? { updates: [], fingerprint, bytes: 0, snapshotBytes: 0, tailRecords: 0, tailBytes: 0 }
+      const e = docs.get(docId) ?? { updates: [], packs: [], fingerprint, bytes: 0, snapshotBytes: 0, tailBytes: 0, appended: 0 }
+      if (updates.length > 0) e.packs.push(pack(updates))
       const n = bytesOf(updates)
-      e.updates.push(...updates.map(u => u.slice()))
       e.fingerprint = fingerprint.slice()
       e.bytes += n
       e.tailBytes += n
-      e.tailRecords += updates.length
+      e.appended += updates.length
       docs.set(docId, e)
-      if (due(e)) {
-        try {
-          setSnapshot(e, compactUpdates(e.updates))
-        } catch {
-          // the updates stay stored as given (loading them reports the document as corrupt);
-          // not tried again until as much again has been appended
-          e.snapshotBytes = e.bytes
-          e.tailRecords = e.tailBytes = 0
-        }
-      }
+      tidy(e)
     },
     async replace (docId, snapshot, fingerprint) {
       check()
-      const e: Entry = { updates: [], fingerprint: fingerprint.slice(), bytes: 0, snapshotBytes: 0, tailRecords: 0, tailBytes: 0 }
+      const e: Entry = { updates: [], packs: [], fingerprint: fingerprint.slice(), bytes: 0, snapshotBytes: 0, tailBytes: 0, appended: 0 }
       setSnapshot(e, snapshot.slice())
       docs.set(docId, e)
     },

@@ -162,6 +162,15 @@ export class PeerTable extends Emitter<PeerTableEvents> {
     this.ensure(peerId).lastSeen = this.timers.now()
   }
 
+  /** When `forgetQuiet(afterMs, knownByGossip)` will next forget a peer, if it will. */
+  nextQuietAt (afterMs: number, knownByGossip: (peerId: string) => boolean): number | undefined {
+    let next: number | undefined
+    for (const p of this.peers.values()) {
+      if (p.session === undefined && !knownByGossip(p.id) && (next === undefined || p.lastSeen + afterMs < next)) next = p.lastSeen + afterMs
+    }
+    return next
+  }
+
   /** Forget peers with no session, unknown to cluster state, not heard from in `afterMs`. */
   forgetQuiet (afterMs: number, knownByGossip: (peerId: string) => boolean): void {
     const now = this.timers.now()
