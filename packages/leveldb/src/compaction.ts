@@ -1,14 +1,22 @@
 /**
- * Compaction: merging a document's update records into one snapshot (content unchanged, deleted
- * content dropped), in the background once a threshold is crossed or on demand, and asking
- * LevelDB to reclaim the space of the removed records.
+ * Compaction, in the background once a threshold is crossed (or on demand), each step costing
+ * work in proportion to what was appended, not to the document:
+ * - the records appended since the last merge, past `compactAfterUpdates`, are merged into one
+ *   run (`mergeTail`: the snapshot is not read); past `TAIL_RUNS` runs, the runs and the new
+ *   records are merged into one. A document thus holds a bounded number of records.
+ * - the whole document is compacted into one snapshot (content unchanged, deleted content
+ *   dropped) once the bytes after its snapshot outgrow both `compactAfterBytes` and the snapshot,
+ *   or the updates appended since the last compaction outnumber both `compactAfterUpdates` and
+ *   the snapshot's bytes / `COMPACT_RECORD_BYTES` (deletions add few bytes). LevelDB is then asked
+ *   to reclaim the space of the removed records.
  */
-import { StorageCorruptionError, StorageError, compactUpdatesAsync } from '@hearsay/core'
+import { StorageCorruptionError, StorageError, compactUpdatesAsync, mergeTail } from '@hearsay/core'
 import type { Log } from '@hearsay/core'
 import { compactRange } from './database.js'
 import type { BatchOp, Db } from './database.js'
 import type { GroupCommit } from './group-commit.js'
-import { headOp, statsOf } from './heads.js'
+import { COMPACT_RECORD_BYTES, TAIL_RUNS } from './constants.js'
+import { headOp, recentOf, snapshotBytesOf, statsOf } from './heads.js'
 import type { DocState, DocStats, HeadCache } from './heads.js'
 import { Aborted, messageOf, wrapIo } from './io-errors.js'
 import { seqOf, seal, unseal, updateKey, updateRange } from './layout.js'
@@ -34,11 +42,19 @@ export class Compactor {
 
   /** Whether a document has crossed a threshold. */
   needs (st: DocState): boolean {
+    return this.step(st) !== undefined
+  }
+
+  /** What a document is due for: a compaction, a merge of its recent records, or nothing. */
+  private step (st: DocState): 'compact' | 'merge' | undefined {
     const s = this.d.settings
+    if (!st.exists || st.records <= 1) return undefined
+    const snapshot = snapshotBytesOf(st)
     // bytes: only once the tail outgrows the snapshot too, so each compaction reads at most about
     // twice what was appended since the last one and total work stays linear in what is written
-    return st.exists && st.records > 1 && (st.records > s.compactAfterUpdates ||
-      (st.tailBytes > s.compactAfterBytes && st.tailBytes > st.bytes - st.tailBytes))
+    if ((st.tailBytes > s.compactAfterBytes && st.tailBytes > snapshot) ||
+      (st.appended > s.compactAfterUpdates && st.appended > snapshot / COMPACT_RECORD_BYTES)) return 'compact'
+    return recentOf(st) > s.compactAfterUpdates ? 'merge' : undefined
   }
 
   /** After a write: queue a background compaction of the document when it needs one. */
@@ -106,13 +122,18 @@ export class Compactor {
     }
   }
 
-  /** Merges every record of a document into one, under its lock. Returns the stats afterwards. */
+  /**
+   * Under the document's lock: merges every record into one (`force`, or when due for it), or the
+   * records appended since the last merge when due for that. Returns the stats afterwards.
+   */
   private async compactDoc (db: Db, docId: string, id: Uint8Array, force: boolean): Promise<DocStats | undefined> {
     const { heads, commits, log } = this.d
     return await heads.withLock(docId, async () => {
       const st = await heads.state(db, docId, id)
       if (!st.exists) return undefined
-      if (st.records <= 1 || (!force && !this.needs(st))) return statsOf(st)
+      const step = force ? 'compact' : this.step(st)
+      if (st.records <= 1 || step === undefined) return statsOf(st)
+      if (step === 'merge') return await this.mergeRecent(db, docId, id, st)
       if (st.fingerprint === undefined) {
         log.warn('not compacting document %s: its head is being rebuilt and its fingerprint is unknown until the next write', docId)
         return statsOf(st)
@@ -133,7 +154,7 @@ export class Compactor {
       const ops: BatchOp[] = keys.map(key => ({ type: 'del', key }))
       const key = updateKey(id, st.nextSeq++)
       ops.push({ type: 'put', key, value: seal(key, merged) })
-      Object.assign(st, { records: 1, bytes: merged.length, tailBytes: 0 })
+      Object.assign(st, { records: 1, bytes: merged.length, tailBytes: 0, runs: 0, appended: 0 })
       ops.push(headOp(st, st.fingerprint))
       const write = commits.commit(ops, merged.length, [docId])
       heads.track(st, write)
@@ -141,6 +162,48 @@ export class Compactor {
       log('compacted document %s: %d records, %d bytes -> 1 record, %d bytes in %d ms', docId, keys.length, before, merged.length, Math.round(performance.now() - started))
       return statsOf(st)
     })
+  }
+
+  /**
+   * The records appended since the last merge (and the merged runs before them, once there would
+   * be more than `TAIL_RUNS`) made into one record at the end. Call under the document's lock.
+   */
+  private async mergeRecent (db: Db, docId: string, id: Uint8Array, st: DocState): Promise<DocStats> {
+    const { heads, commits, log } = this.d
+    if (st.fingerprint === undefined) return statsOf(st)
+    await st.lastWrite
+    const recent = recentOf(st)
+    const count = recent + (st.runs >= TAIL_RUNS ? st.runs : 0)
+    if (count < 2) return statsOf(st)
+    const keys: Uint8Array[] = []
+    const bodies: Uint8Array[] = []
+    for await (const [k, v] of db.iterator({ ...updateRange(id), reverse: true, limit: count })) {
+      const body = unseal(k, v)
+      if (body === undefined) throw new StorageCorruptionError(docId, `update record ${seqOf(k)} failed its checksum; not merging. Delete the document to re-sync it from peers`)
+      keys.push(k)
+      bodies.push(body)
+    }
+    bodies.reverse()
+    let merged: Uint8Array
+    try {
+      merged = mergeTail(bodies)
+    } catch (err) {
+      throw new StorageCorruptionError(docId, `its updates cannot be merged (${messageOf(err)}); not merging`, { cause: err })
+    }
+    const before = bodies.reduce((n, b) => n + b.length, 0)
+    const ops: BatchOp[] = keys.map(key => ({ type: 'del', key }))
+    const key = updateKey(id, st.nextSeq++)
+    ops.push({ type: 'put', key, value: seal(key, merged) })
+    st.records -= keys.length - 1
+    st.bytes += merged.length - before
+    st.tailBytes += merged.length - before
+    st.runs = count > recent ? 1 : st.runs + 1
+    ops.push(headOp(st, st.fingerprint))
+    const write = commits.commit(ops, merged.length, [docId])
+    heads.track(st, write)
+    await write
+    log('merged %d records of document %s, %d bytes -> %d', keys.length, docId, before, merged.length)
+    return statsOf(st)
   }
 
   /** The updates merged into one, giving the event loop back between batches; stops when the store closes. */

@@ -34,7 +34,20 @@ export interface DocState extends DocStats {
   pending: number
   /** A write of this document failed: re-read the head once its queued writes settle. */
   stale: boolean
+  /**
+   * Merged runs right after the snapshot (the records after them were appended since the last
+   * merge). Not stored: 0 when the head is read, so the next merge takes every record after the snapshot.
+   */
+  runs: number
+  /** Updates appended since the last compaction (not stored: every record after the snapshot when the head is read). */
+  appended: number
 }
+
+/** Bytes of the document's snapshot (0: none; a snapshot is its first record). */
+export const snapshotBytesOf = (st: DocStats): number => st.bytes - st.tailBytes
+
+/** Records appended since the last merge. */
+export const recentOf = (st: DocState): number => st.records - (snapshotBytesOf(st) > 0 ? 1 : 0) - st.runs
 
 export const statsOf = (st: DocState): DocStats => ({ records: st.records, bytes: st.bytes, tailBytes: st.tailBytes })
 
@@ -132,7 +145,7 @@ export class HeadCache {
   private async read (db: Db, docId: string, id: Uint8Array): Promise<DocState> {
     const key = headKey(id)
     const raw = await db.get(key)
-    const fresh: DocState = { id, exists: false, nextSeq: 0, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined, lastWrite: Promise.resolve(), pending: 0, stale: false }
+    const fresh: DocState = { id, exists: false, nextSeq: 0, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined, lastWrite: Promise.resolve(), pending: 0, stale: false, runs: 0, appended: 0 }
     if (raw === undefined) {
       const last = await db.keys({ ...updateRange(id), reverse: true, limit: 1 }).all()
       if (last.length === 0) return fresh
@@ -145,7 +158,9 @@ export class HeadCache {
       this.log.error('head record of document %s is corrupt; rebuilding its counters from its update records (its fingerprint is unknown until the next write)', docId)
       return await rebuild(db, id, fresh)
     }
-    return { ...fresh, exists: true, ...head }
+    const st = { ...fresh, exists: true, ...head }
+    st.appended = recentOf(st)
+    return st
   }
 }
 
@@ -158,5 +173,6 @@ async function rebuild (db: Db, id: Uint8Array, st: DocState): Promise<DocState>
     st.bytes += Math.max(0, v.length - 4)
   }
   st.tailBytes = st.bytes
+  st.appended = st.records
   return st
 }

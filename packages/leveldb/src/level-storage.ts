@@ -240,6 +240,7 @@ class LevelStore implements LevelStorage {
           st.tailBytes += u.length
           size += u.length
         }
+        st.appended += updates.length
         st.exists = true
         st.fingerprint = fingerprint.slice()
         ops.push(headOp(st, st.fingerprint))
@@ -255,7 +256,7 @@ class LevelStore implements LevelStorage {
     await this.rewrite(docId, 'replace', (st, id, ops) => {
       const key = updateKey(id, st.nextSeq++)
       ops.push({ type: 'put', key, value: seal(key, snapshot) })
-      Object.assign(st, { exists: true, records: 1, bytes: snapshot.length, tailBytes: 0, fingerprint: fingerprint.slice() })
+      Object.assign(st, { exists: true, records: 1, bytes: snapshot.length, tailBytes: 0, runs: 0, appended: 0, fingerprint: fingerprint.slice() })
       ops.push(headOp(st, fingerprint))
       return snapshot.length
     })
@@ -264,7 +265,7 @@ class LevelStore implements LevelStorage {
   async delete (docId: string): Promise<void> {
     await this.rewrite(docId, 'delete', (st, id, ops) => {
       ops.push({ type: 'del', key: headKey(id) })
-      Object.assign(st, { exists: false, records: 0, bytes: 0, tailBytes: 0, fingerprint: undefined })
+      Object.assign(st, { exists: false, records: 0, bytes: 0, tailBytes: 0, runs: 0, appended: 0, fingerprint: undefined })
       return 0
     }, () => { this.compactor.forget(docId) })
   }

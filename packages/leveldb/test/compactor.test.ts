@@ -46,7 +46,7 @@ async function records (db: Db, docId: string): Promise<Uint8Array[]> {
   return out
 }
 
-const head = (over: Partial<DocState>): DocState => ({ id: encodeUtf8('d'), exists: true, nextSeq: 0, records: 2, bytes: 0, tailBytes: 0, fingerprint: fp(1), lastWrite: Promise.resolve(), pending: 0, stale: false, ...over })
+const head = (over: Partial<DocState>): DocState => ({ id: encodeUtf8('d'), exists: true, nextSeq: 0, records: 2, bytes: 0, tailBytes: 0, fingerprint: fp(1), lastWrite: Promise.resolve(), pending: 0, stale: false, runs: 0, appended: 0, ...over })
 
 describe('Compactor', () => {
   it('a document needs compaction past the record count, or once its tail outgrows both the byte threshold and its snapshot', async () => {

@@ -198,6 +198,36 @@ describe('compaction', () => {
     expect(await again.stats('doc')).toEqual(st)
   })
 
+  it('merges small appends among themselves without rewriting a large snapshot; deletions get the document compacted', async () => {
+    const path = await dir()
+    const s = await openStore(path, { compactAfterUpdates: 100 })
+    const doc = new Y.Doc()
+    doc.getText('t').insert(0, 'z'.repeat(100_000))
+    const snapshot = Y.encodeStateAsUpdate(doc)
+    await s.replace('doc', snapshot, fp(1))
+    const ups: Uint8Array[] = []
+    doc.on('update', (u: Uint8Array) => ups.push(u))
+    for (let i = 0; i < 1000; i++) doc.getText('t').insert(i, 'x')
+    for (const u of ups.splice(0)) await s.append('doc', [u], fp(2))
+    await s.idle()
+    // 1,000 records against a 100 KB snapshot: merged in runs of ~100 (at most 100 recent ones
+    // wait for the next run), the snapshot as it was
+    const merged = await s.load('doc')
+    expect(merged.length).toBeLessThanOrEqual(1 + 10 + 100)
+    expect(merged[0]).toEqual(snapshot)
+    expect(textOf(merged)).toBe(doc.getText('t').toString())
+    // deletions add few bytes: past the snapshot's bytes / 8 updates, it is compacted
+    for (let i = 0; i < 15_000; i++) doc.getText('t').delete(0, 1)
+    for (let i = 0; i < ups.length; i += 50) await s.append('doc', ups.slice(i, i + 50), fp(3))
+    await s.idle()
+    const after = await s.load('doc')
+    expect(after[0]!.length).toBeLessThan(snapshot.length)
+    expect(textOf(after)).toBe(doc.getText('t').toString())
+    await s.close()
+    const again = await openStore(path)
+    expect(textOf(await again.load('doc'))).toBe(doc.getText('t').toString())
+  })
+
   it('compacts automatically past the byte threshold', async () => {
     const s = await openStore(await dir(), { compactAfterBytes: 4000 })
     const us = smallUpdates(10, 'y'.repeat(1000))
