@@ -220,9 +220,8 @@ export class Membership extends Emitter<MembershipEvents> {
     this.gossipTimer = undefined
     if (!cluster.enabled || !this.running) return
     let wait = this.d.interval(cluster.intervalMs) * (1 + 0.25 * (2 * this.d.rng.next() - 1))
-    // a backed-off round still comes when a silent member is due to be forgotten, from cluster
-    // state or from the peer table (which forgets in the same round, node.ts)
-    const forgetAt = earliest(this.members.nextForgetAt(), this.d.peers.nextQuietAt(cluster.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE, id => this.members.lastHeard(id) !== undefined))
+    // a backed-off round still comes when a silent member or peer is due to be forgotten
+    const forgetAt = earliest(this.members.nextForgetAt(), this.d.peers.nextQuietAt(cluster.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE, this.known))
     if (forgetAt !== undefined) wait = Math.min(wait, Math.max(cluster.intervalMs, forgetAt - this.d.timers.now() + 1))
     this.gossipDueAt = this.d.timers.now() + wait
     this.gossipTimer = this.d.timers.setTimeout(() => {
@@ -232,15 +231,21 @@ export class Membership extends Emitter<MembershipEvents> {
     }, wait)
   }
 
+  /** Whether cluster state knows the member (the peer table keeps such peers). */
+  private readonly known = (peerId: string): boolean => this.members.lastHeard(peerId) !== undefined
+
   /**
-   * Bump the heartbeat, forget long-dead members, and send our digest to one random connected peer,
-   * unless we are backed off and a peer's round reached us since our last one: then that exchange
-   * carried our heartbeat already, and a pair of quiet nodes makes one exchange an interval, not two.
+   * Bump the heartbeat, forget long-dead members (and peers with no session that nobody has heard
+   * of for as long), and send our digest to one random connected peer, unless we are backed off
+   * and a peer's round reached us since our last one: then that exchange carried our heartbeat
+   * already, and a pair of quiet nodes makes one exchange an interval, not two.
    */
   private gossipRound (): void {
     const { members } = this
+    const forgetAfter = this.d.settings.cluster.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE
     members.set('hearsay/hb', textEncoder.encode(String(++this.heartbeat)))
-    for (const gone of members.forget()) this.d.log('forgot %s: not heard from in %d ms', gone, this.d.settings.cluster.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE)
+    for (const gone of members.forget()) this.d.log('forgot %s: not heard from in %d ms', gone, forgetAfter)
+    this.d.peers.forgetQuiet(forgetAfter, this.known)
     const silent = this.heard && this.d.suppress(this.d.settings.cluster.intervalMs)
     this.heard = false
     this.emit('round', { now: this.d.timers.now() })

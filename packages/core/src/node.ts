@@ -191,8 +191,8 @@ export function createNode (options: NodeOptions): HearsayNode {
   })
 
   // Each gossip round, the peer table forgets peers that have no session and that nobody has
-  // heard of for 10 × `cluster.deadMs`; live propagation and anti-entropy forget them with it.
-  membership.on('round', () => { peers.forgetQuiet(settings.cluster.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE, pid => members.lastHeard(pid) !== undefined) })
+  // heard of for 10 × `cluster.deadMs` (membership.ts); live propagation and anti-entropy forget
+  // them with it.
   peers.on('forgot', ({ peerId }) => {
     live.forget(peerId)
     antiEntropy.forget(peerId)
