@@ -197,7 +197,13 @@ export function createMemoryNetwork (options: MemoryNetworkOptions = {}): Memory
     return {
       remoteId: out.to,
       async send (frame) {
-        if (!link.open) throw new PeerUnavailableError(`channel to ${out.to} is closed`)
+        if (!link.open) {
+          // the peer closed the link and its close is still on the way to us: as on a real
+          // connection, what we send meanwhile is lost, and the peer's last frames (a Close with
+          // its reason) still arrive before the close
+          if (back.handler !== undefined) return
+          throw new PeerUnavailableError(`channel to ${out.to} is closed`)
+        }
         stats.framesSent++
         if (loss > 0 && rng.next() < loss) {
           stats.framesLost++
