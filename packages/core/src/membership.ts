@@ -46,13 +46,11 @@ export interface MembershipDeps {
   /** Bytes of document updates stored now (`metrics().storedBytes`). */
   storedBytes: () => number
   guard: (what: string, fn: () => void) => void
-  /** The wait before the next gossip round, from the base interval (idle.ts backs it off while quiet). */
-  interval: (baseMs: number) => number
   /**
-   * Whether a round may stay silent when a peer's round reached us since our last one (Trickle's
-   * suppression, idle.ts): true only while backed off.
+   * The wait before the next gossip round, from the base interval (idle.ts backs it off while
+   * quiet). While it is longer than the base, a round may stay silent (Trickle's suppression).
    */
-  suppress: (baseMs: number) => boolean
+  interval: (baseMs: number) => number
 }
 
 export class Membership extends Emitter<MembershipEvents> {
@@ -246,7 +244,8 @@ export class Membership extends Emitter<MembershipEvents> {
     members.set('hearsay/hb', textEncoder.encode(String(++this.heartbeat)))
     for (const gone of members.forget()) this.d.log('forgot %s: not heard from in %d ms', gone, forgetAfter)
     this.d.peers.forgetQuiet(forgetAfter, this.known)
-    const silent = this.heard && this.d.suppress(this.d.settings.cluster.intervalMs)
+    const base = this.d.settings.cluster.intervalMs
+    const silent = this.heard && this.d.interval(base) > base
     this.heard = false
     this.emit('round', { now: this.d.timers.now() })
     const open = this.d.peers.connected()

@@ -116,7 +116,7 @@ export function createNode (options: NodeOptions): HearsayNode {
   const idle = new IdleBackoff({ quiet: () => quiet(), maxMs: () => Math.min(settings.cluster.idleMaxMs, settings.cluster.deadMs * CLUSTER_FORGET_DEAD_MULTIPLE / 4) })
   const membership = new Membership({
     selfId: id, peers, settings, timers, log, counters, guard, digest, digestFor, rng: createRandom(seed ^ 0x434c5553), storedBytes: () => docs.storedBytes,
-    interval: base => idle.interval(base), suppress: base => idle.interval(base) > base
+    interval: base => idle.interval(base)
   })
   const members = membership.members
   const antiEntropy = new AntiEntropy({

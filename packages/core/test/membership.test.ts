@@ -8,7 +8,7 @@ import { scene, type Scene } from './subsystem-fakes.js'
 function membership (sc: Scene, root = { value: new Uint8Array(16) }): Membership {
   return new Membership({
     selfId: 'self', peers: sc.peers, settings: sc.settings, timers: sc.clock, log: sc.log, counters: sc.counters, rng: createRandom(3),
-    digest: () => ({ root: root.value, count: 1 }), digestFor: () => ({ root: root.value, count: 1 }), storedBytes: () => 100, guard: (_w, fn) => { fn() }, interval: base => base, suppress: () => false
+    digest: () => ({ root: root.value, count: 1 }), digestFor: () => ({ root: root.value, count: 1 }), storedBytes: () => 100, guard: (_w, fn) => { fn() }, interval: base => base
   })
 }
 
