@@ -19,7 +19,7 @@ import { COMPACT_RECORD_BYTES, TAIL_RUNS } from './constants.js'
 import { headOp, recentOf, snapshotBytesOf, statsOf } from './heads.js'
 import type { DocState, DocStats, HeadCache } from './heads.js'
 import { Aborted, messageOf, wrapIo } from './io-errors.js'
-import { seqOf, seal, unseal, updateKey, updateRange } from './layout.js'
+import { checked, seqOf, seal, updateKey, updateRange } from './layout.js'
 import type { LevelSettings } from './options.js'
 
 export interface CompactorDeps {
@@ -141,9 +141,10 @@ export class Compactor {
       await st.lastWrite
       const started = performance.now()
       const keys: Uint8Array[] = []
+      // views into the values LevelDB handed out (no copy): they are applied into a new document
       const bodies: Uint8Array[] = []
       for await (const [k, v] of db.iterator({ ...updateRange(id) })) {
-        const body = unseal(k, v)
+        const body = checked(k, v)
         if (body === undefined) throw new StorageCorruptionError(docId, `update record ${seqOf(k)} failed its checksum; not compacting. Delete the document to re-sync it from peers`)
         keys.push(k)
         bodies.push(body)
@@ -176,9 +177,10 @@ export class Compactor {
     const count = recent + (st.runs >= TAIL_RUNS ? st.runs : 0)
     if (count < 2) return statsOf(st)
     const keys: Uint8Array[] = []
+    // views into the values LevelDB handed out (no copy): the merge below makes a new buffer
     const bodies: Uint8Array[] = []
     for await (const [k, v] of db.iterator({ ...updateRange(id), reverse: true, limit: count })) {
-      const body = unseal(k, v)
+      const body = checked(k, v)
       if (body === undefined) throw new StorageCorruptionError(docId, `update record ${seqOf(k)} failed its checksum; not merging. Delete the document to re-sync it from peers`)
       keys.push(k)
       bodies.push(body)

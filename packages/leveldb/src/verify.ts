@@ -4,7 +4,7 @@
  */
 import type { Db } from './database.js'
 import { wrapIo } from './io-errors.js'
-import { TAG_HEAD, TAG_UPDATE, decodeHead, decodeUtf8, seqOf, unseal } from './layout.js'
+import { TAG_HEAD, TAG_UPDATE, checked, decodeHead, decodeUtf8, seqOf, unseal } from './layout.js'
 
 export interface CorruptionReport {
   /** The document concerned, or undefined for metadata and unreadable keys. */
@@ -37,7 +37,7 @@ export async function verifyStore (path: string, db: Db): Promise<VerifyReport> 
         continue
       }
       counted.set(docId, (counted.get(docId) ?? 0) + 1)
-      if (unseal(k, v) === undefined) corrupt.push({ docId, message: `update record ${seqOf(k)} failed its checksum` })
+      if (checked(k, v) === undefined) corrupt.push({ docId, message: `update record ${seqOf(k)} failed its checksum` })
     }
     for await (const [k, v] of db.iterator({ gte: new Uint8Array([TAG_HEAD]), lt: new Uint8Array([TAG_HEAD + 1]), snapshot })) {
       const docId = decodeUtf8(k.subarray(1))
