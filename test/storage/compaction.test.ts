@@ -129,6 +129,31 @@ describe('compaction drops deleted content', () => {
     })
   }
 
+  for (const kind of ['memory', 'leveldb'] as const) {
+    it(`${kind}: a document read back as a single record holds nothing it deleted (a single record is sent to peers as it is)`, async () => {
+      const store = kind === 'memory' ? createMemoryStorage() : createLevelStorage({ path: await dir(), durability: 'process' })
+      await store.open()
+      try {
+        const doc = new Y.Doc()
+        const writes: Array<Promise<void>> = []
+        doc.on('update', (u: Uint8Array) => { writes.push(store.append(DOC, [u], docFingerprint(doc))) })
+        const text = doc.getText('t')
+        text.insert(0, 'the secret is swordfish')
+        text.delete(14, 9)
+        text.insert(14, 'kept')
+        for (let i = 0; i < 20; i++) text.insert(text.length, '.')
+        await Promise.all(writes)
+        const records = await store.load(DOC)
+        const secret = new TextEncoder().encode('swordfish')
+        const holds = (r: Uint8Array): boolean => r.some((_, i) => secret.every((b, j) => r[i + j] === b))
+        if (records.length === 1) expect(holds(records[0] as Uint8Array)).toBe(false)
+        expect(contentOf(await reload(store, DOC))).toEqual(contentOf(doc))
+      } finally {
+        await store.close()
+      }
+    })
+  }
+
   it('memory storage packs small appends, merges them when read, does not rewrite a large snapshot for them, and drops what deletions deleted', async () => {
     const store = createMemoryStorage()
     await store.open()

@@ -4,8 +4,9 @@
  * A document is a snapshot (after a compaction or `replace`), then the updates appended since.
  * Each append is kept as one packed buffer (its updates copied in, length-prefixed), so a stream
  * of small edits costs a copy each, not an object each. Reading a document merges what was packed
- * into one record (`mergeTail`) and keeps that, so the work is done once and only for documents
- * read again. The whole document is compacted (`compactUpdates`: deleted content dropped) once
+ * into one record after the snapshot (`mergeTail`) and keeps that, so the work is done once and
+ * only for documents read again; a document with no snapshot yet is compacted instead, as a merge
+ * keeps deleted content and a document that is a single record is sent to peers as it is. The whole document is compacted (`compactUpdates`: deleted content dropped) once
  * the bytes after the snapshot exceed both `compactAfterBytes` and the snapshot itself, or the
  * updates appended since exceed both `compactAfterUpdates` and the snapshot's bytes /
  * `MEMORY_COMPACT_RECORD_BYTES` (deletions add few bytes): each compaction reads at most a few
@@ -79,22 +80,50 @@ function unpack (p: Uint8Array): Uint8Array[] {
 /** Every update of the document: its records and its packs'. */
 const allOf = (e: Entry): Uint8Array[] => [...e.updates, ...e.packs.flatMap(unpack)]
 
-/** Merge the packs and the records after the snapshot into one record (done when the document is read). */
+function setSnapshot (e: Entry, snapshot: Uint8Array): void {
+  e.updates = [snapshot]
+  e.packs = []
+  e.bytes = e.snapshotBytes = snapshot.length
+  e.tailBytes = e.appended = 0
+}
+
+/** Compact the document into one snapshot (`compactUpdates`: deleted content dropped). */
+function compact (e: Entry): void {
+  try {
+    setSnapshot(e, compactUpdates(allOf(e)))
+  } catch {
+    // the updates stay stored as given (loading them reports the document as corrupt);
+    // not tried again until as much again has been appended
+    e.updates = allOf(e).map(u => u.slice())
+    e.packs = []
+    e.snapshotBytes = e.bytes
+    e.tailBytes = e.appended = 0
+  }
+}
+
+/**
+ * Merge the packs and the records after the snapshot into one record (done when the document is
+ * read). A document with no snapshot yet is compacted instead: a merge keeps deleted content, and
+ * a document that is a single record is sent to peers as it is.
+ */
 function mergePacks (e: Entry): void {
   if (e.packs.length === 0) return
-  const head = e.snapshotBytes > 0 ? 1 : 0
-  const tail = [...e.updates.slice(head), ...e.packs.flatMap(unpack)]
+  if (e.snapshotBytes === 0) {
+    compact(e)
+    return
+  }
+  const tail = [...e.updates.slice(1), ...e.packs.flatMap(unpack)]
   e.packs = []
   let merged: Uint8Array
   try {
     merged = mergeTail(tail)
   } catch {
     // kept as they are (applying them reports the document as corrupt)
-    e.updates = [...e.updates.slice(0, head), ...tail.map(u => u.slice())]
+    e.updates = [...e.updates.slice(0, 1), ...tail.map(u => u.slice())]
     return
   }
   const delta = merged.length - bytesOf(tail)
-  e.updates = [...e.updates.slice(0, head), merged]
+  e.updates = [...e.updates.slice(0, 1), merged]
   e.bytes += delta
   e.tailBytes += delta
 }
@@ -102,25 +131,11 @@ function mergePacks (e: Entry): void {
 export function createMemoryStorage (options: MemoryStorageOptions = {}): Storage {
   const afterUpdates = positive('compactAfterUpdates', options.compactAfterUpdates, MEMORY_COMPACT_UPDATES)
   const afterBytes = positive('compactAfterBytes', options.compactAfterBytes, MEMORY_COMPACT_MIN_BYTES)
-  const setSnapshot = (e: Entry, snapshot: Uint8Array): void => {
-    e.updates = [snapshot]
-    e.packs = []
-    e.bytes = e.snapshotBytes = snapshot.length
-    e.tailBytes = e.appended = 0
-  }
   /** After an append: compact the document when it is due (see above). */
   const tidy = (e: Entry): void => {
     const due = (e.tailBytes > afterBytes && e.tailBytes > e.snapshotBytes) ||
       (e.appended > afterUpdates && e.appended > e.snapshotBytes / MEMORY_COMPACT_RECORD_BYTES)
-    if (!due || e.updates.length + e.packs.length < 2) return
-    try {
-      setSnapshot(e, compactUpdates(allOf(e)))
-    } catch {
-      // the updates stay stored as given (loading them reports the document as corrupt);
-      // not tried again until as much again has been appended
-      e.snapshotBytes = e.bytes
-      e.tailBytes = e.appended = 0
-    }
+    if (due && e.updates.length + e.packs.length >= 2) compact(e)
   }
   const docs = new Map<string, Entry>()
   const meta = new Map<string, Uint8Array>()

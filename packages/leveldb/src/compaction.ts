@@ -54,6 +54,9 @@ export class Compactor {
     // twice what was appended since the last one and total work stays linear in what is written
     if ((st.tailBytes > s.compactAfterBytes && st.tailBytes > snapshot) ||
       (st.appended > s.compactAfterUpdates && st.appended > snapshot / COMPACT_RECORD_BYTES)) return 'compact'
+    // a merge keeps deleted content, so it must never leave a document as a single record (sent
+    // to peers as it is): with no snapshot, more than compactAfterUpdates records means at least
+    // as many updates appended since the last compaction, and the rule above compacts first
     return recentOf(st) > s.compactAfterUpdates ? 'merge' : undefined
   }
 
