@@ -13,7 +13,7 @@
  * loop back between batches.
  */
 import * as Y from 'yjs'
-import { COMPACTION_APPLY_BATCH, LIVE_MERGE_MAX_UPDATES } from './constants.js'
+import { COMPACT_RECORD_BYTES, COMPACTION_APPLY_BATCH, LIVE_MERGE_MAX_UPDATES } from './constants.js'
 
 export interface CompactOptions {
   /** Updates applied per transaction. @default COMPACTION_APPLY_BATCH (100) */
@@ -72,6 +72,18 @@ export async function compactUpdatesAsync (updates: readonly Uint8Array[], pause
 export function liveUpdate (updates: readonly Uint8Array[]): Uint8Array {
   const merged = Y.mergeUpdates(updates as Uint8Array[])
   return Y.decodeUpdate(merged).ds.clients.size === 0 ? merged : compactUpdates(updates)
+}
+
+/**
+ * Whether a stored document is due for compaction (the rule memory storage and LevelDB share):
+ * the bytes after its snapshot exceed both `afterBytes` and the snapshot, so each compaction reads
+ * at most about twice what was added since the last one; or the updates appended since the last
+ * compaction exceed both `afterUpdates` and the snapshot's bytes / `COMPACT_RECORD_BYTES`, so
+ * deleted content does not pile up (deletions add few bytes).
+ */
+export function compactionDue (doc: { snapshotBytes: number, tailBytes: number, appended: number }, afterBytes: number, afterUpdates: number): boolean {
+  return (doc.tailBytes > afterBytes && doc.tailBytes > doc.snapshotBytes) ||
+    (doc.appended > afterUpdates && doc.appended > doc.snapshotBytes / COMPACT_RECORD_BYTES)
 }
 
 /**

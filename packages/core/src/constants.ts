@@ -170,17 +170,16 @@ export const STORAGE_BATCH_MS = 10
 
 /**
  * Memory storage compacts a document (see `memory-storage.ts`) once more updates than this were
- * appended since its last compaction, and more than its snapshot's bytes /
- * `MEMORY_COMPACT_RECORD_BYTES`.
+ * appended since its last compaction, and more than its snapshot's bytes / `COMPACT_RECORD_BYTES`.
  */
 export const MEMORY_COMPACT_UPDATES = 500
 
 /**
- * The snapshot bytes per update appended that make memory storage compact a document (with
- * `MEMORY_COMPACT_UPDATES`): deletions add few bytes, and this drops what they deleted. An update
- * is rarely under 8 bytes, so the work stays linear in what is written.
+ * The snapshot bytes per update appended that make a store compact a document (`compactionDue`,
+ * with its update threshold): deletions add few bytes, and compaction drops what they deleted. An
+ * update is rarely under 8 bytes, so the work stays linear in what is written.
  */
-export const MEMORY_COMPACT_RECORD_BYTES = 8
+export const COMPACT_RECORD_BYTES = 8
 
 /**
  * Memory storage also compacts a document once the bytes after its snapshot exceed both this and

@@ -6,14 +6,16 @@
  * of small edits costs a copy each, not an object each. Reading a document merges what was packed
  * into one record after the snapshot (`mergeTail`) and keeps that, so the work is done once and
  * only for documents read again; a document with no snapshot yet is compacted instead, as a merge
- * keeps deleted content and a document that is a single record is sent to peers as it is. The whole document is compacted (`compactUpdates`: deleted content dropped) once
- * the bytes after the snapshot exceed both `compactAfterBytes` and the snapshot itself, or the
- * updates appended since exceed both `compactAfterUpdates` and the snapshot's bytes /
- * `MEMORY_COMPACT_RECORD_BYTES` (deletions add few bytes): each compaction reads at most a few
- * times what was added since the last one, and deleted content does not pile up.
+ * keeps deleted content and a document that is a single record is sent to peers as it is. The
+ * whole document is compacted (`compactUpdates`: deleted content dropped) when `compactionDue`
+ * says so, the rule LevelDB storage shares: the bytes after the snapshot exceed both
+ * `compactAfterBytes` and the snapshot itself, or the updates appended since exceed both
+ * `compactAfterUpdates` and the snapshot's bytes / `COMPACT_RECORD_BYTES` (deletions add few
+ * bytes). Each compaction reads at most a few times what was added since the last one, and
+ * deleted content does not pile up.
  */
-import { bytesOf, compactUpdates, mergeTail } from './compaction.js'
-import { MEMORY_COMPACT_MIN_BYTES, MEMORY_COMPACT_RECORD_BYTES, MEMORY_COMPACT_UPDATES } from './constants.js'
+import { bytesOf, compactUpdates, compactionDue, mergeTail } from './compaction.js'
+import { MEMORY_COMPACT_MIN_BYTES, MEMORY_COMPACT_UPDATES } from './constants.js'
 import { ConfigError, StorageError } from './errors.js'
 import type { Storage, StoredDocInfo } from './storage.js'
 
@@ -133,9 +135,7 @@ export function createMemoryStorage (options: MemoryStorageOptions = {}): Storag
   const afterBytes = positive('compactAfterBytes', options.compactAfterBytes, MEMORY_COMPACT_MIN_BYTES)
   /** After an append: compact the document when it is due (see above). */
   const tidy = (e: Entry): void => {
-    const due = (e.tailBytes > afterBytes && e.tailBytes > e.snapshotBytes) ||
-      (e.appended > afterUpdates && e.appended > e.snapshotBytes / MEMORY_COMPACT_RECORD_BYTES)
-    if (due && e.updates.length + e.packs.length >= 2) compact(e)
+    if (compactionDue(e, afterBytes, afterUpdates) && e.updates.length + e.packs.length >= 2) compact(e)
   }
   const docs = new Map<string, Entry>()
   const meta = new Map<string, Uint8Array>()

@@ -7,15 +7,15 @@
  * - the whole document is compacted into one snapshot (content unchanged, deleted content
  *   dropped) once the bytes after its snapshot outgrow both `compactAfterBytes` and the snapshot,
  *   or the updates appended since the last compaction outnumber both `compactAfterUpdates` and
- *   the snapshot's bytes / `COMPACT_RECORD_BYTES` (deletions add few bytes). LevelDB is then asked
+ *   the snapshot's bytes / `COMPACT_RECORD_BYTES` (`compactionDue` in core). LevelDB is then asked
  *   to reclaim the space of the removed records.
  */
-import { StorageCorruptionError, StorageError, compactUpdatesAsync, mergeTail } from '@hearsay/core'
+import { StorageCorruptionError, StorageError, compactUpdatesAsync, compactionDue, mergeTail } from '@hearsay/core'
 import type { Log } from '@hearsay/core'
 import { compactRange } from './database.js'
 import type { BatchOp, Db } from './database.js'
 import type { GroupCommit } from './group-commit.js'
-import { COMPACT_RECORD_BYTES, TAIL_RUNS } from './constants.js'
+import { TAIL_RUNS } from './constants.js'
 import { headOp, recentOf, snapshotBytesOf, statsOf } from './heads.js'
 import type { DocState, DocStats, HeadCache } from './heads.js'
 import { Aborted, messageOf, wrapIo } from './io-errors.js'
@@ -50,10 +50,7 @@ export class Compactor {
     const s = this.d.settings
     if (!st.exists || st.records <= 1) return undefined
     const snapshot = snapshotBytesOf(st)
-    // bytes: only once the tail outgrows the snapshot too, so each compaction reads at most about
-    // twice what was appended since the last one and total work stays linear in what is written
-    if ((st.tailBytes > s.compactAfterBytes && st.tailBytes > snapshot) ||
-      (st.appended > s.compactAfterUpdates && st.appended > snapshot / COMPACT_RECORD_BYTES)) return 'compact'
+    if (compactionDue({ snapshotBytes: snapshot, tailBytes: st.tailBytes, appended: st.appended }, s.compactAfterBytes, s.compactAfterUpdates)) return 'compact'
     // a merge keeps deleted content, so it must never leave a document as a single record (sent
     // to peers as it is): with no snapshot, more than compactAfterUpdates records means at least
     // as many updates appended since the last compaction, and the rule above compacts first

@@ -18,7 +18,7 @@ export const DURABILITY: Durability = 'power'
  * Once more than this many update records were appended to a document since its last merge, they
  * are merged into one (`mergeTail` in core: `Y.mergeUpdates`, the snapshot is not read), so a
  * document holds a bounded number of records whatever its size. A document is also compacted
- * once more updates than this, and than its snapshot's bytes / `COMPACT_RECORD_BYTES`, were
+ * once more updates than this, and than its snapshot's bytes / `COMPACT_RECORD_BYTES` (core), were
  * appended since its last compaction.
  */
 export const COMPACT_AFTER_UPDATES = 500
@@ -28,13 +28,6 @@ export const COMPACT_AFTER_UPDATES = 500
  * proportion to the tail, once every this many × `compactAfterUpdates` records).
  */
 export const TAIL_RUNS = 32
-
-/**
- * Snapshot bytes per update appended that make a document due for compaction (with
- * `compactAfterUpdates`): deletions add few bytes, and compaction drops what they deleted. An
- * update is rarely under 8 bytes, so the work stays linear in what is written.
- */
-export const COMPACT_RECORD_BYTES = 8
 
 /**
  * A document is compacted automatically once the updates appended since its last compaction
