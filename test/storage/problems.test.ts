@@ -33,7 +33,9 @@ async function writeDocs (path: string, ids: string[]): Promise<void> {
   await n.start()
   for (const id of ids) {
     const doc = await n.open(id)
+    // two writes, two update records (edits of one turn would be one)
     doc.getText('t').insert(0, `text of ${id}`)
+    await n.flush()
     doc.getText('t').insert(0, '> ')
   }
   await n.flush()

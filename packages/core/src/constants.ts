@@ -66,6 +66,16 @@ export const DIGEST_BUCKET_SIZE = 32
 /** Documents kept in memory when nobody holds them open; idle ones past this are unloaded. */
 export const MAX_LOADED_DOCS = 1000
 
+/**
+ * A document's transactions with the same origin become one update (doc-changes.ts), taken on the
+ * next microtask; a run is taken at once when it reaches this many transactions, so an app that
+ * makes thousands of edits in one turn gets them out in bounded updates.
+ */
+export const CHANGE_RUN_MAX_TRANSACTIONS = 1024
+
+/** A run is also taken at once when its transactions added this many clock ticks (about characters or items). */
+export const CHANGE_RUN_MAX_CLOCKS = 256 * 1024
+
 /** How long local updates wait to be batched into one live frame, in ms (0: the next turn of the event loop). */
 export const LIVE_BATCH_MS = 0
 

@@ -2,9 +2,12 @@
  * The documents a node holds: loaded on demand from storage, fingerprinted for the collection
  * digest, written back in batches, and evicted from memory when idle and over budget.
  *
- * Every change to a loaded document goes through its Y.Doc `update` event. The store marks the
- * fingerprint stale, queues the update for storage (the write path is doc-writes.ts), and tells
- * the node (`onChange`) so it can propagate local edits and announce the new digest root.
+ * Every change to a loaded document is collected per run of transactions with the same origin
+ * (doc-changes.ts) and taken as one update on the next microtask (`takeChanges()` takes them at
+ * once). The store marks the fingerprint stale as soon as a transaction commits; when the update
+ * is taken, it queues it for storage (the write path is doc-writes.ts) and tells the node
+ * (`onChange`) so it can propagate local edits and announce the new digest root. Whatever reads
+ * the write queue's state takes the waiting changes first.
  *
  * A document whose stored data cannot be read back is quarantined (doc-problems.ts): every later
  * access rejects with the same `StorageCorruptionError` (naming it) without touching storage
@@ -20,6 +23,7 @@ import { NextTurn, type Timers } from './clock.js'
 import { bytesOf, liveUpdate } from './compaction.js'
 import { STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { DigestTree } from './digest.js'
+import { DocChanges } from './doc-changes.js'
 import { DocProblems, type DocProblem } from './doc-problems.js'
 import { WriteQueue } from './doc-writes.js'
 import { ConfigError, InvalidUpdateError, StorageCorruptionError } from './errors.js'
@@ -40,7 +44,10 @@ export interface DocumentsOptions {
   /** Most documents kept in memory that no caller holds open. */
   maxLoadedDocs: number
   storageBatchMs: number
-  /** Called for every change to a document after it is applied. */
+  /**
+   * Called with every change to a document after it is applied: one update per run of
+   * transactions with the same origin, on the next microtask (or when taken).
+   */
   onChange: (docId: string, update: Uint8Array, origin: unknown) => void
   /** Called after a batch of writes stored something (`storedBytes` may have changed). */
   onStored?: () => void
@@ -62,6 +69,8 @@ type DocState = { doc: Y.Doc, update?: undefined } | { doc?: undefined, update: 
 interface Entry {
   id: string
   doc: Y.Doc | undefined
+  /** The loaded doc's changes waiting to be taken. */
+  changes: DocChanges | undefined
   loading: Promise<Y.Doc> | undefined
   /** Fingerprint no longer matches the loaded doc. */
   stale: boolean
@@ -74,6 +83,9 @@ export class Documents {
   readonly tree = new DigestTree()
   private readonly entries = new Map<string, Entry>()
   private readonly stale = new Set<Entry>()
+  /** Loaded documents with changes waiting to be taken, and whether a microtask will take them. */
+  private readonly changing = new Set<Entry>()
+  private takeQueued = false
   /** Eviction, as a timer task of its own (see `evictIdle`). */
   private readonly eviction: NextTurn
   private readonly trouble: DocProblems
@@ -158,7 +170,7 @@ export class Documents {
   }
 
   private newEntry (id: string): Entry {
-    return { id, doc: undefined, loading: undefined, stale: false, holds: 0, lastUsed: this.o.timers.now() }
+    return { id, doc: undefined, changes: undefined, loading: undefined, stale: false, holds: 0, lastUsed: this.o.timers.now() }
   }
 
   /** Ids of every document with content. */
@@ -250,7 +262,11 @@ export class Documents {
       }
       this.docsLoaded++
     }
-    doc.on('update', (update: Uint8Array, origin: unknown) => { this.changed(e, update, origin) })
+    e.changes = new DocChanges(doc, {
+      deliver: (update, origin) => { this.changed(e, update, origin) },
+      waiting: () => { this.waiting(e) },
+      skip: origin => origin === STORAGE_ORIGIN
+    })
     e.doc = doc
     this.loadedCount++
     if (updates.length > 0) {
@@ -264,13 +280,38 @@ export class Documents {
     return doc
   }
 
+  /** A transaction changed the document: its fingerprint is stale now, its update is taken soon. */
+  private waiting (e: Entry): void {
+    e.lastUsed = this.o.timers.now()
+    e.stale = true
+    this.stale.add(e)
+    this.changing.add(e)
+    if (this.takeQueued) return
+    this.takeQueued = true
+    queueMicrotask(() => {
+      this.takeQueued = false
+      this.takeChanges()
+    })
+  }
+
   private changed (e: Entry, update: Uint8Array, origin: unknown): void {
-    if (origin === STORAGE_ORIGIN) return
     e.lastUsed = this.o.timers.now()
     e.stale = true
     this.stale.add(e)
     this.writes.add(e.id, update)
     this.o.onChange(e.id, update, origin)
+  }
+
+  /** Take every document's waiting changes now: queued for storage, and passed to `onChange`. */
+  takeChanges (): void {
+    for (const e of this.changing) {
+      this.changing.delete(e)
+      try {
+        e.changes?.take()
+      } catch (err) {
+        this.o.log.error('document %s: handling its changes failed', e.id, err)
+      }
+    }
   }
 
   /** Bring every stale fingerprint up to date in the digest tree. */
@@ -343,6 +384,7 @@ export class Documents {
    * write until its retry succeeded). Never ahead of the store.
    */
   async vectors (docId: string): Promise<{ applied: Uint8Array, stored: Uint8Array | undefined }> {
+    this.takeChanges()
     const doc = this.entries.get(docId)?.doc
     // a document this node does not hold: nothing, without making an empty one
     if (doc === undefined && !this.has(docId)) return { applied: EMPTY_VECTOR, stored: EMPTY_VECTOR }
@@ -405,9 +447,11 @@ export class Documents {
     const e = this.entries.get(docId)
     if (e !== undefined && e.holds > 0) throw new ConfigError(`"${docId}" is open: close it before forgetting it`)
     if (e?.loading !== undefined) await e.loading.catch(() => {})
-    const doc = this.entries.get(docId)?.doc
-    if (doc !== undefined) {
-      doc.destroy()
+    const gone = this.entries.get(docId)
+    if (gone?.doc !== undefined) {
+      gone.changes?.stop()
+      this.changing.delete(gone)
+      gone.doc.destroy()
       this.loadedCount--
     }
     this.entries.delete(docId)
@@ -452,6 +496,7 @@ export class Documents {
 
   private evictNow (): void {
     if (this.loadedCount <= this.o.maxLoadedDocs) return
+    this.takeChanges()
     const idle = [...this.entries.values()]
       .filter(e => e.doc !== undefined && e.holds === 0 && !this.writes.busy(e.id))
       .sort((a, b) => a.lastUsed - b.lastUsed)
@@ -468,11 +513,13 @@ export class Documents {
 
   /** Write every queued update to storage; resolves when all of them are stored (see `WriteQueue.flush`). */
   async flush (): Promise<void> {
+    this.takeChanges()
     await this.writes.flush()
   }
 
   /** Write the queued updates now, once; resolves with the first error, never rejects. */
   async writeNow (): Promise<unknown> {
+    this.takeChanges()
     return await this.writes.writeNow()
   }
 
@@ -482,6 +529,7 @@ export class Documents {
    * queued, the caller waits for them to be written, after which they can be evicted.
    */
   async relieve (): Promise<void> {
+    this.takeChanges()
     if (await this.writes.relieve(this.o.maxLoadedDocs / 2)) this.evictIdle()
   }
 

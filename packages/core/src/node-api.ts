@@ -17,7 +17,11 @@ import type { AntiEntropyMode } from './protocol.js'
 export interface NodeEvents extends Record<string, unknown> {
   'peer:connect': { peerId: string }
   'peer:disconnect': { peerId: string, reason: string }
-  /** A document changed; `peerId` is set when the change came from a peer. */
+  /**
+   * A document changed; `peerId` is set when the change came from a peer. One event per run of
+   * transactions with the same origin, on the microtask after them (a loop of edits in one turn is
+   * one event, up to 1,024 transactions each); `update` holds the whole run.
+   */
   'doc:update': { docId: string, update: Uint8Array, peerId: string | undefined }
   /** What this node knows of its peers' copies of a followed document changed (see `syncState`). */
   'doc:sync': DocSyncState

@@ -363,6 +363,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       reports.stop()
       antiEntropy.stop()
       membership.stop()
+      docs.takeChanges()
       live.flush()
       for (const p of peers.all()) p.session?.close('node stopping', true)
       await transport.stop()
@@ -400,6 +401,7 @@ export function createNode (options: NodeOptions): HearsayNode {
       return await antiEntropy.repairPass()
     },
     async flush () {
+      docs.takeChanges()
       live.flush()
       await docs.flush()
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LIVE_BATCH_MAX_UPDATES, LIVE_MERGE_MAX_UPDATES, createMemoryNetwork, createNode, type HearsayNode } from '../src/index.js'
+import { CHANGE_RUN_MAX_TRANSACTIONS, createMemoryNetwork, createNode, type HearsayNode } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { cluster, content, createRandom, gatedStorage, scribble } from './helpers.js'
 
@@ -23,17 +23,22 @@ describe('live propagation', () => {
     await c.stop()
   })
 
-  it('a burst typed in one turn goes out in bounded batches, each document merged in bounded runs', async () => {
+  it('a burst typed in one turn goes out as bounded updates, one per run of transactions', async () => {
     const c = await cluster(['a', 'b'], { antiEntropy: { enabled: false } })
     const [a, b] = c.nodes as [HearsayNode, HearsayNode]
     await waitFor(() => a.peers().some(p => p.connected))
     const doc = await a.open('n')
-    const n = 3 * LIVE_BATCH_MAX_UPDATES + 10
+    const updates: number[] = []
+    const off = a.on('doc:update', e => { if (e.peerId === undefined) updates.push(e.update.length) })
+    const n = 3 * CHANGE_RUN_MAX_TRANSACTIONS + 10
     for (let i = 0; i < n; i++) doc.getText('t').insert(0, 'y')
-    // still in the same turn: three full batches have left, the rest waits for the next turn
-    expect(a.metrics().liveUpdatesSent).toBe(3 * LIVE_BATCH_MAX_UPDATES / LIVE_MERGE_MAX_UPDATES)
+    // still in the same turn: three full runs were taken as they filled, the rest waits for a microtask
+    expect(updates.length).toBe(3)
     await waitFor(async () => (await text(b, 'n')).length === n)
-    expect(a.metrics().liveUpdatesSent).toBe(3 * LIVE_BATCH_MAX_UPDATES / LIVE_MERGE_MAX_UPDATES + 1)
+    expect(updates.length).toBe(4)
+    // one live batch carried them, merged into one update
+    expect(a.metrics().liveUpdatesSent).toBe(1)
+    off()
     await c.stop()
   })
 

@@ -162,8 +162,8 @@ async function throughput (): Promise<Table> {
     columns: ['setup', 'updates', 'total ms', 'updates/s', 'frames sent by A', 'frame bytes sent by A', 'edit loop ms'],
     rows,
     notes: [
-      `One-character inserts spread over ${THROUGHPUT_DOCS} documents on A, yielding to the event loop every 1,000 edits; timed until every one is applied on B. The engine batches the updates of each tick into one frame.`,
-      'The edit loop includes the engine\'s own work per update on A (storage queue, live batching).',
+      `One-character inserts spread over ${THROUGHPUT_DOCS} documents on A, yielding to the event loop every 1,000 edits; timed until every one is applied on B. The engine takes each document's edits of a tick as one update and sends the tick's updates in one frame.`,
+      'The edit loop includes the engine\'s own work per edit on A (noting the transaction; a run of 1,024 is encoded, queued for storage and batched for live at once).',
       `target ≥ 50,000 updates/s between two devices (two processes): ${rate >= 50_000 ? 'met' : 'MISSED'}`
     ]
   }
@@ -199,7 +199,7 @@ async function bursts (): Promise<Table> {
     rows,
     notes: [
       'One-character inserts into one document on A with no yield between them (a paste, a script), then timed until B\'s copy has them all.',
-      'Live batches go out every 1,024 updates (or 256 KiB) and merge at most 64 updates of a document at a time, so each step is bounded work: doubling the burst should about double the time (target ≤ 2.2×).'
+      'A document\'s transactions are encoded as one update every 1,024 (`CHANGE_RUN_MAX_TRANSACTIONS`), live batches go out every 1,024 updates (or 256 KiB) and merge at most 64 updates of a document at a time, so each step is bounded work: doubling the burst should about double the time (target ≤ 2.2×).'
     ]
   }
 }
