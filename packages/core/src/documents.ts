@@ -299,18 +299,19 @@ export class Documents {
     e.stale = true
     this.stale.add(e)
     this.writes.add(e.id, update)
-    this.o.onChange(e.id, update, origin)
+    // stored whatever a listener does; a listener that throws does not stop the next run
+    try {
+      this.o.onChange(e.id, update, origin)
+    } catch (err) {
+      this.o.log.error('document %s: handling a change failed', e.id, err)
+    }
   }
 
   /** Take every document's waiting changes now: queued for storage, and passed to `onChange`. */
   takeChanges (): void {
     for (const e of this.changing) {
       this.changing.delete(e)
-      try {
-        e.changes?.take()
-      } catch (err) {
-        this.o.log.error('document %s: handling its changes failed', e.id, err)
-      }
+      e.changes?.take()
     }
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CHANGE_RUN_MAX_TRANSACTIONS, createMemoryNetwork, createNode, type HearsayNode } from '../src/index.js'
+import * as Y from 'yjs'
+import { CHANGE_RUN_MAX_TRANSACTIONS, createMemoryStorage, createMemoryNetwork, createNode, type HearsayNode } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { cluster, content, createRandom, gatedStorage, scribble } from './helpers.js'
 
@@ -39,6 +40,26 @@ describe('live propagation', () => {
     // one live batch carried them, merged into one update
     expect(a.metrics().liveUpdatesSent).toBe(1)
     off()
+    await c.stop()
+  })
+
+  it('a doc:update listener that throws loses nothing: the edit is stored and reaches the peer', async () => {
+    const storage = createMemoryStorage()
+    const c = await cluster(['a', 'b'], { antiEntropy: { enabled: false } })
+    const a = createNode({ id: 'a2', transport: c.net.transport('a2'), storage, antiEntropy: { enabled: false } })
+    await a.start()
+    const b = c.nodes[1] as HearsayNode
+    await waitFor(() => a.peers().some(p => p.id === 'b' && p.connected))
+    a.on('doc:update', () => { throw new Error('listener failed') })
+    const doc = await a.open('n')
+    doc.getText('t').insert(0, 'kept')
+    doc.getText('t').insert(4, '!')
+    await waitFor(async () => await text(b, 'n') === 'kept!')
+    await a.flush()
+    const stored = new Y.Doc()
+    for (const u of await storage.load('n')) Y.applyUpdate(stored, u)
+    expect(stored.getText('t').toString()).toBe('kept!')
+    await a.stop()
     await c.stop()
   })
 
