@@ -309,10 +309,18 @@ export class Documents {
 
   /** Take every document's waiting changes now: queued for storage, and passed to `onChange`. */
   takeChanges (): void {
+    const failed: Entry[] = []
     for (const e of this.changing) {
       this.changing.delete(e)
-      e.changes?.take()
+      try {
+        e.changes?.take()
+      } catch (err) {
+        // what could not be encoded stays waiting, and is tried again at the next take
+        this.o.log.error('document %s: its changes could not be taken', e.id, err)
+        failed.push(e)
+      }
     }
+    for (const e of failed) this.changing.add(e)
   }
 
   /** Bring every stale fingerprint up to date in the digest tree. */
@@ -499,7 +507,7 @@ export class Documents {
     if (this.loadedCount <= this.o.maxLoadedDocs) return
     this.takeChanges()
     const idle = [...this.entries.values()]
-      .filter(e => e.doc !== undefined && e.holds === 0 && !this.writes.busy(e.id))
+      .filter(e => e.doc !== undefined && e.holds === 0 && !this.writes.busy(e.id) && e.changes?.pending !== true)
       .sort((a, b) => a.lastUsed - b.lastUsed)
     for (const e of idle) {
       if (this.loadedCount <= this.o.maxLoadedDocs) break
