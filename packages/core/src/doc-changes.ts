@@ -31,7 +31,7 @@ type Vector = Map<number, number>
 export interface DocChangesDeps {
   /** One update of the document, holding a run of transactions of `origin`. */
   deliver: (update: Uint8Array, origin: unknown) => void
-  /** The first transaction of a run committed: it waits to be taken. */
+  /** A transaction changed the document: its run waits to be taken. */
   waiting: () => void
   /** Transactions of this origin are not delivered. */
   skip: (origin: unknown) => boolean
@@ -114,7 +114,7 @@ export class DocChanges {
     let added = 0
     for (const [client, clock] of tr.afterState) added += clock - (tr.beforeState.get(client) ?? 0)
     if (added === 0 && tr.deleteSet.clients.size === 0) return
-    if (this.transactions === 0 && this.ended.length === 0) this.d.waiting()
+    this.d.waiting()
     this.origin = tr.origin
     this.transactions++
     this.clocks += added
@@ -147,10 +147,9 @@ export function encodeRun (doc: Y.Doc, since: Vector, deletes: DeleteSet[]): Uin
   const encoder = new Y.UpdateEncoderV1()
   const out = encoder.restEncoder
   const clients: Array<[number, number]> = []
-  for (const [client, structs] of doc.store.clients) {
-    const last = structs[structs.length - 1]
+  for (const [client, end] of stateOf(doc)) {
     const from = since.get(client) ?? 0
-    if (last !== undefined && last.id.clock + last.length > from) clients.push([client, from])
+    if (end > from) clients.push([client, from])
   }
   // higher client ids first, as Yjs writes them
   clients.sort((a, b) => b[0] - a[0])

@@ -280,7 +280,7 @@ export class Documents {
     return doc
   }
 
-  /** A transaction changed the document: its fingerprint is stale now, its update is taken soon. */
+  /** A transaction changed the document: its fingerprint is stale now, its run is taken soon. */
   private waiting (e: Entry): void {
     e.lastUsed = this.o.timers.now()
     e.stale = true
@@ -294,10 +294,8 @@ export class Documents {
     })
   }
 
+  /** A run of changes was taken (each of its transactions marked the fingerprint stale, in `waiting`). */
   private changed (e: Entry, update: Uint8Array, origin: unknown): void {
-    e.lastUsed = this.o.timers.now()
-    e.stale = true
-    this.stale.add(e)
     this.writes.add(e.id, update)
     // stored whatever a listener does; a listener that throws does not stop the next run
     try {
