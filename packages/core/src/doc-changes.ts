@@ -6,8 +6,9 @@
  * one-character edits that costs more than the edit itself, and every one of those updates then
  * has to be queued, stored, merged and sent. Here a transaction costs a glance at its state and
  * delete set. When the run is taken (by `Documents.takeChanges()`, on the microtask after the
- * transaction or earlier when something reads the write queue, or at once when it reaches `CHANGE_RUN_MAX_TRANSACTIONS` transactions or `CHANGE_RUN_MAX_CLOCKS` new
- * clock ticks), it is encoded once: the structs added since the run began, and the deletes of its
+ * transaction or earlier when something reads the write queue, or at once when it reaches
+ * `CHANGE_RUN_MAX_TRANSACTIONS` transactions or `CHANGE_RUN_MAX_CLOCKS` new clock ticks), it is
+ * encoded once: the structs added since the run began, and the deletes of its
  * transactions merged. That is the same update `Y.mergeUpdates` makes of the run's per-transaction
  * updates (tested against it), without ever making them.
  *
