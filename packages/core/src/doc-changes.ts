@@ -102,6 +102,7 @@ export class DocChanges {
     this.doc.off('afterTransactionCleanup', this.after)
     this.ended = []
     this.transactions = 0
+    this.clocks = 0
     this.deletes = []
   }
 
@@ -125,8 +126,9 @@ export class DocChanges {
 
   /** Encode the run and start the next one here. */
   private end (): void {
-    this.ended.push({ update: encodeRun(this.doc, this.since, this.deletes), origin: this.origin })
-    this.since = stateOf(this.doc)
+    const now = stateOf(this.doc)
+    this.ended.push({ update: encodeRun(this.doc, this.since, now, this.deletes), origin: this.origin })
+    this.since = now
     this.deletes = []
     this.transactions = 0
     this.clocks = 0
@@ -143,12 +145,15 @@ function stateOf (doc: Y.Doc): Vector {
   return sv
 }
 
-/** A V1 update: every struct added since `since`, and the deletes in `deletes`. */
-export function encodeRun (doc: Y.Doc, since: Vector, deletes: DeleteSet[]): Uint8Array {
+/**
+ * A V1 update: every struct added between `since` and `now` (the document's state), and the
+ * deletes in `deletes`.
+ */
+function encodeRun (doc: Y.Doc, since: Vector, now: Vector, deletes: DeleteSet[]): Uint8Array {
   const encoder = new Y.UpdateEncoderV1()
   const out = encoder.restEncoder
   const clients: Array<[number, number]> = []
-  for (const [client, end] of stateOf(doc)) {
+  for (const [client, end] of now) {
     const from = since.get(client) ?? 0
     if (end > from) clients.push([client, from])
   }
