@@ -76,6 +76,9 @@ export const CHANGE_RUN_MAX_TRANSACTIONS = 1024
 /** A run is also taken at once when its transactions added this many clock ticks (about characters or items). */
 export const CHANGE_RUN_MAX_CLOCKS = 256 * 1024
 
+/** A loaded document's fingerprint folds the deleted ranges its transactions added into its sorted ones when they are read, or at once past this many (doc-fingerprint.ts). */
+export const DOC_FINGERPRINT_MAX_ADDED = 4096
+
 /** How long local updates wait to be batched into one live frame, in ms (0: the next turn of the event loop). */
 export const LIVE_BATCH_MS = 0
 

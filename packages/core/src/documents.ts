@@ -24,6 +24,7 @@ import { bytesOf, liveUpdate } from './compaction.js'
 import { STORED_MERGE_MAX_RECORDS } from './constants.js'
 import { DigestTree } from './digest.js'
 import { DocChanges } from './doc-changes.js'
+import { DocFingerprint } from './doc-fingerprint.js'
 import { DocProblems, type DocProblem } from './doc-problems.js'
 import { WriteQueue } from './doc-writes.js'
 import { ConfigError, InvalidUpdateError, StorageCorruptionError } from './errors.js'
@@ -71,6 +72,8 @@ interface Entry {
   doc: Y.Doc | undefined
   /** The loaded doc's changes waiting to be taken. */
   changes: DocChanges | undefined
+  /** The loaded doc's fingerprint, kept up to date cheaply (doc-fingerprint.ts). */
+  fingerprint: DocFingerprint | undefined
   loading: Promise<Y.Doc> | undefined
   /** Fingerprint no longer matches the loaded doc. */
   stale: boolean
@@ -170,7 +173,7 @@ export class Documents {
   }
 
   private newEntry (id: string): Entry {
-    return { id, doc: undefined, changes: undefined, loading: undefined, stale: false, holds: 0, lastUsed: this.o.timers.now() }
+    return { id, doc: undefined, changes: undefined, fingerprint: undefined, loading: undefined, stale: false, holds: 0, lastUsed: this.o.timers.now() }
   }
 
   /** Ids of every document with content. */
@@ -267,10 +270,11 @@ export class Documents {
       waiting: () => { this.waiting(e) },
       skip: origin => origin === STORAGE_ORIGIN
     })
+    e.fingerprint = new DocFingerprint(doc)
     e.doc = doc
     this.loadedCount++
     if (updates.length > 0) {
-      const fp = docFingerprint(doc)
+      const fp = e.fingerprint.value()
       const stored = this.tree.get(e.id)?.fingerprint
       if (stored !== undefined && !equalBytes(stored, fp)) {
         this.o.log.warn('document %s: stored fingerprint did not match its content; using the content', e.id)
@@ -324,7 +328,7 @@ export class Documents {
   /** Bring every stale fingerprint up to date in the digest tree. */
   refresh (): void {
     for (const e of this.stale) {
-      if (e.doc !== undefined) this.tree.set(e.id, docFingerprint(e.doc))
+      if (e.doc !== undefined) this.tree.set(e.id, e.fingerprint?.value() ?? docFingerprint(e.doc))
       e.stale = false
     }
     this.stale.clear()
@@ -457,6 +461,7 @@ export class Documents {
     const gone = this.entries.get(docId)
     if (gone?.doc !== undefined) {
       gone.changes?.stop()
+      gone.fingerprint?.stop()
       this.changing.delete(gone)
       gone.doc.destroy()
       this.loadedCount--

@@ -30,10 +30,15 @@ function hash16 (parts: Uint8Array[]): Uint8Array {
   return sha256(buf, FINGERPRINT_BYTES)
 }
 
-/** 16-byte fingerprint of a document's whole state. */
+/** 16-byte fingerprint of a document's whole state (for a loaded document, `DocFingerprint` is cheaper). */
 export function docFingerprint (doc: Y.Doc): Uint8Array {
   const sv = Y.encodeStateVector(doc)
-  return hash16([sv, Y.encodeStateAsUpdate(doc, sv)])
+  return fingerprintOf(sv, Y.encodeStateAsUpdate(doc, sv))
+}
+
+/** The fingerprint from a document's encoded state vector and `encodeStateAsUpdate(doc, sv)`. */
+export function fingerprintOf (stateVector: Uint8Array, rest: Uint8Array): Uint8Array {
+  return hash16([stateVector, rest])
 }
 
 /** 8-byte position of a document in the digest tree. */
