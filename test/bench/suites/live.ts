@@ -5,6 +5,8 @@
  * endpoint is its own process (live-child.ts), started by this suite.
  *
  * - latency: one small edit in flight, echoed back by the other end; one way = round trip / 2;
+ *   with the CPU all the path's processes spend a round trip, and one more path, a single daemon
+ *   with both clients, to show the parts the daemon path is made of;
  * - throughput: 50,000 one-character edits typed one by one (yielding every 1,000), timed until
  *   the other end holds them all; 5 runs each, on the same processes and document;
  * - fan-out: 10,000 edits to 5 readers (a full mesh of 6 Hearsay nodes; 5 clients of the relay);
@@ -18,7 +20,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -41,6 +43,8 @@ const STORED_DOCS = 10_000
 const OPEN_DOCS = 100
 /** How long the daemon with the stored documents is left alone before its RSS is read again. */
 const SETTLE_MS = 60_000
+/** Clock ticks a second, the unit of CPU times in /proc/<pid>/stat. */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
 
 const cleanup: Array<() => void> = []
 
@@ -161,6 +165,25 @@ function paths (ws: string): Array<{ name: string, make: (room: string) => Promi
   }]
 }
 
+/**
+ * Latency only: one daemon with both clients (client → daemon → client), the daemon path without
+ * its libp2p hop, to show what each part of the daemon path costs.
+ */
+const oneDaemon = {
+  name: 'one Hearsay daemon (client → daemon → client)',
+  make: async (room: string): Promise<Path> => {
+    const a = await daemon(tempDir())
+    return { name: 'one Hearsay daemon (client → daemon → client)', writer: await endpoint({ kind: 'yws', url: a.ws, room }), reader: await endpoint({ kind: 'yws', url: a.ws, room }), stop: [a.proc] }
+  }
+}
+
+/** CPU time a process has used so far (user + system, all its threads), in ms. */
+const cpuMs = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
 /** `n` edits on the writer, timed until every reader holds `total` characters. */
@@ -193,14 +216,19 @@ async function measure (): Promise<Table[]> {
   let writerDaemonPeak = 0
   let writerDaemonFirstPeak = 0
   let relayFirstPeak = 0
-  for (const made of all) {
+  for (const made of [...all, oneDaemon]) {
     const path = await made.make('latency')
     path.reader.send({ cmd: 'echo' })
     await path.reader.next('echoing')
+    // the CPU every process of the path (the relay included) spent, per round trip
+    const pids = [path.writer, path.reader, ...(path.stop ?? [])].map(p => p.child.pid as number)
+    if (relayLatency === 0) pids.push(relayProc.pid)
+    const cpu0 = pids.map(cpuMs)
     path.writer.send({ cmd: 'latency', n: LATENCY_SAMPLES, warmup: LATENCY_WARMUP })
     const l = await path.writer.next('p50')
+    const cpuPerTrip = pids.reduce((sum, pid, i) => sum + cpuMs(pid) - (cpu0[i] as number), 0) / (LATENCY_SAMPLES + LATENCY_WARMUP) * 1000
     if (relayLatency === 0) relayLatency = l.p50 as number
-    latency.push([path.name, l.p50 as number, l.p99 as number, (l.p50 as number) / relayLatency])
+    latency.push([path.name, l.p50 as number, l.p99 as number, (l.p50 as number) / relayLatency, Math.round(cpuPerTrip)])
     stopPath(path)
   }
   // throughput on fresh processes and a new document (the echoing readers above would answer every edit)
@@ -255,15 +283,18 @@ async function measure (): Promise<Table[]> {
 
   const lat = latency.find(r => String(r[0]).startsWith('Hearsay nodes, memory'))
   const dae = latency.find(r => String(r[0]).startsWith('Hearsay daemons'))
+  const one = latency.find(r => r[0] === oneDaemon.name)
   const nodeRate = throughput.filter(r => String(r[0]).startsWith('Hearsay nodes')).map(r => r[2] as number)
   const daeRow = throughput.find(r => String(r[0]).startsWith('Hearsay daemons'))
   const MB = 1024 * 1024
   return [{
     title: 'Live path latency: one small edit between two processes, side by side with a y-websocket relay (ms, one way)',
-    columns: ['path', 'p50', 'p99', 'p50 ÷ relay p50'],
+    columns: ['path', 'p50', 'p99', 'p50 ÷ relay p50', 'CPU µs per round trip'],
     rows: latency,
     notes: [
       `${LATENCY_SAMPLES} edits after ${LATENCY_WARMUP} to warm up, one in flight: the other end answers each with an edit of its own; one way = round trip / 2. Every endpoint and the relay (@y/websocket-server 0.1.1) is its own process, on loopback; each path runs alone (its processes start before it is measured and stop after).`,
+      `CPU per round trip: user + system time of all the path's processes (the relay's included), over the ${(LATENCY_SAMPLES + LATENCY_WARMUP).toLocaleString('en')} round trips, on ${availableParallelism()} cores.`,
+      ...(one !== undefined && lat !== undefined && dae !== undefined ? [`The daemon path is the one-daemon path (${(one[3] as number).toFixed(2)}×) with a libp2p hop between nodes (${(lat[3] as number).toFixed(2)}×) inside it: about ${((one[3] as number) + (lat[3] as number)).toFixed(2)}× before its four processes share the cores (measured ${(dae[3] as number).toFixed(2)}×).`] : []),
       `targets: nodes p50 ≤ 1.0× the relay (${lat !== undefined && (lat[3] as number) <= 1 ? 'met' : 'MISSED'}), p99 ≤ 2 ms (${lat !== undefined && (lat[2] as number) <= 2 ? 'met' : 'MISSED'}); daemons p50 ≤ 1.5× the relay (${dae !== undefined && (dae[3] as number) <= 1.5 ? 'met' : 'MISSED'})`
     ]
   }, {
