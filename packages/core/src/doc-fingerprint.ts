@@ -4,7 +4,7 @@
  * `docFingerprint` hashes the state vector with the document's delete set, and Yjs builds that
  * delete set by visiting every struct of the document: the cost grows with the document, and the
  * write queue asks for the fingerprint at every storage batch (every 10 ms while someone types).
- * On a text of a million items that is about 11 ms a batch (`pnpm bench fingerprint`). Here the
+ * On a text of a million items that is 11–15 ms a batch (`pnpm bench fingerprint`). Here the
  * deleted ranges are kept as the document changes instead: read from the struct store once, then
  * every transaction adds its delete set and any struct it added that was deleted already (a GC
  * struct from a peer, an item whose parent was gone). A fingerprint then costs the state vector
