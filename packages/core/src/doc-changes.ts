@@ -171,16 +171,22 @@ function encodeRun (doc: Y.Doc, since: Vector, now: Vector, deletes: DeleteSet[]
     first.write(encoder, clock - first.id.clock)
     for (let i = start + 1; i < structs.length; i++) (structs[i] as Y.Item | Y.GC).write(encoder, 0)
   }
-  const ds = deletes.length === 1 ? deletes[0] as DeleteSet : Y.mergeDeleteSets(deletes)
-  encoding.writeVarUint(out, ds.clients.size)
-  for (const [client, items] of [...ds.clients].sort((a, b) => b[0] - a[0])) {
-    encoder.resetDsCurVal()
+  writeDeleteSet(out, (deletes.length === 1 ? deletes[0] as DeleteSet : Y.mergeDeleteSets(deletes)).clients)
+  return encoder.toUint8Array()
+}
+
+/**
+ * A delete set in the V1 update format, as Yjs's `writeDeleteSet` writes it: the clients from the
+ * highest id down, then each one's ranges (sorted and merged) as clock and length.
+ */
+export function writeDeleteSet (out: encoding.Encoder, clients: ReadonlyMap<number, ReadonlyArray<{ clock: number, len: number }>>): void {
+  encoding.writeVarUint(out, clients.size)
+  for (const [client, items] of [...clients].sort((a, b) => b[0] - a[0])) {
     encoding.writeVarUint(out, client)
     encoding.writeVarUint(out, items.length)
     for (const item of items) {
-      encoder.writeDsClock(item.clock)
-      encoder.writeDsLen(item.len)
+      encoding.writeVarUint(out, item.clock)
+      encoding.writeVarUint(out, item.len)
     }
   }
-  return encoder.toUint8Array()
 }

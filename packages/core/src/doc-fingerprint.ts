@@ -17,15 +17,17 @@
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { DOC_FINGERPRINT_MAX_ADDED } from './constants.js'
+import { writeDeleteSet } from './doc-changes.js'
 import { docFingerprint, fingerprintOf } from './fingerprint.js'
 
-/** Deleted ranges of one client: clocks and lengths, sorted by clock, none touching another. */
-interface Ranges { clocks: number[], lens: number[] }
+/** A range of deleted clocks of one client. */
+interface Range { clock: number, len: number }
 
 export class DocFingerprint {
-  private readonly merged = new Map<number, Ranges>()
+  /** Per client, the deleted ranges sorted by clock, none touching another. */
+  private readonly merged = new Map<number, Range[]>()
   /** Ranges added since the last merge, in any order, possibly overlapping. */
-  private readonly added = new Map<number, Array<[number, number]>>()
+  private readonly added = new Map<number, Range[]>()
   private addedCount = 0
   private readonly committed: (tr: Y.Transaction) => void
 
@@ -46,16 +48,7 @@ export class DocFingerprint {
     // what `encodeStateAsUpdate(doc, stateVector)` writes: no structs, then the delete set (V1)
     const out = encoding.createEncoder()
     encoding.writeVarUint(out, 0)
-    encoding.writeVarUint(out, this.merged.size)
-    for (const client of [...this.merged.keys()].sort((a, b) => b - a)) {
-      const r = this.merged.get(client) as Ranges
-      encoding.writeVarUint(out, client)
-      encoding.writeVarUint(out, r.clocks.length)
-      for (let i = 0; i < r.clocks.length; i++) {
-        encoding.writeVarUint(out, r.clocks[i] as number)
-        encoding.writeVarUint(out, r.lens[i] as number)
-      }
-    }
+    writeDeleteSet(out, this.merged)
     return fingerprintOf(Y.encodeStateVector(this.doc), encoding.toUint8Array(out))
   }
 
@@ -82,40 +75,27 @@ export class DocFingerprint {
     if (this.addedCount > DOC_FINGERPRINT_MAX_ADDED) this.merge()
   }
 
+  /** Notes a deleted range (a range object of its own: merging extends ranges in place). */
   private add (client: number, clock: number, len: number): void {
     const list = this.added.get(client)
-    if (list === undefined) this.added.set(client, [[clock, len]])
-    else list.push([clock, len])
+    if (list === undefined) this.added.set(client, [{ clock, len }])
+    else list.push({ clock, len })
     this.addedCount++
   }
 
   /** Fold the added ranges into the merged ones. */
   private merge (): void {
     for (const [client, list] of this.added) {
-      list.sort((a, b) => a[0] - b[0])
-      const old = this.merged.get(client) ?? { clocks: [], lens: [] }
-      const next: Ranges = { clocks: [], lens: [] }
-      const push = (clock: number, len: number): void => {
-        const last = next.clocks.length - 1
-        const end = last < 0 ? -1 : (next.clocks[last] as number) + (next.lens[last] as number)
-        if (last >= 0 && clock <= end) next.lens[last] = Math.max(end, clock + len) - (next.clocks[last] as number)
-        else {
-          next.clocks.push(clock)
-          next.lens.push(len)
-        }
-      }
+      list.sort((a, b) => a.clock - b.clock)
+      const old = this.merged.get(client) ?? []
+      const next: Range[] = []
       let i = 0
       let j = 0
-      while (i < old.clocks.length || j < list.length) {
-        const fromOld = j >= list.length || (i < old.clocks.length && (old.clocks[i] as number) <= (list[j] as [number, number])[0])
-        if (fromOld) {
-          push(old.clocks[i] as number, old.lens[i] as number)
-          i++
-        } else {
-          const [clock, len] = list[j] as [number, number]
-          push(clock, len)
-          j++
-        }
+      while (i < old.length || j < list.length) {
+        const r = (j >= list.length || (i < old.length && (old[i] as Range).clock <= (list[j] as Range).clock) ? old[i++] : list[j++]) as Range
+        const last = next[next.length - 1]
+        if (last !== undefined && r.clock <= last.clock + last.len) last.len = Math.max(last.len, r.clock + r.len - last.clock)
+        else next.push(r)
       }
       this.merged.set(client, next)
     }
