@@ -28,7 +28,6 @@ import { DocFingerprint } from './doc-fingerprint.js'
 import { DocProblems, type DocProblem } from './doc-problems.js'
 import { WriteQueue } from './doc-writes.js'
 import { ConfigError, InvalidUpdateError, StorageCorruptionError } from './errors.js'
-import { docFingerprint } from './fingerprint.js'
 import type { Log } from './logger.js'
 import type { Storage } from './storage.js'
 import { validateUpdate } from './updates.js'
@@ -328,7 +327,8 @@ export class Documents {
   /** Bring every stale fingerprint up to date in the digest tree. */
   refresh (): void {
     for (const e of this.stale) {
-      if (e.doc !== undefined) this.tree.set(e.id, e.fingerprint?.value() ?? docFingerprint(e.doc))
+      // a loaded document has both (`load` sets them together)
+      if (e.doc !== undefined && e.fingerprint !== undefined) this.tree.set(e.id, e.fingerprint.value())
       e.stale = false
     }
     this.stale.clear()
